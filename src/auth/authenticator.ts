@@ -1,0 +1,115 @@
+import type { KeystoneConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { AuthError, keystoneUnavailable, unauthorized } from './errors.js';
+import type { Identity } from './identity.js';
+import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import type { ServiceTokenProvider } from './service-token.js';
+import { ExpiringCache, tokenKey } from './token-cache.js';
+import { identityFromToken } from './token-identity.js';
+
+export interface AuthenticatorOptions {
+  readonly cacheTtlMs: number;
+  readonly cacheMaxEntries: number;
+  readonly negativeCacheTtlMs: number;
+  readonly negativeCacheMaxEntries: number;
+  readonly now?: () => number;
+}
+
+export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptions {
+  return {
+    cacheTtlMs: config.cacheTtlSeconds * 1000,
+    cacheMaxEntries: config.cacheMaxEntries,
+    negativeCacheTtlMs: config.negativeCacheTtlSeconds * 1000,
+    negativeCacheMaxEntries: config.negativeCacheMaxEntries,
+  };
+}
+
+const UNAVAILABLE = 'Keystone is unavailable, so this new token cannot be checked; retry shortly (tokens already in use keep working)';
+
+/**
+ * Keystone token -> Identity, online validation with a cache (invariants.md 12-16):
+ *  - valid tokens cached by hash for min(cacheTtl, expires_at), expiry re-checked on every hit;
+ *  - invalid (Keystone 404) and unusable (403) verdicts cached briefly in a bounded negative cache;
+ *  - concurrent lookups of one token share one Keystone call;
+ *  - Keystone failures are 503 and are never cached.
+ */
+export class Authenticator {
+  private readonly valid: ExpiringCache<Identity>;
+  private readonly refused: ExpiringCache<AuthError>;
+  private readonly inflight = new Map<string, Promise<Identity>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly keystone: KeystoneClient,
+    private readonly serviceToken: ServiceTokenProvider,
+    private readonly options: AuthenticatorOptions,
+    private readonly logger: Logger,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.valid = new ExpiringCache(options.cacheMaxEntries, this.now);
+    this.refused = new ExpiringCache(options.negativeCacheMaxEntries, this.now);
+  }
+
+  /** Resolves to the caller's identity or rejects with an AuthError. */
+  authenticate(token: string): Promise<Identity> {
+    const key = tokenKey(token);
+    const hit = this.valid.get(key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    const refusal = this.refused.get(key);
+    if (refusal !== undefined) return Promise.reject(refusal);
+    let pending = this.inflight.get(key);
+    if (pending === undefined) {
+      pending = this.lookup(key, token).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  get cacheSize(): { valid: number; refused: number } {
+    return { valid: this.valid.size, refused: this.refused.size };
+  }
+
+  private async lookup(key: string, token: string): Promise<Identity> {
+    try {
+      const identity = await this.validate(token);
+      this.valid.set(key, identity, Math.min(this.now() + this.options.cacheTtlMs, identity.expiresAt.getTime()));
+      return identity;
+    } catch (err) {
+      if (err instanceof AuthError) {
+        if (err.reason === 'Unauthorized' || err.reason === 'Forbidden') {
+          this.refused.set(key, err, this.now() + this.options.negativeCacheTtlMs);
+        }
+        throw err;
+      }
+      if (err instanceof KeystoneUnavailableError) {
+        this.logger.warn({ err: err.message }, 'token validation failed: Keystone unavailable');
+        throw keystoneUnavailable(UNAVAILABLE);
+      }
+      this.logger.error({ err }, 'token validation failed unexpectedly');
+      throw keystoneUnavailable(UNAVAILABLE);
+    }
+  }
+
+  private async validate(token: string): Promise<Identity> {
+    let serviceToken = await this.serviceToken.get();
+    let res = await this.keystone.validateToken(serviceToken, token);
+    if (res.status === 401) {
+      // Our own token is no longer accepted (revoked, keys rotated): get a new one and ask once more.
+      this.serviceToken.invalidate(serviceToken);
+      serviceToken = await this.serviceToken.get();
+      res = await this.keystone.validateToken(serviceToken, token);
+      if (res.status === 401) throw new KeystoneUnavailableError("Keystone rejects the gateway's own token even after renewal");
+    }
+    if (res.status === 404) {
+      throw unauthorized('the token is not valid (expired, revoked or unknown to Keystone); get a new one with `openstack token issue`');
+    }
+    if (res.status === 403) {
+      this.logger.error("Keystone refuses to let the gateway validate tokens: give the gateway's user the 'service' role");
+      throw new KeystoneUnavailableError('the gateway is not allowed to validate tokens');
+    }
+    if (res.status !== 200) throw new KeystoneUnavailableError(`Keystone answered HTTP ${res.status}`);
+    const parsed = tokenBodySchema.safeParse(res.body);
+    if (!parsed.success) throw new KeystoneUnavailableError('Keystone returned a token body the gateway cannot read');
+    return identityFromToken(parsed.data, this.now());
+  }
+}

@@ -1,0 +1,90 @@
+import { badCredentials, unauthorized } from './errors.js';
+
+/** kubectl's way to carry a bearer token on a WebSocket handshake (browsers cannot set Authorization). */
+export const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
+
+/** Keystone Fernet tokens are ~200 bytes, JWS tokens ~1 KB; anything much longer is not a token. */
+export const MAX_TOKEN_LENGTH = 8192;
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+const HOW_TO = 'send a project-scoped Keystone token as "X-Auth-Token: <token>" or "Authorization: Bearer <token>" (openstack token issue)';
+
+function headerValues(rawHeaders: readonly string[], lowerName: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === lowerName) values.push(rawHeaders[i + 1] as string);
+  }
+  return values;
+}
+
+function checkToken(token: string, where: string): string {
+  if (token.length === 0) throw unauthorized(`the token in ${where} is empty; ${HOW_TO}`);
+  if (token.length > MAX_TOKEN_LENGTH) {
+    throw unauthorized(`the token in ${where} is longer than ${MAX_TOKEN_LENGTH} characters and cannot be a Keystone token`);
+  }
+  if (!TOKEN_CHARS.test(token)) {
+    throw unauthorized(`the token in ${where} contains characters no Keystone token has (spaces, control or non-ASCII)`);
+  }
+  return token;
+}
+
+function fromAuthorization(value: string): string {
+  const match = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(value);
+  const scheme = match?.[1] ?? '';
+  if (scheme.toLowerCase() !== 'bearer') {
+    throw unauthorized(`Authorization scheme '${scheme.slice(0, 20)}' is not accepted here; ${HOW_TO}`);
+  }
+  return checkToken(match?.[2] ?? '', 'Authorization: Bearer');
+}
+
+function decodeBase64Url(encoded: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(encoded)) return undefined;
+  return Buffer.from(encoded, 'base64url').toString('utf8');
+}
+
+function fromSubprotocols(values: readonly string[]): string | undefined {
+  const bearer = values
+    .flatMap((v) => v.split(','))
+    .map((p) => p.trim())
+    .filter((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+  if (bearer.length === 0) return undefined;
+  if (bearer.length > 1) throw badCredentials('several bearer tokens in Sec-WebSocket-Protocol; send exactly one');
+  const decoded = decodeBase64Url((bearer[0] as string).slice(BEARER_SUBPROTOCOL_PREFIX.length));
+  if (decoded === undefined) throw unauthorized('the bearer token in Sec-WebSocket-Protocol is not valid base64url');
+  return checkToken(decoded, 'Sec-WebSocket-Protocol');
+}
+
+/**
+ * Finds the caller's Keystone token. Reads rawHeaders because Node keeps only the first of repeated Authorization
+ * headers: a request with two must be refused, not silently half-read. Throws AuthError when there is no usable
+ * token or the request is ambiguous.
+ */
+export function extractToken(rawHeaders: readonly string[], options: { upgrade: boolean }): string {
+  const authorization = headerValues(rawHeaders, 'authorization');
+  const xAuthToken = headerValues(rawHeaders, 'x-auth-token');
+  if (authorization.length > 1) throw badCredentials('several Authorization headers; send exactly one');
+  if (xAuthToken.length > 1) throw badCredentials('several X-Auth-Token headers; send exactly one');
+
+  const found: string[] = [];
+  if (xAuthToken.length === 1) found.push(checkToken((xAuthToken[0] as string).trim(), 'X-Auth-Token'));
+  if (authorization.length === 1) found.push(fromAuthorization(authorization[0] as string));
+  if (options.upgrade) {
+    const fromProtocol = fromSubprotocols(headerValues(rawHeaders, 'sec-websocket-protocol'));
+    if (fromProtocol !== undefined) found.push(fromProtocol);
+  }
+  if (found.length === 0) throw unauthorized(`no token; ${HOW_TO}`);
+  const token = found[0] as string;
+  if (found.some((t) => t !== token)) {
+    throw badCredentials('the request carries different tokens in different headers; send one token');
+  }
+  return token;
+}
+
+/** The Sec-WebSocket-Protocol value without the bearer token entry, or undefined when nothing is left. */
+export function stripBearerSubprotocol(value: string): string | undefined {
+  const kept = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0 && !p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+  return kept.length > 0 ? kept.join(', ') : undefined;
+}

@@ -1,0 +1,169 @@
+import http from 'node:http';
+import https from 'node:https';
+import { z } from 'zod';
+import type { ServiceCredentials } from '../config/schema.js';
+
+/** Keystone could not be asked, or answered in a way that tells nothing about the token: never the user's fault. */
+export class KeystoneUnavailableError extends Error {
+  override readonly name = 'KeystoneUnavailableError';
+}
+
+export interface KeystoneResponse {
+  readonly status: number;
+  readonly subjectToken: string | undefined;
+  readonly body: unknown;
+}
+
+export interface KeystoneClientOptions {
+  /** The v3 endpoint, e.g. http://127.0.0.1:5000/v3 */
+  readonly authUrl: string;
+  readonly timeoutMs: number;
+  readonly ca?: Buffer;
+}
+
+const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
+
+const namedRef = z.object({ id: z.string(), name: z.string() });
+const domainRef = z.object({ id: z.string(), name: z.string().optional() });
+
+/** The parts of Keystone's token body (GET/POST /v3/auth/tokens) the gateway reads. */
+export const tokenBodySchema = z.object({
+  token: z.object({
+    expires_at: z.string(),
+    user: z.object({ id: z.string(), name: z.string(), domain: domainRef }),
+    project: z.object({ id: z.string(), name: z.string(), domain: domainRef }).optional(),
+    domain: namedRef.optional(),
+    system: z.record(z.string(), z.unknown()).optional(),
+    roles: z.array(namedRef).optional(),
+    application_credential: z
+      .object({
+        id: z.string(),
+        restricted: z.boolean().optional(),
+        access_rules: z.array(z.unknown()).optional(),
+      })
+      .optional(),
+  }),
+});
+export type TokenBody = z.infer<typeof tokenBodySchema>;
+
+/** Only the HTTP conversation with Keystone; what the answers mean is decided by the callers. */
+export class KeystoneClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+
+  constructor(private readonly options: KeystoneClientOptions) {
+    this.base = new URL(options.authUrl.endsWith('/') ? options.authUrl : `${options.authUrl}/`);
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets: 64, ...(options.ca ? { ca: options.ca } : {}) })
+        : new http.Agent({ keepAlive: true, maxSockets: 64 });
+  }
+
+  get authUrl(): string {
+    return this.options.authUrl;
+  }
+
+  /** POST /v3/auth/tokens with the gateway's own credentials. */
+  issueServiceToken(credentials: ServiceCredentials): Promise<KeystoneResponse> {
+    return this.request('POST', 'auth/tokens?nocatalog', {}, JSON.stringify(serviceAuthBody(credentials)));
+  }
+
+  /** GET /v3/auth/tokens: X-Auth-Token is the gateway's token, X-Subject-Token the user's. */
+  validateToken(serviceToken: string, subjectToken: string): Promise<KeystoneResponse> {
+    return this.request('GET', 'auth/tokens?nocatalog', {
+      'x-auth-token': serviceToken,
+      'x-subject-token': subjectToken,
+    });
+  }
+
+  /** GET on the v3 root: Keystone is up and answering. */
+  async ping(): Promise<boolean> {
+    try {
+      const res = await this.request('GET', '', {});
+      return res.status >= 200 && res.status < 400;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<KeystoneResponse> {
+    const url = new URL(path, this.base);
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          method,
+          agent: this.agent,
+          headers: {
+            accept: 'application/json',
+            'user-agent': 'zun-gateway',
+            ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+            ...headers,
+          },
+          timeout: this.options.timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_KEYSTONE_BODY) {
+              req.destroy(new KeystoneUnavailableError(`Keystone answer larger than ${MAX_KEYSTONE_BODY} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = text.length > 0 ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            const subject = res.headers['x-subject-token'];
+            resolve({ status: res.statusCode ?? 0, subjectToken: typeof subject === 'string' ? subject : undefined, body: parsed });
+          });
+          res.on('error', (err) => reject(new KeystoneUnavailableError(`reading Keystone's answer failed: ${err.message}`)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new KeystoneUnavailableError(`Keystone did not answer within ${this.options.timeoutMs} ms`)));
+      req.on('error', (err) =>
+        reject(err instanceof KeystoneUnavailableError ? err : new KeystoneUnavailableError(`Keystone unreachable: ${err.message}`)),
+      );
+      req.end(body);
+    });
+  }
+}
+
+function serviceAuthBody(c: ServiceCredentials): unknown {
+  if ('applicationCredentialId' in c) {
+    // An application credential carries its own scope; Keystone refuses a scope beside it.
+    return {
+      auth: {
+        identity: {
+          methods: ['application_credential'],
+          application_credential: { id: c.applicationCredentialId, secret: c.applicationCredentialSecret },
+        },
+      },
+    };
+  }
+  const user: Record<string, unknown> = { password: c.password };
+  if (c.userId !== undefined) user.id = c.userId;
+  else {
+    user.name = c.username;
+    user.domain = c.userDomainId !== undefined ? { id: c.userDomainId } : { name: c.userDomainName };
+  }
+  const project: Record<string, unknown> = {};
+  if (c.projectId !== undefined) project.id = c.projectId;
+  else {
+    project.name = c.projectName;
+    project.domain = c.projectDomainId !== undefined ? { id: c.projectDomainId } : { name: c.projectDomainName };
+  }
+  return { auth: { identity: { methods: ['password'], password: { user } }, scope: { project } } };
+}

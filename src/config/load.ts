@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type GatewayConfig } from './schema.js';
+
+/** A configuration problem, with the key it is about and what to do. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${NAME}` (or `${NAME:-default}`) in every string value with the environment variable, so secrets can
+ * stay out of the file. `$$` is a literal `$`. Substitution happens after YAML parsing, so a secret full of YAML
+ * syntax cannot change the document's structure.
+ */
+export function substituteEnv(value: unknown, env: Env, path: string[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(PLACEHOLDER, (match: string, name: string | undefined, fallback: string | undefined) => {
+      if (match === '$$') return '$';
+      const found = env[name as string];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${keyName(path)}: environment variable ${name} is not set (referenced as \${${name}})`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => substituteEnv(item, env, [...path, String(i)]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+function keyName(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(top level)' : path.map(String).join('.');
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const key = keyName(issue.path);
+      if (issue.code === 'unrecognized_keys') {
+        return `${key}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      }
+      return `${key}: ${issue.message}`;
+    })
+    .join('\n  ');
+}
+
+/** Parses and validates configuration text. Throws ConfigError naming every bad key. */
+export function parseConfig(text: string, env: Env, source = 'configuration'): GatewayConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(`${source} is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const substituted = substituteEnv(raw, env);
+  const result = configSchema.safeParse(substituted);
+  if (!result.success) {
+    throw new ConfigError(`${source} is invalid:\n  ${describeIssues(result.error)}`);
+  }
+  return result.data;
+}
+
+export function loadConfigFile(file: string, env: Env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      `cannot read configuration file ${file} (${code}); pass --config <file.yaml> or set ZUN_GATEWAY_CONFIG`,
+    );
+  }
+  return parseConfig(text, env, file);
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * The gateway's configuration, validated once at start-up. Every key has a precise error message
+ * (see load.ts) and every default is visible here.
+ */
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().positive();
+
+const tlsFiles = z.strictObject({
+  certFile: nonEmpty,
+  keyFile: nonEmpty,
+});
+
+const passwordCredentials = z.strictObject({
+  username: nonEmpty.optional(),
+  userId: nonEmpty.optional(),
+  password: nonEmpty,
+  userDomainName: nonEmpty.optional(),
+  userDomainId: nonEmpty.optional(),
+  projectName: nonEmpty.optional(),
+  projectId: nonEmpty.optional(),
+  projectDomainName: nonEmpty.optional(),
+  projectDomainId: nonEmpty.optional(),
+})
+  .refine((c) => c.username !== undefined || c.userId !== undefined, {
+    message: 'needs username or userId',
+  })
+  .refine((c) => c.userId !== undefined || c.userDomainName !== undefined || c.userDomainId !== undefined, {
+    message: 'username needs userDomainName or userDomainId',
+  })
+  .refine((c) => c.projectName !== undefined || c.projectId !== undefined, {
+    message: 'needs projectName or projectId: the service token must be project-scoped',
+  })
+  .refine((c) => c.projectId !== undefined || c.projectDomainName !== undefined || c.projectDomainId !== undefined, {
+    message: 'projectName needs projectDomainName or projectDomainId',
+  });
+
+const applicationCredentials = z.strictObject({
+  applicationCredentialId: nonEmpty,
+  applicationCredentialSecret: nonEmpty,
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: nonEmpty.default('127.0.0.1'),
+      port: port.default(8443),
+      tls: tlsFiles.optional(),
+    })
+    .default({ host: '127.0.0.1', port: 8443 }),
+  keystone: z.strictObject({
+    authUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://keystone:5000/v3' }),
+    serviceCredentials: z.union([applicationCredentials, passwordCredentials], {
+      error: 'needs {username, password, userDomainName, projectName, projectDomainName} or {applicationCredentialId, applicationCredentialSecret}',
+    }),
+    cacheTtlSeconds: seconds.default(300),
+    cacheMaxEntries: z.number().int().positive().default(50_000),
+    negativeCacheTtlSeconds: seconds.default(10),
+    negativeCacheMaxEntries: z.number().int().positive().default(10_000),
+    timeoutSeconds: seconds.default(5),
+    caFile: nonEmpty.optional(),
+  }),
+  k8s: z
+    .strictObject({
+      kubeconfig: nonEmpty.optional(),
+      context: nonEmpty.optional(),
+      impersonation: z
+        .strictObject({
+          userPrefix: nonEmpty.default('keystone:'),
+          groupPrefix: nonEmpty.default('keystone:'),
+          extras: z.boolean().default(true),
+        })
+        .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
+    })
+    .optional(),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
+  shutdown: z
+    .strictObject({
+      graceSeconds: z.number().min(0).default(25),
+    })
+    .default({ graceSeconds: 25 }),
+});
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type KeystoneConfig = GatewayConfig['keystone'];
+export type ServiceCredentials = KeystoneConfig['serviceCredentials'];
+export type K8sConfig = NonNullable<GatewayConfig['k8s']>;
+export type ImpersonationConfig = K8sConfig['impersonation'];

@@ -1,0 +1,49 @@
+import express, { type Express } from 'express';
+import type { Readiness } from '../routes/mount.js';
+
+export interface EndpointOptions {
+  readonly version: string;
+  readonly mounts: readonly string[];
+  /** Keystone and every upstream; the body names what is wrong but never a secret. */
+  readonly readiness: () => Promise<Record<string, Readiness>>;
+  readonly isShuttingDown: () => boolean;
+}
+
+/** The gateway's own small endpoints: discovery, liveness, readiness. The COE mounts never pass through here. */
+export function gatewayEndpoints(options: EndpointOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/', (_req, res) => {
+    res.json({
+      name: 'zun-gateway',
+      version: options.version,
+      endpoints: Object.fromEntries(options.mounts.map((m) => [m, `/${m}`])),
+      health: { liveness: '/healthz', readiness: '/readyz' },
+    });
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    if (options.isShuttingDown()) {
+      res.status(503).json({ ready: false, checks: { gateway: { ok: false, detail: 'shutting down' } } });
+      return;
+    }
+    const checks = await options.readiness();
+    const ready = Object.values(checks).every((c) => c.ok);
+    res.status(ready ? 200 : 503).json({ ready, checks });
+  });
+
+  app.use((req, res) => {
+    res.status(404).json({
+      error: 404,
+      message: `no such endpoint: ${req.method} ${req.path}; the gateway serves ${options.mounts.map((m) => `/${m}/...`).join(', ')}`,
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { GatewayConfig } from '../config/schema.js';
+
+export type GatewayServer = http.Server | https.Server;
+
+/**
+ * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
+ * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
+ */
+export function createListener(config: GatewayConfig['listen']): GatewayServer {
+  const common: http.ServerOptions = {
+    requestTimeout: 0,
+    headersTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+    maxHeaderSize: 16 * 1024,
+    noDelay: true,
+  };
+  if (config.tls === undefined) return http.createServer(common);
+  return https.createServer({
+    ...common,
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+    minVersion: 'TLSv1.2',
+    // Upgraded sessions half-close (invariants.md 29).
+    allowHalfOpen: true,
+  } as https.ServerOptions);
+}

@@ -1,0 +1,54 @@
+import type { Identity } from '../auth/identity.js';
+import type { ImpersonationConfig } from '../config/schema.js';
+
+/** A header value the apiserver will read back exactly: visible ASCII and inner spaces. */
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+export class ImpersonationError extends Error {
+  override readonly name = 'ImpersonationError';
+}
+
+/** Extras are informational; values that are not header-safe are percent-encoded rather than dropped. */
+function extraValue(value: string): string {
+  return HEADER_SAFE.test(value) ? value : encodeURIComponent(value);
+}
+
+/**
+ * The identity the apiserver will act as, as Impersonate-* header lines (flat, like rawHeaders).
+ *  - one Impersonate-Group line per group, never comma-joined (invariants.md 4);
+ *  - everything derived from Keystone is prefixed, so nothing becomes a `system:` user or group (invariants.md 5);
+ *  - a missing user or project fails closed: no headers, no forwarding with the gateway's own rights (invariants.md 3).
+ */
+export function impersonationHeaders(identity: Identity, config: ImpersonationConfig): string[] {
+  const userName = identity.user.name;
+  const projectId = identity.project.id;
+  if (userName.length === 0 || projectId.length === 0) {
+    throw new ImpersonationError('the token names no user or no project; refusing to forward');
+  }
+  const user = `${config.userPrefix}${userName}`;
+  if (!HEADER_SAFE.test(user)) {
+    throw new ImpersonationError(`the Keystone user name '${userName}' cannot be carried in an HTTP header; ask an operator`);
+  }
+  const headers: string[] = ['Impersonate-User', user];
+  const projectGroup = `${config.groupPrefix}project:${projectId}`;
+  if (!HEADER_SAFE.test(projectGroup)) throw new ImpersonationError('the project id cannot be carried in an HTTP header');
+  headers.push('Impersonate-Group', projectGroup);
+  for (const role of identity.roles) {
+    const group = `${projectGroup}:role:${role}`;
+    // A role that cannot be written as a header is left out: fewer groups means fewer rights, never more.
+    if (HEADER_SAFE.test(group)) headers.push('Impersonate-Group', group);
+  }
+  if (config.extras) {
+    headers.push(
+      'Impersonate-Extra-keystone-user-id',
+      extraValue(identity.user.id),
+      'Impersonate-Extra-keystone-project-id',
+      extraValue(identity.project.id),
+      'Impersonate-Extra-keystone-project-name',
+      extraValue(identity.project.name),
+      'Impersonate-Extra-keystone-domain-id',
+      extraValue(identity.project.domainId),
+    );
+  }
+  return headers;
+}

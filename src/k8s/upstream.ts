@@ -1,0 +1,87 @@
+import type https from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { K8sConfig } from '../config/schema.js';
+import { Upstream } from '../proxy/upstream.js';
+
+/** The apiserver and the gateway's own credentials for it, from a kubeconfig or the in-cluster service account. */
+export interface K8sUpstream {
+  readonly upstream: Upstream;
+  readonly server: string;
+  /** The gateway's own Authorization header value, when it authenticates with a token (client certs live in the agent). */
+  authorization(): string | undefined;
+  close(): void;
+}
+
+/** In-cluster service account tokens rotate; re-read credentials this often. */
+const CREDENTIAL_REFRESH_MS = 60_000;
+
+export class K8sUpstreamError extends Error {
+  override readonly name = 'K8sUpstreamError';
+}
+
+function loadKubeConfig(config: K8sConfig): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromCluster();
+    if (config.context !== undefined) kc.setCurrentContext(config.context);
+  } catch (err) {
+    const where = config.kubeconfig ?? 'the in-cluster service account';
+    throw new K8sUpstreamError(`k8s.kubeconfig: cannot load ${where}: ${(err as Error).message}`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) {
+    throw new K8sUpstreamError(
+      `k8s: the kubeconfig has no cluster for context '${kc.getCurrentContext()}'; set k8s.context to one of: ${kc.getContexts().map((c) => c.name).join(', ')}`,
+    );
+  }
+  return kc;
+}
+
+async function httpsOptions(kc: KubeConfig): Promise<https.RequestOptions> {
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  return opts;
+}
+
+function authorizationFrom(opts: https.RequestOptions): string | undefined {
+  const headers = opts.headers as Record<string, unknown> | undefined;
+  const value = headers?.Authorization ?? headers?.authorization;
+  return typeof value === 'string' ? value : undefined;
+}
+
+export async function loadK8sUpstream(config: K8sConfig): Promise<K8sUpstream> {
+  const kc = loadKubeConfig(config);
+  const cluster = kc.getCurrentCluster() as NonNullable<ReturnType<KubeConfig['getCurrentCluster']>>;
+  const opts = await httpsOptions(kc);
+  if (opts.auth !== undefined) {
+    throw new K8sUpstreamError('k8s.kubeconfig: basic-auth users are not supported; use a token or a client certificate');
+  }
+  const upstream = new Upstream(cluster.server, {
+    ca: opts.ca as string | Buffer | undefined,
+    cert: opts.cert as string | Buffer | undefined,
+    key: opts.key as string | Buffer | undefined,
+    rejectUnauthorized: opts.rejectUnauthorized ?? true,
+    servername: opts.servername,
+  });
+  let authorization = authorizationFrom(opts);
+  const refresh = setInterval(() => {
+    httpsOptions(kc)
+      .then((fresh) => {
+        authorization = authorizationFrom(fresh) ?? authorization;
+      })
+      .catch(() => {
+        /* keep the last good credentials; readiness reports upstream trouble */
+      });
+  }, CREDENTIAL_REFRESH_MS);
+  refresh.unref();
+  return {
+    upstream,
+    server: cluster.server,
+    authorization: () => authorization,
+    close: () => {
+      clearInterval(refresh);
+      upstream.close();
+    },
+  };
+}

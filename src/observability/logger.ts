@@ -1,0 +1,40 @@
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+/**
+ * Every place a secret could appear in a log record. Code must not log secrets in the first place
+ * (invariants.md 7); this is the second line of defence.
+ */
+export const REDACTED_PATHS = [
+  'token',
+  'password',
+  'secret',
+  'applicationCredentialSecret',
+  'headers.authorization',
+  'headers["x-auth-token"]',
+  'headers["x-subject-token"]',
+  'headers["sec-websocket-protocol"]',
+  'req.headers.authorization',
+  'req.headers["x-auth-token"]',
+  'req.headers["sec-websocket-protocol"]',
+  '*.token',
+  '*.password',
+  '*.secret',
+  '*.applicationCredentialSecret',
+];
+
+export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream): Logger {
+  const options = {
+    level,
+    base: { name: 'zun-gateway' },
+    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return destination ? pino(options, destination as DestinationStream) : pino(options);
+}
+
+/** A logger that drops everything: for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,58 @@
+/**
+ * Hop-by-hop rules (RFC 9110 7.6.1): these headers describe one connection, not the message, and a proxy must not
+ * forward them, nor any header a Connection header names.
+ */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Lower-cased header names listed in every Connection header of a flat rawHeaders array. */
+export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
+  const tokens = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    for (const token of (rawHeaders[i + 1] as string).split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t.length > 0) tokens.add(t);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * Response headers to relay to the client: everything but hop-by-hop headers and those the upstream's Connection
+ * header names. Node frames the body again (chunked or Content-Length) for the client.
+ */
+export function responseHeaders(rawHeaders: readonly string[]): string[] {
+  const named = connectionTokens(rawHeaders);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1] as string);
+  }
+  return out;
+}
+
+/** Headers of a 101 answer: the upgrade handshake headers stay, other hop-by-hop ones go. */
+export function upgradeResponseHeaders(rawHeaders: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (lower !== 'connection' && lower !== 'upgrade' && HOP_BY_HOP.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1] as string);
+  }
+  return out;
+}

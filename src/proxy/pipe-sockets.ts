@@ -1,0 +1,30 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * Joins two upgraded connections. Each direction ends on its own (half-close: `docker exec -i` and `kubectl exec -i`
+ * close stdin and keep reading, invariants.md 29); an error or a full close on either side closes the other.
+ */
+export function pipeSockets(a: Duplex, b: Duplex, onClose?: () => void): void {
+  for (const s of [a, b]) {
+    // Sockets made by http(s) servers end their writable side when the readable one ends, unless told otherwise.
+    (s as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+    const sock = s as Duplex & { setTimeout?: (ms: number) => void; setNoDelay?: (on: boolean) => void };
+    sock.setTimeout?.(0);
+    sock.setNoDelay?.(true);
+  }
+  let closed = false;
+  const closeBoth = (): void => {
+    if (!a.destroyed) a.destroy();
+    if (!b.destroyed) b.destroy();
+    if (!closed) {
+      closed = true;
+      onClose?.();
+    }
+  };
+  a.on('error', closeBoth);
+  b.on('error', closeBoth);
+  a.on('close', closeBoth);
+  b.on('close', closeBoth);
+  a.pipe(b);
+  b.pipe(a);
+}

@@ -1,0 +1,80 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { responseHeaders, upgradeResponseHeaders } from './hop-by-hop.js';
+import { UpstreamError } from './errors.js';
+import { pipeSockets } from './pipe-sockets.js';
+import type { Upstream } from './upstream.js';
+
+export interface UpgradeOptions {
+  readonly upstream: Upstream;
+  readonly path: string;
+  /** Complete outgoing headers, Connection: Upgrade and Upgrade included. */
+  readonly headers: string[];
+  readonly onError: (err: UpstreamError) => void;
+  /** The upstream agreed (101) and bytes now flow; onClose runs when the session ends. */
+  readonly onUpgraded?: () => { onClose: () => void } | void;
+  /** The upstream refused the upgrade with an ordinary response, relayed unchanged. */
+  readonly onRefused?: (status: number) => void;
+}
+
+function head(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
+  let text = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) text += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}
+
+/**
+ * Forwards a protocol upgrade of any kind (WebSocket over GET, SPDY/3.1 or Docker's tcp over POST: invariants.md 26)
+ * over HTTP/1.1 and, once the upstream answers 101, pipes raw bytes both ways. A refused handshake reaches the client
+ * as the upstream sent it, so kubectl can fall back from WebSocket to SPDY (invariants.md 10).
+ */
+export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead: Buffer, options: UpgradeOptions): void {
+  const { upstream } = options;
+  const outgoing = upstream.request(upstream.requestOptions(req.method ?? 'GET', options.path, options.headers, true));
+  let answered = false;
+
+  const abandon = (): void => {
+    outgoing.destroy();
+  };
+  socket.once('close', abandon);
+  socket.on('error', abandon);
+
+  outgoing.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
+    answered = true;
+    socket.off('close', abandon);
+    socket.off('error', abandon);
+    if (socket.destroyed) {
+      upstreamSocket.destroy();
+      return;
+    }
+    socket.write(head(upstreamRes.statusCode ?? 101, upstreamRes.statusMessage, upgradeResponseHeaders(upstreamRes.rawHeaders)));
+    if (upstreamHead.length > 0) socket.write(upstreamHead);
+    if (clientHead.length > 0) upstreamSocket.write(clientHead);
+    const session = options.onUpgraded?.();
+    pipeSockets(socket, upstreamSocket, session ? session.onClose : undefined);
+  });
+
+  outgoing.on('response', (upstreamRes) => {
+    answered = true;
+    options.onRefused?.(upstreamRes.statusCode ?? 502);
+    if (socket.destroyed) {
+      upstreamRes.destroy();
+      return;
+    }
+    const headers = responseHeaders(upstreamRes.rawHeaders);
+    headers.push('Connection', 'close');
+    socket.write(head(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers));
+    upstreamRes.on('close', () => {
+      if (!upstreamRes.complete) socket.destroy();
+    });
+    upstreamRes.pipe(socket);
+  });
+
+  outgoing.on('error', (err) => {
+    if (socket.destroyed) return;
+    if (answered) socket.destroy();
+    else options.onError(UpstreamError.from(err));
+  });
+
+  outgoing.end();
+}

@@ -1,0 +1,72 @@
+import http from 'node:http';
+import https from 'node:https';
+
+export interface UpstreamTls {
+  readonly ca?: string | Buffer | undefined;
+  readonly cert?: string | Buffer | undefined;
+  readonly key?: string | Buffer | undefined;
+  readonly rejectUnauthorized: boolean;
+  readonly servername?: string | undefined;
+}
+
+/**
+ * Where a COE's requests go: scheme, host, port, a base path, and the connection pools. Ordinary requests share a
+ * keep-alive pool; upgrades get connections of their own because they leave the pool for good once upgraded.
+ */
+export class Upstream {
+  readonly url: URL;
+  readonly basePath: string;
+  readonly hostHeader: string;
+  readonly agent: http.Agent;
+  readonly upgradeAgent: http.Agent;
+  readonly isTls: boolean;
+  /** Set when the upstream listens on a unix socket (the URL then only names the Host header). */
+  readonly socketPath: string | undefined;
+
+  constructor(server: string, tls?: UpstreamTls, socketPath?: string) {
+    this.url = new URL(server);
+    this.isTls = this.url.protocol === 'https:';
+    this.basePath = this.url.pathname.replace(/\/+$/, '');
+    this.hostHeader = this.url.host;
+    const common = { scheduling: 'lifo' as const, maxFreeSockets: 256 };
+    if (this.isTls) {
+      const tlsOptions = {
+        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+        ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+        ...(tls?.key !== undefined ? { key: tls.key } : {}),
+        ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+      };
+      this.agent = new https.Agent({ keepAlive: true, ...common, ...tlsOptions });
+      this.upgradeAgent = new https.Agent({ keepAlive: false, ...tlsOptions });
+    } else {
+      this.agent = new http.Agent({ keepAlive: true, ...common });
+      this.upgradeAgent = new http.Agent({ keepAlive: false });
+    }
+    this.socketPath = socketPath;
+  }
+
+  /** Request options for a path relative to the upstream's base path. */
+  requestOptions(method: string, path: string, headers: string[], upgrade: boolean): http.RequestOptions {
+    return {
+      protocol: this.url.protocol,
+      hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+      port: this.url.port || (this.isTls ? 443 : 80),
+      ...(this.socketPath !== undefined ? { socketPath: this.socketPath } : {}),
+      method,
+      path: this.basePath + path,
+      headers,
+      agent: upgrade ? this.upgradeAgent : this.agent,
+      setHost: false,
+    };
+  }
+
+  request(options: http.RequestOptions): http.ClientRequest {
+    return (this.isTls ? https : http).request(options);
+  }
+
+  close(): void {
+    this.agent.destroy();
+    this.upgradeAgent.destroy();
+  }
+}

@@ -1,0 +1,136 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Authenticator } from '../auth/authenticator.js';
+import { extractToken } from '../auth/credentials.js';
+import type { Identity } from '../auth/identity.js';
+import type { ImpersonationConfig } from '../config/schema.js';
+import { impersonationHeaders } from '../k8s/impersonation.js';
+import { k8sRequestHeaders } from '../k8s/request-headers.js';
+import { statusBody } from '../k8s/status.js';
+import type { K8sUpstream } from '../k8s/upstream.js';
+import type { Logger } from '../observability/logger.js';
+import { forwardRequest } from '../proxy/forward.js';
+import { forwardUpgrade } from '../proxy/upgrade.js';
+import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
+import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
+
+export interface K8sMountOptions {
+  readonly authenticator: Authenticator;
+  readonly k8s: K8sUpstream;
+  readonly impersonation: ImpersonationConfig;
+  /** Keystone's URL, named in WWW-Authenticate so clients know where to get a token. */
+  readonly authUrl: string;
+  readonly logger: Logger;
+}
+
+/** `/k8s/*`: authenticate, replace the client's identity headers with impersonation, forward verbatim. */
+export function k8sMount(options: K8sMountOptions): CoeMount {
+  const { authenticator, k8s, impersonation, logger } = options;
+  const wwwAuthenticate = `Keystone uri="${options.authUrl}"`;
+
+  const dialect: Dialect = (reply) => ({ contentType: 'application/json', body: statusBody(reply.status, reply.message) });
+
+  const reply = (err: unknown): ErrorReply => {
+    const r = toErrorReply(err, logger);
+    return r.status === 401 ? { ...r, headers: { ...r.headers, 'WWW-Authenticate': wwwAuthenticate } } : r;
+  };
+
+  const identify = (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
+    try {
+      return authenticator.authenticate(extractToken(req.rawHeaders, { upgrade }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
+  const outgoingHeaders = (req: IncomingMessage, identity: Identity, upgrade: boolean): string[] =>
+    k8sRequestHeaders(req.rawHeaders, {
+      hostHeader: k8s.upstream.hostHeader,
+      authorization: k8s.authorization(),
+      identityHeaders: impersonationHeaders(identity, impersonation),
+      upgrade,
+    });
+
+  const logAccess = (req: IncomingMessage, identity: Identity | undefined, status: number, started: number): void => {
+    logger.info(
+      {
+        coe: 'k8s',
+        method: req.method,
+        path: (req.url ?? '').split('?')[0],
+        status,
+        ms: Math.round(performance.now() - started),
+        user: identity?.user.name,
+        project: identity?.project.id,
+      },
+      'request',
+    );
+  };
+
+  return {
+    name: 'k8s',
+    dialect,
+
+    handleRequest(req: IncomingMessage, res: ServerResponse, rest: string): void {
+      const started = performance.now();
+      let who: Identity | undefined;
+      res.once('close', () => logAccess(req, who, res.statusCode, started));
+      identify(req, false)
+        .then((identity) => {
+          who = identity;
+          forwardRequest(req, res, {
+            upstream: k8s.upstream,
+            path: upstreamPath(rest),
+            headers: outgoingHeaders(req, identity, false),
+            onError: (err) => sendError(res, dialect, reply(err)),
+          });
+        })
+        .catch((err: unknown) => sendError(res, dialect, reply(err)));
+    },
+
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void {
+      const started = performance.now();
+      identify(req, true)
+        .then((identity) => {
+          forwardUpgrade(req, socket, head, {
+            upstream: k8s.upstream,
+            path: upstreamPath(rest),
+            headers: outgoingHeaders(req, identity, true),
+            onError: (err) => {
+              logAccess(req, identity, err.status, started);
+              sendErrorOnSocket(socket, dialect, reply(err));
+            },
+            onRefused: (status) => logAccess(req, identity, status, started),
+            onUpgraded: () => {
+              logAccess(req, identity, 101, started);
+              return { onClose: () => logger.info({ coe: 'k8s', path: (req.url ?? '').split('?')[0], user: identity.user.name, ms: Math.round(performance.now() - started) }, 'upgraded session ended') };
+            },
+          });
+        })
+        .catch((err: unknown) => {
+          const r = reply(err);
+          logAccess(req, undefined, r.status, started);
+          sendErrorOnSocket(socket, dialect, r);
+        });
+    },
+
+    async ready(): Promise<Readiness> {
+      return new Promise((resolve) => {
+        const auth = k8s.authorization();
+        const headers = ['Host', k8s.upstream.hostHeader, ...(auth !== undefined ? ['Authorization', auth] : [])];
+        const req = k8s.upstream.request({ ...k8s.upstream.requestOptions('GET', '/healthz', headers, false), timeout: 3000 });
+        req.on('response', (res) => {
+          res.resume();
+          const ok = res.statusCode === 200;
+          resolve({ ok, detail: ok ? 'apiserver healthy' : `apiserver answered HTTP ${res.statusCode}` });
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', (err) => resolve({ ok: false, detail: `apiserver unreachable (${(err as NodeJS.ErrnoException).code ?? err.message})` }));
+        req.end();
+      });
+    },
+
+    close(): void {
+      k8s.close();
+    },
+  };
+}

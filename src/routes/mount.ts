@@ -1,0 +1,25 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dialect } from './respond.js';
+
+export interface Readiness {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** One container engine's endpoint (`/k8s`, later `/docker`): the gateway hands it everything under its prefix. */
+export interface CoeMount {
+  /** The first path segment this mount serves. */
+  readonly name: string;
+  readonly dialect: Dialect;
+  /** `rest` is the raw path and query below the prefix, as the client sent them. */
+  handleRequest(req: IncomingMessage, res: ServerResponse, rest: string): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void;
+  ready(): Promise<Readiness>;
+  close(): void;
+}
+
+/** The upstream path for what follows the mount prefix: `/k8s` -> `/`, `/k8s?x` -> `/?x`. */
+export function upstreamPath(rest: string): string {
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}

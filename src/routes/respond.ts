@@ -1,0 +1,56 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/logger.js';
+
+/** An error on its way to the client: status, a message for the user, extra headers. */
+export interface ErrorReply {
+  readonly status: number;
+  readonly message: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** How one COE writes errors: Kubernetes Status, Docker {"message"}, or the gateway's own JSON. */
+export type Dialect = (reply: ErrorReply) => { contentType: string; body: string };
+
+export const gatewayDialect: Dialect = (reply) => ({
+  contentType: 'application/json',
+  body: JSON.stringify({ error: reply.status, message: reply.message }),
+});
+
+/**
+ * Any thrown value -> ErrorReply. Errors that carry a 4xx/5xx `status` were made for the user and keep their message;
+ * anything else is an internal error whose details go to the log only (no stack traces to clients).
+ */
+export function toErrorReply(err: unknown, logger: Logger): ErrorReply {
+  if (err instanceof Error) {
+    const status = (err as Error & { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status <= 599) return { status, message: err.message };
+  }
+  logger.error({ err }, 'unexpected error while handling a request');
+  return { status: 500, message: 'internal error in the gateway; the operator can find details in its log' };
+}
+
+export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorReply): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { contentType, body } = dialect(reply);
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/** The same for a connection that asked for an upgrade: an HTTP response written on the raw socket, then close. */
+export function sendErrorOnSocket(socket: Duplex, dialect: Dialect, reply: ErrorReply): void {
+  if (socket.destroyed) return;
+  const { contentType, body } = dialect(reply);
+  let head = `HTTP/1.1 ${reply.status} ${reply.status < 500 ? 'Request Refused' : 'Gateway Error'}\r\n`;
+  for (const [k, v] of Object.entries(reply.headers ?? {})) head += `${k}: ${v}\r\n`;
+  head += `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  socket.end(head + body);
+}
