@@ -8,6 +8,10 @@ import { z } from 'zod';
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
+/** Prefixes keep Keystone-derived names out of the apiserver's reserved `system:` space (invariants.md 5). */
+const identityPrefix = nonEmpty.refine((p) => !p.toLowerCase().startsWith('system:'), {
+  message: "must not start with 'system:' (names derived from Keystone must never become system users or groups)",
+});
 
 const tlsFiles = z.strictObject({
   certFile: nonEmpty,
@@ -69,8 +73,8 @@ export const configSchema = z.strictObject({
       context: nonEmpty.optional(),
       impersonation: z
         .strictObject({
-          userPrefix: nonEmpty.default('keystone:'),
-          groupPrefix: nonEmpty.default('keystone:'),
+          userPrefix: identityPrefix.default('keystone:'),
+          groupPrefix: identityPrefix.default('keystone:'),
           extras: z.boolean().default(true),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),

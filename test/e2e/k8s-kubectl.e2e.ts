@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { e2eEnv } from './support/env.js';
+import { sharedGateway } from './support/gateway-process.js';
+import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
+import { issueToken, revokeToken, type IssuedToken } from './support/keystone.js';
+import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { run } from './support/run.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function localGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/index.html', timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('kubectl through the gateway (real Keystone, apiserver, kubelet, kubectl)', function () {
+  const ns = `e2e-${randomBytes(3).toString('hex')}`;
+  const podPort = randomInt(20_000, 29_000);
+  let alice: IssuedToken;
+  let bob: IssuedToken;
+  let aliceConfig: string;
+  let bobConfig: string;
+  let podName: string;
+
+  before(async function () {
+    this.timeout(120_000);
+    alice = await issueToken('alice', 'alpha');
+    bob = await issueToken('bob', 'beta');
+    const gw = sharedGateway();
+    aliceConfig = tenantKubeconfig(gw.url, alice.token, ns);
+    bobConfig = tenantKubeconfig(gw.url, bob.token, ns);
+    // The cluster side, as an operator would set it up: alpha's members may edit this namespace. bob gets nothing.
+    await mustSucceed(adminKubectl(['create', 'namespace', ns]), 'create namespace');
+    await mustSucceed(
+      adminKubectl([
+        'create', 'rolebinding', 'alpha-members', '-n', ns, '--clusterrole=edit',
+        `--group=keystone:project:${alice.projectId}:role:member`,
+      ]),
+      'create rolebinding',
+    );
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await adminKubectl(['delete', 'namespace', ns, '--wait=false']);
+  });
+
+  it('kubectl version reports the real apiserver through /k8s', async () => {
+    const out = await mustSucceed(kubectl(aliceConfig, ['version', '-o', 'json']), 'kubectl version');
+    const version = JSON.parse(out) as { serverVersion?: { gitVersion?: string } };
+    assert.match(version.serverVersion?.gitVersion ?? '', /^v1\.20\./);
+  });
+
+  it('kubectl api-resources lists the discovery of every group', async () => {
+    const out = await mustSucceed(kubectl(aliceConfig, ['api-resources', '-o', 'name']), 'api-resources');
+    for (const r of ['configmaps', 'pods', 'deployments.apps', 'rolebindings.rbac.authorization.k8s.io']) {
+      assert.ok(out.split('\n').includes(r), `api-resources lacks ${r}:\n${out}`);
+    }
+  });
+
+  it('kubectl apply -f creates a multi-document YAML (Deployment, Service, ConfigMap)', async () => {
+    const manifest = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello, colour: blue}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: ${podPort}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      hostNetwork: true
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: ${e2eEnv().busyboxImage}
+        imagePullPolicy: Never
+        command: [sh, -c, 'mkdir -p /www && echo hello-from-pod > /www/index.html && httpd -p 127.0.0.1:${podPort} -h /www && i=0; while true; do echo line-$i; i=$((i+1)); sleep 1; done']
+`;
+    const out = await mustSucceed(kubectl(aliceConfig, ['apply', '-f', '-'], { input: manifest }), 'apply');
+    assert.match(out, /configmap\/settings created/);
+    assert.match(out, /service\/web created/);
+    assert.match(out, /deployment.apps\/web created/);
+  });
+
+  it('kubectl get -o yaml round-trips through apply, patch changes a field, delete removes it', async () => {
+    const yaml = await mustSucceed(kubectl(aliceConfig, ['get', 'configmap', 'settings', '-o', 'yaml']), 'get -o yaml');
+    assert.match(yaml, /greeting: hello/);
+    const reapplied = await mustSucceed(kubectl(aliceConfig, ['apply', '-f', '-'], { input: yaml }), 'apply of get -o yaml');
+    assert.match(reapplied, /configmap\/settings (unchanged|configured)/);
+    await mustSucceed(
+      kubectl(aliceConfig, ['patch', 'configmap', 'settings', '--type=merge', '-p', '{"data":{"colour":"green"}}']),
+      'patch',
+    );
+    const colour = await mustSucceed(
+      kubectl(aliceConfig, ['get', 'configmap', 'settings', '-o', 'jsonpath={.data.colour}']),
+      'get after patch',
+    );
+    assert.equal(colour, 'green');
+    await mustSucceed(kubectl(aliceConfig, ['delete', 'configmap', 'settings']), 'delete');
+    const gone = await kubectl(aliceConfig, ['get', 'configmap', 'settings']);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /NotFound|not found/);
+  });
+
+  it('the Deployment really runs a pod on the kubelet', async function () {
+    this.timeout(180_000);
+    await mustSucceed(kubectl(aliceConfig, ['rollout', 'status', 'deployment/web', '--timeout=150s'], { timeoutMs: 170_000 }), 'rollout status');
+    podName = (
+      await mustSucceed(kubectl(aliceConfig, ['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']), 'get pod name')
+    ).trim();
+    assert.match(podName, /^web-/);
+    await mustSucceed(kubectl(aliceConfig, ['wait', '--for=condition=Ready', `pod/${podName}`, '--timeout=60s']), 'pod ready');
+  });
+
+  it('kubectl get pods -w receives an event caused while it watches', async function () {
+    this.timeout(60_000);
+    const watch = kubectlBackground(aliceConfig, ['get', 'pods', '-w', '-n', ns]);
+    try {
+      await watch.waitFor((out) => out.includes(podName), 20_000, 'the initial list in the watch');
+      await mustSucceed(
+        adminKubectl(['run', 'watched', '-n', ns, `--image=${e2eEnv().busyboxImage}`, '--image-pull-policy=Never', '--restart=Never', '--', 'true']),
+        'create a pod while watching',
+      );
+      await watch.waitFor((out) => out.includes('watched'), 30_000, 'the new pod in the watch');
+    } finally {
+      await watch.stop();
+      await adminKubectl(['delete', 'pod', 'watched', '-n', ns, '--wait=false']);
+    }
+  });
+
+  it('kubectl logs -f streams lines as they are written', async function () {
+    this.timeout(60_000);
+    const logs = kubectlBackground(aliceConfig, ['logs', '-f', podName]);
+    try {
+      await logs.waitFor((out) => /line-\d+/.test(out), 20_000, 'a first log line');
+      const first = Number(/line-(\d+)\s*$/.exec(logs.stdout.trim())?.[1] ?? /line-(\d+)/.exec(logs.stdout)?.[1]);
+      const seenAt = Date.now();
+      await logs.waitFor((out) => out.includes(`line-${first + 2}\n`), 20_000, 'lines written after the follow started');
+      assert.ok(Date.now() - seenAt >= 1000, 'later lines must arrive as they are written, not all at once');
+      assert.equal(logs.child.exitCode, null, 'logs -f must still be following');
+    } finally {
+      await logs.stop();
+    }
+  });
+
+  for (const [label, env] of [
+    ['default (WebSocket attempt, then SPDY fallback)', {}],
+    ['with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false (SPDY)', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }],
+  ] as const) {
+    it(`kubectl exec -i ${label} pipes stdin in and stdout back`, async () => {
+      const payload = `stdin-${randomBytes(8).toString('hex')}\nsecond line\n`;
+      const out = await mustSucceed(kubectl(aliceConfig, ['exec', '-i', podName, '--', 'cat'], { input: payload, env }), 'exec -i cat');
+      assert.equal(out, payload);
+      const stderr = await kubectl(aliceConfig, ['exec', podName, '--', 'sh', '-c', 'echo to-stderr >&2; exit 3'], { env });
+      assert.equal(stderr.code, 3);
+      assert.match(stderr.stderr, /to-stderr/);
+    });
+  }
+
+  it('kubectl cp copies files both ways', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-cp-'));
+    const local = path.join(dir, 'up.bin');
+    const back = path.join(dir, 'down.bin');
+    const content = randomBytes(200_000);
+    writeFileSync(local, content);
+    await mustSucceed(kubectl(aliceConfig, ['cp', local, `${podName}:/tmp/up.bin`]), 'cp to pod');
+    await mustSucceed(kubectl(aliceConfig, ['cp', `${podName}:/tmp/up.bin`, back]), 'cp from pod');
+    assert.ok(readFileSync(back).equals(content), 'the file came back byte for byte');
+  });
+
+  it('kubectl port-forward moves bytes both ways and survives 70 s idle', async function () {
+    this.timeout(150_000);
+    const localPort = randomInt(30_000, 39_000);
+    const pf = kubectlBackground(aliceConfig, ['port-forward', `pod/${podName}`, `${localPort}:${podPort}`]);
+    try {
+      await pf.waitFor((out) => out.includes('Forwarding from'), 30_000, 'port-forward to start');
+      assert.equal((await localGet(localPort)).trim(), 'hello-from-pod');
+      await sleep(70_000);
+      assert.equal(pf.child.exitCode, null, `port-forward died while idle: ${pf.stderr}`);
+      assert.equal((await localGet(localPort)).trim(), 'hello-from-pod');
+    } finally {
+      await pf.stop();
+    }
+  });
+
+  it('a user without a RoleBinding is denied by the real apiserver, its Status reaching kubectl unchanged', async () => {
+    const res = await kubectl(bobConfig, ['get', 'pods']);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /Error from server \(Forbidden\): pods is forbidden: User "keystone:bob" cannot list resource "pods"/);
+  });
+
+  describe('hostile headers sent with curl never gain anything', () => {
+    const curl = (token: string, headers: readonly string[], urlPath: string) =>
+      run('curl', [
+        '-sS', '--cacert', e2eEnv().tlsCa, '-o', '-', '-w', '\n%{http_code}',
+        '-H', `Authorization: Bearer ${token}`,
+        ...headers.flatMap((h) => ['-H', h]),
+        `${sharedGateway().url}/k8s${urlPath}`,
+      ]);
+    const statusOf = (out: string): number => Number(out.trim().split('\n').pop());
+
+    it('Impersonate-User: admin and Impersonate-Group: system:masters are ignored: bob stays bob', async () => {
+      const res = await curl(bob.token, ['Impersonate-User: admin', 'Impersonate-Group: system:masters', 'iMpErSoNaTe-GrOuP: system:masters'], `/api/v1/namespaces/${ns}/pods`);
+      assert.equal(statusOf(res.stdout), 403);
+      assert.match(res.stdout, /User \\?"keystone:bob\\?"/);
+    });
+
+    it('Connection: Impersonate-User cannot strip the gateway identity headers', async () => {
+      const res = await curl(bob.token, ['Connection: Impersonate-User', 'Impersonate-User: admin'], `/api/v1/namespaces/${ns}/pods`);
+      const status = statusOf(res.stdout);
+      assert.ok(status === 400 || status === 403, `expected a refusal, got ${status}: ${res.stdout}`);
+      assert.doesNotMatch(res.stdout, /"kind":\s*"PodList"/);
+    });
+
+    it('X-Remote-User / X-Forwarded-For from the client do not make alice someone else', async () => {
+      const res = await curl(alice.token, ['X-Remote-User: system:admin', 'X-Remote-Group: system:masters', 'X-Forwarded-For: 10.0.0.1'], `/api/v1/namespaces/kube-system/secrets`);
+      assert.equal(statusOf(res.stdout), 403);
+      assert.match(res.stdout, /keystone:alice/);
+    });
+  });
+
+  describe('tokens', () => {
+    it('an invalid token gets the gateway 401 message', async () => {
+      const res = await kubectl(tenantKubeconfig(sharedGateway().url, 'gAAAAABnot-a-real-token', ns), ['get', 'pods']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /token is not valid/);
+    });
+
+    it('a revoked token stops working within cacheTtlSeconds', async function () {
+      this.timeout(60_000);
+      const t = await issueToken('alice', 'alpha');
+      const config = tenantKubeconfig(sharedGateway().url, t.token, ns);
+      await mustSucceed(kubectl(config, ['get', 'pods']), 'get pods with a fresh token');
+      await revokeToken(t.token);
+      const deadline = Date.now() + (E2E_CACHE_TTL_SECONDS + 5) * 1000;
+      let res = await kubectl(config, ['get', 'pods']);
+      while (res.code === 0 && Date.now() < deadline) {
+        await sleep(1000);
+        res = await kubectl(config, ['get', 'pods']);
+      }
+      assert.notEqual(res.code, 0, 'the revoked token still works after cacheTtlSeconds');
+      assert.match(res.stderr, /token is not valid/);
+    });
+  });
+
+  describe('Keystone stopped and started again', () => {
+    after(async function () {
+      this.timeout(120_000);
+      await run(path.resolve('test/e2e/env/service'), ['keystone', 'start'], { timeoutMs: 110_000 });
+    });
+
+    it('new tokens get 503 with a clear message, cached ones keep working, recovery needs no gateway restart', async function () {
+      this.timeout(180_000);
+      const cached = await issueToken('alice', 'alpha');
+      const fresh = await issueToken('alice', 'alpha');
+      const cachedConfig = tenantKubeconfig(sharedGateway().url, cached.token, ns);
+      const freshConfig = tenantKubeconfig(sharedGateway().url, fresh.token, ns);
+      await mustSucceed(kubectl(cachedConfig, ['get', 'pods']), 'warm the cache');
+
+      await mustSucceed(run(path.resolve('test/e2e/env/service'), ['keystone', 'stop'], { timeoutMs: 60_000 }), 'stop keystone');
+      const down = await kubectl(freshConfig, ['get', 'pods']);
+      assert.notEqual(down.code, 0);
+      assert.match(down.stderr, /Keystone is unavailable/);
+      assert.doesNotMatch(down.stderr, /Unauthorized|logged in/);
+      await mustSucceed(kubectl(cachedConfig, ['get', 'pods']), 'a cached token while Keystone is down');
+
+      await mustSucceed(run(path.resolve('test/e2e/env/service'), ['keystone', 'start'], { timeoutMs: 110_000 }), 'start keystone');
+      await mustSucceed(kubectl(freshConfig, ['get', 'pods']), 'the new token once Keystone is back');
+    });
+  });
+});

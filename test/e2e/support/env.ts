@@ -1,0 +1,55 @@
+/**
+ * What the real test environment (test/e2e/env) provides, read once from the variables `test/e2e/env/env` prints.
+ * test/e2e/run exports them before mocha starts.
+ */
+export interface E2eEnv {
+  readonly dir: string;
+  readonly keystoneUrl: string;
+  readonly passwords: Readonly<Record<'gateway' | 'alice' | 'bob' | 'carol' | 'dave' | 'admin', string>>;
+  readonly kubeServer: string;
+  readonly adminKubeconfig: string;
+  readonly gatewayKubeconfig: string;
+  readonly dockerSocket: string;
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsCa: string;
+  readonly busyboxImage: string;
+  readonly logDir: string;
+  readonly kubectl: string;
+}
+
+function need(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`${name} is not set: run the e2e suite with \`npm run test:e2e\` (it brings up test/e2e/env and exports it)`);
+  }
+  return value;
+}
+
+let cached: E2eEnv | undefined;
+
+export function e2eEnv(): E2eEnv {
+  cached ??= {
+    dir: need('ZUN_E2E_DIR'),
+    keystoneUrl: need('KEYSTONE_URL'),
+    passwords: {
+      gateway: need('GATEWAY_PASSWORD'),
+      alice: need('ALICE_PASSWORD'),
+      bob: need('BOB_PASSWORD'),
+      carol: need('CAROL_PASSWORD'),
+      dave: need('DAVE_PASSWORD'),
+      admin: need('KEYSTONE_ADMIN_PASSWORD'),
+    },
+    kubeServer: need('KUBE_SERVER'),
+    adminKubeconfig: need('KUBE_ADMIN_KUBECONFIG'),
+    gatewayKubeconfig: need('KUBE_GATEWAY_KUBECONFIG'),
+    dockerSocket: need('DOCKER_SOCKET'),
+    tlsCert: need('GATEWAY_TLS_CERT'),
+    tlsKey: need('GATEWAY_TLS_KEY'),
+    tlsCa: need('GATEWAY_TLS_CA'),
+    busyboxImage: process.env.E2E_BUSYBOX_IMAGE ?? 'local/busybox:latest',
+    logDir: need('E2E_LOG_DIR'),
+    kubectl: process.env.E2E_KUBECTL ?? 'kubectl',
+  };
+  return cached;
+}

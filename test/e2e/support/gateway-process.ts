@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { e2eEnv } from './env.js';
+
+export interface GatewayProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly logFile: string;
+  readonly configFile: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** GET over HTTPS trusting the e2e CA; resolves with the status, or undefined when nothing answers. */
+export function httpsGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> } | undefined> {
+  const ca = readFileSync(e2eEnv().tlsCa);
+  return new Promise((resolve) => {
+    const req = https.get(url, { ca, headers, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+export interface GatewayProcessOptions {
+  readonly cacheTtlSeconds: number;
+}
+
+/**
+ * The built gateway (`node dist/src/main.js serve --config <file>`) as a child process with a real configuration
+ * file: TLS from the e2e CA, the real Keystone, the real apiserver through the gateway's least-privilege kubeconfig.
+ * The service password comes from the environment through ${GATEWAY_PASSWORD}, as in production.
+ */
+export async function startGateway(options: GatewayProcessOptions): Promise<GatewayProcess> {
+  const env = e2eEnv();
+  const port = await freePort();
+  const workDir = path.join(env.dir, 'gateway-e2e');
+  mkdirSync(workDir, { recursive: true });
+  const configFile = path.join(workDir, 'gateway.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `listen:`,
+      `  host: 127.0.0.1`,
+      `  port: ${port}`,
+      `  tls: {certFile: ${JSON.stringify(env.tlsCert)}, keyFile: ${JSON.stringify(env.tlsKey)}}`,
+      `keystone:`,
+      `  authUrl: ${env.keystoneUrl}`,
+      `  serviceCredentials:`,
+      `    username: gateway`,
+      '    password: ${GATEWAY_PASSWORD}',
+      `    userDomainName: Default`,
+      `    projectName: service`,
+      `    projectDomainName: Default`,
+      `  cacheTtlSeconds: ${options.cacheTtlSeconds}`,
+      `  negativeCacheTtlSeconds: 2`,
+      `k8s:`,
+      `  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`,
+      `log:`,
+      `  level: info`,
+      '',
+    ].join('\n'),
+  );
+  const logFile = path.join(env.logDir, 'gateway-e2e.log');
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const main = path.resolve('dist/src/main.js');
+  const child: ChildProcess = spawn(process.execPath, [main, 'serve', '--config', configFile], {
+    env: { PATH: process.env.PATH ?? '', GATEWAY_PASSWORD: env.passwords.gateway },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const url = `https://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}; see ${logFile}`);
+    const res = await httpsGet(`${url}/healthz`);
+    if (res?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`the gateway did not become healthy within 20 s; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    port,
+    logFile,
+    configFile,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('close', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
+
+let shared: GatewayProcess | undefined;
+export function sharedGateway(): GatewayProcess {
+  if (shared === undefined) throw new Error('the e2e gateway is not running (root hook did not start it)');
+  return shared;
+}
+export function setSharedGateway(g: GatewayProcess | undefined): void {
+  shared = g;
+}
