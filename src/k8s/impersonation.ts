@@ -4,8 +4,10 @@ import type { ImpersonationConfig } from '../config/schema.js';
 /** A header value the apiserver will read back exactly: visible ASCII and inner spaces. */
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
+/** The identity cannot be expressed safely to the apiserver: refuse (403) rather than forward with less or more. */
 export class ImpersonationError extends Error {
   override readonly name = 'ImpersonationError';
+  readonly status = 403;
 }
 
 /** Extras are informational; values that are not header-safe are percent-encoded rather than dropped. */

@@ -28,6 +28,7 @@ function isProtected(lowerName: string): boolean {
 
 export class HeaderPolicyError extends Error {
   override readonly name = 'HeaderPolicyError';
+  readonly status = 400;
 }
 
 /** Connection may name only ordinary connection options; naming an identity header is an attack (invariants.md 2). */
