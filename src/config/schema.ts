@@ -47,6 +47,29 @@ const applicationCredentials = z.strictObject({
   applicationCredentialSecret: nonEmpty,
 });
 
+const quantities = z.record(nonEmpty, z.union([nonEmpty, z.number()]).transform(String));
+const NAMESPACE_PLACEHOLDERS = /\{(project_id|project_name|domain_name)\}/g;
+
+const tenancy = z.strictObject({
+  /** Placeholders {project_id}, {project_name}, {domain_name}; the result is made DNS-1123 safe. */
+  namespaceTemplate: nonEmpty
+    .refine((t) => !/[{}]/.test(t.replace(NAMESPACE_PLACEHOLDERS, '')), {
+      message: 'may only use the placeholders {project_id}, {project_name} and {domain_name}',
+    })
+    .default('os-{project_name}'),
+  /** Keystone role -> ClusterRole bound in every project namespace to the group keystone:project:<id>:role:<role>. */
+  roleBindings: z.record(nonEmpty, nonEmpty).default({ admin: 'admin', member: 'edit', reader: 'view' }),
+  /** ResourceQuota spec.hard for every project namespace, e.g. {pods: 20, requests.cpu: "4"}. */
+  resourceQuota: quantities.optional(),
+  /** LimitRange item (type Container) for every project namespace. */
+  limitRange: z
+    .strictObject({ default: quantities, defaultRequest: quantities, max: quantities, min: quantities })
+    .partial()
+    .optional(),
+  /** A provisioned project is re-checked after this long (mapping changes, deleted bindings). */
+  recheckSeconds: seconds.default(600),
+});
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -78,6 +101,8 @@ export const configSchema = z.strictObject({
           extras: z.boolean().default(true),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
+      /** Present: every project gets its own namespace and role bindings on its first request. */
+      tenancy: tenancy.optional(),
     })
     .optional(),
   log: z
@@ -97,3 +122,4 @@ export type KeystoneConfig = GatewayConfig['keystone'];
 export type ServiceCredentials = KeystoneConfig['serviceCredentials'];
 export type K8sConfig = NonNullable<GatewayConfig['k8s']>;
 export type ImpersonationConfig = K8sConfig['impersonation'];
+export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;

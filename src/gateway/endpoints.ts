@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Readiness } from '../routes/mount.js';
 
@@ -7,6 +8,7 @@ export interface EndpointOptions {
   /** Keystone and every upstream; the body names what is wrong but never a secret. */
   readonly readiness: () => Promise<Record<string, Readiness>>;
   readonly isShuttingDown: () => boolean;
+  readonly whoami: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 /** The gateway's own small endpoints: discovery, liveness, readiness. The COE mounts never pass through here. */
@@ -23,6 +25,8 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
       health: { liveness: '/healthz', readiness: '/readyz' },
     });
   });
+
+  app.get('/whoami', (req, res) => options.whoami(req, res));
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');

@@ -4,6 +4,7 @@ import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
 import { loadK8sUpstream } from '../k8s/upstream.js';
 import type { Logger } from '../observability/logger.js';
 import { k8sMount } from '../routes/k8s.js';
@@ -11,6 +12,7 @@ import type { CoeMount, Readiness } from '../routes/mount.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
+import { whoamiHandler } from './whoami.js';
 import { createListener, type GatewayServer } from './server.js';
 
 export interface Gateway {
@@ -40,8 +42,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   if (config.k8s !== undefined) {
     const k8s = await loadK8sUpstream(config.k8s);
     logger.info({ server: k8s.server }, 'kubernetes upstream loaded');
+    const { impersonation, tenancy } = config.k8s;
     mounts.push(
-      k8sMount({ authenticator, k8s, impersonation: config.k8s.impersonation, authUrl: config.keystone.authUrl, logger }),
+      k8sMount({
+        authenticator,
+        k8s,
+        impersonation,
+        authUrl: config.keystone.authUrl,
+        logger,
+        ...(tenancy !== undefined
+          ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger) }
+          : {}),
+      }),
     );
   }
 
@@ -51,6 +63,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     version: options.version,
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
+    whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
     readiness: async () => {
       const checks: Record<string, Readiness> = {};
       const [keystoneOk, ...mountChecks] = await Promise.all([keystone.ping(), ...mounts.map((m) => m.ready())]);

@@ -15,6 +15,16 @@ function extraValue(value: string): string {
   return HEADER_SAFE.test(value) ? value : encodeURIComponent(value);
 }
 
+/** `keystone:project:<id>`: every member of the project, whatever their roles. */
+export function projectGroup(projectId: string, config: ImpersonationConfig): string {
+  return `${config.groupPrefix}project:${projectId}`;
+}
+
+/** `keystone:project:<id>:role:<role>`: what RoleBindings name to grant a Keystone role. */
+export function roleGroup(projectGroupName: string, role: string): string {
+  return `${projectGroupName}:role:${role}`;
+}
+
 /**
  * The identity the apiserver will act as, as Impersonate-* header lines (flat, like rawHeaders).
  *  - one Impersonate-Group line per group, never comma-joined (invariants.md 4);
@@ -32,11 +42,11 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
     throw new ImpersonationError(`the Keystone user name '${userName}' cannot be carried in an HTTP header; ask an operator`);
   }
   const headers: string[] = ['Impersonate-User', user];
-  const projectGroup = `${config.groupPrefix}project:${projectId}`;
-  if (!HEADER_SAFE.test(projectGroup)) throw new ImpersonationError('the project id cannot be carried in an HTTP header');
-  headers.push('Impersonate-Group', projectGroup);
+  const group0 = projectGroup(projectId, config);
+  if (!HEADER_SAFE.test(group0)) throw new ImpersonationError('the project id cannot be carried in an HTTP header');
+  headers.push('Impersonate-Group', group0);
   for (const role of identity.roles) {
-    const group = `${projectGroup}:role:${role}`;
+    const group = roleGroup(group0, role);
     // A role that cannot be written as a header is left out: fewer groups means fewer rights, never more.
     if (HEADER_SAFE.test(group)) headers.push('Impersonate-Group', group);
   }

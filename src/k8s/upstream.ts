@@ -7,6 +7,8 @@ import { Upstream } from '../proxy/upstream.js';
 export interface K8sUpstream {
   readonly upstream: Upstream;
   readonly server: string;
+  /** The gateway's own kubeconfig, for the few API calls it makes itself (tenant provisioning). */
+  readonly kubeConfig: KubeConfig;
   /** The gateway's own Authorization header value, when it authenticates with a token (client certs live in the agent). */
   authorization(): string | undefined;
   close(): void;
@@ -78,6 +80,7 @@ export async function loadK8sUpstream(config: K8sConfig): Promise<K8sUpstream> {
   return {
     upstream,
     server: cluster.server,
+    kubeConfig: kc,
     authorization: () => authorization,
     close: () => {
       clearInterval(refresh);

@@ -7,6 +7,7 @@ import type { ImpersonationConfig } from '../config/schema.js';
 import { impersonationHeaders } from '../k8s/impersonation.js';
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
+import type { TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
 import type { Logger } from '../observability/logger.js';
 import { forwardRequest } from '../proxy/forward.js';
@@ -18,6 +19,8 @@ export interface K8sMountOptions {
   readonly authenticator: Authenticator;
   readonly k8s: K8sUpstream;
   readonly impersonation: ImpersonationConfig;
+  /** Set when project namespaces are provisioned (k8s.tenancy). */
+  readonly tenancy?: TenantProvisioner;
   /** Keystone's URL, named in WWW-Authenticate so clients know where to get a token. */
   readonly authUrl: string;
   readonly logger: Logger;
@@ -35,12 +38,16 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     return r.status === 401 ? { ...r, headers: { ...r.headers, 'WWW-Authenticate': wwwAuthenticate } } : r;
   };
 
-  const identify = (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
-    try {
-      return authenticator.authenticate(extractToken(req.rawHeaders, { upgrade }));
-    } catch (err) {
-      return Promise.reject(err);
+  const tenancy = options.tenancy;
+
+  /** Who is calling; with tenancy, their project namespace is in place before the first request goes upstream. */
+  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
+    const identity = await authenticator.authenticate(extractToken(req.rawHeaders, { upgrade }));
+    if (tenancy !== undefined) {
+      const ready = tenancy.ensure(identity);
+      if (typeof ready !== 'string') await ready;
     }
+    return identity;
   };
 
   const outgoingHeaders = (req: IncomingMessage, identity: Identity, upgrade: boolean): string[] =>
@@ -127,6 +134,11 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
         req.on('error', (err) => resolve({ ok: false, detail: `apiserver unreachable (${(err as NodeJS.ErrnoException).code ?? err.message})` }));
         req.end();
       });
+    },
+
+    async describe(identity: Identity): Promise<Record<string, unknown>> {
+      if (tenancy === undefined) return {};
+      return { namespace: await tenancy.ensure(identity) };
     },
 
     close(): void {

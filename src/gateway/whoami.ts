@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '../auth/authenticator.js';
+import { extractToken } from '../auth/credentials.js';
+import type { Logger } from '../observability/logger.js';
+import type { CoeMount } from '../routes/mount.js';
+import { gatewayDialect, sendError, toErrorReply } from '../routes/respond.js';
+
+/**
+ * GET /whoami: who the gateway takes the caller for, and what each COE maps them to (the Kubernetes namespace).
+ * `zun-gateway kubeconfig` reads the namespace from here.
+ */
+export function whoamiHandler(authenticator: Authenticator, mounts: readonly CoeMount[], authUrl: string, logger: Logger) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const identity = await authenticator.authenticate(extractToken(req.rawHeaders, { upgrade: false }));
+      const coes: Record<string, unknown> = {};
+      for (const m of mounts) coes[m.name] = await m.describe(identity);
+      const k8s = coes.k8s as { namespace?: string } | undefined;
+      const body = JSON.stringify({
+        user: { id: identity.user.id, name: identity.user.name, domain: { id: identity.user.domainId, name: identity.user.domainName } },
+        project: {
+          id: identity.project.id,
+          name: identity.project.name,
+          domain: { id: identity.project.domainId, name: identity.project.domainName },
+        },
+        roles: identity.roles,
+        expiresAt: identity.expiresAt.toISOString(),
+        ...(identity.applicationCredentialId !== undefined ? { applicationCredentialId: identity.applicationCredentialId } : {}),
+        ...(k8s?.namespace !== undefined ? { namespace: k8s.namespace } : {}),
+        coes,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    } catch (err) {
+      const reply = toErrorReply(err, logger);
+      sendError(res, gatewayDialect, reply.status === 401 ? { ...reply, headers: { 'WWW-Authenticate': `Keystone uri="${authUrl}"` } } : reply);
+    }
+  };
+}

@@ -1,0 +1,291 @@
+import {
+  ApiException,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1LimitRange,
+  type V1Namespace,
+  type V1ResourceQuota,
+  type V1RoleBinding,
+} from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
+import type { Identity } from '../auth/identity.js';
+import type { ImpersonationConfig, TenancyConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { projectGroup, roleGroup } from './impersonation.js';
+
+/** Labels and annotations that record what the gateway owns. Clients can never set them through the gateway's identity. */
+export const PROJECT_LABEL = 'zun-gateway.openstack.org/project-id';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'zun-gateway';
+export const PROJECT_NAME_ANNOTATION = 'zun-gateway.openstack.org/project-name';
+export const DOMAIN_ANNOTATION = 'zun-gateway.openstack.org/domain-id';
+export const BINDING_PREFIX = 'zun-gateway-';
+const QUOTA_NAME = 'zun-gateway-quota';
+const LIMITS_NAME = 'zun-gateway-limits';
+
+const DNS1123_MAX = 63;
+
+/** The project's namespace can not be used: it belongs to someone else, or the cluster refused to make it. */
+export class TenancyError extends Error {
+  override readonly name = 'TenancyError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+function dns1123(value: string): string {
+  return value
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * The namespace name for a project: the template with {project_id}, {project_name}, {domain_name}, made DNS-1123
+ * safe; when that is empty or longer than 63 characters, `os-<project id>` made safe (Keystone ids are 32 hex).
+ */
+export function namespaceName(template: string, identity: Identity): string {
+  const filled = template
+    .replaceAll('{project_id}', identity.project.id)
+    .replaceAll('{project_name}', identity.project.name)
+    .replaceAll('{domain_name}', identity.project.domainName);
+  const safe = dns1123(filled);
+  if (safe.length > 0 && safe.length <= DNS1123_MAX) return safe;
+  return dns1123(`os-${identity.project.id}`).slice(0, DNS1123_MAX);
+}
+
+function bindingName(role: string): string {
+  return `${BINDING_PREFIX}${dns1123(role)}`.slice(0, 253);
+}
+
+/** The RoleBindings the gateway keeps in a project namespace: one per mapped Keystone role. */
+export function desiredRoleBindings(
+  namespace: string,
+  identity: Identity,
+  roleMap: Readonly<Record<string, string>>,
+  impersonation: ImpersonationConfig,
+): V1RoleBinding[] {
+  return Object.entries(roleMap)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([role, clusterRole]) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: {
+        name: bindingName(role),
+        namespace,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [PROJECT_LABEL]: identity.project.id },
+        annotations: { 'zun-gateway.openstack.org/keystone-role': role },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+      subjects: [
+        {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'Group',
+          name: roleGroup(projectGroup(identity.project.id, impersonation), role),
+        },
+      ],
+    }));
+}
+
+const statusOf = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
+
+function sameBinding(a: V1RoleBinding, b: V1RoleBinding): boolean {
+  return (
+    a.roleRef.name === b.roleRef.name &&
+    a.roleRef.kind === b.roleRef.kind &&
+    JSON.stringify((a.subjects ?? []).map((s) => [s.kind, s.name])) === JSON.stringify((b.subjects ?? []).map((s) => [s.kind, s.name]))
+  );
+}
+
+export interface TenancyApis {
+  readonly core: CoreV1Api;
+  readonly rbac: RbacAuthorizationV1Api;
+}
+
+export function tenancyApis(kc: KubeConfig): TenancyApis {
+  return { core: kc.makeApiClient(CoreV1Api), rbac: kc.makeApiClient(RbacAuthorizationV1Api) };
+}
+
+/**
+ * Makes sure a project's namespace exists, is the project's, and carries the RoleBindings of the role mapping.
+ * Idempotent and safe with several replicas (every create tolerates AlreadyExists and re-reads); the outcome is cached
+ * per project, so the hot path makes no apiserver call after the first request of a project.
+ */
+export class TenantProvisioner {
+  private readonly done: LRUCache<string, { namespace: string; at: number }>;
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly apis: TenancyApis,
+    private readonly config: TenancyConfig,
+    private readonly impersonation: ImpersonationConfig,
+    private readonly logger: Logger,
+    private readonly onAction: (action: string) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.done = new LRUCache({ max: 10_000 });
+  }
+
+  namespaceFor(identity: Identity): string {
+    return namespaceName(this.config.namespaceTemplate, identity);
+  }
+
+  /** The namespace, at once when this project was provisioned recently; otherwise a promise of it. */
+  ensure(identity: Identity): string | Promise<string> {
+    const key = identity.project.id;
+    const hit = this.done.get(key);
+    if (hit !== undefined && this.now() - hit.at < this.config.recheckSeconds * 1000) return hit.namespace;
+    let p = this.pending.get(key);
+    if (p === undefined) {
+      p = this.provision(identity)
+        .then((namespace) => {
+          this.done.set(key, { namespace, at: this.now() });
+          return namespace;
+        })
+        .finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  private async provision(identity: Identity): Promise<string> {
+    const namespace = this.namespaceFor(identity);
+    try {
+      await this.ensureNamespace(namespace, identity);
+      await this.ensureRoleBindings(namespace, identity);
+      if (this.config.resourceQuota !== undefined) await this.ensureQuota(namespace, identity);
+      if (this.config.limitRange !== undefined) await this.ensureLimits(namespace, identity);
+    } catch (err) {
+      if (err instanceof TenancyError) throw err;
+      const code = statusOf(err);
+      this.logger.error({ namespace, project: identity.project.id, code, err: (err as Error).message }, 'project namespace provisioning failed');
+      throw new TenancyError(
+        code === 403
+          ? `the gateway is not allowed to provision namespace ${namespace} (its ClusterRole lacks a permission); ask the operator`
+          : `could not provision namespace ${namespace} for project ${identity.project.name}; retry shortly`,
+        code === 403 ? 500 : 503,
+      );
+    }
+    return namespace;
+  }
+
+  private async ensureNamespace(namespace: string, identity: Identity): Promise<void> {
+    let existing: V1Namespace | undefined;
+    try {
+      existing = await this.apis.core.readNamespace({ name: namespace });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    if (existing === undefined) {
+      try {
+        await this.apis.core.createNamespace({
+          body: {
+            metadata: {
+              name: namespace,
+              labels: { [PROJECT_LABEL]: identity.project.id, [MANAGED_BY_LABEL]: MANAGED_BY },
+              annotations: { [PROJECT_NAME_ANNOTATION]: identity.project.name, [DOMAIN_ANNOTATION]: identity.project.domainId },
+            },
+          },
+        });
+        this.onAction('namespace_created');
+        this.logger.info({ namespace, project: identity.project.id }, 'created project namespace');
+        return;
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err;
+        existing = await this.apis.core.readNamespace({ name: namespace });
+      }
+    }
+    const owner = existing.metadata?.labels?.[PROJECT_LABEL];
+    if (owner !== identity.project.id) {
+      throw new TenancyError(
+        `namespace ${namespace} already exists and is not owned by project ${identity.project.name} (${identity.project.id}); ` +
+          'the gateway never adopts a namespace it did not create; ask the operator to rename the project namespace template or the namespace',
+        403,
+      );
+    }
+    if (existing.status?.phase === 'Terminating') {
+      throw new TenancyError(`namespace ${namespace} is being deleted; retry when it is gone`, 409);
+    }
+  }
+
+  private async ensureRoleBindings(namespace: string, identity: Identity): Promise<void> {
+    const desired = desiredRoleBindings(namespace, identity, this.config.roleBindings, this.impersonation);
+    const list = await this.apis.rbac.listNamespacedRoleBinding({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    const current = new Map(list.items.filter((b) => b.metadata?.name?.startsWith(BINDING_PREFIX)).map((b) => [b.metadata?.name as string, b]));
+    for (const want of desired) {
+      const name = want.metadata?.name as string;
+      const have = current.get(name);
+      current.delete(name);
+      if (have !== undefined && sameBinding(have, want)) continue;
+      if (have !== undefined) {
+        // roleRef is immutable: replace the binding.
+        await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        this.onAction('rolebinding_replaced');
+      }
+      try {
+        await this.apis.rbac.createNamespacedRoleBinding({ namespace, body: want });
+        if (have === undefined) this.onAction('rolebinding_created');
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err;
+      }
+    }
+    // What is left is ours but no longer in the mapping: remove it. Bindings made by others carry no managed-by label.
+    for (const name of current.keys()) {
+      try {
+        await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        this.onAction('rolebinding_deleted');
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+    }
+  }
+
+  private async ensureQuota(namespace: string, identity: Identity): Promise<void> {
+    const body: V1ResourceQuota = {
+      metadata: { name: QUOTA_NAME, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [PROJECT_LABEL]: identity.project.id } },
+      spec: { hard: this.config.resourceQuota as Record<string, string> },
+    };
+    try {
+      const have = await this.apis.core.readNamespacedResourceQuota({ name: QUOTA_NAME, namespace });
+      if (JSON.stringify(have.spec?.hard ?? {}) === JSON.stringify(body.spec?.hard ?? {})) return;
+      body.metadata = { ...body.metadata, resourceVersion: have.metadata?.resourceVersion as string };
+      await this.apis.core.replaceNamespacedResourceQuota({ name: QUOTA_NAME, namespace, body });
+      this.onAction('resourcequota_updated');
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      await this.createTolerant(() => this.apis.core.createNamespacedResourceQuota({ namespace, body }));
+      this.onAction('resourcequota_created');
+    }
+  }
+
+  private async ensureLimits(namespace: string, identity: Identity): Promise<void> {
+    const body: V1LimitRange = {
+      metadata: { name: LIMITS_NAME, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [PROJECT_LABEL]: identity.project.id } },
+      spec: { limits: [{ type: 'Container', ...(this.config.limitRange as object) }] },
+    };
+    try {
+      const have = await this.apis.core.readNamespacedLimitRange({ name: LIMITS_NAME, namespace });
+      if (JSON.stringify(have.spec) === JSON.stringify(body.spec)) return;
+      body.metadata = { ...body.metadata, resourceVersion: have.metadata?.resourceVersion as string };
+      await this.apis.core.replaceNamespacedLimitRange({ name: LIMITS_NAME, namespace, body });
+      this.onAction('limitrange_updated');
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      await this.createTolerant(() => this.apis.core.createNamespacedLimitRange({ namespace, body }));
+      this.onAction('limitrange_created');
+    }
+  }
+
+  private async createTolerant(create: () => Promise<unknown>): Promise<void> {
+    try {
+      await create();
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+    }
+  }
+}
