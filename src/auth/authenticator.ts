@@ -1,11 +1,12 @@
 import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { AuthError, keystoneUnavailable, unauthorized } from './errors.js';
-import type { Identity } from './identity.js';
+import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
-import { identityFromToken } from './token-identity.js';
+import { identityFromToken, scopeRefusal } from './token-identity.js';
+import { forbidden } from './errors.js';
 
 export interface AuthenticatorOptions {
   readonly cacheTtlMs: number;
@@ -34,9 +35,9 @@ const UNAVAILABLE = 'Keystone is unavailable, so this new token cannot be checke
  *  - Keystone failures are 503 and are never cached.
  */
 export class Authenticator {
-  private readonly valid: ExpiringCache<Identity>;
+  private readonly valid: ExpiringCache<AnyIdentity>;
   private readonly refused: ExpiringCache<AuthError>;
-  private readonly inflight = new Map<string, Promise<Identity>>();
+  private readonly inflight = new Map<string, Promise<AnyIdentity>>();
   private readonly now: () => number;
 
   constructor(
@@ -50,8 +51,17 @@ export class Authenticator {
     this.refused = new ExpiringCache(options.negativeCacheMaxEntries, this.now);
   }
 
-  /** Resolves to the caller's identity or rejects with an AuthError. */
+  /** Resolves to the project-scoped caller, or rejects with an AuthError (403 for domain or system scope). */
   authenticate(token: string): Promise<Identity> {
+    const found = this.authenticateAnyScope(token);
+    return found.then((identity) => {
+      if (isProjectScoped(identity)) return identity;
+      throw forbidden(scopeRefusal(identity));
+    });
+  }
+
+  /** Like authenticate, but also accepts domain- and system-scoped tokens, for COEs configured to map them. */
+  authenticateAnyScope(token: string): Promise<AnyIdentity> {
     const key = tokenKey(token);
     const hit = this.valid.get(key);
     if (hit !== undefined) return Promise.resolve(hit);
@@ -69,7 +79,7 @@ export class Authenticator {
     return { valid: this.valid.size, refused: this.refused.size };
   }
 
-  private async lookup(key: string, token: string): Promise<Identity> {
+  private async lookup(key: string, token: string): Promise<AnyIdentity> {
     try {
       const identity = await this.validate(token);
       this.valid.set(key, identity, Math.min(this.now() + this.options.cacheTtlMs, identity.expiresAt.getTime()));
@@ -90,7 +100,7 @@ export class Authenticator {
     }
   }
 
-  private async validate(token: string): Promise<Identity> {
+  private async validate(token: string): Promise<AnyIdentity> {
     let serviceToken = await this.serviceToken.get();
     let res = await this.keystone.validateToken(serviceToken, token);
     if (res.status === 401) {

@@ -1,6 +1,7 @@
 /**
  * Who is calling, as Keystone said when it validated the token. Made only in auth/, read everywhere else.
- * The scope is always a project: unscoped, domain- and system-scoped tokens are refused in auth/.
+ * `Identity` is a project-scoped caller: what every COE works with. Domain- and system-scoped callers
+ * (`ScopeOnlyIdentity`) reach only a COE that is configured to map them; unscoped tokens are refused in auth/.
  */
 export interface Identity {
   readonly user: { readonly id: string; readonly name: string; readonly domainId: string; readonly domainName: string };
@@ -10,4 +11,20 @@ export interface Identity {
   readonly expiresAt: Date;
   /** Set when the token was made from an application credential. */
   readonly applicationCredentialId?: string;
+}
+
+/** A token scoped to a domain or to the whole system: no project, so no tenant of its own. */
+export interface ScopeOnlyIdentity {
+  readonly scope: 'domain' | 'system';
+  readonly user: Identity['user'];
+  /** The domain of a domain-scoped token. */
+  readonly domain?: { readonly id: string; readonly name: string };
+  readonly roles: readonly string[];
+  readonly expiresAt: Date;
+}
+
+export type AnyIdentity = Identity | ScopeOnlyIdentity;
+
+export function isProjectScoped(identity: AnyIdentity): identity is Identity {
+  return 'project' in identity;
 }

@@ -1,15 +1,21 @@
-import type { Identity } from './identity.js';
+import type { AnyIdentity, Identity, ScopeOnlyIdentity } from './identity.js';
 import type { TokenBody } from './keystone-client.js';
 import { AuthError, forbidden, unauthorized } from './errors.js';
 
-const SCOPE_HELP =
+export const SCOPE_HELP =
   'get a project-scoped token, e.g. `openstack --os-project-name <project> token issue`, or set OS_PROJECT_NAME / OS_PROJECT_ID';
 
+/** Why a domain- or system-scoped token is refused where no mapping for it is configured. */
+export function scopeRefusal(identity: ScopeOnlyIdentity): string {
+  const what = identity.scope === 'domain' ? `scoped to the domain '${identity.domain?.name ?? ''}'` : 'system-scoped';
+  return `the token is ${what}, not project-scoped, and this gateway maps no ${identity.scope}-scoped tokens; ${SCOPE_HELP}`;
+}
+
 /**
- * Turns Keystone's description of a valid token into an Identity, or explains why this token cannot be used here.
- * Throws AuthError (403) for tokens that are valid but not usable, so the caller can cache that verdict too.
+ * Turns Keystone's description of a valid token into an identity, or explains why this token cannot be used at all.
+ * Throws AuthError (401/403) for tokens that are valid at Keystone but not usable, so the caller can cache that too.
  */
-export function identityFromToken(body: TokenBody, now: number): Identity {
+export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
   const t = body.token;
   const expiresAt = new Date(t.expires_at);
   if (Number.isNaN(expiresAt.getTime())) throw new AuthError('ServiceUnavailable', 'Keystone returned a token without a readable expiry');
@@ -22,23 +28,26 @@ export function identityFromToken(body: TokenBody, now: number): Identity {
         'use an application credential without access rules',
     );
   }
+  const user = { id: t.user.id, name: t.user.name, domainId: t.user.domain.id, domainName: t.user.domain.name ?? '' };
+  const roles = [...new Set((t.roles ?? []).map((r) => r.name))].sort();
   if (t.project === undefined) {
-    if (t.domain !== undefined) throw forbidden(`the token is scoped to the domain '${t.domain.name}', not a project; ${SCOPE_HELP}`);
-    if (t.system !== undefined) throw forbidden(`the token is system-scoped, not project-scoped; ${SCOPE_HELP}`);
+    if (t.user.id === '' || t.user.name === '') throw forbidden('Keystone returned a token without a user; refusing to guess who this is');
+    if (t.domain !== undefined) return { scope: 'domain', user, domain: { id: t.domain.id, name: t.domain.name }, roles, expiresAt };
+    if (t.system !== undefined) return { scope: 'system', user, roles, expiresAt };
     throw forbidden(`the token is unscoped; ${SCOPE_HELP}`);
   }
   if (t.user.id === '' || t.user.name === '' || t.project.id === '') {
     throw forbidden('Keystone returned a token without a user or project id; refusing to guess who this is');
   }
   return {
-    user: { id: t.user.id, name: t.user.name, domainId: t.user.domain.id, domainName: t.user.domain.name ?? '' },
+    user,
     project: {
       id: t.project.id,
       name: t.project.name,
       domainId: t.project.domain.id,
       domainName: t.project.domain.name ?? '',
     },
-    roles: [...new Set((t.roles ?? []).map((r) => r.name))].sort(),
+    roles,
     expiresAt,
     ...(t.application_credential ? { applicationCredentialId: t.application_credential.id } : {}),
   };

@@ -99,6 +99,10 @@ export const configSchema = z.strictObject({
           userPrefix: identityPrefix.default('keystone:'),
           groupPrefix: identityPrefix.default('keystone:'),
           extras: z.boolean().default(true),
+          /** Domain-scoped tokens (by domain id or name) act with exactly these groups; unmapped domains get 403. */
+          domainScopeGroups: z.record(nonEmpty, z.array(identityPrefix).min(1)).optional(),
+          /** System-scoped tokens act with exactly these groups; unset: 403. */
+          systemScopeGroups: z.array(identityPrefix).min(1).optional(),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
       /** Present: every project gets its own namespace and role bindings on its first request. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticator.js';
 import { extractToken } from '../auth/credentials.js';
+import { isProjectScoped } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
 import type { CoeMount } from '../routes/mount.js';
 import { gatewayDialect, sendError, toErrorReply } from '../routes/respond.js';
@@ -12,20 +13,27 @@ import { gatewayDialect, sendError, toErrorReply } from '../routes/respond.js';
 export function whoamiHandler(authenticator: Authenticator, mounts: readonly CoeMount[], authUrl: string, logger: Logger) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      const identity = await authenticator.authenticate(extractToken(req.rawHeaders, { upgrade: false }));
+      const identity = await authenticator.authenticateAnyScope(extractToken(req.rawHeaders, { upgrade: false }));
       const coes: Record<string, unknown> = {};
       for (const m of mounts) coes[m.name] = await m.describe(identity);
       const k8s = coes.k8s as { namespace?: string } | undefined;
       const body = JSON.stringify({
         user: { id: identity.user.id, name: identity.user.name, domain: { id: identity.user.domainId, name: identity.user.domainName } },
-        project: {
-          id: identity.project.id,
-          name: identity.project.name,
-          domain: { id: identity.project.domainId, name: identity.project.domainName },
-        },
+        ...(isProjectScoped(identity)
+          ? {
+              scope: 'project',
+              project: {
+                id: identity.project.id,
+                name: identity.project.name,
+                domain: { id: identity.project.domainId, name: identity.project.domainName },
+              },
+            }
+          : { scope: identity.scope, ...(identity.domain !== undefined ? { domain: identity.domain } : {}) }),
         roles: identity.roles,
         expiresAt: identity.expiresAt.toISOString(),
-        ...(identity.applicationCredentialId !== undefined ? { applicationCredentialId: identity.applicationCredentialId } : {}),
+        ...(isProjectScoped(identity) && identity.applicationCredentialId !== undefined
+          ? { applicationCredentialId: identity.applicationCredentialId }
+          : {}),
         ...(k8s?.namespace !== undefined ? { namespace: k8s.namespace } : {}),
         coes,
       });

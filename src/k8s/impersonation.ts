@@ -1,4 +1,4 @@
-import type { Identity } from '../auth/identity.js';
+import type { Identity, ScopeOnlyIdentity } from '../auth/identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
 
 /** A header value the apiserver will read back exactly: visible ASCII and inner spaces. */
@@ -61,6 +61,32 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
       'Impersonate-Extra-keystone-domain-id',
       extraValue(identity.project.domainId),
     );
+  }
+  return headers;
+}
+
+/**
+ * The groups configured for a domain- or system-scoped token (by domain id or name), or undefined when this kind of
+ * token is not mapped: the caller then gets 403. Such callers get only these groups, never project groups.
+ */
+export function scopeGroups(identity: ScopeOnlyIdentity, config: ImpersonationConfig): readonly string[] | undefined {
+  if (identity.scope === 'system') return config.systemScopeGroups;
+  const byDomain = config.domainScopeGroups;
+  if (byDomain === undefined || identity.domain === undefined) return undefined;
+  return byDomain[identity.domain.id] ?? byDomain[identity.domain.name];
+}
+
+export function scopeImpersonationHeaders(identity: ScopeOnlyIdentity, groups: readonly string[], config: ImpersonationConfig): string[] {
+  const user = `${config.userPrefix}${identity.user.name}`;
+  if (identity.user.name.length === 0 || !HEADER_SAFE.test(user)) {
+    throw new ImpersonationError(`the Keystone user name '${identity.user.name}' cannot be carried in an HTTP header; ask an operator`);
+  }
+  if (groups.length === 0) throw new ImpersonationError(`no groups are configured for ${identity.scope}-scoped tokens`);
+  const headers = ['Impersonate-User', user];
+  for (const g of groups) headers.push('Impersonate-Group', g);
+  if (config.extras) {
+    headers.push('Impersonate-Extra-keystone-user-id', extraValue(identity.user.id), 'Impersonate-Extra-keystone-scope', identity.scope);
+    if (identity.domain !== undefined) headers.push('Impersonate-Extra-keystone-domain-id', extraValue(identity.domain.id));
   }
   return headers;
 }

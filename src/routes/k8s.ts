@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
 import { extractToken } from '../auth/credentials.js';
-import type { Identity } from '../auth/identity.js';
+import { forbidden } from '../auth/errors.js';
+import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
+import { scopeRefusal } from '../auth/token-identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
-import { impersonationHeaders } from '../k8s/impersonation.js';
+import { impersonationHeaders, scopeGroups, scopeImpersonationHeaders } from '../k8s/impersonation.js';
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import type { TenantProvisioner } from '../k8s/tenancy.js';
@@ -39,26 +41,45 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
   };
 
   const tenancy = options.tenancy;
+  const mapsScopes = impersonation.domainScopeGroups !== undefined || impersonation.systemScopeGroups !== undefined;
+  // Identities come from the token cache as the same objects: their impersonation lines are computed once.
+  const linesOf = new WeakMap<AnyIdentity, string[]>();
+
+  const identityLines = (identity: AnyIdentity): string[] => {
+    let lines = linesOf.get(identity);
+    if (lines === undefined) {
+      if (isProjectScoped(identity)) lines = impersonationHeaders(identity, impersonation);
+      else {
+        const groups = scopeGroups(identity, impersonation);
+        if (groups === undefined) throw forbidden(scopeRefusal(identity));
+        lines = scopeImpersonationHeaders(identity, groups, impersonation);
+      }
+      linesOf.set(identity, lines);
+    }
+    return lines;
+  };
 
   /** Who is calling; with tenancy, their project namespace is in place before the first request goes upstream. */
-  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
-    const identity = await authenticator.authenticate(extractToken(req.rawHeaders, { upgrade }));
-    if (tenancy !== undefined) {
+  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<AnyIdentity> => {
+    const token = extractToken(req.rawHeaders, { upgrade });
+    const identity = mapsScopes ? await authenticator.authenticateAnyScope(token) : await authenticator.authenticate(token);
+    identityLines(identity);
+    if (tenancy !== undefined && isProjectScoped(identity)) {
       const ready = tenancy.ensure(identity);
       if (typeof ready !== 'string') await ready;
     }
     return identity;
   };
 
-  const outgoingHeaders = (req: IncomingMessage, identity: Identity, upgrade: boolean): string[] =>
+  const outgoingHeaders = (req: IncomingMessage, identity: AnyIdentity, upgrade: boolean): string[] =>
     k8sRequestHeaders(req.rawHeaders, {
       hostHeader: k8s.upstream.hostHeader,
       authorization: k8s.authorization(),
-      identityHeaders: impersonationHeaders(identity, impersonation),
+      identityHeaders: identityLines(identity),
       upgrade,
     });
 
-  const logAccess = (req: IncomingMessage, identity: Identity | undefined, status: number, started: number): void => {
+  const logAccess = (req: IncomingMessage, identity: AnyIdentity | undefined, status: number, started: number): void => {
     logger.info(
       {
         coe: 'k8s',
@@ -67,7 +88,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
         status,
         ms: Math.round(performance.now() - started),
         user: identity?.user.name,
-        project: identity?.project.id,
+        project: identity !== undefined && isProjectScoped(identity) ? identity.project.id : identity?.scope,
       },
       'request',
     );
@@ -79,7 +100,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
 
     handleRequest(req: IncomingMessage, res: ServerResponse, rest: string): void {
       const started = performance.now();
-      let who: Identity | undefined;
+      let who: AnyIdentity | undefined;
       res.once('close', () => logAccess(req, who, res.statusCode, started));
       identify(req, false)
         .then((identity) => {
@@ -136,7 +157,8 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       });
     },
 
-    async describe(identity: Identity): Promise<Record<string, unknown>> {
+    async describe(identity: AnyIdentity): Promise<Record<string, unknown>> {
+      if (!isProjectScoped(identity)) return { groups: scopeGroups(identity, impersonation) ?? [] };
       if (tenancy === undefined) return {};
       return { namespace: await tenancy.ensure(identity) };
     },

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Identity } from '../auth/identity.js';
+import type { AnyIdentity } from '../auth/identity.js';
 import type { Dialect } from './respond.js';
 
 export interface Readiness {
@@ -18,7 +18,7 @@ export interface CoeMount {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void;
   ready(): Promise<Readiness>;
   /** What this COE maps the caller to (for /whoami), e.g. the Kubernetes namespace. */
-  describe(identity: Identity): Promise<Record<string, unknown>>;
+  describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
   close(): void;
 }
 

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import type { ScopeOnlyIdentity } from '../../src/auth/identity.js';
+import { identityFromToken, scopeRefusal } from '../../src/auth/token-identity.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { ImpersonationConfig } from '../../src/config/schema.js';
+import { scopeGroups, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
+
+const later = new Date(Date.now() + 3600_000).toISOString();
+const user = { id: 'u1', name: 'ops', domain: { id: 'default', name: 'Default' } };
+
+const base: ImpersonationConfig = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
+
+describe('domain- and system-scoped tokens', () => {
+  it('are recognised as such, not as projects; unscoped ones are refused with how to scope', () => {
+    const domain = identityFromToken({ token: { expires_at: later, user, domain: { id: 'd1', name: 'Ops' }, roles: [{ id: 'r', name: 'admin' }] } }, Date.now());
+    assert.equal((domain as ScopeOnlyIdentity).scope, 'domain');
+    assert.ok(!('project' in domain));
+    const system = identityFromToken({ token: { expires_at: later, user, system: { all: true } } }, Date.now());
+    assert.equal((system as ScopeOnlyIdentity).scope, 'system');
+    assert.throws(() => identityFromToken({ token: { expires_at: later, user } }, Date.now()), /unscoped.*openstack --os-project-name/);
+  });
+
+  it('map to configured groups only, by domain id or name; unmapped ones get an explanation', () => {
+    const d: ScopeOnlyIdentity = { scope: 'domain', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, domain: { id: 'd1', name: 'Ops' }, roles: [], expiresAt: new Date(later) };
+    assert.equal(scopeGroups(d, base), undefined);
+    assert.match(scopeRefusal(d), /scoped to the domain 'Ops'.*maps no domain-scoped tokens/);
+    assert.deepEqual(scopeGroups(d, { ...base, domainScopeGroups: { Ops: ['ops-admins'] } }), ['ops-admins']);
+    assert.deepEqual(scopeGroups(d, { ...base, domainScopeGroups: { d1: ['by-id'] } }), ['by-id']);
+    const s: ScopeOnlyIdentity = { scope: 'system', user: d.user, roles: [], expiresAt: new Date(later) };
+    assert.equal(scopeGroups(s, { ...base, domainScopeGroups: { Ops: ['x'] } }), undefined);
+    assert.deepEqual(scopeGroups(s, { ...base, systemScopeGroups: ['cloud-admins'] }), ['cloud-admins']);
+  });
+
+  it('impersonate the prefixed user with exactly the configured groups, one line each', () => {
+    const s: ScopeOnlyIdentity = { scope: 'system', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, roles: ['admin'], expiresAt: new Date(later) };
+    const lines = scopeImpersonationHeaders(s, ['cloud-admins', 'a,b'], base);
+    assert.deepEqual(lines.slice(0, 6), ['Impersonate-User', 'keystone:ops', 'Impersonate-Group', 'cloud-admins', 'Impersonate-Group', 'a,b']);
+    assert.ok(!lines.some((l) => l.includes('project:')));
+  });
+
+  it('configuration refuses system: groups for them', () => {
+    const yaml = (groups: string) => `keystone:\n  authUrl: http://k:5000/v3\n  serviceCredentials: {applicationCredentialId: a, applicationCredentialSecret: b}\nk8s:\n  impersonation:\n    systemScopeGroups: [${groups}]\n`;
+    assert.throws(() => parseConfig(yaml('"system:masters"'), {}), /k8s\.impersonation\.systemScopeGroups\.0: must not start with 'system:'/);
+    assert.deepEqual(parseConfig(yaml('cloud-admins'), {}).k8s?.impersonation.systemScopeGroups, ['cloud-admins']);
+  });
+});
