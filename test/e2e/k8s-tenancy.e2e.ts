@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { e2eEnv } from './support/env.js';
+import { sharedGateway } from './support/gateway-process.js';
+import { issueToken, type E2eUser } from './support/keystone.js';
+import { countingKeystoneProxy, createApplicationCredential, createProjectWithMember, deleteProject } from './support/keystone-admin.js';
+import { adminKubectl, kubectl, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { run } from './support/run.js';
+
+const MAIN = path.resolve('dist/src/main.js');
+
+/** The OpenStack client inputs a user has in their shell, and nothing else. */
+function osEnv(user: E2eUser, project: string, authUrl = e2eEnv().keystoneUrl): Record<string, string> {
+  return {
+    OS_AUTH_URL: authUrl,
+    OS_USERNAME: user,
+    OS_PASSWORD: e2eEnv().passwords[user],
+    OS_PROJECT_NAME: project,
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+  };
+}
+
+/** `zun-gateway kubeconfig` as a user runs it, with a fresh token cache of their own. */
+async function makeKubeconfig(env: Record<string, string>): Promise<{ file: string; env: Record<string, string> }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-user-'));
+  const file = path.join(dir, 'kubeconfig');
+  const userEnv = { ...env, XDG_CACHE_HOME: path.join(dir, 'cache'), XDG_CONFIG_HOME: path.join(dir, 'config'), HOME: dir };
+  await mustSucceed(
+    run(process.execPath, [MAIN, 'kubeconfig', '--server', sharedGateway().url, '--certificate-authority', e2eEnv().tlsCa, '--output', file], {
+      env: { PATH: process.env.PATH ?? '', ...userEnv },
+    }),
+    'zun-gateway kubeconfig',
+  );
+  return { file, env: userEnv };
+}
+
+const forbidden = /Forbidden|forbidden/;
+
+describe('tenants on Kubernetes: a namespace per project, role mapping, kubectl login with Keystone credentials', function () {
+  let alice: { file: string; env: Record<string, string> };
+
+  before(async function () {
+    this.timeout(60_000);
+    alice = await makeKubeconfig(osEnv('alice', 'alpha'));
+  });
+
+  it('the kubeconfig holds no secret, runs the exec plugin non-interactively, and names alpha\'s namespace', () => {
+    const text = readFileSync(alice.file, 'utf8');
+    assert.doesNotMatch(text, new RegExp(e2eEnv().passwords.alice));
+    assert.match(text, /interactiveMode: Never/);
+    assert.match(text, /namespace: os-alpha/);
+  });
+
+  it('alice, with only OS_* variables, applies a Deployment without -n; it runs; logs and exec work', async function () {
+    this.timeout(240_000);
+    const deployment = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: tenant-app}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: tenant-app}}
+  template:
+    metadata: {labels: {app: tenant-app}}
+    spec:
+      hostNetwork: true
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: ${e2eEnv().busyboxImage}
+        imagePullPolicy: Never
+        command: [sh, -c, 'echo tenant-started; exec sleep 3600']
+`;
+    const k = (args: string[], input?: string) => kubectl(alice.file, args, { env: alice.env, ...(input !== undefined ? { input } : {}), timeoutMs: 200_000 });
+    const applied = await mustSucceed(k(['apply', '-f', '-'], deployment), 'apply');
+    assert.match(applied, /deployment.apps\/tenant-app (created|unchanged|configured)/);
+    const ns = await mustSucceed(k(['get', 'deployment', 'tenant-app', '-o', 'jsonpath={.metadata.namespace}']), 'get');
+    assert.equal(ns, 'os-alpha');
+    await mustSucceed(k(['rollout', 'status', 'deployment/tenant-app', '--timeout=150s']), 'rollout');
+    const logs = await mustSucceed(k(['logs', 'deployment/tenant-app']), 'logs');
+    assert.match(logs, /tenant-started/);
+    const out = await mustSucceed(k(['exec', '-i', 'deployment/tenant-app', '--', 'cat'], 'through-exec\n'), 'exec');
+    assert.equal(out, 'through-exec\n');
+    const owner = await mustSucceed(adminKubectl(['get', 'namespace', 'os-alpha', '-o', 'jsonpath={.metadata.labels.zun-gateway\\.openstack\\.org/project-id}']), 'ns label');
+    assert.equal(owner, (await issueToken('alice', 'alpha')).projectId);
+  });
+
+  describe('isolation, decided by the real apiserver', () => {
+    let bob: string;
+    let carol: string;
+    let aliceToken: string;
+
+    before(async function () {
+      this.timeout(60_000);
+      const gw = sharedGateway().url;
+      aliceToken = (await issueToken('alice', 'alpha')).token;
+      bob = tenantKubeconfig(gw, (await issueToken('bob', 'beta')).token);
+      carol = tenantKubeconfig(gw, (await issueToken('carol', 'alpha')).token);
+      // bob's first request provisions beta's namespace.
+      await mustSucceed(kubectl(bob, ['get', 'pods', '-n', 'os-beta']), 'bob in his own namespace');
+    });
+
+    for (const args of [
+      ['get', 'pods'],
+      ['get', 'deployment', 'tenant-app'],
+      ['get', 'pods', '-w', '--request-timeout=5s'],
+      ['exec', 'deployment/tenant-app', '--', 'true'],
+      ['delete', 'deployment', 'tenant-app'],
+    ]) {
+      it(`bob cannot ${args.slice(0, 2).join(' ')} in alpha's namespace`, async () => {
+        const res = await kubectl(bob, [...args, '-n', 'os-alpha']);
+        assert.notEqual(res.code, 0);
+        assert.match(res.stderr, forbidden);
+        assert.match(res.stderr, /keystone:bob/);
+      });
+    }
+
+    it("alice cannot list or create in beta's namespace", async () => {
+      const config = tenantKubeconfig(sharedGateway().url, aliceToken);
+      const list = await kubectl(config, ['get', 'pods', '-n', 'os-beta']);
+      assert.match(list.stderr, forbidden);
+      const create = await kubectl(config, ['create', 'configmap', 'x', '-n', 'os-beta']);
+      assert.match(create.stderr, forbidden);
+    });
+
+    it('carol (reader) can get and list, cannot create or delete', async () => {
+      await mustSucceed(kubectl(carol, ['get', 'deployment', 'tenant-app', '-n', 'os-alpha']), 'carol get');
+      await mustSucceed(kubectl(carol, ['get', 'pods', '-n', 'os-alpha']), 'carol list');
+      const create = await kubectl(carol, ['create', 'configmap', `c-${randomBytes(2).toString('hex')}`, '-n', 'os-alpha']);
+      assert.match(create.stderr, forbidden);
+      const del = await kubectl(carol, ['delete', 'deployment', 'tenant-app', '-n', 'os-alpha']);
+      assert.match(del.stderr, forbidden);
+    });
+
+    it('dave acts in alpha only with an alpha-scoped token, in beta only with a beta-scoped one', async () => {
+      const gw = sharedGateway().url;
+      const inAlpha = tenantKubeconfig(gw, (await issueToken('dave', 'alpha')).token);
+      const inBeta = tenantKubeconfig(gw, (await issueToken('dave', 'beta')).token);
+      const name = `dave-${randomBytes(2).toString('hex')}`;
+      await mustSucceed(kubectl(inAlpha, ['create', 'configmap', name, '-n', 'os-alpha']), 'dave@alpha in alpha');
+      assert.match((await kubectl(inAlpha, ['get', 'configmaps', '-n', 'os-beta'])).stderr, forbidden);
+      await mustSucceed(kubectl(inBeta, ['create', 'configmap', name, '-n', 'os-beta']), 'dave@beta in beta');
+      assert.match((await kubectl(inBeta, ['get', 'configmaps', '-n', 'os-alpha'])).stderr, forbidden);
+      await adminKubectl(['delete', 'configmap', name, '-n', 'os-alpha']);
+      await adminKubectl(['delete', 'configmap', name, '-n', 'os-beta']);
+    });
+  });
+
+  it('a pre-existing namespace without the ownership record is never adopted', async function () {
+    this.timeout(60_000);
+    const name = `squat-${randomBytes(3).toString('hex')}`;
+    await mustSucceed(adminKubectl(['create', 'namespace', `os-${name}`]), 'pre-existing namespace');
+    const projectId = await createProjectWithMember(name, 'alice');
+    try {
+      const config = tenantKubeconfig(sharedGateway().url, (await issueToken('alice', name)).token);
+      const res = await kubectl(config, ['get', 'pods', '-n', `os-${name}`]);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /already exists and is not owned by project/);
+      const bindings = await mustSucceed(adminKubectl(['get', 'rolebindings', '-n', `os-${name}`, '-o', 'name']), 'bindings');
+      assert.equal(bindings.trim(), '', 'the gateway made no binding in a namespace it does not own');
+    } finally {
+      await deleteProject(projectId);
+      await adminKubectl(['delete', 'namespace', `os-${name}`, '--wait=false']);
+    }
+  });
+
+  it('clouds.yaml with an application credential works end to end', async function () {
+    this.timeout(60_000);
+    const t = await issueToken('alice', 'alpha');
+    const ac = await createApplicationCredential(t.token, t.userId, `e2e-${randomBytes(3).toString('hex')}`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-clouds-'));
+    writeFileSync(
+      path.join(dir, 'clouds.yaml'),
+      `clouds:\n  e2e:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: ${e2eEnv().keystoneUrl}\n      application_credential_id: ${ac.id}\n`,
+    );
+    writeFileSync(path.join(dir, 'secure.yaml'), `clouds:\n  e2e:\n    auth:\n      application_credential_secret: ${ac.secret}\n`);
+    const user = await makeKubeconfig({ OS_CLOUD: 'e2e', OS_CLIENT_CONFIG_FILE: path.join(dir, 'clouds.yaml') });
+    assert.doesNotMatch(readFileSync(user.file, 'utf8'), new RegExp(ac.secret));
+    const out = await mustSucceed(kubectl(user.file, ['get', 'deployments', '-o', 'name'], { env: user.env }), 'kubectl with clouds.yaml');
+    assert.match(out, /tenant-app/);
+  });
+
+  it('ten kubectl runs in a row with the plugin cost one Keystone password authentication', async function () {
+    this.timeout(120_000);
+    const proxy = await countingKeystoneProxy();
+    try {
+      const user = await makeKubeconfig(osEnv('alice', 'alpha', proxy.url));
+      const before = proxy.authentications();
+      for (let i = 0; i < 10; i += 1) {
+        await mustSucceed(kubectl(user.file, ['get', 'pods'], { env: user.env }), `kubectl run ${i}`);
+      }
+      assert.ok(before <= 1, `making the kubeconfig authenticated ${before} times`);
+      assert.equal(proxy.authentications(), 1, 'one authentication in all: the plugin reuses its cached token');
+    } finally {
+      await proxy.close();
+    }
+  });
+});

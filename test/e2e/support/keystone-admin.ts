@@ -1,0 +1,80 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { e2eEnv } from './env.js';
+
+async function adminToken(): Promise<string> {
+  const env = e2eEnv();
+  const res = await fetch(`${env.keystoneUrl}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password: env.passwords.admin } } },
+        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  const token = res.headers.get('x-subject-token');
+  if (res.status !== 201 || token === null) throw new Error(`Keystone admin login failed: HTTP ${res.status}`);
+  return token;
+}
+
+async function call<T>(method: string, path: string, token: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${e2eEnv().keystoneUrl}${path}`, {
+    method,
+    headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if (res.status >= 300) throw new Error(`Keystone ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+/** Keystone's own administration, for fixtures (a fresh project, role assignments). */
+export async function createProjectWithMember(name: string, user: string): Promise<string> {
+  const token = await adminToken();
+  const { project } = await call<{ project: { id: string } }>('POST', '/projects', token, { project: { name, domain_id: 'default' } });
+  const { users } = await call<{ users: Array<{ id: string }> }>('GET', `/users?name=${user}`, token);
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', '/roles?name=member', token);
+  await call('PUT', `/projects/${project.id}/users/${users[0]?.id}/roles/${roles[0]?.id}`, token);
+  return project.id;
+}
+
+export async function deleteProject(id: string): Promise<void> {
+  await call('DELETE', `/projects/${id}`, await adminToken());
+}
+
+/** An application credential of the user's own, made with the user's project-scoped token. */
+export async function createApplicationCredential(userToken: string, userId: string, name: string): Promise<{ id: string; secret: string }> {
+  const { application_credential: ac } = await call<{ application_credential: { id: string; secret: string } }>(
+    'POST',
+    `/users/${userId}/application_credentials`,
+    userToken,
+    { application_credential: { name } },
+  );
+  return { id: ac.id, secret: ac.secret };
+}
+
+/** A reverse proxy in front of Keystone that counts password/application-credential authentications. */
+export async function countingKeystoneProxy(): Promise<{ url: string; authentications: () => number; close: () => Promise<void> }> {
+  const target = new URL(e2eEnv().keystoneUrl);
+  let authentications = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && (req.url ?? '').startsWith('/v3/auth/tokens')) authentications += 1;
+    const up = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v3`,
+    authentications: () => authentications,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
