@@ -56,7 +56,8 @@ function describeIssues(error: z.ZodError): string {
 export function parseConfig(text: string, env: Env, source = 'configuration'): GatewayConfig {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(`${source} is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+    const first = doc.errors[0];
+    throw new ConfigError(`${source} is not valid YAML: ${first?.message ?? 'parse error'}`);
   }
   const raw: unknown = doc.toJS() ?? {};
   const substituted = substituteEnv(raw, env);

@@ -8,6 +8,7 @@ import { e2eEnv } from './support/env.js';
 import { sharedGateway } from './support/gateway-process.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { issueToken, revokeToken, type IssuedToken } from './support/keystone.js';
+import { applicationCredentialToken, createApplicationCredential } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
 import { run } from './support/run.js';
 
@@ -249,6 +250,22 @@ spec:
       const res = await kubectl(tenantKubeconfig(sharedGateway().url, 'gAAAAABnot-a-real-token', ns), ['get', 'pods']);
       assert.notEqual(res.code, 0);
       assert.match(res.stderr, /token is not valid/);
+    });
+
+    it('an expired token gets the gateway 401 message', async function () {
+      this.timeout(60_000);
+      // Keystone caps a token's expiry at its application credential's: a credential expiring in 4 s makes a
+      // token that expires in 4 s.
+      const t = await issueToken('alice', 'alpha');
+      const ac = await createApplicationCredential(t.token, t.userId, `expiring-${randomBytes(3).toString('hex')}`, new Date(Date.now() + 4000));
+      const short = await applicationCredentialToken(ac.id, ac.secret);
+      assert.ok(Date.parse(short.expiresAt) - Date.now() < 10_000, `token expires at ${short.expiresAt}`);
+      const config = tenantKubeconfig(sharedGateway().url, short.token, ns);
+      await mustSucceed(kubectl(config, ['get', 'pods']), 'the token before it expires');
+      await sleep(Math.max(0, Date.parse(short.expiresAt) - Date.now()) + 1500);
+      const res = await kubectl(config, ['get', 'pods']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /You must be logged in to the server \(the token (is not valid|has expired)/);
     });
 
     it('a revoked token stops working within cacheTtlSeconds', async function () {

@@ -44,14 +44,32 @@ export async function deleteProject(id: string): Promise<void> {
 }
 
 /** An application credential of the user's own, made with the user's project-scoped token. */
-export async function createApplicationCredential(userToken: string, userId: string, name: string): Promise<{ id: string; secret: string }> {
+export async function createApplicationCredential(
+  userToken: string,
+  userId: string,
+  name: string,
+  expiresAt?: Date,
+): Promise<{ id: string; secret: string }> {
   const { application_credential: ac } = await call<{ application_credential: { id: string; secret: string } }>(
     'POST',
     `/users/${userId}/application_credentials`,
     userToken,
-    { application_credential: { name } },
+    { application_credential: { name, ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}) } },
   );
   return { id: ac.id, secret: ac.secret };
+}
+
+/** A token from an application credential; Keystone caps its expiry at the credential's own. */
+export async function applicationCredentialToken(id: string, secret: string): Promise<{ token: string; expiresAt: string }> {
+  const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ auth: { identity: { methods: ['application_credential'], application_credential: { id, secret } } } }),
+  });
+  const token = res.headers.get('x-subject-token');
+  if (res.status !== 201 || token === null) throw new Error(`application credential login failed: HTTP ${res.status}`);
+  const body = (await res.json()) as { token: { expires_at: string } };
+  return { token, expiresAt: body.token.expires_at };
 }
 
 /** A reverse proxy in front of Keystone that counts password/application-credential authentications. */

@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { silentLogger } from '../../src/observability/logger.js';
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  readonly keystoneUrl: string;
+  /** The apiserver URL the kubeconfig names. */
+  readonly upstreamUrl: string;
+  readonly tls?: boolean;
+  readonly extraYaml?: string;
+  readonly graceSeconds?: number;
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1, made with openssl. */
+export function selfSignedCert(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, 'tls.crt');
+  const key = path.join(dir, 'tls.key');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+/** The real gateway, in-process, configured like production but against test doubles. */
+export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-test-'));
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'up', cluster: { server: options.upstreamUrl, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'gw', user: { token: 'gateway-sa-token' } }],
+      contexts: [{ name: 'up', context: { cluster: 'up', user: 'gw' } }],
+      'current-context': 'up',
+    }),
+  );
+  const tls = options.tls ? selfSignedCert(dir) : undefined;
+  const yaml = [
+    'listen:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    ...(tls ? [`  tls: {certFile: ${tls.cert}, keyFile: ${tls.key}}`] : []),
+    'keystone:',
+    `  authUrl: ${options.keystoneUrl}`,
+    '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
+    '  timeoutSeconds: 2',
+    'k8s:',
+    `  kubeconfig: ${kubeconfig}`,
+    'log: {level: silent}',
+    `shutdown: {graceSeconds: ${options.graceSeconds ?? 1}}`,
+    options.extraYaml ?? '',
+  ].join('\n');
+  const config = parseConfig(yaml, { GATEWAY_PASSWORD: 'service-password' });
+  const gateway = await createGateway(config, { version: 'test', logger: silentLogger() });
+  const address: AddressInfo = await gateway.listen();
+  return {
+    gateway,
+    port: address.port,
+    dir,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
+    stop: () => gateway.shutdown(),
+  };
+}

@@ -1,0 +1,124 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TokenSpec {
+  readonly user?: string;
+  readonly userId?: string;
+  readonly project?: { id: string; name: string } | null;
+  readonly domainScope?: { id: string; name: string };
+  readonly system?: boolean;
+  readonly roles?: readonly string[];
+  readonly expiresAt?: Date;
+  readonly accessRules?: readonly unknown[];
+}
+
+/**
+ * A Keystone v3 stand-in for unit and integration tests: issues service tokens, validates registered user tokens,
+ * counts calls, and can be made slow, failing, or unreachable.
+ */
+export class KeystoneDouble {
+  private server: http.Server;
+  private port = 0;
+  private readonly tokens = new Map<string, TokenSpec>();
+  private serviceTokens = new Set<string>();
+  private serial = 0;
+  issueCalls = 0;
+  validateCalls = 0;
+  delayMs = 0;
+  /** When set, every answer is this HTTP status. */
+  failWith: number | undefined;
+  serviceTokenLifetimeMs = 3600_000;
+
+  constructor() {
+    this.server = this.makeServer();
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/v3`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Stops listening (connections refused) until start() again on the same port. */
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server = this.makeServer();
+  }
+
+  register(token: string, spec: TokenSpec = {}): void {
+    this.tokens.set(token, spec);
+  }
+
+  /** Keystone forgets every service token it issued: the next validation with one answers 401. */
+  revokeServiceTokens(): void {
+    this.serviceTokens = new Set();
+  }
+
+  private makeServer(): http.Server {
+    return http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        setTimeout(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')), this.delayMs);
+      });
+    });
+  }
+
+  private json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    if (this.failWith !== undefined) return this.json(res, this.failWith, { error: { code: this.failWith } });
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && (path === '/v3' || path === '/v3/')) return this.json(res, 200, { version: { id: 'v3.14' } });
+    if (path !== '/v3/auth/tokens') return this.json(res, 404, { error: { code: 404 } });
+    if (req.method === 'POST') {
+      this.issueCalls += 1;
+      const auth = (JSON.parse(body) as { auth?: { identity?: { methods?: string[] } } }).auth;
+      if (!auth?.identity?.methods?.length) return this.json(res, 400, { error: { code: 400 } });
+      this.serial += 1;
+      const token = `service-token-${this.serial}`;
+      this.serviceTokens.add(token);
+      const expires = new Date(Date.now() + this.serviceTokenLifetimeMs).toISOString();
+      return this.json(
+        res,
+        201,
+        { token: { expires_at: expires, user: { id: 'gw', name: 'gateway', domain: { id: 'default', name: 'Default' } } } },
+        { 'x-subject-token': token },
+      );
+    }
+    if (req.method === 'GET') {
+      this.validateCalls += 1;
+      const service = req.headers['x-auth-token'];
+      if (typeof service !== 'string' || !this.serviceTokens.has(service)) return this.json(res, 401, { error: { code: 401 } });
+      const subject = req.headers['x-subject-token'];
+      const spec = typeof subject === 'string' ? this.tokens.get(subject) : undefined;
+      if (spec === undefined) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
+      const expiresAt = spec.expiresAt ?? new Date(Date.now() + 3600_000);
+      if (expiresAt.getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
+      const user = spec.user ?? 'alice';
+      const token: Record<string, unknown> = {
+        expires_at: expiresAt.toISOString(),
+        user: { id: spec.userId ?? `${user}-id`, name: user, domain: { id: 'default', name: 'Default' } },
+        roles: (spec.roles ?? ['member', 'reader']).map((r) => ({ id: `${r}-id`, name: r })),
+      };
+      if (spec.project !== null) {
+        const p = spec.project ?? { id: 'alpha-id', name: 'alpha' };
+        if (spec.domainScope === undefined && !spec.system) token.project = { ...p, domain: { id: 'default', name: 'Default' } };
+      }
+      if (spec.domainScope) token.domain = spec.domainScope;
+      if (spec.system) token.system = { all: true };
+      if (spec.accessRules) token.application_credential = { id: 'ac', restricted: true, access_rules: spec.accessRules };
+      return this.json(res, 200, { token });
+    }
+    return this.json(res, 405, { error: { code: 405 } });
+  }
+}

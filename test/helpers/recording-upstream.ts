@@ -1,0 +1,132 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface Recorded {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: readonly string[];
+  body: Buffer;
+  /** Set when the upstream saw the request's connection or response close before it finished. */
+  closedEarlyAt?: number;
+  upgraded?: boolean;
+}
+
+/** Every value of one header (case-insensitive) in a rawHeaders list. */
+export function headerLines(rawHeaders: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === name.toLowerCase()) out.push(rawHeaders[i + 1] as string);
+  }
+  return out;
+}
+
+/**
+ * A fake apiserver that records exactly what reached it (method, url, rawHeaders, body bytes), for header and
+ * streaming assertions. Paths:
+ *   /watch       chunked events every 50 ms until `endWatches()`; records when the client side went away
+ *   /hang        never answers
+ *   /reset       destroys the connection
+ *   anything else: 200 JSON {ok: true}
+ * Upgrades: `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
+ * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends.
+ */
+export class RecordingUpstream {
+  readonly requests: Recorded[] = [];
+  private readonly server: http.Server;
+  private readonly watches = new Set<http.ServerResponse>();
+  private readonly sockets = new Set<Duplex>();
+  port = 0;
+
+  constructor() {
+    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  last(): Recorded {
+    const r = this.requests[this.requests.length - 1];
+    if (r === undefined) throw new Error('the upstream received no request');
+    return r;
+  }
+
+  endWatches(): void {
+    for (const w of this.watches) w.end('{"type":"END"}\n');
+    this.watches.clear();
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body: Buffer.alloc(0) };
+    this.requests.push(rec);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    res.on('close', () => {
+      if (!res.writableFinished) rec.closedEarlyAt = Date.now();
+    });
+    req.on('end', () => {
+      rec.body = Buffer.concat(chunks);
+      const path = rec.url.split('?')[0];
+      if (path === '/hang') return;
+      if (path === '/reset') {
+        req.socket.destroy();
+        return;
+      }
+      if (path === '/watch') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        this.watches.add(res);
+        let n = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed || res.writableEnded) return clearInterval(timer);
+          res.write(`{"type":"ADDED","n":${n++}}\n`);
+        }, 50);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      const body = JSON.stringify({ ok: true, method: rec.method, url: rec.url, bytes: rec.body.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-upstream': 'recording' });
+      res.end(body);
+    });
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body: head, upgraded: false };
+    this.requests.push(rec);
+    if ((req.url ?? '').startsWith('/refuse')) {
+      const body = '{"kind":"Status","code":400,"message":"upgrade request required"}';
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nX-Refused-By: upstream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      return;
+    }
+    rec.upgraded = true;
+    (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+    const protocol = headerLines(req.rawHeaders, 'sec-websocket-protocol')[0]?.split(',')[0]?.trim();
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\n` +
+        (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+        '\r\n',
+    );
+    socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString('utf8')}`));
+    socket.on('end', () => socket.end('bye'));
+    socket.on('error', () => socket.destroy());
+  }
+}
