@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfig, substituteEnv } from '../../src/config/load.js';
+
+const minimal = (extra = '') => `keystone:
+  authUrl: http://127.0.0.1:5000/v3
+  serviceCredentials:
+    username: gateway
+    password: \${GATEWAY_PASSWORD}
+    userDomainName: Default
+    projectName: service
+    projectDomainName: Default
+${extra}`;
+
+describe('configuration', () => {
+  it('substitutes ${NAME}, ${NAME:-default} and $$ after YAML parsing', () => {
+    assert.deepEqual(substituteEnv({ a: '${X}', b: ['x-${Y:-dflt}'], c: 'cost: $$5' }, { X: 'a: b # not yaml' }), {
+      a: 'a: b # not yaml',
+      b: ['x-dflt'],
+      c: 'cost: $5',
+    });
+    const config = parseConfig(minimal(), { GATEWAY_PASSWORD: 'p: {w}' });
+    assert.equal((config.keystone.serviceCredentials as { password: string }).password, 'p: {w}');
+  });
+
+  it('names the key and the variable when a variable is missing', () => {
+    assert.throws(() => parseConfig(minimal(), {}), (err: unknown) =>
+      err instanceof ConfigError && /keystone\.serviceCredentials\.password: environment variable GATEWAY_PASSWORD is not set/.test(err.message));
+  });
+
+  it('names unknown keys and bad values', () => {
+    assert.throws(() => parseConfig(minimal('k8s: {kubeconfg: /x}'), { GATEWAY_PASSWORD: 'p' }), /k8s: unknown key\(s\) 'kubeconfg'/);
+    assert.throws(() => parseConfig(minimal().replace('http://127.0.0.1:5000/v3', 'ftp://x'), { GATEWAY_PASSWORD: 'p' }), /keystone\.authUrl: must be an http\(s\) URL/);
+    assert.throws(() => parseConfig(minimal('listen: {port: 99999}'), { GATEWAY_PASSWORD: 'p' }), /listen\.port/);
+    assert.throws(() => parseConfig(minimal('k8s: {impersonation: {userPrefix: "system:"}}'), { GATEWAY_PASSWORD: 'p' }), /k8s\.impersonation\.userPrefix: must not start with 'system:'/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {namespaceTemplate: "ns-{user}"}}'), { GATEWAY_PASSWORD: 'p' }), /namespaceTemplate: may only use the placeholders/);
+  });
+
+  it('fills defaults', () => {
+    const config = parseConfig(minimal('k8s: {tenancy: {}}'), { GATEWAY_PASSWORD: 'p' });
+    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443 });
+    assert.equal(config.keystone.cacheTtlSeconds, 300);
+    assert.deepEqual(config.k8s?.impersonation, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
+    assert.equal(config.k8s?.tenancy?.namespaceTemplate, 'os-{project_name}');
+    assert.deepEqual(config.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
+  });
+
+  it('accepts application credentials for the service identity', () => {
+    const config = parseConfig(
+      'keystone:\n  authUrl: https://ks/v3\n  serviceCredentials: {applicationCredentialId: id, applicationCredentialSecret: "${S}"}\n',
+      { S: 'secret' },
+    );
+    assert.deepEqual(config.keystone.serviceCredentials, { applicationCredentialId: 'id', applicationCredentialSecret: 'secret' });
+  });
+
+  it('refuses a password identity without a project scope', () => {
+    assert.throws(() => parseConfig(minimal().replace(/ {4}projectName: service\n {4}projectDomainName: Default\n/, ''), { GATEWAY_PASSWORD: 'p' }), /serviceCredentials/);
+  });
+});

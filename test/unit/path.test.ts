@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { PathError, parseRequestTarget } from '../../src/routes/path.js';
+
+describe('request target checks', () => {
+  for (const bad of [
+    '/k8s/../docker', '/k8s/a/..', '/k8s/./x', '/k8s/%2e%2e/x', '/k8s/%2E./x', '/k8s/.%2e', '/k8s/a%2fb', '/k8s/a%2Fb', '/k8s/a%5cb',
+    '/k8s/a\\b', '//k8s/api', '/k8s//api', '/k8s/%c0%ae%c0%ae/x', '/k8s/%ff', '/k8s/a%00b', '/k8s/a\tb', '/k8s/\u00e9', 'http://evil/k8s', '*',
+  ]) {
+    it(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => parseRequestTarget(bad), PathError);
+    });
+  }
+
+  it('accepts what kubectl sends and keeps the raw rest, query included', () => {
+    const t = parseRequestTarget('/k8s/api/v1/namespaces/a/pods?labelSelector=app%3Dweb%2Cx%20in%20(a%2Cb)&watch=1');
+    assert.deepEqual(t.segments, ['k8s', 'api', 'v1', 'namespaces', 'a', 'pods']);
+    assert.equal(t.rest, '/api/v1/namespaces/a/pods?labelSelector=app%3Dweb%2Cx%20in%20(a%2Cb)&watch=1');
+    assert.equal(parseRequestTarget('/k8s').rest, '');
+    assert.equal(parseRequestTarget('/k8s?x=..').rest, '?x=..');
+    assert.deepEqual(parseRequestTarget('/k8s/apis/').segments, ['k8s', 'apis', '']);
+    assert.deepEqual(parseRequestTarget('/k8s/api/v1/namespaces/a/configmaps/my.config').segments.at(-1), 'my.config');
+  });
+
+  it('tells which mount a refused path was aimed at, for the error dialect', () => {
+    assert.throws(() => parseRequestTarget('/k8s/../x'), (e: unknown) => e instanceof PathError && e.firstSegment === 'k8s');
+  });
+});
