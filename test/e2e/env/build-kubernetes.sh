@@ -46,7 +46,7 @@ cd "$TREE"
 if [ ! -f pkg/generated/openapi/zz_generated.openapi.go ]; then
   echo "kubernetes: generating pkg/generated/openapi (openapi-gen)"
   go build -o "$D/cache/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
-  pkgs=$(grep -rl --include='*.go' '+k8s:openapi-gen=' pkg cmd plugin vendor/k8s.io 2>/dev/null \
+  pkgs=$(grep -Rl --include='*.go' '+k8s:openapi-gen=' pkg cmd plugin vendor/k8s.io 2>/dev/null \
     | grep -v -e '^vendor/k8s.io/code-generator' -e '^vendor/k8s.io/sample-apiserver' \
     | xargs -n1 dirname | sort -u | sed 's|^|k8s.io/kubernetes/|' | paste -sd, -)
   "$D/cache/openapi-gen" -i "$pkgs" -p k8s.io/kubernetes/pkg/generated/openapi -O zz_generated.openapi \

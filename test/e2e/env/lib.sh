@@ -70,7 +70,8 @@ is_running() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/n
 start_detached() { # name, command...
   local name=$1; shift
   mkdir -p "$LOGS" "$RUN"
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # fds 8 and 9 are up's and the build's locks: a long-lived child must not hold them.
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 
