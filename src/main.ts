@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { runCredential, userToken } from './client/exec-credential.js';
+import { askNamespace, buildKubeconfig, gatewayUrls, pluginCommand, writeKubeconfig } from './client/kubeconfig.js';
+import { InputError } from './client/openstack-inputs.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { createGateway } from './gateway/gateway.js';
 import { createLogger } from './observability/logger.js';
@@ -48,8 +52,56 @@ program
     await serve(opts.config);
   });
 
+program
+  .command('credential')
+  .description('kubectl exec credential plugin: prints an ExecCredential with a Keystone token from OS_* / clouds.yaml')
+  .action(async () => {
+    process.exitCode = await runCredential(process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  });
+
+program
+  .command('kubeconfig')
+  .description('writes a kubeconfig for the gateway whose user runs `zun-gateway credential`')
+  .requiredOption('--server <url>', 'the gateway URL, e.g. https://gateway.example:8443')
+  .option('--certificate-authority <file>', "the CA that signed the gateway's certificate")
+  .option('--insecure-skip-tls-verify', 'do not verify the gateway certificate (testing only)')
+  .option('--output <file>', 'write to this file (mode 0600) instead of stdout')
+  .option('--context-name <name>', 'name of the cluster, user and context', 'zun-gateway')
+  .option('--namespace <ns>', 'context namespace; default: the project namespace the gateway reports')
+  .action(
+    async (opts: { server: string; certificateAuthority?: string; insecureSkipTlsVerify?: boolean; output?: string; contextName: string; namespace?: string }) => {
+      if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
+        throw new InputError('use either --certificate-authority or --insecure-skip-tls-verify');
+      }
+      let namespace = opts.namespace;
+      if (namespace === undefined) {
+        try {
+          const { token } = await userToken(process.env);
+          const ca = opts.certificateAuthority !== undefined ? readFileSync(opts.certificateAuthority) : undefined;
+          namespace = await askNamespace(gatewayUrls(opts.server).root, token, ca, opts.insecureSkipTlsVerify === true);
+          if (namespace === undefined) process.stderr.write('zun-gateway kubeconfig: the gateway maps you to no namespace; the context has none\n');
+        } catch (err) {
+          if (err instanceof InputError) throw err;
+          process.stderr.write(`zun-gateway kubeconfig: could not ask the gateway for your namespace (${(err as Error).message}); the context has none\n`);
+        }
+      }
+      const text = buildKubeconfig(
+        {
+          server: opts.server,
+          certificateAuthority: opts.certificateAuthority,
+          insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
+          contextName: opts.contextName,
+          namespace,
+          plugin: pluginCommand(process.env, fileURLToPath(import.meta.url), process.execPath),
+        },
+        process.env,
+      );
+      writeKubeconfig(text, opts.output, (s) => process.stdout.write(s));
+    },
+  );
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || (err instanceof Error && err.name === 'K8sUpstreamError')) {
+  if (err instanceof ConfigError || err instanceof InputError || (err instanceof Error && err.name === 'K8sUpstreamError')) {
     process.stderr.write(`zun-gateway: ${err.message}\n`);
     process.exit(2);
   }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { ServiceCredentials } from '../config/schema.js';
+import { keystoneAuthBody, serviceAuthInputs, type KeystoneAuthInputs } from './auth-body.js';
 
 /** Keystone could not be asked, or answered in a way that tells nothing about the token: never the user's fault. */
 export class KeystoneUnavailableError extends Error {
@@ -65,7 +66,12 @@ export class KeystoneClient {
 
   /** POST /v3/auth/tokens with the gateway's own credentials. */
   issueServiceToken(credentials: ServiceCredentials): Promise<KeystoneResponse> {
-    return this.request('POST', 'auth/tokens?nocatalog', {}, JSON.stringify(serviceAuthBody(credentials)));
+    return this.authenticate(serviceAuthInputs(credentials));
+  }
+
+  /** POST /v3/auth/tokens with any password or application-credential inputs. */
+  authenticate(inputs: KeystoneAuthInputs): Promise<KeystoneResponse> {
+    return this.request('POST', 'auth/tokens?nocatalog', {}, JSON.stringify(keystoneAuthBody(inputs)));
   }
 
   /** GET /v3/auth/tokens: X-Auth-Token is the gateway's token, X-Subject-Token the user's. */
@@ -139,31 +145,4 @@ export class KeystoneClient {
       req.end(body);
     });
   }
-}
-
-function serviceAuthBody(c: ServiceCredentials): unknown {
-  if ('applicationCredentialId' in c) {
-    // An application credential carries its own scope; Keystone refuses a scope beside it.
-    return {
-      auth: {
-        identity: {
-          methods: ['application_credential'],
-          application_credential: { id: c.applicationCredentialId, secret: c.applicationCredentialSecret },
-        },
-      },
-    };
-  }
-  const user: Record<string, unknown> = { password: c.password };
-  if (c.userId !== undefined) user.id = c.userId;
-  else {
-    user.name = c.username;
-    user.domain = c.userDomainId !== undefined ? { id: c.userDomainId } : { name: c.userDomainName };
-  }
-  const project: Record<string, unknown> = {};
-  if (c.projectId !== undefined) project.id = c.projectId;
-  else {
-    project.name = c.projectName;
-    project.domain = c.projectDomainId !== undefined ? { id: c.projectDomainId } : { name: c.projectDomainName };
-  }
-  return { auth: { identity: { methods: ['password'], password: { user } }, scope: { project } } };
 }

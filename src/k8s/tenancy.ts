@@ -25,6 +25,17 @@ const QUOTA_NAME = 'zun-gateway-quota';
 const LIMITS_NAME = 'zun-gateway-limits';
 
 const DNS1123_MAX = 63;
+const FAILURE_MEMORY_MS = 15_000;
+
+/**
+ * Whether a request path addresses objects inside one namespace (`/api/v1/namespaces/<ns>/...`,
+ * `/apis/<group>/<version>/namespaces/<ns>/...`, or the namespace object itself).
+ */
+export function targetsNamespace(path: string, namespace: string): boolean {
+  const p = path.split('?')[0] as string;
+  const m = /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)(?:\/|$)/.exec(p);
+  return m !== null && m[1] === namespace;
+}
 
 /** The project's namespace can not be used: it belongs to someone else, or the cluster refused to make it. */
 export class TenancyError extends Error {
@@ -118,6 +129,8 @@ export function tenancyApis(kc: KubeConfig): TenancyApis {
  */
 export class TenantProvisioner {
   private readonly done: LRUCache<string, { namespace: string; at: number }>;
+  /** Refusals are remembered briefly, so a project whose namespace is taken does not cost apiserver calls per request. */
+  private readonly failed: LRUCache<string, { error: TenancyError; at: number }>;
   private readonly pending = new Map<string, Promise<string>>();
 
   constructor(
@@ -129,6 +142,7 @@ export class TenantProvisioner {
     private readonly now: () => number = Date.now,
   ) {
     this.done = new LRUCache({ max: 10_000 });
+    this.failed = new LRUCache({ max: 10_000 });
   }
 
   namespaceFor(identity: Identity): string {
@@ -140,12 +154,19 @@ export class TenantProvisioner {
     const key = identity.project.id;
     const hit = this.done.get(key);
     if (hit !== undefined && this.now() - hit.at < this.config.recheckSeconds * 1000) return hit.namespace;
+    const refusal = this.failed.get(key);
+    if (refusal !== undefined && this.now() - refusal.at < FAILURE_MEMORY_MS) return Promise.reject(refusal.error);
     let p = this.pending.get(key);
     if (p === undefined) {
       p = this.provision(identity)
         .then((namespace) => {
           this.done.set(key, { namespace, at: this.now() });
+          this.failed.delete(key);
           return namespace;
+        })
+        .catch((err: unknown) => {
+          if (err instanceof TenancyError) this.failed.set(key, { error: err, at: this.now() });
+          throw err;
         })
         .finally(() => this.pending.delete(key));
       this.pending.set(key, p);

@@ -9,7 +9,7 @@ import type { ImpersonationConfig } from '../config/schema.js';
 import { impersonationHeaders, scopeGroups, scopeImpersonationHeaders } from '../k8s/impersonation.js';
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
-import type { TenantProvisioner } from '../k8s/tenancy.js';
+import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
 import type { Logger } from '../observability/logger.js';
 import { forwardRequest } from '../proxy/forward.js';
@@ -59,14 +59,24 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     return lines;
   };
 
-  /** Who is calling; with tenancy, their project namespace is in place before the first request goes upstream. */
-  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<AnyIdentity> => {
+  /**
+   * Who is calling; with tenancy, their project namespace is in place before the first request goes upstream.
+   * When the namespace cannot be the project's (taken by someone else, provisioning failing), requests into that
+   * namespace get the reason; everything else (discovery, other namespaces) goes on to the apiserver's RBAC.
+   */
+  const identify = async (req: IncomingMessage, upgrade: boolean, rest: string): Promise<AnyIdentity> => {
     const token = extractToken(req.rawHeaders, { upgrade });
     const identity = mapsScopes ? await authenticator.authenticateAnyScope(token) : await authenticator.authenticate(token);
     identityLines(identity);
     if (tenancy !== undefined && isProjectScoped(identity)) {
       const ready = tenancy.ensure(identity);
-      if (typeof ready !== 'string') await ready;
+      if (typeof ready !== 'string') {
+        try {
+          await ready;
+        } catch (err) {
+          if (!(err instanceof TenancyError) || targetsNamespace(upstreamPath(rest), tenancy.namespaceFor(identity))) throw err;
+        }
+      }
     }
     return identity;
   };
@@ -102,7 +112,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       const started = performance.now();
       let who: AnyIdentity | undefined;
       res.once('close', () => logAccess(req, who, res.statusCode, started));
-      identify(req, false)
+      identify(req, false, rest)
         .then((identity) => {
           who = identity;
           forwardRequest(req, res, {
@@ -117,7 +127,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void {
       const started = performance.now();
-      identify(req, true)
+      identify(req, true, rest)
         .then((identity) => {
           forwardUpgrade(req, socket, head, {
             upstream: k8s.upstream,

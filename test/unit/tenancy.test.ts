@@ -9,6 +9,7 @@ import {
   TenancyError,
   TenantProvisioner,
   namespaceName,
+  targetsNamespace,
   type TenancyApis,
 } from '../../src/k8s/tenancy.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -196,6 +197,25 @@ describe('tenancy: project namespaces and role bindings', () => {
     assert.deepEqual(names, ['os-alpha/made-by-operator', 'os-alpha/zun-gateway-member', 'os-alpha/zun-gateway-operator']);
     assert.equal(cluster.bindings.get('os-alpha/zun-gateway-member')?.roleRef.name, 'admin');
     assert.equal(cluster.bindings.get('os-alpha/made-by-operator')?.roleRef.name, 'view');
+  });
+
+  it('remembers a refusal briefly instead of asking the apiserver on every request', async () => {
+    const cluster = new FakeCluster();
+    cluster.namespaces.set('os-alpha', { metadata: { name: 'os-alpha' } });
+    const p = new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger());
+    await assert.rejects(async () => p.ensure(identity()), TenancyError);
+    const calls = cluster.calls.length;
+    await assert.rejects(async () => p.ensure(identity()), TenancyError);
+    assert.equal(cluster.calls.length, calls);
+  });
+
+  it('knows which request paths address a namespace', () => {
+    assert.ok(targetsNamespace('/api/v1/namespaces/os-a/pods?watch=1', 'os-a'));
+    assert.ok(targetsNamespace('/apis/apps/v1/namespaces/os-a/deployments/x', 'os-a'));
+    assert.ok(targetsNamespace('/api/v1/namespaces/os-a', 'os-a'));
+    assert.ok(!targetsNamespace('/api/v1/namespaces/os-ab/pods', 'os-a'));
+    assert.ok(!targetsNamespace('/api/v1/pods', 'os-a'));
+    assert.ok(!targetsNamespace('/apis', 'os-a'));
   });
 
   it('creates the configured ResourceQuota and LimitRange', async () => {
