@@ -29,7 +29,8 @@ export function headerLines(rawHeaders: readonly string[], name: string): string
  *   /reset       destroys the connection
  *   anything else: 200 JSON {ok: true}
  * Upgrades: `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
- * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends.
+ * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends;
+ * `/upstream-closes-first` answers 101, writes `server-done`, half-closes, and records what the client sends after.
  */
 export class RecordingUpstream {
   readonly requests: Recorded[] = [];
@@ -125,6 +126,14 @@ export class RecordingUpstream {
         (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
         '\r\n',
     );
+    if ((req.url ?? '').startsWith('/upstream-closes-first')) {
+      // The upstream finishes its output first and keeps reading what the client still sends.
+      socket.end('server-done');
+      socket.on('data', (d: Buffer) => {
+        rec.body = Buffer.concat([rec.body, d]);
+      });
+      return;
+    }
     socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString('utf8')}`));
     socket.on('end', () => socket.end('bye'));
     socket.on('error', () => socket.destroy());

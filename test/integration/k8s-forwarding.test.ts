@@ -231,6 +231,38 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       });
     }
 
+    it('when the upstream half-closes first, what the client sends afterwards still reaches it', async () => {
+      const c = await RawConnection.open(gw.port);
+      c.write(requestHead('POST', '/k8s/upstream-closes-first', [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'tcp']]));
+      await c.until((t) => t.endsWith('server-done'));
+      await c.untilEnded();
+      c.write('late-data');
+      const rec = upstream.last();
+      for (let i = 0; i < 50 && !rec.body.toString().includes('late-data'); i += 1) await sleep(20);
+      assert.equal(rec.body.toString(), 'late-data');
+      c.destroy();
+    });
+
+    it('over the TLS listener too: half-close keeps the other direction open (invariants.md 29)', async function () {
+      this.timeout(10_000);
+      const tlsGw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true });
+      try {
+        const c = await RawConnection.open(tlsGw.port, true);
+        c.write(requestHead('POST', '/k8s/api/v1/namespaces/x/pods/p/exec?stdin=true', [
+          ['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1'],
+        ]));
+        await c.until((t) => t.includes('\r\n\r\n'));
+        assert.match(c.text(), /^HTTP\/1\.1 101 /);
+        c.write('over-tls');
+        await c.until((t) => t.includes('echo:over-tls'));
+        c.endWrite();
+        const all = await c.untilEnded();
+        assert.ok(all.endsWith('bye'), `after the half-close: ${JSON.stringify(all.slice(-40))}`);
+      } finally {
+        await tlsGw.stop();
+      }
+    });
+
     it('a refused WebSocket handshake reaches the client unchanged, so kubectl can fall back to SPDY', async () => {
       const c = await RawConnection.open(gw.port);
       c.write(requestHead('GET', '/k8s/refuse/exec', [

@@ -22,7 +22,7 @@ APT_PACKAGES=(python3-keystone uwsgi-core uwsgi-plugin-python3 sqlite3 docker.io
   golang-go golang-github-modern-go-reflect2-dev openssl curl iproute2 util-linux tar)
 
 check_host() {
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then
     echo "e2e env: needs root on Debian/Ubuntu with apt-get: it installs Keystone, etcd, Go, a Docker engine and" >&2
     echo "builds Kubernetes 1.20 from Debian's source package, then runs them on 127.0.0.1." >&2
     exit 2
@@ -73,6 +73,19 @@ start_detached() { # name, command...
   # fds 8 and 9 are up's and the build's locks: a long-lived child must not hold them.
   setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$RUN/$name.pid"
+}
+
+# step LABEL command...: runs one part of `up` and prints one line with how long it took.
+step() {
+  local label=$1 t0 rc=0; shift
+  t0=$(date +%s.%N)
+  "$@" || rc=$?
+  if [ "$rc" = 0 ]; then
+    printf '%s %-20s ok (%.1f s)\n' "$(date +%T)" "$label" "$(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo 0)"
+  else
+    printf '%s %-20s FAILED\n' "$(date +%T)" "$label" >&2
+    exit "$rc"
+  fi
 }
 
 stop_component() { # name [seconds]
