@@ -88,3 +88,40 @@ export function stripBearerSubprotocol(value: string): string | undefined {
     .filter((p) => p.length > 0 && !p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
   return kept.length > 0 ? kept.join(', ') : undefined;
 }
+
+/** What a request authenticates with: a Keystone token, or (Docker's Basic auth) an application credential. */
+export type RequestCredential =
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'applicationCredential'; readonly id: string; readonly secret: string };
+
+function fromBasic(value: string): { id: string; secret: string } | undefined {
+  const match = /^\s*basic\s+(\S+)\s*$/i.exec(value);
+  if (match === null) return undefined;
+  const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const id = colon === -1 ? '' : decoded.slice(0, colon);
+  const secret = colon === -1 ? '' : decoded.slice(colon + 1);
+  if (id === '' || secret === '' || !TOKEN_CHARS.test(id) || secret.length > MAX_TOKEN_LENGTH) {
+    throw unauthorized('Authorization: Basic must carry an application credential as <id>:<secret>');
+  }
+  return { id, secret };
+}
+
+/**
+ * Like extractToken, but also accepts `Authorization: Basic <id:secret>` with a Keystone application credential,
+ * for clients (the docker CLI's HttpHeaders) that must keep a long-lived credential. A request may carry one
+ * credential only.
+ */
+export function extractCredential(rawHeaders: readonly string[], options: { upgrade: boolean }): RequestCredential {
+  const authorization = headerValues(rawHeaders, 'authorization');
+  if (authorization.length === 1) {
+    const basic = fromBasic(authorization[0] as string);
+    if (basic !== undefined) {
+      if (headerValues(rawHeaders, 'x-auth-token').length > 0) {
+        throw badCredentials('the request carries both an application credential and a token; send one');
+      }
+      return { kind: 'applicationCredential', ...basic };
+    }
+  }
+  return { kind: 'token', token: extractToken(rawHeaders, options) };
+}

@@ -70,6 +70,39 @@ const tenancy = z.strictObject({
   recheckSeconds: seconds.default(600),
 });
 
+/** Bytes, as a number or with a unit: 512m, 2g, 1.5G, 1048576. */
+const byteSize = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*([kmgt]i?b?)?$/i, 'must be a size such as 512m or 2g')
+    .transform((v) => {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmgt])?/i.exec(v) as RegExpExecArray;
+      const unit = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? '').toLowerCase() as 'k'] ?? 1;
+      return Math.round(Number(m[1]) * unit);
+    }),
+]);
+
+const docker = z.strictObject({
+  /** unix:///var/run/docker.sock, or tcp://host:2376 (with tls files for a TLS engine). */
+  host: z
+    .string()
+    .regex(/^(unix:\/\/\/.+|tcp:\/\/[^/]+)$/, 'must be unix:///path/to/docker.sock or tcp://host:port')
+    .default('unix:///var/run/docker.sock'),
+  tls: z.strictObject({ caFile: nonEmpty.optional(), certFile: nonEmpty.optional(), keyFile: nonEmpty.optional() }).optional(),
+  /** Request bodies the adapter reads to check (create, update, exec) are refused above this size. */
+  maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+  limits: z
+    .strictObject({
+      maxContainersPerProject: z.number().int().positive().optional(),
+      defaultMemory: byteSize.optional(),
+      maxMemory: byteSize.optional(),
+      defaultCpus: z.number().positive().optional(),
+      maxCpus: z.number().positive().optional(),
+    })
+    .default({}),
+});
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -109,6 +142,7 @@ export const configSchema = z.strictObject({
       tenancy: tenancy.optional(),
     })
     .optional(),
+  docker: docker.optional(),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -127,3 +161,5 @@ export type ServiceCredentials = KeystoneConfig['serviceCredentials'];
 export type K8sConfig = NonNullable<GatewayConfig['k8s']>;
 export type ImpersonationConfig = K8sConfig['impersonation'];
 export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;
+export type DockerConfig = NonNullable<GatewayConfig['docker']>;
+export type DockerLimits = DockerConfig['limits'];

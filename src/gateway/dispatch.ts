@@ -34,7 +34,7 @@ export function createDispatcher(
         return;
       }
       const mount = byName.get(target.segments[0] as string);
-      if (mount !== undefined) mount.handleRequest(req, res, target.rest);
+      if (mount !== undefined) mount.handleRequest(req, res, target);
       else endpoints(req, res);
     },
 
@@ -48,7 +48,7 @@ export function createDispatcher(
         return;
       }
       const mount = byName.get(target.segments[0] as string);
-      if (mount !== undefined) mount.handleUpgrade(req, socket, head, target.rest);
+      if (mount !== undefined) mount.handleUpgrade(req, socket, head, target);
       else sendErrorOnSocket(socket, gatewayDialect, { status: 404, message: `no upgradeable endpoint at ${target.rawPath}` });
     },
   };

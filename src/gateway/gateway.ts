@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
@@ -7,6 +8,8 @@ import type { GatewayConfig } from '../config/schema.js';
 import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
 import { loadK8sUpstream } from '../k8s/upstream.js';
 import type { Logger } from '../observability/logger.js';
+import { engineUpstream } from '../docker/engine.js';
+import { dockerMount } from '../routes/docker.js';
 import { k8sMount } from '../routes/k8s.js';
 import type { CoeMount, Readiness } from '../routes/mount.js';
 import { ConnectionTracker } from './connections.js';
@@ -55,6 +58,20 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           : {}),
       }),
     );
+  }
+
+  if (config.docker !== undefined) {
+    mounts.push(
+      dockerMount({
+        authenticator,
+        applicationCredentials: new ApplicationCredentialExchange(keystone, logger),
+        engine: engineUpstream(config.docker),
+        config: config.docker,
+        authUrl: config.keystone.authUrl,
+        logger,
+      }),
+    );
+    logger.info({ host: config.docker.host }, 'docker engine configured');
   }
 
   let shuttingDown = false;

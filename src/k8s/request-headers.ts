@@ -1,4 +1,5 @@
-import { HOP_BY_HOP, connectionTokens } from '../proxy/hop-by-hop.js';
+import { connectionTokens } from '../proxy/hop-by-hop.js';
+import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { stripBearerSubprotocol } from '../auth/credentials.js';
 
 /**
@@ -22,7 +23,7 @@ const STRIPPED = new Set([
 ]);
 const STRIPPED_PREFIXES = ['impersonate-', 'x-remote-extra-'];
 
-function isProtected(lowerName: string): boolean {
+export function isProtected(lowerName: string): boolean {
   return STRIPPED.has(lowerName) || STRIPPED_PREFIXES.some((p) => lowerName.startsWith(p));
 }
 
@@ -40,7 +41,7 @@ function checkConnection(tokens: Set<string>): void {
   }
 }
 
-export interface OutgoingHeaderOptions {
+export interface K8sHeaderOptions {
   readonly hostHeader: string;
   /** The gateway's own Authorization for the apiserver, if it uses a token. */
   readonly authorization: string | undefined;
@@ -49,47 +50,20 @@ export interface OutgoingHeaderOptions {
   readonly upgrade: boolean;
 }
 
+const withoutBearerProtocol = (lower: string, value: string): string | undefined =>
+  lower === 'sec-websocket-protocol' ? stripBearerSubprotocol(value) : value;
+
 /**
  * The headers sent to the apiserver: the client's own headers minus hop-by-hop and protected ones, then the
  * gateway's identity and impersonation headers, added last so no client header can remove or shadow them.
  */
-export function k8sRequestHeaders(rawHeaders: readonly string[], options: OutgoingHeaderOptions): string[] {
-  const named = connectionTokens(rawHeaders);
-  checkConnection(named);
-  const out: string[] = ['Host', options.hostHeader];
-  let chunked = false;
-  let hasLength = false;
-  let upgradeValue: string | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    const value = rawHeaders[i + 1] as string;
-    const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding') {
-      chunked = true;
-      continue;
-    }
-    if (lower === 'upgrade') {
-      upgradeValue = value;
-      continue;
-    }
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || isProtected(lower)) continue;
-    if (lower === 'content-length') hasLength = true;
-    if (lower === 'sec-websocket-protocol') {
-      const kept = stripBearerSubprotocol(value);
-      if (kept !== undefined) out.push(name, kept);
-      continue;
-    }
-    out.push(name, value);
-  }
-  // Node re-frames the body: chunked when the client sent chunked, else by Content-Length.
-  if (chunked) out.push('Transfer-Encoding', 'chunked');
-  if (options.upgrade) {
-    if (upgradeValue !== undefined) out.push('Connection', 'Upgrade', 'Upgrade', upgradeValue);
-    // A POST upgrade without framing would otherwise be sent chunked, and the terminating chunk would land in the
-    // upgraded stream.
-    if (!chunked && !hasLength) out.push('Content-Length', '0');
-  }
-  if (options.authorization !== undefined) out.push('Authorization', options.authorization);
-  out.push(...options.identityHeaders);
-  return out;
+export function k8sRequestHeaders(rawHeaders: readonly string[], options: K8sHeaderOptions): string[] {
+  checkConnection(connectionTokens(rawHeaders));
+  return outgoingHeaders(rawHeaders, {
+    hostHeader: options.hostHeader,
+    drop: isProtected,
+    rewrite: withoutBearerProtocol,
+    upgrade: options.upgrade,
+    append: [...(options.authorization !== undefined ? ['Authorization', options.authorization] : []), ...options.identityHeaders],
+  });
 }

@@ -11,6 +11,8 @@ export interface ForwardOptions {
   readonly headers: string[];
   /** Called when the upstream fails before a response started; the caller answers in its dialect. */
   readonly onError: (err: UpstreamError) => void;
+  /** A body that replaces the client's (already read and checked); its length must be in `headers`. */
+  readonly body?: Buffer;
   /** Called once with the upstream status when the response head is relayed. */
   readonly onResponse?: (status: number) => void;
 }
@@ -52,5 +54,6 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
     if (!res.writableFinished) outgoing.destroy();
   });
   req.on('error', () => outgoing.destroy());
-  req.pipe(outgoing);
+  if (options.body !== undefined) outgoing.end(options.body);
+  else req.pipe(outgoing);
 }

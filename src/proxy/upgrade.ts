@@ -11,6 +11,8 @@ export interface UpgradeOptions {
   /** Complete outgoing headers, Connection: Upgrade and Upgrade included. */
   readonly headers: string[];
   readonly onError: (err: UpstreamError) => void;
+  /** The request body sent before the upgrade (Docker's exec start carries JSON); its length is in `headers`. */
+  readonly body?: Buffer;
   /** The upstream agreed (101) and bytes now flow; onClose runs when the session ends. */
   readonly onUpgraded?: () => { onClose: () => void } | void;
   /** The upstream refused the upgrade with an ordinary response, relayed unchanged. */
@@ -76,5 +78,5 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     else options.onError(UpstreamError.from(err));
   });
 
-  outgoing.end();
+  outgoing.end(options.body);
 }

@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
+import type { RequestTarget } from './path.js';
 import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
 
 export interface K8sMountOptions {
@@ -108,7 +109,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     name: 'k8s',
     dialect,
 
-    handleRequest(req: IncomingMessage, res: ServerResponse, rest: string): void {
+    handleRequest(req: IncomingMessage, res: ServerResponse, { rest }: RequestTarget): void {
       const started = performance.now();
       let who: AnyIdentity | undefined;
       res.once('close', () => logAccess(req, who, res.statusCode, started));
@@ -125,7 +126,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
         .catch((err: unknown) => sendError(res, dialect, reply(err)));
     },
 
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, { rest }: RequestTarget): void {
       const started = performance.now();
       identify(req, true, rest)
         .then((identity) => {

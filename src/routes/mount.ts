@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AnyIdentity } from '../auth/identity.js';
+import type { RequestTarget } from './path.js';
 import type { Dialect } from './respond.js';
 
 export interface Readiness {
@@ -13,9 +14,9 @@ export interface CoeMount {
   /** The first path segment this mount serves. */
   readonly name: string;
   readonly dialect: Dialect;
-  /** `rest` is the raw path and query below the prefix, as the client sent them. */
-  handleRequest(req: IncomingMessage, res: ServerResponse, rest: string): void;
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string): void;
+  /** `target.rest` is the raw path and query below the prefix, as the client sent them; segments are decoded. */
+  handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void;
   ready(): Promise<Readiness>;
   /** What this COE maps the caller to (for /whoami), e.g. the Kubernetes namespace. */
   describe(identity: AnyIdentity): Promise<Record<string, unknown>>;

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import { keystoneUnavailable, unauthorized } from './errors.js';
+import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import { SERVICE_TOKEN_RENEW_BEFORE_MS } from './service-token.js';
+import { ExpiringCache } from './token-cache.js';
+
+interface Issued {
+  readonly token: string;
+}
+
+/**
+ * Exchanges application credentials (Docker's `Authorization: Basic id:secret`) for Keystone tokens, and keeps each
+ * token until shortly before it expires, so a long-lived docker CLI configuration costs one authentication an hour.
+ * Keyed by a hash of id and secret; concurrent requests share one exchange; rejected credentials are remembered
+ * briefly so a wrong secret in a loop does not flood Keystone.
+ */
+export class ApplicationCredentialExchange {
+  private readonly issued: ExpiringCache<Issued>;
+  private readonly rejected: ExpiringCache<Error>;
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly keystone: KeystoneClient,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+    maxEntries = 10_000,
+  ) {
+    this.issued = new ExpiringCache(maxEntries, now);
+    this.rejected = new ExpiringCache(maxEntries, now);
+  }
+
+  token(id: string, secret: string): Promise<string> {
+    const key = createHash('sha256').update(id).update('\0').update(secret).digest('base64');
+    const hit = this.issued.get(key);
+    if (hit !== undefined) return Promise.resolve(hit.token);
+    const refusal = this.rejected.get(key);
+    if (refusal !== undefined) return Promise.reject(refusal);
+    let p = this.pending.get(key);
+    if (p === undefined) {
+      p = this.exchange(key, id, secret).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  private async exchange(key: string, id: string, secret: string): Promise<string> {
+    let res;
+    try {
+      res = await this.keystone.authenticate({ method: 'application_credential', id, secret });
+    } catch (err) {
+      if (err instanceof KeystoneUnavailableError) {
+        throw keystoneUnavailable('Keystone is unavailable, so the application credential cannot be exchanged; retry shortly');
+      }
+      throw err;
+    }
+    if (res.status === 401 || res.status === 404 || res.status === 400) {
+      const err = unauthorized('Keystone rejected the application credential (wrong id or secret, expired or deleted)');
+      this.rejected.set(key, err, this.now() + 10_000);
+      throw err;
+    }
+    const parsed = tokenBodySchema.safeParse(res.body);
+    if (res.status !== 201 || res.subjectToken === undefined || !parsed.success) {
+      this.logger.warn({ keystoneStatus: res.status }, 'application credential exchange failed');
+      throw keystoneUnavailable(`Keystone could not exchange the application credential (HTTP ${res.status})`);
+    }
+    const expiresAtMs = Date.parse(parsed.data.token.expires_at);
+    this.issued.set(key, { token: res.subjectToken }, expiresAtMs - SERVICE_TOKEN_RENEW_BEFORE_MS);
+    return res.subjectToken;
+  }
+}

@@ -1,0 +1,147 @@
+import { BodyError, field, isObject, type Json, type JsonObject } from './json-body.js';
+
+/**
+ * Host-escape fields of container create / update and exec create (invariants.md 18). Each refusal names the field
+ * and the docker CLI option that sets it, so the user sees what to drop.
+ */
+
+const truthy = (v: Json | undefined): boolean => v !== undefined && v !== null && v !== false && v !== '' && v !== 0;
+const nonEmpty = (v: Json | undefined): boolean =>
+  Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : truthy(v);
+
+function refuse(fieldName: string, option: string, why = 'gives access to the host'): never {
+  throw new BodyError(`${fieldName} (${option}) is not allowed through the gateway: it ${why}`);
+}
+
+const NAMESPACE_MODES: ReadonlyArray<[string, string]> = [
+  ['NetworkMode', '--network'],
+  ['PidMode', '--pid'],
+  ['IpcMode', '--ipc'],
+  ['UTSMode', '--uts'],
+  ['UsernsMode', '--userns'],
+  ['CgroupnsMode', '--cgroupns'],
+];
+
+/** Containers another container's namespaces point at (`container:<x>`); the caller checks they are the tenant's. */
+export interface ContainerReference {
+  readonly field: string;
+  readonly option: string;
+  readonly container: string;
+}
+
+function checkMounts(mounts: Json | undefined): void {
+  if (mounts === undefined || mounts === null) return;
+  if (!Array.isArray(mounts)) throw new BodyError('HostConfig.Mounts must be a list');
+  for (const m of mounts) {
+    const type = String(field(m, 'Type') ?? 'volume').toLowerCase();
+    if (type === 'bind' || type === 'npipe' || type === 'cluster') refuse(`HostConfig.Mounts type=${type}`, `--mount type=${type}`);
+    if (nonEmpty(field(m, 'BindOptions'))) refuse('HostConfig.Mounts BindOptions', '--mount bind-propagation');
+    const volumeOptions = field(m, 'VolumeOptions');
+    const driver = field(volumeOptions, 'DriverConfig');
+    if (nonEmpty(driver)) {
+      refuse('HostConfig.Mounts VolumeOptions.DriverConfig', '--mount volume-driver/volume-opt', 'can mount host paths through the volume driver');
+    }
+    const source = field(m, 'Source');
+    if (type === 'volume' && typeof source === 'string' && (source.includes('/') || source.includes('\\'))) {
+      refuse('HostConfig.Mounts Source', '--mount source', 'names a host path');
+    }
+  }
+}
+
+function checkHostConfig(hc: Json | undefined, references: ContainerReference[]): void {
+  if (hc === undefined || hc === null) return;
+  if (!isObject(hc)) throw new BodyError('HostConfig must be an object');
+  if (truthy(field(hc, 'Privileged'))) refuse('HostConfig.Privileged', '--privileged');
+  if (nonEmpty(field(hc, 'Binds'))) refuse('HostConfig.Binds', '-v /host/path:/path', 'mounts host paths; use named volumes (-v name:/path) or --mount type=volume');
+  checkMounts(field(hc, 'Mounts'));
+  if (nonEmpty(field(hc, 'VolumeDriver'))) refuse('HostConfig.VolumeDriver', '--volume-driver');
+  if (nonEmpty(field(hc, 'VolumesFrom'))) refuse('HostConfig.VolumesFrom', '--volumes-from', "reaches other containers' volumes");
+  if (nonEmpty(field(hc, 'CapAdd'))) refuse('HostConfig.CapAdd', '--cap-add');
+  if (nonEmpty(field(hc, 'Devices'))) refuse('HostConfig.Devices', '--device');
+  if (nonEmpty(field(hc, 'DeviceCgroupRules'))) refuse('HostConfig.DeviceCgroupRules', '--device-cgroup-rule');
+  if (nonEmpty(field(hc, 'DeviceRequests'))) refuse('HostConfig.DeviceRequests', '--gpus');
+  for (const [name, option] of NAMESPACE_MODES) {
+    const mode = field(hc, name);
+    if (typeof mode !== 'string' || mode === '') continue;
+    const lower = mode.toLowerCase();
+    if (lower === 'host') refuse(`HostConfig.${name}=host`, `${option} host`);
+    if (lower.startsWith('container:')) references.push({ field: `HostConfig.${name}`, option, container: mode.slice('container:'.length) });
+  }
+  if (nonEmpty(field(hc, 'Cgroup'))) refuse('HostConfig.Cgroup', '--cgroup');
+  if (nonEmpty(field(hc, 'CgroupParent'))) refuse('HostConfig.CgroupParent', '--cgroup-parent');
+  const securityOpt = field(hc, 'SecurityOpt');
+  if (Array.isArray(securityOpt)) {
+    for (const opt of securityOpt) {
+      const o = String(opt).toLowerCase().replace(/\s+/g, '');
+      if (/^(seccomp[=:]unconfined|apparmor[=:]unconfined|label[=:]disable|systempaths[=:]unconfined)/.test(o)) {
+        refuse(`HostConfig.SecurityOpt ${String(opt)}`, `--security-opt ${String(opt)}`);
+      }
+      if (/^seccomp[=:]/.test(o) && !/^seccomp[=:]builtin$/.test(o)) refuse('HostConfig.SecurityOpt seccomp profile', '--security-opt seccomp=', 'replaces the default seccomp profile');
+    }
+  }
+  if (field(hc, 'MaskedPaths') !== undefined && field(hc, 'MaskedPaths') !== null) refuse('HostConfig.MaskedPaths', '--security-opt systempaths=unconfined');
+  if (field(hc, 'ReadonlyPaths') !== undefined && field(hc, 'ReadonlyPaths') !== null) refuse('HostConfig.ReadonlyPaths', '--security-opt systempaths=unconfined');
+  if (nonEmpty(field(hc, 'Sysctls'))) refuse('HostConfig.Sysctls', '--sysctl');
+  if (nonEmpty(field(hc, 'Runtime'))) refuse('HostConfig.Runtime', '--runtime');
+  const logType = field(field(hc, 'LogConfig'), 'Type');
+  if (nonEmpty(logType)) refuse('HostConfig.LogConfig', '--log-driver', 'changes how the host stores and ships logs');
+  if (nonEmpty(field(field(hc, 'LogConfig'), 'Config'))) refuse('HostConfig.LogConfig.Config', '--log-opt');
+  const oom = field(hc, 'OomScoreAdj');
+  if (typeof oom === 'number' && oom < 0) refuse('HostConfig.OomScoreAdj < 0', '--oom-score-adj', 'makes the host kill other processes first');
+  if (truthy(field(hc, 'OomKillDisable'))) refuse('HostConfig.OomKillDisable', '--oom-kill-disable');
+  if (nonEmpty(field(hc, 'Links'))) refuse('HostConfig.Links', '--link', 'reaches other containers');
+  if (nonEmpty(field(hc, 'ExtraHosts')) && JSON.stringify(field(hc, 'ExtraHosts')).includes('host-gateway')) {
+    refuse('HostConfig.ExtraHosts host-gateway', '--add-host host-gateway');
+  }
+}
+
+/** POST /containers/create: returns the `container:` references the caller must verify. */
+export function checkContainerCreate(body: JsonObject): ContainerReference[] {
+  const references: ContainerReference[] = [];
+  checkHostConfig(field(body, 'HostConfig'), references);
+  if (nonEmpty(field(body, 'Volumes')) && isObject(field(body, 'Volumes') ?? null)) {
+    for (const target of Object.keys(field(body, 'Volumes') as JsonObject)) {
+      if (!target.startsWith('/')) throw new BodyError(`Volumes: '${target}' is not an absolute container path`);
+    }
+  }
+  const networking = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
+  if (isObject(networking ?? null)) {
+    for (const name of Object.keys(networking as JsonObject)) {
+      if (name.toLowerCase() === 'host') refuse('NetworkingConfig host', '--network host');
+    }
+  }
+  return references;
+}
+
+/** POST /containers/{id}/update takes HostConfig fields at the top level: the same checks apply. */
+export function checkContainerUpdate(body: JsonObject): void {
+  const references: ContainerReference[] = [];
+  checkHostConfig(body, references);
+  if (references.length > 0) throw new BodyError(`${references[0]?.field} cannot be changed by update`);
+}
+
+/** POST /containers/{id}/exec */
+export function checkExecCreate(body: JsonObject): void {
+  if (truthy(field(body, 'Privileged'))) refuse('Privileged', 'docker exec --privileged');
+}
+
+/** POST /volumes/create: only the local driver, without options (which can bind host paths or devices). */
+export function checkVolumeCreate(body: JsonObject): void {
+  const driver = field(body, 'Driver');
+  if (driver !== undefined && driver !== null && driver !== '' && driver !== 'local') {
+    refuse('Driver', `docker volume create --driver ${String(driver)}`, 'is not the local driver');
+  }
+  if (nonEmpty(field(body, 'DriverOpts'))) refuse('DriverOpts', 'docker volume create --opt', 'can mount host paths or devices (type, device, o=bind)');
+  if (nonEmpty(field(body, 'ClusterVolumeSpec'))) refuse('ClusterVolumeSpec', 'docker volume create --availability', 'is a swarm feature');
+}
+
+/** POST /networks/create: plain bridge-less networks of the tenant; no host-level options. */
+export function checkNetworkCreate(body: JsonObject): void {
+  const driver = field(body, 'Driver');
+  if (driver !== undefined && driver !== null && driver !== '' && driver !== 'bridge') {
+    refuse('Driver', `docker network create --driver ${String(driver)}`, 'is not the bridge driver');
+  }
+  if (nonEmpty(field(body, 'Options'))) refuse('Options', 'docker network create --opt', 'sets host-level network options');
+  if (truthy(field(body, 'ConfigOnly')) || nonEmpty(field(body, 'ConfigFrom'))) refuse('ConfigOnly/ConfigFrom', '--config-only/--config-from');
+  if (truthy(field(body, 'Ingress')) || truthy(field(body, 'Attachable'))) refuse('Ingress/Attachable', '--ingress/--attachable', 'is a swarm feature');
+}

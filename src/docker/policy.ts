@@ -1,0 +1,133 @@
+/**
+ * The Docker Engine API endpoints a tenant may use: an allow-list, not a deny-list (invariants.md 19, 20). Anything
+ * not named here answers 403 with the reason. Paths are matched on decoded, normalized segments after the optional
+ * `/v1.NN` version prefix.
+ */
+
+/** What the path's `{id}` names, so its ownership can be checked before anything is forwarded. */
+export type ObjectKind = 'container' | 'exec' | 'volume' | 'network';
+
+/** Bodies the adapter must read, check and rewrite before the engine sees them. */
+export type BodyCheck = 'container-create' | 'container-update' | 'exec-create' | 'volume-create' | 'network-create' | 'network-connect';
+
+export interface Endpoint {
+  readonly methods: readonly string[];
+  readonly pattern: readonly string[];
+  readonly object?: ObjectKind;
+  readonly body?: BodyCheck;
+  /** A list whose results are filtered to the caller's project. */
+  readonly list?: boolean;
+  /** Answered by the adapter itself from the engine's answer. */
+  readonly special?: 'info' | 'image-pull' | 'container-create';
+  /** May (or must) be a hijacked / upgraded stream. */
+  readonly upgrade?: boolean;
+  /** Served without authentication (API version negotiation). */
+  readonly anonymous?: boolean;
+}
+
+const C = ['containers', ':id'];
+const ENDPOINTS: readonly Endpoint[] = [
+  { methods: ['GET', 'HEAD'], pattern: ['_ping'], anonymous: true },
+  { methods: ['GET'], pattern: ['version'] },
+  { methods: ['GET'], pattern: ['info'], special: 'info' },
+  { methods: ['GET'], pattern: ['containers', 'json'], list: true },
+  { methods: ['POST'], pattern: ['containers', 'create'], body: 'container-create', special: 'container-create' },
+  { methods: ['GET'], pattern: [...C, 'json'], object: 'container' },
+  ...['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'wait', 'rename', 'resize'].map(
+    (action): Endpoint => ({ methods: ['POST'], pattern: [...C, action], object: 'container' }),
+  ),
+  { methods: ['POST'], pattern: [...C, 'update'], object: 'container', body: 'container-update' },
+  { methods: ['DELETE'], pattern: C, object: 'container' },
+  ...['logs', 'stats', 'top', 'changes', 'export'].map((action): Endpoint => ({ methods: ['GET'], pattern: [...C, action], object: 'container' })),
+  { methods: ['POST'], pattern: [...C, 'attach'], object: 'container', upgrade: true },
+  { methods: ['GET', 'HEAD', 'PUT'], pattern: [...C, 'archive'], object: 'container' },
+  { methods: ['POST'], pattern: [...C, 'exec'], object: 'container', body: 'exec-create' },
+  { methods: ['POST'], pattern: ['exec', ':id', 'start'], object: 'exec', upgrade: true },
+  { methods: ['POST'], pattern: ['exec', ':id', 'resize'], object: 'exec' },
+  { methods: ['GET'], pattern: ['exec', ':id', 'json'], object: 'exec' },
+  { methods: ['GET'], pattern: ['images', 'json'] },
+  { methods: ['POST'], pattern: ['images', 'create'], special: 'image-pull' },
+  { methods: ['GET'], pattern: ['volumes'], list: true },
+  { methods: ['POST'], pattern: ['volumes', 'create'], body: 'volume-create' },
+  { methods: ['GET', 'DELETE'], pattern: ['volumes', ':id'], object: 'volume' },
+  { methods: ['GET'], pattern: ['networks'], list: true },
+  { methods: ['POST'], pattern: ['networks', 'create'], body: 'network-create' },
+  { methods: ['GET', 'DELETE'], pattern: ['networks', ':id'], object: 'network' },
+  { methods: ['POST'], pattern: ['networks', ':id', 'connect'], object: 'network', body: 'network-connect' },
+  { methods: ['POST'], pattern: ['networks', ':id', 'disconnect'], object: 'network', body: 'network-connect' },
+  { methods: ['GET'], pattern: ['events'], list: true },
+];
+
+/** Engine-wide or host-level areas, named in the refusal so the user knows it is policy, not a typo. */
+const HOST_LEVEL: Readonly<Record<string, string>> = {
+  build: 'image builds run on the host',
+  session: 'build sessions run on the host',
+  grpc: 'the engine gRPC endpoint is host-level',
+  commit: 'committing creates engine-wide images',
+  plugins: 'plugins are installed on the host',
+  swarm: 'swarm is engine-wide',
+  nodes: 'swarm is engine-wide',
+  services: 'swarm is engine-wide',
+  tasks: 'swarm is engine-wide',
+  secrets: 'swarm is engine-wide',
+  configs: 'swarm is engine-wide',
+  system: 'system data is engine-wide',
+  auth: 'registry logins are engine-wide',
+  distribution: 'registry inspection is engine-wide',
+};
+
+export interface Matched {
+  readonly endpoint: Endpoint;
+  /** The `{id}` segment, when the pattern has one. */
+  readonly id?: string;
+  /** Image name for image inspect (names contain slashes). */
+  readonly image?: string;
+}
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  constructor(
+    message: string,
+    readonly status = 403,
+  ) {
+    super(message);
+  }
+}
+
+function matches(pattern: readonly string[], route: readonly string[]): string | undefined | false {
+  if (pattern.length !== route.length) return false;
+  let id: string | undefined;
+  for (let i = 0; i < pattern.length; i += 1) {
+    if (pattern[i] === ':id') id = route[i];
+    else if (pattern[i] !== route[i]) return false;
+  }
+  return id;
+}
+
+/** The endpoint a request is for, or a PolicyError saying why it is not served. */
+export function matchEndpoint(method: string, route: readonly string[]): Matched {
+  // Image names contain slashes: GET /images/{name...}/json
+  if (method === 'GET' && route[0] === 'images' && route.length >= 3 && route[route.length - 1] === 'json') {
+    return { endpoint: { methods: ['GET'], pattern: ['images', ':name', 'json'] }, image: route.slice(1, -1).join('/') };
+  }
+  for (const endpoint of ENDPOINTS) {
+    const id = matches(endpoint.pattern, route);
+    if (id === false) continue;
+    if (!endpoint.methods.includes(method)) continue;
+    return id === undefined ? { endpoint } : { endpoint, id };
+  }
+  const what = `${method} /${route.join('/')}`;
+  // A tenant has no plugins. `docker inspect <name>` probes every object type in turn and stops at the first error
+  // that is not "not found", so this probe must look like a miss, as it is for the tenant.
+  if (method === 'GET' && route[0] === 'plugins' && route.length === 3 && route[2] === 'json') {
+    throw new PolicyError(`plugin "${route[1]}" not found`, 404);
+  }
+  const first = route[0] ?? '';
+  if (route[route.length - 1] === 'prune') throw new PolicyError(`${what} is not available through the gateway: prunes are engine-wide`);
+  if (first === 'images') {
+    throw new PolicyError(`${what} is not available through the gateway: images are shared by every tenant of the engine (pull, list and inspect are)`);
+  }
+  const hostReason = HOST_LEVEL[first];
+  if (hostReason !== undefined) throw new PolicyError(`${what} is not available through the gateway: ${hostReason}`);
+  throw new PolicyError(`${what} is not an endpoint the gateway serves to tenants`);
+}

@@ -1,0 +1,296 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ApplicationCredentialExchange } from '../auth/application-credentials.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { extractCredential } from '../auth/credentials.js';
+import type { Identity } from '../auth/identity.js';
+import type { DockerConfig } from '../config/schema.js';
+import {
+  checkContainerCreate,
+  checkContainerUpdate,
+  checkExecCreate,
+  checkNetworkCreate,
+  checkVolumeCreate,
+} from '../docker/body-check.js';
+import { engineJson } from '../docker/engine.js';
+import { BodyError, field, isObject, parseBody, setField, type JsonObject } from '../docker/json-body.js';
+import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
+import { PolicyError, matchEndpoint, type Matched } from '../docker/policy.js';
+import type { Logger } from '../observability/logger.js';
+import { forwardRequest } from '../proxy/forward.js';
+import { outgoingHeaders } from '../proxy/outgoing-headers.js';
+import { readBody } from '../proxy/read-body.js';
+import { forwardUpgrade } from '../proxy/upgrade.js';
+import type { Upstream } from '../proxy/upstream.js';
+import type { CoeMount, Readiness } from './mount.js';
+import type { RequestTarget } from './path.js';
+import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
+
+export interface DockerMountOptions {
+  readonly authenticator: Authenticator;
+  readonly applicationCredentials: ApplicationCredentialExchange;
+  readonly engine: Upstream;
+  readonly config: DockerConfig;
+  readonly authUrl: string;
+  readonly logger: Logger;
+}
+
+/** Headers the engine must never see from a tenant: credentials and forwarding claims. */
+const DROPPED = new Set(['authorization', 'x-auth-token', 'x-subject-token', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-real-ip']);
+const drop = (lower: string): boolean => DROPPED.has(lower) || lower.startsWith('impersonate-');
+
+/** Fields of `docker info` a tenant may know; the rest describes the host and other tenants. */
+const INFO_FIELDS = ['ServerVersion', 'OSType', 'OperatingSystem', 'Architecture', 'NCPU', 'MemTotal', 'KernelVersion', 'OSVersion', 'CgroupVersion', 'Experimental'];
+
+interface DockerRoute {
+  /** `v1.47` or undefined for unversioned paths. */
+  readonly version: string | undefined;
+  /** Decoded segments after the version. */
+  readonly route: string[];
+  readonly query: URLSearchParams;
+}
+
+function dockerRoute(target: RequestTarget): DockerRoute {
+  const segments = target.segments.slice(1).filter((s, i, all) => !(s === '' && i === all.length - 1));
+  const version = segments[0] !== undefined && /^v\d+\.\d+$/.test(segments[0]) ? segments[0] : undefined;
+  const q = target.rest.indexOf('?');
+  return { version, route: version !== undefined ? segments.slice(1) : segments, query: new URLSearchParams(q === -1 ? '' : target.rest.slice(q + 1)) };
+}
+
+/** The engine path: normalized segments, the object reference replaced by its resolved id, the query re-encoded. */
+function enginePath(r: DockerRoute, route: readonly string[], query: URLSearchParams): string {
+  const path = `/${[...(r.version !== undefined ? [r.version] : []), ...route].map(encodeURIComponent).join('/')}`;
+  const q = query.toString();
+  return q === '' ? path : `${path}?${q}`;
+}
+
+/** `/docker/*`: the Docker Engine API for tenants sharing one engine. */
+export function dockerMount(options: DockerMountOptions): CoeMount {
+  const { authenticator, engine, config, logger } = options;
+  const wwwAuthenticate = `Keystone uri="${options.authUrl}"`;
+  const dialect: Dialect = (reply) => ({ contentType: 'application/json', body: JSON.stringify({ message: reply.message }) });
+  const reply = (err: unknown): ErrorReply => {
+    const r = toErrorReply(err, logger);
+    return r.status === 401 ? { ...r, headers: { 'WWW-Authenticate': wwwAuthenticate } } : r;
+  };
+
+  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
+    const credential = extractCredential(req.rawHeaders, { upgrade });
+    const token =
+      credential.kind === 'token' ? credential.token : await options.applicationCredentials.token(credential.id, credential.secret);
+    return authenticator.authenticate(token);
+  };
+
+  /** Checks ownership of the path's object and rewrites the route with its engine id. */
+  const ownedRoute = async (matched: Matched, r: DockerRoute, identity: Identity): Promise<string[]> => {
+    const route = [...r.route];
+    const { object } = matched.endpoint;
+    if (object !== undefined && matched.id !== undefined) {
+      const index = matched.endpoint.pattern.indexOf(':id');
+      route[index] = await resolveOwned(engine, object, matched.id, identity.project.id);
+    }
+    return route;
+  };
+
+  const checkedBody = async (req: IncomingMessage, matched: Matched, identity: Identity): Promise<Buffer | undefined> => {
+    const kind = matched.endpoint.body;
+    if (kind === undefined) return undefined;
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    const body = parseBody(await readBody(req, config.maxBodyBytes, declared));
+    const project = identity.project.id;
+    switch (kind) {
+      case 'container-create': {
+        for (const ref of checkContainerCreate(body)) {
+          await resolveOwned(engine, 'container', ref.container, project).catch(() => {
+            throw new BodyError(`${ref.field} (${ref.option} container:${ref.container}) names a container that is not yours`);
+          });
+        }
+        stampOwner(body, project);
+        let hostConfig = field(body, 'HostConfig');
+        if (!isObject(hostConfig ?? null)) {
+          hostConfig = {};
+          setField(body, 'HostConfig', hostConfig);
+        }
+        applyLimits(hostConfig as JsonObject, config.limits, true);
+        break;
+      }
+      case 'container-update':
+        checkContainerUpdate(body);
+        applyLimits(body, config.limits, false);
+        break;
+      case 'exec-create':
+        checkExecCreate(body);
+        break;
+      case 'volume-create':
+        checkVolumeCreate(body);
+        stampOwner(body, project);
+        break;
+      case 'network-create':
+        checkNetworkCreate(body);
+        stampOwner(body, project);
+        break;
+      case 'network-connect': {
+        const container = field(body, 'Container');
+        if (typeof container !== 'string') throw new BodyError('Container must name a container');
+        setField(body, 'Container', await resolveOwned(engine, 'container', container, project));
+        break;
+      }
+    }
+    return Buffer.from(JSON.stringify(body));
+  };
+
+  const enforceContainerQuota = async (identity: Identity): Promise<void> => {
+    const max = config.limits.maxContainersPerProject;
+    if (max === undefined) return;
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
+    const answer = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
+    if (Array.isArray(answer.body) && answer.body.length >= max) {
+      throw new PolicyError(`project ${identity.project.name} already has ${answer.body.length} containers, the most allowed is ${max}; remove some first`);
+    }
+  };
+
+  const prepareQuery = (matched: Matched, r: DockerRoute, identity: Identity): URLSearchParams => {
+    const query = new URLSearchParams(r.query);
+    if (matched.endpoint.list) query.set('filters', ownerFilters(r.query.get('filters'), identity.project.id));
+    if (matched.endpoint.special === 'image-pull') {
+      if (!query.has('fromImage') || query.has('fromSrc') || query.has('repo')) {
+        throw new PolicyError('POST /images/create is served for pulls only (?fromImage=); importing images is engine-wide');
+      }
+    }
+    return query;
+  };
+
+  const headersFor = (req: IncomingMessage, upgrade: boolean, body: Buffer | undefined): string[] =>
+    outgoingHeaders(req.rawHeaders, {
+      hostHeader: engine.hostHeader,
+      drop,
+      upgrade,
+      ...(body !== undefined ? { bodyLength: body.length } : {}),
+      append: [],
+    });
+
+  const logAccess = (req: IncomingMessage, identity: Identity | undefined, status: number, started: number): void => {
+    logger.info(
+      { coe: 'docker', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - started), user: identity?.user.name, project: identity?.project.id },
+      'request',
+    );
+  };
+
+  const serveInfo = async (res: ServerResponse, identity: Identity): Promise<void> => {
+    const answer = await engineJson(engine, 'GET', '/info');
+    const info = answer.body as JsonObject;
+    const redacted: JsonObject = { Name: 'zun-gateway', Containers: 0, Images: 0, Driver: '', SecurityOptions: [] };
+    for (const k of INFO_FIELDS) if (info[k] !== undefined) redacted[k] = info[k] as JsonObject[string];
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
+    const own = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
+    if (Array.isArray(own.body)) redacted.Containers = own.body.length;
+    const text = JSON.stringify(redacted);
+    res.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
+  return {
+    name: 'docker',
+    dialect,
+
+    handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void {
+      const started = performance.now();
+      let who: Identity | undefined;
+      res.once('close', () => logAccess(req, who, res.statusCode, started));
+      const run = async (): Promise<void> => {
+        const r = dockerRoute(target);
+        const method = req.method ?? 'GET';
+        let matched: Matched;
+        try {
+          matched = matchEndpoint(method, r.route);
+        } catch (err) {
+          // Unknown endpoints still need a valid caller: strangers learn nothing about the policy.
+          who = await identify(req, false);
+          throw err;
+        }
+        if (!matched.endpoint.anonymous) who = await identify(req, false);
+        const identity = who;
+        if (matched.endpoint.upgrade && req.headers.upgrade === undefined && matched.endpoint.pattern[0] === 'exec') {
+          throw new PolicyError('exec start must use a hijacked connection (Upgrade: tcp)');
+        }
+        const route = identity !== undefined ? await ownedRoute(matched, r, identity) : r.route;
+        if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
+        const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
+        const body = identity !== undefined ? await checkedBody(req, matched, identity) : undefined;
+        if (identity !== undefined && matched.endpoint.special === 'container-create') await enforceContainerQuota(identity);
+        forwardRequest(req, res, {
+          upstream: engine,
+          path: enginePath(r, route, query),
+          headers: headersFor(req, false, body),
+          ...(body !== undefined ? { body } : {}),
+          onError: (err) => sendError(res, dialect, reply(err)),
+        });
+      };
+      run().catch((err: unknown) => {
+        req.resume();
+        sendError(res, dialect, reply(err));
+      });
+    },
+
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void {
+      const started = performance.now();
+      const run = async (): Promise<void> => {
+        const r = dockerRoute(target);
+        const identity = await identify(req, true);
+        const matched = matchEndpoint(req.method ?? 'GET', r.route);
+        if (!matched.endpoint.upgrade) throw new PolicyError(`${req.method} /${r.route.join('/')} cannot be upgraded`);
+        const route = await ownedRoute(matched, r, identity);
+        // exec start carries a small JSON body ({"Detach":false,"Tty":false}) before the stream begins.
+        const length = Number(req.headers['content-length'] ?? 0);
+        if (!Number.isFinite(length) || length < 0 || length > config.maxBodyBytes) throw new BodyError('invalid Content-Length on an upgrade');
+        let buffered = head;
+        while (buffered.length < length) {
+          const more = await new Promise<Buffer>((resolve, reject) => {
+            socket.once('data', resolve);
+            socket.once('error', reject);
+          });
+          buffered = Buffer.concat([buffered, more]);
+        }
+        const body = buffered.subarray(0, length);
+        const rest = buffered.subarray(length);
+        forwardUpgrade(req, socket, rest, {
+          upstream: engine,
+          path: enginePath(r, route, r.query),
+          headers: headersFor(req, true, length > 0 ? body : undefined),
+          ...(length > 0 ? { body } : {}),
+          onError: (err) => {
+            logAccess(req, identity, err.status, started);
+            sendErrorOnSocket(socket, dialect, reply(err));
+          },
+          onRefused: (status) => logAccess(req, identity, status, started),
+          onUpgraded: () => {
+            logAccess(req, identity, 101, started);
+            return { onClose: () => logger.info({ coe: 'docker', path: (req.url ?? '').split('?')[0], user: identity.user.name }, 'upgraded session ended') };
+          },
+        });
+      };
+      run().catch((err: unknown) => {
+        const r = reply(err);
+        logAccess(req, undefined, r.status, started);
+        sendErrorOnSocket(socket, dialect, r);
+      });
+    },
+
+    async ready(): Promise<Readiness> {
+      try {
+        const answer = await engineJson(engine, 'GET', '/_ping');
+        return { ok: answer.status === 200, detail: answer.status === 200 ? 'engine answers' : `engine answered HTTP ${answer.status}` };
+      } catch (err) {
+        return { ok: false, detail: `engine unreachable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+      }
+    },
+
+    async describe(identity): Promise<Record<string, unknown>> {
+      return 'project' in identity ? { ownerLabel: `${OWNER_LABEL}=${identity.project.id}` } : {};
+    },
+
+    close(): void {
+      engine.close();
+    },
+  };
+}

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DockerUser, engineDocker } from './support/docker-cli.js';
+import { e2eEnv } from './support/env.js';
+import { sharedGateway } from './support/gateway-process.js';
+import { issueToken } from './support/keystone.js';
+import { createApplicationCredential } from './support/keystone-admin.js';
+import { run } from './support/run.js';
+
+const IMAGE = (): string => e2eEnv().busyboxImage;
+
+async function ok(p: Promise<{ code: number | null; stdout: string; stderr: string }>, what: string): Promise<string> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS, Keystone)', function () {
+  const tag = randomBytes(3).toString('hex');
+  const name = `web-${tag}`;
+  let alice: DockerUser;
+  let bob: DockerUser;
+  let containerId: string;
+  const since = Math.floor(Date.now() / 1000) - 2;
+
+  before(async function () {
+    this.timeout(60_000);
+    const port = sharedGateway().port;
+    alice = new DockerUser(port, { 'X-Auth-Token': (await issueToken('alice', 'alpha')).token });
+    bob = new DockerUser(port, { 'X-Auth-Token': (await issueToken('bob', 'beta')).token });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await engineDocker(['rm', '-f', name]);
+  });
+
+  it('negotiates the API version and reports both versions', async () => {
+    const out = await ok(alice.docker(['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}']), 'docker version');
+    assert.match(out.trim(), /^1\.\d+ 1\.\d+$/);
+  });
+
+  it('alice: docker run -d, ps, logs -f streams, exec with stdin, cp both ways', async function () {
+    this.timeout(120_000);
+    containerId = (await ok(alice.docker(['run', '-d', '--name', name, IMAGE(), 'sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done']), 'run')).trim();
+    assert.match(containerId, /^[0-9a-f]{64}$/);
+    const ps = await ok(alice.docker(['ps', '--format', '{{.Names}}']), 'ps');
+    assert.ok(ps.split('\n').includes(name), ps);
+
+    const logs = alice.background(['logs', '-f', name]);
+    try {
+      await logs.waitFor((out) => /tick-\d+\n/.test(out), 20_000, 'logs -f');
+      const first = logs.stdout.length;
+      await logs.waitFor((out) => out.length > first && /tick-\d+\n$/.test(out), 5_000, 'more lines while following');
+      assert.equal(logs.child.exitCode, null);
+    } finally {
+      await logs.stop();
+    }
+
+    const payload = `stdin-${tag}\nline two\n`;
+    assert.equal(await ok(alice.docker(['exec', '-i', name, 'cat'], { input: payload }), 'exec -i cat (half-close)'), payload);
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-dcp-'));
+    const content = randomBytes(100_000);
+    writeFileSync(path.join(dir, 'up.bin'), content);
+    await ok(alice.docker(['cp', path.join(dir, 'up.bin'), `${name}:/tmp/up.bin`]), 'cp into the container');
+    await ok(alice.docker(['cp', `${name}:/tmp/up.bin`, path.join(dir, 'down.bin')]), 'cp out of the container');
+    assert.ok(readFileSync(path.join(dir, 'down.bin')).equals(content));
+  });
+
+  it('alice: exec with a tty through script(1)', async function () {
+    this.timeout(30_000);
+    const res = await run('script', ['-qec', `docker exec -t ${name} sh -c 'tty; echo tty-ok'`, '/dev/null'], { env: alice.env, timeoutMs: 20_000 });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /\/dev\/pts\/\d+/);
+    assert.match(res.stdout, /tty-ok/);
+  });
+
+  it('alice: volume create, ls, rm', async () => {
+    const vol = `data-${tag}`;
+    await ok(alice.docker(['volume', 'create', vol]), 'volume create');
+    assert.ok((await ok(alice.docker(['volume', 'ls', '-q']), 'volume ls')).split('\n').includes(vol));
+    assert.ok(!(await ok(bob.docker(['volume', 'ls', '-q']), 'bob volume ls')).split('\n').includes(vol), "bob sees alice's volume");
+    const bobRm = await bob.docker(['volume', 'rm', vol]);
+    assert.notEqual(bobRm.code, 0);
+    assert.match(bobRm.stderr, /no such volume/);
+    await ok(alice.docker(['volume', 'rm', vol]), 'volume rm');
+  });
+
+  it("bob: alice's container is absent from ps -a, and by id, id prefix and name it does not exist", async () => {
+    const ps = await ok(bob.docker(['ps', '-a', '--format', '{{.ID}} {{.Names}}']), 'bob ps -a');
+    assert.ok(!ps.includes(name) && !ps.includes(containerId.slice(0, 12)), ps);
+    for (const ref of [containerId, containerId.slice(0, 8), name]) {
+      for (const args of [['inspect', ref], ['logs', ref], ['exec', ref, 'true'], ['stop', ref], ['rm', '-f', ref]]) {
+        const res = await bob.docker(args);
+        assert.notEqual(res.code, 0, `bob: docker ${args.join(' ')} worked`);
+        assert.match(res.stderr, /No such container/i, `docker ${args.join(' ')}: ${res.stderr}`);
+      }
+    }
+    assert.match(await ok(engineDocker(['inspect', '-f', '{{.State.Running}}', containerId]), 'engine inspect'), /true/);
+  });
+
+  it('alice: events --since shows her objects only', async function () {
+    this.timeout(30_000);
+    const bobName = `bob-${tag}`;
+    await ok(bob.docker(['run', '--rm', '--name', bobName, IMAGE(), 'true']), 'bob run');
+    const res = await alice.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--format', '{{.Actor.Attributes.name}}']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, new RegExp(name));
+    assert.doesNotMatch(res.stdout, new RegExp(bobName));
+  });
+
+  it('alice: stop and rm', async function () {
+    this.timeout(60_000);
+    await ok(alice.docker(['stop', '-t', '1', name]), 'stop');
+    await ok(alice.docker(['rm', name]), 'rm');
+    assert.equal((await engineDocker(['inspect', containerId])).code, 1);
+  });
+
+  const escapes: Array<[string[], RegExp]> = [
+    [['--privileged'], /--privileged/],
+    [['-v', '/:/host'], /-v \/host\/path/],
+    [['--mount', 'type=bind,source=/,target=/host'], /--mount type=bind/],
+    [['--cap-add', 'SYS_ADMIN'], /--cap-add/],
+    [['--device', '/dev/null:/dev/x'], /--device/],
+    [['--pid', 'host'], /--pid host/],
+    [['--network', 'host'], /--network host/],
+    [['--ipc', 'host'], /--ipc host/],
+    [['--uts', 'host'], /--uts host/],
+    [['--userns', 'host'], /--userns host/],
+    [['--security-opt', 'seccomp=unconfined'], /--security-opt seccomp=unconfined/],
+    [['--sysctl', 'net.ipv4.ip_forward=1'], /--sysctl/],
+    [['--volume-driver', 'local', '-v', 'x:/x'], /--volume-driver/],
+    [['--log-driver', 'syslog'], /--log-driver/],
+    [['--cgroup-parent', '/evil'], /--cgroup-parent/],
+    [['--runtime', 'runc'], /--runtime/],
+  ];
+  for (const [flags, option] of escapes) {
+    it(`refuses docker run ${flags.join(' ')} naming the option, and creates nothing`, async () => {
+      const cname = `escape-${randomBytes(3).toString('hex')}`;
+      const res = await alice.docker(['run', '--name', cname, ...flags, IMAGE(), 'true']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, option);
+      assert.notEqual((await engineDocker(['inspect', cname])).code, 0, 'a container was created');
+    });
+  }
+
+  describe('raw bodies with curl', () => {
+    const curl = (method: string, urlPath: string, token: string, data?: string) =>
+      run('curl', [
+        '-sS', '--cacert', e2eEnv().tlsCa, '-X', method, '-o', '-', '-w', '\n%{http_code}',
+        '-H', `X-Auth-Token: ${token}`, '-H', 'Content-Type: application/json',
+        ...(data !== undefined ? ['--data-binary', data] : []),
+        `${sharedGateway().url}${urlPath}`,
+      ]);
+    const statusOf = (out: string): number => Number(out.trim().split('\n').pop());
+    let token: string;
+    before(async () => {
+      token = (await issueToken('alice', 'alpha')).token;
+    });
+
+    for (const [label, data] of [
+      ['case-variant Privileged', `{"Image":"${'local/busybox:latest'}","HostConfig":{"Privileged":false,"privileged":true}}`],
+      ['duplicate Privileged', `{"Image":"local/busybox:latest","HostConfig":{"Privileged":false,"Privileged":true}}`],
+      ['case-variant Binds', '{"Image":"local/busybox:latest","HostConfig":{"binds":["/:/host"]}}'],
+      ['Binds under a folded key', '{"Image":"local/busybox:latest","HostConfig":{"Bind\u017f":["/:/host"]}}'],
+      ['a forged ownership label', '{"Image":"local/busybox:latest","Labels":{"org.openstack.zun-gateway.project-id":"someone-else"}}'],
+    ] as const) {
+      it(`refuses ${label}`, async () => {
+        const res = await curl('POST', '/docker/v1.41/containers/create', token, data);
+        assert.equal(statusOf(res.stdout), 400, res.stdout);
+        assert.match(res.stdout, /"message"/);
+      });
+    }
+
+    it('URL-encoded version prefixes are normalized before any decision', async () => {
+      const create = await curl('POST', '/docker/v%31.41/containers/create', token, '{"Image":"local/busybox:latest","HostConfig":{"Privileged":true}}');
+      assert.equal(statusOf(create.stdout), 400);
+      const build = await curl('POST', '/docker/v%31.41/build', token, '');
+      assert.equal(statusOf(build.stdout), 403);
+      assert.match(build.stdout, /builds run on the host/);
+      const list = await curl('GET', '/docker/%76%31.41/containers/json?all=1', token);
+      assert.equal(statusOf(list.stdout), 200);
+    });
+  });
+
+  it('an application credential in Authorization: Basic through HttpHeaders works', async function () {
+    this.timeout(60_000);
+    const t = await issueToken('alice', 'alpha');
+    const ac = await createApplicationCredential(t.token, t.userId, `docker-${tag}`);
+    const user = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:${ac.secret}`).toString('base64')}` });
+    const out = await ok(user.docker(['run', '--rm', IMAGE(), 'echo', 'via-application-credential']), 'docker run with Basic');
+    assert.match(out, /via-application-credential/);
+    const wrong = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:wrong`).toString('base64')}` });
+    const denied = await wrong.docker(['ps']);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /application credential/);
+  });
+});

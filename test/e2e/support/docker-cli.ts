@@ -1,0 +1,44 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { e2eEnv } from './env.js';
+import { Background, run, type RunResult } from './run.js';
+
+/**
+ * A docker CLI set up as a tenant would: DOCKER_HOST=tcp://<gateway>/docker over TLS (DOCKER_TLS_VERIFY with the
+ * gateway CA as ca.pem) and the Keystone credential in ~/.docker/config.json HttpHeaders.
+ */
+export class DockerUser {
+  readonly env: Record<string, string>;
+
+  constructor(gatewayPort: number, headers: Record<string, string>) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-docker-'));
+    const certs = path.join(dir, 'certs');
+    const config = path.join(dir, 'config');
+    mkdirSync(certs);
+    mkdirSync(config);
+    copyFileSync(e2eEnv().tlsCa, path.join(certs, 'ca.pem'));
+    writeFileSync(path.join(config, 'config.json'), JSON.stringify({ HttpHeaders: headers }), { mode: 0o600 });
+    this.env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      DOCKER_HOST: `tcp://127.0.0.1:${gatewayPort}/docker`,
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: certs,
+      DOCKER_CONFIG: config,
+    };
+  }
+
+  docker(args: readonly string[], options: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+    return run('docker', args, { env: this.env, timeoutMs: options.timeoutMs ?? 60_000, ...(options.input !== undefined ? { input: options.input } : {}) });
+  }
+
+  background(args: readonly string[]): Background {
+    return new Background('docker', args, { env: this.env });
+  }
+}
+
+/** The engine itself, on its private socket: for checks behind the gateway's back. */
+export function engineDocker(args: readonly string[]): Promise<RunResult> {
+  return run('docker', ['-H', `unix://${e2eEnv().dockerSocket}`, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir() } });
+}

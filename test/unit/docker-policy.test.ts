@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import {
+  checkContainerCreate,
+  checkContainerUpdate,
+  checkExecCreate,
+  checkNetworkCreate,
+  checkVolumeCreate,
+} from '../../src/docker/body-check.js';
+import { BodyError, foldKey, parseBody } from '../../src/docker/json-body.js';
+import { OWNER_LABEL, applyLimits, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
+import { PolicyError, matchEndpoint } from '../../src/docker/policy.js';
+
+const body = (text: string) => parseBody(Buffer.from(text));
+const refused = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BodyError && pattern.test(e.message));
+
+describe('Docker adapter: the body checker sees what the daemon sees', () => {
+  it('refuses case-variant duplicates at any depth, including Go folding of the Kelvin sign and long s', () => {
+    refused(() => body('{"HostConfig":{"Privileged":false,"privileged":true}}'), /both "Privileged" and "privileged"/);
+    refused(() => body('{"hostconfig":{},"HostConfig":{}}'), /both/);
+    refused(() => body('{"HostConfig":{"Binds":[],"Bind\u017f":["/:/host"]}}'), /both/);
+    assert.equal(foldKey('\u212aernelMemory'), 'kernelmemory');
+  });
+
+  it('keeps the last of exact duplicates, as Go does, so the checked value is the forwarded one', () => {
+    const parsed = body('{"HostConfig":{"Privileged":false,"Privileged":true}}');
+    refused(() => checkContainerCreate(parsed), /Privileged \(--privileged\)/);
+  });
+
+  it('refuses invalid JSON and non-objects', () => {
+    refused(() => body('{"a":'), /not valid JSON/);
+    refused(() => body('[1]'), /must be a JSON object/);
+  });
+
+  const hostEscapes: Array<[string, RegExp]> = [
+    ['{"Privileged":true}', /--privileged/],
+    ['{"Binds":["/:/host"]}', /-v \/host\/path/],
+    ['{"Mounts":[{"Type":"bind","Source":"/","Target":"/h"}]}', /--mount type=bind/],
+    ['{"Mounts":[{"type":"BIND","source":"/","target":"/h"}]}', /--mount type=bind/],
+    ['{"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"device":"/","o":"bind"}}}}]}', /DriverConfig/],
+    ['{"Mounts":[{"Type":"volume","Source":"v","Target":"/d","BindOptions":{"Propagation":"rshared"}}]}', /bind-propagation/],
+    ['{"CapAdd":["SYS_ADMIN"]}', /--cap-add/],
+    ['{"Devices":[{"PathOnHost":"/dev/sda"}]}', /--device/],
+    ['{"DeviceCgroupRules":["a *:* rwm"]}', /--device-cgroup-rule/],
+    ['{"DeviceRequests":[{"Count":-1}]}', /--gpus/],
+    ['{"NetworkMode":"host"}', /--network host/],
+    ['{"PidMode":"host"}', /--pid host/],
+    ['{"IpcMode":"HOST"}', /--ipc host/],
+    ['{"UTSMode":"host"}', /--uts host/],
+    ['{"UsernsMode":"host"}', /--userns host/],
+    ['{"CgroupnsMode":"host"}', /--cgroupns host/],
+    ['{"SecurityOpt":["seccomp=unconfined"]}', /--security-opt seccomp=unconfined/],
+    ['{"SecurityOpt":["apparmor:unconfined"]}', /--security-opt/],
+    ['{"SecurityOpt":["label=disable"]}', /--security-opt/],
+    ['{"MaskedPaths":[]}', /MaskedPaths/],
+    ['{"ReadonlyPaths":[]}', /ReadonlyPaths/],
+    ['{"Sysctls":{"kernel.shm_rmid_forced":"1"}}', /--sysctl/],
+    ['{"Runtime":"runc"}', /--runtime/],
+    ['{"LogConfig":{"Type":"syslog"}}', /--log-driver/],
+    ['{"VolumeDriver":"x"}', /--volume-driver/],
+    ['{"VolumesFrom":["other"]}', /--volumes-from/],
+    ['{"CgroupParent":"/"}', /--cgroup-parent/],
+    ['{"OomScoreAdj":-1000}', /--oom-score-adj/],
+  ];
+  for (const [hostConfig, option] of hostEscapes) {
+    it(`refuses HostConfig ${hostConfig} naming the option`, () => {
+      refused(() => checkContainerCreate(body(`{"Image":"x","HostConfig":${hostConfig}}`)), option);
+    });
+  }
+
+  it('returns container: references for the caller to check, and accepts an ordinary container', () => {
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"container:web"}}')), [
+      { field: 'HostConfig.NetworkMode', option: '--network', container: 'web' },
+    ]);
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","Cmd":["sh"],"HostConfig":{"Memory":1000000,"Mounts":[{"Type":"volume","Source":"data","Target":"/d"}],"NetworkMode":"none"}}')), []);
+  });
+
+  it('applies the same checks to update, and Privileged to exec create', () => {
+    refused(() => checkContainerUpdate(body('{"Privileged":true}')), /--privileged/);
+    refused(() => checkExecCreate(body('{"Cmd":["sh"],"privileged":true}')), /exec --privileged/);
+    checkExecCreate(body('{"Cmd":["sh"]}'));
+  });
+
+  it('refuses volume and network options that reach the host', () => {
+    refused(() => checkVolumeCreate(body('{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/"}}')), /--opt/);
+    refused(() => checkVolumeCreate(body('{"Name":"v","Driver":"nfs"}')), /not the local driver/);
+    checkVolumeCreate(body('{"Name":"v"}'));
+    refused(() => checkNetworkCreate(body('{"Name":"n","Driver":"macvlan"}')), /not the bridge driver/);
+  });
+
+  it('refuses labels in the reserved prefix, stamps the owner', () => {
+    refused(() => stampOwner(body(`{"Labels":{"${OWNER_LABEL}":"other"}}`), 'p'), /reserved/);
+    refused(() => stampOwner(body('{"Labels":{"ORG.OPENSTACK.ZUN-GATEWAY.x":"1"}}'), 'p'), /reserved/);
+    const b = body('{"labels":{"app":"web"}}');
+    stampOwner(b, 'p1');
+    assert.deepEqual(b, { Labels: { app: 'web', [OWNER_LABEL]: 'p1' } });
+  });
+
+  it('merges the owner label into the client filters, both shapes', () => {
+    assert.deepEqual(JSON.parse(ownerFilters(null, 'p')), { label: [`${OWNER_LABEL}=p`] });
+    assert.deepEqual(JSON.parse(ownerFilters('{"label":["app=web"],"status":["running"]}', 'p')), { label: ['app=web', `${OWNER_LABEL}=p`], status: ['running'] });
+    assert.deepEqual(JSON.parse(ownerFilters('{"label":{"app=web":true}}', 'p')), { label: { 'app=web': true, [`${OWNER_LABEL}=p`]: true } });
+    refused(() => ownerFilters('nope', 'p'), /filters/);
+  });
+
+  it('fills default memory and CPU, refuses more than the maximum', () => {
+    const hc = body('{}');
+    applyLimits(hc, { defaultMemory: 256 * 2 ** 20, maxMemory: 2 ** 30, defaultCpus: 1, maxCpus: 2 }, true);
+    assert.deepEqual(hc, { Memory: 256 * 2 ** 20, NanoCpus: 1e9 });
+    refused(() => applyLimits(body('{"Memory":4294967296}'), { maxMemory: 2 ** 30 }, true), /--memory/);
+    refused(() => applyLimits(body('{"NanoCpus":4000000000}'), { maxCpus: 2 }, true), /--cpus/);
+    refused(() => applyLimits(body('{"CpuQuota":300000,"CpuPeriod":100000}'), { maxCpus: 2 }, false), /--cpus/);
+  });
+});
+
+describe('Docker adapter: the endpoint allow-list', () => {
+  const allowed: Array<[string, string]> = [
+    ['GET', '_ping'], ['HEAD', '_ping'], ['GET', 'version'], ['GET', 'info'], ['GET', 'containers/json'], ['POST', 'containers/create'],
+    ['GET', 'containers/x/json'], ['POST', 'containers/x/start'], ['POST', 'containers/x/attach'], ['GET', 'containers/x/logs'],
+    ['PUT', 'containers/x/archive'], ['DELETE', 'containers/x'], ['POST', 'exec/e/start'], ['GET', 'images/json'],
+    ['GET', 'images/local/busybox:latest/json'], ['POST', 'images/create'], ['GET', 'volumes'], ['DELETE', 'volumes/v'], ['GET', 'events'],
+  ];
+  for (const [method, path] of allowed) {
+    it(`serves ${method} /${path}`, () => {
+      matchEndpoint(method, path.split('/'));
+    });
+  }
+  const denied: Array<[string, string, RegExp]> = [
+    ['POST', 'build', /builds run on the host/], ['POST', 'session', /host/], ['POST', 'commit', /engine-wide/], ['GET', 'plugins', /host/],
+    ['POST', 'swarm/init', /swarm/], ['GET', 'nodes', /swarm/], ['GET', 'services', /swarm/], ['GET', 'secrets', /swarm/], ['GET', 'system/df', /engine-wide/],
+    ['POST', 'auth', /engine-wide/], ['GET', 'distribution/x/json', /engine-wide/], ['POST', 'containers/prune', /prunes/], ['POST', 'images/load', /images are shared/],
+    ['GET', 'images/get', /images are shared/], ['POST', 'images/x/push', /images are shared/], ['POST', 'images/x/tag', /images are shared/],
+    ['DELETE', 'images/x', /images are shared/], ['POST', 'volumes/prune', /prunes/], ['POST', 'grpc', /host-level/], ['GET', 'containers/x/attach/ws', /not an endpoint/],
+    ['PATCH', 'containers/x', /not an endpoint/], ['POST', 'plugins/pull', /host/],
+  ];
+  it('answers a plugin inspect as not found (docker inspect probes it), not as forbidden', () => {
+    assert.throws(() => matchEndpoint('GET', ['plugins', 'abc', 'json']), (e: unknown) => e instanceof PolicyError && e.status === 404 && /not found/.test(e.message));
+  });
+
+  for (const [method, path, why] of denied) {
+    it(`refuses ${method} /${path} with 403 naming the reason`, () => {
+      assert.throws(() => matchEndpoint(method, path.split('/')), (e: unknown) => e instanceof PolicyError && e.status === 403 && why.test(e.message));
+    });
+  }
+});
