@@ -93,11 +93,16 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
   it("bob: alice's container is absent from ps -a, and by id, id prefix and name it does not exist", async () => {
     const ps = await ok(bob.docker(['ps', '-a', '--format', '{{.ID}} {{.Names}}']), 'bob ps -a');
     assert.ok(!ps.includes(name) && !ps.includes(containerId.slice(0, 12)), ps);
+    // Exactly as for a container that does not exist: same exit code, same message.
+    const missing = `missing-${tag}`;
     for (const ref of [containerId, containerId.slice(0, 8), name]) {
       for (const args of [['inspect', ref], ['logs', ref], ['exec', ref, 'true'], ['stop', ref], ['rm', '-f', ref]]) {
         const res = await bob.docker(args);
+        const control = await bob.docker(args.map((a) => (a === ref ? missing : a)));
         assert.notEqual(res.code, 0, `bob: docker ${args.join(' ')} worked`);
-        assert.match(res.stderr, /No such container/i, `docker ${args.join(' ')}: ${res.stderr}`);
+        assert.equal(res.code, control.code);
+        assert.equal(res.stderr, control.stderr.split(missing).join(ref), `docker ${args.join(' ')}`);
+        assert.match(res.stderr, /No such (container|object)/i);
       }
     }
     assert.match(await ok(engineDocker(['inspect', '-f', '{{.State.Running}}', containerId]), 'engine inspect'), /true/);
@@ -137,6 +142,7 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     [['--log-driver', 'syslog'], /--log-driver/],
     [['--cgroup-parent', '/evil'], /--cgroup-parent/],
     [['--runtime', 'runc'], /--runtime/],
+    [['--memory', '4g'], /--memory/],
   ];
   for (const [flags, option] of escapes) {
     it(`refuses docker run ${flags.join(' ')} naming the option, and creates nothing`, async () => {

@@ -1,0 +1,106 @@
+import http from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+
+export interface EngineRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: readonly string[];
+  readonly body: string;
+}
+
+interface FakeContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+}
+
+/**
+ * A Docker engine stand-in on a unix socket: knows a few containers and exec instances, records every request, and
+ * answers exec start with a 101 hijack that echoes bytes (and writes `exec-done` on the client's half-close).
+ */
+export class FakeDockerEngine {
+  readonly socketPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'zgw-engine-')), 'docker.sock');
+  readonly requests: EngineRequest[] = [];
+  readonly containers: FakeContainer[] = [];
+  readonly execs = new Map<string, string>();
+  private readonly server = http.createServer((req, res) => this.onRequest(req, res));
+
+  constructor() {
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(this.socketPath, r));
+    return this;
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  private find(ref: string): FakeContainer | undefined {
+    return this.containers.find((c) => c.id === ref || c.name === ref || (ref.length >= 3 && c.id.startsWith(ref)));
+  }
+
+  private send(res: http.ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'api-version': '1.41' });
+    res.end(text);
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
+      const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';
+      let m: RegExpExecArray | null;
+      if (p === '/_ping') {
+        res.writeHead(200, { 'api-version': '1.41', 'content-type': 'text/plain' });
+        res.end(req.method === 'HEAD' ? undefined : 'OK');
+        return;
+      }
+      if ((m = /^\/containers\/([^/]+)\/json$/.exec(p))) {
+        const c = this.find(decodeURIComponent(m[1] as string));
+        if (!c) return this.send(res, 404, { message: `No such container: ${decodeURIComponent(m[1] as string)}` });
+        return this.send(res, 200, { Id: c.id, Name: `/${c.name}`, Config: { Labels: c.labels } });
+      }
+      if ((m = /^\/exec\/([^/]+)\/json$/.exec(p))) {
+        const container = this.execs.get(m[1] as string);
+        if (!container) return this.send(res, 404, { message: `No such exec instance: ${m[1]}` });
+        return this.send(res, 200, { ID: m[1], ContainerID: container });
+      }
+      if (p === '/containers/json') return this.send(res, 200, []);
+      if (p === '/containers/create') return this.send(res, 201, { Id: 'new-id', Warnings: [] });
+      return this.send(res, 200, { ok: true });
+    });
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // The engine reads the exec start body before it answers 101.
+    const length = Number(req.headers['content-length'] ?? 0);
+    let received = head;
+    const answer = (): void => {
+      this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body: received.subarray(0, length).toString() });
+      (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+      socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+      const rest = received.subarray(length);
+      if (rest.length > 0) socket.write(`out:${rest.toString()}`);
+      socket.on('data', (d: Buffer) => socket.write(`out:${d.toString()}`));
+      socket.on('end', () => socket.end('exec-done'));
+    };
+    if (received.length >= length) return answer();
+    const onData = (d: Buffer): void => {
+      received = Buffer.concat([received, d]);
+      if (received.length >= length) {
+        socket.off('data', onData);
+        answer();
+      }
+    };
+    socket.on('data', onData);
+  }
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../src/config/load.js';
+import { OWNER_LABEL } from '../../src/docker/ownership.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
+import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { RawConnection, requestHead } from '../helpers/raw-client.js';
+
+function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('/docker adapter (in-process gateway, fake engine on a unix socket, Keystone double)', () => {
+  let keystone: KeystoneDouble;
+  let engine: FakeDockerEngine;
+  let gateway: Gateway;
+  let port: number;
+  const alice = { 'x-auth-token': 'alice-token' };
+  const bob = { 'x-auth-token': 'bob-token' };
+
+  before(async () => {
+    keystone = await new KeystoneDouble().start();
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
+    keystone.register('bob-token', { user: 'bob', project: { id: 'p-beta', name: 'beta' } });
+    engine = await new FakeDockerEngine().start();
+    engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
+    engine.containers.push({ id: 'ffff00001111', name: 'kube-pod', labels: {} });
+    engine.execs.set('exec-alice', 'a1b2c3d4e5f6');
+    const config = parseConfig(
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        `  authUrl: ${keystone.url}`,
+        '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m}}`,
+        'log: {level: silent}',
+      ].join('\n'),
+      {},
+    );
+    gateway = await createGateway(config, { version: 'test', logger: silentLogger() });
+    port = ((await gateway.listen()) as AddressInfo).port;
+  });
+
+  after(async () => {
+    await gateway.shutdown();
+    await engine.stop();
+    await keystone.stop();
+  });
+
+  it("another project's container answers exactly like a missing one, by id, prefix and name", async () => {
+    for (const ref of ['a1b2c3d4e5f6', 'a1b2c3', 'alice-web']) {
+      const other = await call(port, 'GET', `/docker/v1.41/containers/${ref}/json`, bob);
+      const missing = await call(port, 'GET', `/docker/v1.41/containers/${ref}-nothing/json`, bob);
+      assert.equal(other.status, 404);
+      assert.equal(other.body, missing.body.replace(`${ref}-nothing`, ref));
+    }
+    const own = await call(port, 'GET', '/docker/v1.41/containers/alice-web/json', alice);
+    assert.equal(own.status, 200);
+    assert.ok(engine.requests.some((r) => r.url === '/v1.41/containers/a1b2c3d4e5f6/json'), 'forwarded with the resolved id, not the name');
+  });
+
+  it('containers the gateway did not create (kubelet pods) are invisible to every tenant', async () => {
+    assert.equal((await call(port, 'POST', '/docker/containers/kube-pod/stop', alice)).status, 404);
+  });
+
+  it("merges the project's label into list filters", async () => {
+    await call(port, 'GET', `/docker/v1.41/containers/json?all=1&filters=${encodeURIComponent('{"status":["running"]}')}`, alice);
+    const seen = engine.requests.at(-1) as { url: string };
+    const filters = JSON.parse(new URL(`http://x${seen.url}`).searchParams.get('filters') as string);
+    assert.deepEqual(filters, { status: ['running'], label: [`${OWNER_LABEL}=p-alpha`] });
+  });
+
+  it('forwards the checked, normalized create body with the owner label and default memory', async () => {
+    const res = await call(port, 'POST', '/docker/v1.41/containers/create?name=x', alice, '{"Image":"busybox","Labels":{"app":"web"},"HostConfig":{}}');
+    assert.equal(res.status, 201);
+    const sent = JSON.parse((engine.requests.at(-1) as { body: string }).body);
+    assert.deepEqual(sent.Labels, { app: 'web', [OWNER_LABEL]: 'p-alpha' });
+    assert.equal(sent.HostConfig.Memory, 64 * 2 ** 20);
+    assert.equal((await call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b","HostConfig":{"Memory":1073741824}}')).status, 400);
+  });
+
+  it('refuses a network mode pointing at a container that is not the caller\'s', async () => {
+    const res = await call(port, 'POST', '/docker/containers/create', bob, '{"Image":"b","HostConfig":{"NetworkMode":"container:alice-web"}}');
+    assert.equal(res.status, 400);
+    assert.match(JSON.parse(res.body).message, /not yours/);
+  });
+
+  it('exec start: the body reaches the engine before the 101, then bytes flow both ways with half-close', async () => {
+    const c = await RawConnection.open(port);
+    const body = '{"Detach":false,"Tty":false}';
+    c.write(
+      requestHead('POST', '/docker/v1.41/exec/exec-alice/start', [
+        ['X-Auth-Token', 'alice-token'], ['Content-Type', 'application/json'], ['Content-Length', String(body.length)],
+        ['Connection', 'Upgrade'], ['Upgrade', 'tcp'],
+      ]) + body,
+    );
+    await c.until((t) => t.includes('\r\n\r\n'));
+    assert.match(c.text(), /^HTTP\/1\.1 101 UPGRADED/);
+    c.write('stdin-bytes');
+    await c.until((t) => t.includes('out:stdin-bytes'));
+    c.endWrite();
+    assert.ok((await c.untilEnded()).endsWith('exec-done'));
+    const start = engine.requests.find((r) => r.url.includes('/exec/exec-alice/start'));
+    assert.equal(start?.body, body);
+  });
+
+  it("exec instances of another project's container look missing", async () => {
+    const res = await call(port, 'GET', '/docker/exec/exec-alice/json', bob);
+    assert.equal(res.status, 404);
+    assert.equal(JSON.parse(res.body).message, 'No such exec instance: exec-alice');
+  });
+
+  it('errors are Docker {"message"} bodies: 401 without a token, 403 for host-level endpoints', async () => {
+    const noToken = await call(port, 'GET', '/docker/containers/json', {});
+    assert.equal(noToken.status, 401);
+    assert.match(JSON.parse(noToken.body).message, /no token/);
+    const build = await call(port, 'POST', '/docker/v1.41/build', alice);
+    assert.equal(build.status, 403);
+    assert.match(JSON.parse(build.body).message, /builds run on the host/);
+  });
+
+  it('application credentials in Authorization: Basic are exchanged once and cached', async () => {
+    // The double answers every POST /auth/tokens with service-token-<n>; let those validate as alice's.
+    for (let n = 1; n <= 20; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
+    const before = keystone.issueCalls;
+    const basic = { authorization: `Basic ${Buffer.from('ac-id:ac-secret').toString('base64')}` };
+    for (let i = 0; i < 5; i += 1) assert.equal((await call(port, 'GET', '/docker/version', basic)).status, 200);
+    assert.equal(keystone.issueCalls - before, 1, 'one exchange for five requests');
+  });
+});
