@@ -17,6 +17,7 @@ import { BodyError, field, isObject, parseBody, setField, type JsonObject } from
 import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
 import { PolicyError, matchEndpoint, type Matched } from '../docker/policy.js';
 import type { Logger } from '../observability/logger.js';
+import { accessLog } from './access-log.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
@@ -169,12 +170,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
       append: [],
     });
 
-  const logAccess = (req: IncomingMessage, identity: Identity | undefined, status: number, started: number): void => {
-    logger.info(
-      { coe: 'docker', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - started), user: identity?.user.name, project: identity?.project.id },
-      'request',
-    );
-  };
+  const access = accessLog(logger, 'docker');
 
   const serveInfo = async (res: ServerResponse, identity: Identity): Promise<void> => {
     const answer = await engineJson(engine, 'GET', '/info');
@@ -196,7 +192,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void {
       const started = performance.now();
       let who: Identity | undefined;
-      res.once('close', () => logAccess(req, who, res.statusCode, started));
+      res.once('close', () => access.request(req, who, res.statusCode, started));
       const run = async (): Promise<void> => {
         const r = dockerRoute(target);
         const method = req.method ?? 'GET';
@@ -259,19 +255,15 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           headers: headersFor(req, true, length > 0 ? body : undefined),
           ...(length > 0 ? { body } : {}),
           onError: (err) => {
-            logAccess(req, identity, err.status, started);
+            access.request(req, identity, err.status, started);
             sendErrorOnSocket(socket, dialect, reply(err));
           },
-          onRefused: (status) => logAccess(req, identity, status, started),
-          onUpgraded: () => {
-            logAccess(req, identity, 101, started);
-            return { onClose: () => logger.info({ coe: 'docker', path: (req.url ?? '').split('?')[0], user: identity.user.name }, 'upgraded session ended') };
-          },
+          ...access.upgrade(req, identity, started),
         });
       };
       run().catch((err: unknown) => {
         const r = reply(err);
-        logAccess(req, undefined, r.status, started);
+        access.request(req, undefined, r.status, started);
         sendErrorOnSocket(socket, dialect, r);
       });
     },

@@ -12,6 +12,7 @@ import { statusBody } from '../k8s/status.js';
 import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
 import type { Logger } from '../observability/logger.js';
+import { accessLog } from './access-log.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
@@ -90,20 +91,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       upgrade,
     });
 
-  const logAccess = (req: IncomingMessage, identity: AnyIdentity | undefined, status: number, started: number): void => {
-    logger.info(
-      {
-        coe: 'k8s',
-        method: req.method,
-        path: (req.url ?? '').split('?')[0],
-        status,
-        ms: Math.round(performance.now() - started),
-        user: identity?.user.name,
-        project: identity !== undefined && isProjectScoped(identity) ? identity.project.id : identity?.scope,
-      },
-      'request',
-    );
-  };
+  const access = accessLog(logger, 'k8s');
 
   return {
     name: 'k8s',
@@ -112,7 +100,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     handleRequest(req: IncomingMessage, res: ServerResponse, { rest }: RequestTarget): void {
       const started = performance.now();
       let who: AnyIdentity | undefined;
-      res.once('close', () => logAccess(req, who, res.statusCode, started));
+      res.once('close', () => access.request(req, who, res.statusCode, started));
       identify(req, false, rest)
         .then((identity) => {
           who = identity;
@@ -135,19 +123,15 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             path: upstreamPath(rest),
             headers: outgoingHeaders(req, identity, true),
             onError: (err) => {
-              logAccess(req, identity, err.status, started);
+              access.request(req, identity, err.status, started);
               sendErrorOnSocket(socket, dialect, reply(err));
             },
-            onRefused: (status) => logAccess(req, identity, status, started),
-            onUpgraded: () => {
-              logAccess(req, identity, 101, started);
-              return { onClose: () => logger.info({ coe: 'k8s', path: (req.url ?? '').split('?')[0], user: identity.user.name, ms: Math.round(performance.now() - started) }, 'upgraded session ended') };
-            },
+            ...access.upgrade(req, identity, started),
           });
         })
         .catch((err: unknown) => {
           const r = reply(err);
-          logAccess(req, undefined, r.status, started);
+          access.request(req, undefined, r.status, started);
           sendErrorOnSocket(socket, dialect, r);
         });
     },
