@@ -2,11 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { runCredential, userToken } from './client/exec-credential.js';
-import { askNamespace, buildKubeconfig, gatewayUrls, pluginCommand, writeKubeconfig } from './client/kubeconfig.js';
-import { InputError } from './client/openstack-inputs.js';
+import { runCredential } from './client/exec-credential.js';
+import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
-import { createGateway } from './gateway/gateway.js';
 import { createLogger } from './observability/logger.js';
 
 function packageVersion(): string {
@@ -19,10 +17,13 @@ function packageVersion(): string {
 }
 
 const version = packageVersion();
+const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
 
 async function serve(configFile: string): Promise<void> {
   const config = loadConfigFile(configFile, process.env);
   const logger = createLogger(config.log.level);
+  // Loaded here, not above: `credential` runs before every kubectl command and must not pay for the server's modules.
+  const { createGateway } = await import('./gateway/gateway.js');
   const gateway = await createGateway(config, { version, logger });
   await gateway.listen();
   const stop = (signal: string): void => {
@@ -56,7 +57,7 @@ program
   .command('credential')
   .description('kubectl exec credential plugin: prints an ExecCredential with a Keystone token from OS_* / clouds.yaml')
   .action(async () => {
-    process.exitCode = await runCredential(process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    process.exitCode = await runCredential(process.env, stdio);
   });
 
 program
@@ -68,40 +69,12 @@ program
   .option('--output <file>', 'write to this file (mode 0600) instead of stdout')
   .option('--context-name <name>', 'name of the cluster, user and context', 'zun-gateway')
   .option('--namespace <ns>', 'context namespace; default: the project namespace the gateway reports')
-  .action(
-    async (opts: { server: string; certificateAuthority?: string; insecureSkipTlsVerify?: boolean; output?: string; contextName: string; namespace?: string }) => {
-      if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
-        throw new InputError('use either --certificate-authority or --insecure-skip-tls-verify');
-      }
-      let namespace = opts.namespace;
-      if (namespace === undefined) {
-        try {
-          const { token } = await userToken(process.env);
-          const ca = opts.certificateAuthority !== undefined ? readFileSync(opts.certificateAuthority) : undefined;
-          namespace = await askNamespace(gatewayUrls(opts.server).root, token, ca, opts.insecureSkipTlsVerify === true);
-          if (namespace === undefined) process.stderr.write('zun-gateway kubeconfig: the gateway maps you to no namespace; the context has none\n');
-        } catch (err) {
-          if (err instanceof InputError) throw err;
-          process.stderr.write(`zun-gateway kubeconfig: could not ask the gateway for your namespace (${(err as Error).message}); the context has none\n`);
-        }
-      }
-      const text = buildKubeconfig(
-        {
-          server: opts.server,
-          certificateAuthority: opts.certificateAuthority,
-          insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
-          contextName: opts.contextName,
-          namespace,
-          plugin: pluginCommand(process.env, fileURLToPath(import.meta.url), process.execPath),
-        },
-        process.env,
-      );
-      writeKubeconfig(text, opts.output, (s) => process.stdout.write(s));
-    },
-  );
+  .action(async (opts: KubeconfigCommandOptions) => {
+    process.exitCode = await runKubeconfig(opts, process.env, stdio, { mainScript: fileURLToPath(import.meta.url), nodePath: process.execPath });
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof InputError || (err instanceof Error && err.name === 'K8sUpstreamError')) {
+  if (err instanceof ConfigError || (err instanceof Error && err.name === 'K8sUpstreamError')) {
     process.stderr.write(`zun-gateway: ${err.message}\n`);
     process.exit(2);
   }

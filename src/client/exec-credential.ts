@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { tokenBodySchema, KeystoneClient, KeystoneUnavailableError } from '../auth/keystone-client.js';
-import { InputError, resolveInputs, type Env } from './openstack-inputs.js';
-import { cacheFile, readCachedToken, writeCachedToken, type CachedToken } from './token-file-cache.js';
+import { describeWho, InputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
+import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken } from './token-file-cache.js';
 
 export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
 export const EXEC_API_V1BETA1 = 'client.authentication.k8s.io/v1beta1';
+const KEYSTONE_TIMEOUT_MS = 15_000;
 
 /** kubectl tells the plugin which ExecCredential version it wants in KUBERNETES_EXEC_INFO. */
 export function requestedApiVersion(env: Env): string {
@@ -19,68 +21,142 @@ export function requestedApiVersion(env: Env): string {
 
 function expiryOf(body: unknown): string | undefined {
   const parsed = tokenBodySchema.safeParse(body);
-  return parsed.success ? parsed.data.token.expires_at : undefined;
+  if (!parsed.success || Number.isNaN(Date.parse(parsed.data.token.expires_at))) return undefined;
+  return parsed.data.token.expires_at;
 }
 
-/**
- * A project-scoped Keystone token for the user's OpenStack inputs, from the on-disk cache when one is still good
- * for more than two minutes: a burst of kubectl runs costs one authentication.
- */
-export async function userToken(env: Env, now: number = Date.now()): Promise<CachedToken | { token: string; expiresAt?: undefined }> {
-  const inputs = resolveInputs(env);
-  if (inputs.kind === 'token') {
-    if (inputs.authUrl === undefined) return { token: inputs.token };
-    const res = await new KeystoneClient({ authUrl: inputs.authUrl, timeoutMs: 15_000 }).validateToken(inputs.token, inputs.token);
-    if (res.status === 404 || res.status === 401) throw new InputError('OS_TOKEN is not valid (expired or revoked): issue a new one');
+export interface UserToken {
+  readonly token: string;
+  readonly expiresAt?: string | undefined;
+}
+
+export interface UserTokenOptions extends ResolveOptions {
+  readonly now?: () => number;
+  /** One-line warnings that do not stop the command (the cache could not be written). */
+  readonly warn?: (line: string) => void;
+}
+
+function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
+  let ca: Buffer | undefined;
+  if (inputs.caFile !== undefined) {
+    try {
+      ca = readFileSync(inputs.caFile);
+    } catch (err) {
+      throw new InputError(`cannot read the CA file ${inputs.caFile} (OS_CACERT or cacert): ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+  }
+  return new KeystoneClient({ authUrl: inputs.authUrl, timeoutMs: KEYSTONE_TIMEOUT_MS, ...(ca ? { ca } : {}) });
+}
+
+/** OS_TOKEN is passed through; its expiry comes from Keystone when there is an auth URL to ask. */
+async function givenToken(inputs: Extract<OpenStackInputs, { kind: 'token' }>): Promise<UserToken> {
+  if (inputs.authUrl === undefined) return { token: inputs.token };
+  const client = keystoneClient({ ...inputs, authUrl: inputs.authUrl });
+  try {
+    const res = await client.validateToken(inputs.token, inputs.token);
+    if (res.status === 404 || res.status === 401) {
+      throw new InputError(`Keystone does not accept ${inputs.hint} (HTTP ${res.status}): it expired or was revoked; issue a new one (openstack token issue)`);
+    }
     const expiresAt = res.status === 200 ? expiryOf(res.body) : undefined;
     return expiresAt !== undefined ? { token: inputs.token, expiresAt } : { token: inputs.token };
-  }
-  const file = cacheFile(env, inputs);
-  const cached = readCachedToken(file, now);
-  if (cached !== undefined) return cached;
-  const client = new KeystoneClient({ authUrl: inputs.authUrl, timeoutMs: 15_000 });
-  try {
-    const res = await client.authenticate(inputs.auth);
-    if (res.status === 401) {
-      const who = inputs.auth.method === 'password' ? `user ${inputs.auth.username ?? inputs.auth.userId}` : 'the application credential';
-      const fix = inputs.auth.method === 'password' ? 'check OS_PASSWORD, OS_USERNAME and the domains' : 'check its id and secret';
-      throw new InputError(`Keystone rejected the credentials of ${who} (HTTP 401): ${fix}`);
-    }
-    if (res.status !== 201 || res.subjectToken === undefined) {
-      throw new InputError(`Keystone refused to issue a token (HTTP ${res.status}): check the project and domain names`);
-    }
-    const expiresAt = expiryOf(res.body);
-    if (expiresAt === undefined) throw new InputError('Keystone issued a token without an expiry');
-    const token = { token: res.subjectToken, expiresAt };
-    writeCachedToken(file, token);
-    return token;
   } finally {
     client.close();
   }
 }
 
+async function authenticate(inputs: Extract<OpenStackInputs, { kind: 'authenticate' }>): Promise<UserToken & { expiresAt: string }> {
+  const client = keystoneClient(inputs);
+  try {
+    const res = await client.authenticate(inputs.auth);
+    const who = describeWho(inputs);
+    if (res.status === 401) throw new InputError(`Keystone rejected the credentials for ${who} (HTTP 401): check ${inputs.hint}`);
+    if (res.status === 400) throw new InputError(`Keystone could not read the authentication for ${who} (HTTP 400): check ${inputs.hint} and the domains`);
+    if (res.status === 403) throw new InputError(`Keystone refused a token to ${who} (HTTP 403): check ${inputs.hint}`);
+    if (res.status === 404) throw new InputError(`Keystone has no ${inputs.authUrl}/auth/tokens (HTTP 404): check OS_AUTH_URL (or auth_url)`);
+    if (res.status >= 500) throw new KeystoneUnavailableError(`Keystone failed (HTTP ${res.status})`);
+    if (res.status !== 201 || res.subjectToken === undefined) {
+      throw new KeystoneUnavailableError(`Keystone answered HTTP ${res.status} without a token`);
+    }
+    const expiresAt = expiryOf(res.body);
+    if (expiresAt === undefined) throw new KeystoneUnavailableError('Keystone issued a token without an expiry');
+    return { token: res.subjectToken, expiresAt };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * A Keystone token for the user's OpenStack inputs, from the on-disk cache when one is still good for more than two
+ * minutes: a burst of kubectl runs costs one authentication.
+ */
+export async function userToken(env: Env, options: UserTokenOptions = {}): Promise<UserToken> {
+  const now = options.now ?? Date.now;
+  const inputs = resolveInputs(env, options);
+  if (inputs.kind === 'token') return givenToken(inputs);
+  // The key holds the secret so that a changed password misses; only its hash ever reaches the disk.
+  const file = cacheFile(env, { authUrl: inputs.authUrl, auth: inputs.auth });
+  const cached = readCachedToken(file, now());
+  if (cached !== undefined) return cached;
+  return withCacheLock(
+    file,
+    now,
+    () => readCachedToken(file, now()),
+    async () => {
+      const token = await authenticate(inputs);
+      try {
+        writeCachedToken(file, token);
+      } catch (err) {
+        options.warn?.(
+          `could not cache the token in ${cacheDir(env)} (${(err as NodeJS.ErrnoException).code ?? 'error'}): every run will authenticate`,
+        );
+      }
+      return token;
+    },
+  );
+}
+
+/** RFC 3339 in UTC, seconds precision, as client-go prints and parses it. */
+function rfc3339(timestamp: string): string {
+  return new Date(timestamp).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** The ExecCredential kubectl reads from the plugin's stdout. */
-export function execCredential(apiVersion: string, token: { token: string; expiresAt?: string | undefined }): string {
+export function execCredential(apiVersion: string, token: UserToken): string {
   return JSON.stringify({
     apiVersion,
     kind: 'ExecCredential',
-    status: { token: token.token, ...(token.expiresAt !== undefined ? { expirationTimestamp: new Date(token.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}) },
+    status: { token: token.token, ...(token.expiresAt !== undefined ? { expirationTimestamp: rfc3339(token.expiresAt) } : {}) },
   });
 }
 
+/** One line, no secret: what failed and what to do. */
+export function failureMessage(e: unknown): string {
+  let message: string;
+  if (e instanceof InputError) message = e.message;
+  else if (e instanceof KeystoneUnavailableError) {
+    message = /certificate|self[- ]signed|CERT_|SSL|TLS/i.test(e.message)
+      ? `${e.message}: set OS_CACERT (or cacert in clouds.yaml) to the CA of Keystone's certificate`
+      : /Keystone failed|without/.test(e.message)
+        ? `${e.message}: try again later, or ask the cloud's operators`
+        : `${e.message}: check OS_AUTH_URL (or auth_url) and that Keystone is reachable`;
+  } else message = `unexpected failure: ${e instanceof Error ? e.message : String(e)}`;
+  return message.split('\n')[0] ?? message;
+}
+
+export interface CommandIo {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
 /** `zun-gateway credential`: 0 and an ExecCredential on stdout, or 1 and one line on stderr (never a secret). */
-export async function runCredential(env: Env, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function runCredential(env: Env, io: CommandIo, options: UserTokenOptions = {}): Promise<number> {
+  const warn = (line: string): void => io.err(`zun-gateway credential: warning: ${line}\n`);
   try {
-    out(`${execCredential(requestedApiVersion(env), await userToken(env))}\n`);
+    const token = await userToken(env, { warn, ...options });
+    io.out(`${execCredential(requestedApiVersion(env), token)}\n`);
     return 0;
   } catch (e) {
-    const message =
-      e instanceof InputError
-        ? e.message
-        : e instanceof KeystoneUnavailableError
-          ? `${e.message}; check OS_AUTH_URL`
-          : `unexpected failure: ${(e as Error).message}`;
-    err(`zun-gateway credential: ${message.split('\n')[0]}\n`);
+    io.err(`zun-gateway credential: ${failureMessage(e)}\n`);
     return 1;
   }
 }

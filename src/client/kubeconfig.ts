@@ -1,15 +1,18 @@
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
+import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { EXEC_API_V1 } from './exec-credential.js';
-import type { Env } from './openstack-inputs.js';
+import { z } from 'zod';
+import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
+import { InputError, type Env } from './openstack-inputs.js';
 
 export interface KubeconfigOptions {
   /** The gateway's URL, its root or its /k8s endpoint. */
   readonly server: string;
-  readonly certificateAuthority?: string | undefined;
+  /** PEM of the CA that signed the gateway's certificate, embedded so the kubeconfig stands alone. */
+  readonly certificateAuthorityData?: Buffer | undefined;
   readonly insecureSkipTlsVerify?: boolean | undefined;
   readonly contextName?: string | undefined;
   readonly namespace?: string | undefined;
@@ -23,30 +26,51 @@ export function gatewayUrls(server: string): { root: string; k8s: string } {
   const trimmed = url.pathname.replace(/\/+$/, '');
   const root = trimmed.endsWith('/k8s') ? trimmed.slice(0, -4) : trimmed;
   url.pathname = root;
+  url.search = '';
+  url.hash = '';
   const base = url.toString().replace(/\/+$/, '');
   return { root: base, k8s: `${base}/k8s` };
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** `zun-gateway` when it is on PATH, else this very node and script: what kubectl will run as the exec plugin. */
 export function pluginCommand(env: Env, mainScript: string, nodePath: string): { command: string; args: string[] } {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (dir !== '' && existsSync(path.join(dir, 'zun-gateway'))) return { command: 'zun-gateway', args: ['credential'] };
+    if (dir !== '' && isExecutable(path.join(dir, 'zun-gateway'))) return { command: 'zun-gateway', args: ['credential'] };
   }
-  return { command: nodePath, args: [mainScript, 'credential'] };
+  return { command: path.resolve(nodePath), args: [path.resolve(mainScript), 'credential'] };
 }
 
-/** Only selectors, never secrets, are recorded for the plugin; passwords stay in the environment or clouds.yaml. */
-const RECORDED_ENV = ['OS_CLOUD', 'OS_CLIENT_CONFIG_FILE'];
+/**
+ * Only selectors, never secrets, are recorded for the plugin; passwords stay in the environment or clouds.yaml.
+ * Paths are made absolute: kubectl runs the plugin from wherever the user happens to be.
+ */
+const RECORDED_ENV: ReadonlyArray<{ name: string; isPath: boolean }> = [
+  { name: 'OS_CLOUD', isPath: false },
+  { name: 'OS_CLIENT_CONFIG_FILE', isPath: true },
+  { name: 'OS_CLIENT_SECURE_FILE', isPath: true },
+];
 
 export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
   const { k8s } = gatewayUrls(options.server);
   const name = options.contextName ?? 'zun-gateway';
   const cluster: Record<string, unknown> = { server: k8s };
-  if (options.certificateAuthority !== undefined) {
-    cluster['certificate-authority-data'] = readFileSync(options.certificateAuthority).toString('base64');
+  if (options.certificateAuthorityData !== undefined) {
+    cluster['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
   }
   if (options.insecureSkipTlsVerify) cluster['insecure-skip-tls-verify'] = true;
-  const pluginEnv = RECORDED_ENV.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => ({ name: k, value: env[k] as string }));
+  const pluginEnv = RECORDED_ENV.filter(({ name: n }) => env[n] !== undefined && env[n] !== '').map(({ name: n, isPath }) => ({
+    name: n,
+    value: isPath ? path.resolve(env[n] as string) : (env[n] as string),
+  }));
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
@@ -71,46 +95,181 @@ export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
   });
 }
 
-/** Asks the gateway's /whoami which namespace the caller maps to. */
-export function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
+const MAX_WHOAMI_BODY = 1024 * 1024;
+const WHOAMI_TIMEOUT_MS = 15_000;
+
+/** The namespace the gateway maps the caller to, or why there is none (a warning for the user). */
+export type NamespaceAnswer = { readonly namespace: string } | { readonly warning: string };
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+/** Asks the gateway's GET /whoami which namespace the token's project maps to. */
+export function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
+  return new Promise((resolve) => {
     const url = new URL(`${root}/whoami`);
     const transport = url.protocol === 'https:' ? https : http;
     const req = transport.get(
       url,
-      { headers: { 'x-auth-token': token, accept: 'application/json' }, timeout: 15_000, ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) },
+      {
+        headers: { 'x-auth-token': token, accept: 'application/json', 'user-agent': 'zun-gateway kubeconfig' },
+        timeout: WHOAMI_TIMEOUT_MS,
+        ...(ca ? { ca } : {}),
+        ...(insecure ? { rejectUnauthorized: false } : {}),
+      },
       (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size > MAX_WHOAMI_BODY) req.destroy(new Error('answer too large'));
+          else chunks.push(d);
+        });
+        res.on('error', (err) => resolve({ warning: `reading the gateway's /whoami answer failed (${err.message})` }));
         res.on('end', () => {
-          if (res.statusCode !== 200) {
-            let message = body;
-            try {
-              message = (JSON.parse(body) as { message?: string }).message ?? body;
-            } catch {
-              /* not JSON */
-            }
-            reject(new Error(`the gateway answered ${res.statusCode} to /whoami: ${message.slice(0, 300)}`));
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = undefined;
+          }
+          if (res.statusCode === 404) {
+            resolve({ warning: 'the gateway has no /whoami (HTTP 404)' });
             return;
           }
-          try {
-            const ns = (JSON.parse(body) as { namespace?: unknown }).namespace;
-            resolve(typeof ns === 'string' ? ns : undefined);
-          } catch {
-            resolve(undefined);
+          if (res.statusCode !== 200) {
+            const message = typeof (body as { message?: unknown })?.message === 'string' ? (body as { message: string }).message : text;
+            resolve({ warning: `the gateway answered HTTP ${res.statusCode} to /whoami: ${oneLine(message)}` });
+            return;
           }
+          const namespace = (body as { namespace?: unknown } | undefined)?.namespace;
+          resolve(
+            typeof namespace === 'string' && namespace !== ''
+              ? { namespace }
+              : { warning: 'the gateway maps you to no namespace (its /whoami has none)' },
+          );
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error('the gateway did not answer /whoami within 15 s')));
-    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${WHOAMI_TIMEOUT_MS / 1000} s`)));
+    req.on('error', (err) => resolve({ warning: `could not ask the gateway's /whoami (${oneLine(err.message)})` }));
   });
 }
 
+/** Written atomically with mode 0600: a kubeconfig is the user's own file, even without a secret in it. */
 export function writeKubeconfig(text: string, output: string | undefined, out: (s: string) => void): void {
-  if (output === undefined) out(text);
-  else {
-    writeFileSync(output, text, { mode: 0o600 });
-    chmodSync(output, 0o600);
+  if (output === undefined) {
+    out(text);
+    return;
+  }
+  const tmp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, output);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never written */
+    }
+    throw new InputError(`cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export interface KubeconfigCommandOptions {
+  readonly server: string;
+  readonly certificateAuthority?: string | undefined;
+  readonly insecureSkipTlsVerify?: boolean | undefined;
+  readonly output?: string | undefined;
+  readonly contextName?: string | undefined;
+  readonly namespace?: string | undefined;
+}
+
+/** The running program, for a kubeconfig that runs it again as the credential plugin. */
+export interface SelfCommand {
+  readonly mainScript: string;
+  readonly nodePath: string;
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const commandOptions = z.object({
+  server: z
+    .string()
+    .refine((s) => URL.canParse(s), { message: '--server must be a URL such as https://gateway.example:8443' })
+    .refine((s) => !URL.canParse(s) || new URL(s).protocol === 'https:', {
+      message: '--server must be an https:// URL: kubectl sends credentials and runs credential plugins only over TLS',
+    }),
+  contextName: z.string().trim().min(1, '--context-name must not be empty').optional(),
+  namespace: z
+    .string()
+    .refine((n) => n.length <= 63 && dnsLabel.test(n), { message: '--namespace must be a Kubernetes namespace name (a DNS-1123 label)' })
+    .optional(),
+});
+
+function readCa(file: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (err) {
+    throw new InputError(`cannot read --certificate-authority ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!data.toString('utf8').includes('-----BEGIN CERTIFICATE-----')) {
+    throw new InputError(`--certificate-authority ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return data;
+}
+
+/**
+ * `zun-gateway kubeconfig`: 0 and a kubeconfig on stdout or in --output, or 1 and one line on stderr. The context
+ * namespace is --namespace, else what the gateway's /whoami says for the user's token; when the gateway cannot tell
+ * it the kubeconfig is still written, with a warning. Credentials Keystone rejects (or missing inputs) are an error.
+ */
+export async function runKubeconfig(
+  opts: KubeconfigCommandOptions,
+  env: Env,
+  io: CommandIo,
+  self: SelfCommand,
+  tokenOptions: UserTokenOptions = {},
+): Promise<number> {
+  const warn = (line: string): void => io.err(`zun-gateway kubeconfig: warning: ${line}\n`);
+  try {
+    const checked = commandOptions.safeParse(opts);
+    if (!checked.success) throw new InputError(checked.error.issues[0]?.message ?? 'invalid options');
+    if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
+      throw new InputError('use either --certificate-authority or --insecure-skip-tls-verify, not both');
+    }
+    const ca = opts.certificateAuthority !== undefined ? readCa(opts.certificateAuthority) : undefined;
+    let namespace = opts.namespace;
+    if (namespace === undefined) {
+      const noNamespace = 'the context has no namespace (pass --namespace to set one)';
+      try {
+        const { token } = await userToken(env, { warn, ...tokenOptions });
+        const answer = await askNamespace(gatewayUrls(opts.server).root, token, ca, opts.insecureSkipTlsVerify === true);
+        if ('namespace' in answer) namespace = answer.namespace;
+        else warn(`${answer.warning}; ${noNamespace}`);
+      } catch (e) {
+        // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
+        if (e instanceof InputError) throw e;
+        warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
+      }
+    }
+    const text = buildKubeconfig(
+      {
+        server: opts.server,
+        certificateAuthorityData: ca,
+        insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
+        contextName: checked.data.contextName,
+        namespace,
+        plugin: pluginCommand(env, self.mainScript, self.nodePath),
+      },
+      env,
+    );
+    writeKubeconfig(text, opts.output, io.out);
+    return 0;
+  } catch (e) {
+    io.err(`zun-gateway kubeconfig: ${e instanceof InputError ? e.message : `unexpected failure: ${(e as Error).message}`}\n`.split('\n')[0] + '\n');
+    return 1;
   }
 }

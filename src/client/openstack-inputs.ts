@@ -6,10 +6,26 @@ import type { KeystoneAuthInputs } from '../auth/auth-body.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** How the user authenticates, from OS_* variables or clouds.yaml; a token given outright needs no authentication. */
+/**
+ * How the user authenticates, from OS_* variables or clouds.yaml; a token given outright needs no authentication.
+ * `hint` names where the inputs came from, in the words the user would look for (OS_PASSWORD, or the cloud's file),
+ * for error messages.
+ */
 export type OpenStackInputs =
-  | { readonly authUrl: string; readonly kind: 'authenticate'; readonly auth: KeystoneAuthInputs }
-  | { readonly authUrl: string | undefined; readonly kind: 'token'; readonly token: string };
+  | {
+      readonly kind: 'authenticate';
+      readonly authUrl: string;
+      readonly auth: KeystoneAuthInputs;
+      readonly caFile?: string | undefined;
+      readonly hint: string;
+    }
+  | {
+      readonly kind: 'token';
+      readonly authUrl: string | undefined;
+      readonly token: string;
+      readonly caFile?: string | undefined;
+      readonly hint: string;
+    };
 
 /** A missing or contradictory input: the message names it and says what to set. */
 export class InputError extends Error {
@@ -37,20 +53,27 @@ const cloudAuth = z.object({
   application_credential_secret: str,
   token: str,
 });
-const cloudSchema = z.object({ auth_type: str, auth: cloudAuth.default({}) });
+/** YAML may give ids as numbers; the openstack client reads them as strings too. */
+const yamlScalar = z.union([z.string(), z.number().transform(String)]);
+const cloudSchema = z.object({
+  auth_type: str,
+  cacert: str,
+  auth: z.record(z.string(), z.unknown()).default({}),
+});
 const cloudsFile = z.object({ clouds: z.record(z.string(), z.unknown()).default({}) });
+const authUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://keystone.example:5000/v3' });
 
 type CloudAuth = z.infer<typeof cloudAuth>;
 
-function configDirs(env: Env): string[] {
+/** The openstack client's search path for clouds.yaml and secure.yaml. */
+function configDirs(env: Env, cwd: string): string[] {
   const home = env.HOME ?? '';
-  const xdg = env.XDG_CONFIG_HOME ?? path.join(home, '.config');
-  return [process.cwd(), path.join(xdg, 'openstack'), '/etc/openstack'];
+  const xdg = env.XDG_CONFIG_HOME !== undefined && env.XDG_CONFIG_HOME !== '' ? env.XDG_CONFIG_HOME : path.join(home, '.config');
+  return [cwd, path.join(xdg, 'openstack'), '/etc/openstack'];
 }
 
-function findFile(env: Env, explicit: string | undefined, names: readonly string[]): string | undefined {
-  if (explicit !== undefined && explicit !== '') return explicit;
-  for (const dir of configDirs(env)) {
+function findFile(env: Env, cwd: string, names: readonly string[]): string | undefined {
+  for (const dir of configDirs(env, cwd)) {
     for (const name of names) {
       const file = path.join(dir, name);
       if (existsSync(file)) return file;
@@ -64,6 +87,7 @@ function readClouds(file: string): Record<string, unknown> {
   try {
     parsed = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
+    // The first line only: YAML errors quote the offending source line, which may hold a password.
     throw new InputError(`cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
   }
   const result = cloudsFile.safeParse(parsed ?? {});
@@ -80,93 +104,202 @@ function merge(base: unknown, over: unknown): unknown {
   return over ?? base;
 }
 
+interface CloudFromFiles {
+  readonly authType: string | undefined;
+  readonly cacert: string | undefined;
+  readonly auth: CloudAuth;
+  readonly where: string;
+}
+
 /** The named cloud from clouds.yaml with secure.yaml merged over it (the openstack client's search path). */
-function cloudAuthFromFiles(env: Env, cloud: string): { authType: string | undefined; auth: CloudAuth } {
-  const cloudsPath = findFile(env, env.OS_CLIENT_CONFIG_FILE, ['clouds.yaml', 'clouds.yml']);
+function cloudFromFiles(env: Env, cwd: string, cloud: string): CloudFromFiles {
+  const explicit = env.OS_CLIENT_CONFIG_FILE !== undefined && env.OS_CLIENT_CONFIG_FILE !== '' ? env.OS_CLIENT_CONFIG_FILE : undefined;
+  if (explicit !== undefined && !existsSync(explicit)) throw new InputError(`OS_CLIENT_CONFIG_FILE=${explicit} does not exist`);
+  const cloudsPath = explicit ?? findFile(env, cwd, ['clouds.yaml', 'clouds.yml']);
   if (cloudsPath === undefined) {
-    throw new InputError(`OS_CLOUD=${cloud} but no clouds.yaml found (looked in ./, ~/.config/openstack/, /etc/openstack/; or set OS_CLIENT_CONFIG_FILE)`);
+    throw new InputError(
+      `OS_CLOUD=${cloud} but no clouds.yaml found (looked in ./, $XDG_CONFIG_HOME/openstack/ or ~/.config/openstack/, /etc/openstack/; or set OS_CLIENT_CONFIG_FILE)`,
+    );
   }
-  // secure.yaml sits beside clouds.yaml, or in the standard places.
+  // secure.yaml: OS_CLIENT_SECURE_FILE, else beside clouds.yaml, else the standard places.
   const besideClouds = ['secure.yaml', 'secure.yml'].map((n) => path.join(path.dirname(cloudsPath), n)).find((f) => existsSync(f));
-  const securePath = findFile(env, env.OS_CLIENT_SECURE_FILE ?? besideClouds, ['secure.yaml', 'secure.yml']);
+  const secureEnv = env.OS_CLIENT_SECURE_FILE !== undefined && env.OS_CLIENT_SECURE_FILE !== '' ? env.OS_CLIENT_SECURE_FILE : undefined;
+  const securePath = secureEnv ?? besideClouds ?? findFile(env, cwd, ['secure.yaml', 'secure.yml']);
   const clouds = readClouds(cloudsPath);
   let entry = clouds[cloud];
   if (entry === undefined) {
-    throw new InputError(`cloud '${cloud}' is not in ${cloudsPath} (it has: ${Object.keys(clouds).join(', ') || 'none'})`);
+    throw new InputError(`cloud '${cloud}' is not in ${cloudsPath} (it has: ${Object.keys(clouds).join(', ') || 'none'}): check OS_CLOUD`);
   }
   if (securePath !== undefined && existsSync(securePath)) entry = merge(entry, readClouds(securePath)[cloud]);
   const parsed = cloudSchema.safeParse(entry);
   if (!parsed.success) throw new InputError(`cloud '${cloud}' in ${cloudsPath} is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
-  return { authType: parsed.data.auth_type, auth: parsed.data.auth };
+  const auth: Record<string, string> = {};
+  for (const key of Object.keys(cloudAuth.shape)) {
+    const value = parsed.data.auth[key];
+    if (value === undefined || value === null) continue;
+    const scalar = yamlScalar.safeParse(value);
+    if (!scalar.success) throw new InputError(`cloud '${cloud}' in ${cloudsPath}: auth.${key} must be a string`);
+    if (scalar.data !== '') auth[key] = scalar.data;
+  }
+  const cacert = parsed.data.cacert !== undefined ? path.resolve(path.dirname(cloudsPath), parsed.data.cacert) : undefined;
+  return { authType: parsed.data.auth_type, cacert, auth: auth as CloudAuth, where: `cloud '${cloud}' in ${cloudsPath}` };
 }
 
-/** OS_* variables in clouds.yaml's vocabulary (OS_PROJECT_NAME -> project_name). */
-function cloudAuthFromEnv(env: Env): CloudAuth {
-  const v = (name: string): string | undefined => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
-  return {
-    auth_url: v('OS_AUTH_URL'),
-    username: v('OS_USERNAME'),
-    user_id: v('OS_USER_ID'),
-    password: v('OS_PASSWORD'),
-    project_name: v('OS_PROJECT_NAME') ?? v('OS_TENANT_NAME'),
-    project_id: v('OS_PROJECT_ID') ?? v('OS_TENANT_ID'),
-    user_domain_name: v('OS_USER_DOMAIN_NAME'),
-    user_domain_id: v('OS_USER_DOMAIN_ID'),
-    project_domain_name: v('OS_PROJECT_DOMAIN_NAME'),
-    project_domain_id: v('OS_PROJECT_DOMAIN_ID'),
-    domain_name: v('OS_DOMAIN_NAME'),
-    domain_id: v('OS_DOMAIN_ID'),
-    application_credential_id: v('OS_APPLICATION_CREDENTIAL_ID'),
-    application_credential_name: v('OS_APPLICATION_CREDENTIAL_NAME'),
-    application_credential_secret: v('OS_APPLICATION_CREDENTIAL_SECRET'),
-    token: v('OS_TOKEN'),
-  };
+/** OS_* variables in clouds.yaml's vocabulary, each with the variable's name. */
+const ENV_NAMES: Readonly<Record<keyof CloudAuth, readonly string[]>> = {
+  auth_url: ['OS_AUTH_URL'],
+  username: ['OS_USERNAME'],
+  user_id: ['OS_USER_ID'],
+  password: ['OS_PASSWORD'],
+  project_name: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'],
+  project_id: ['OS_PROJECT_ID', 'OS_TENANT_ID'],
+  tenant_name: [],
+  tenant_id: [],
+  user_domain_name: ['OS_USER_DOMAIN_NAME'],
+  user_domain_id: ['OS_USER_DOMAIN_ID'],
+  project_domain_name: ['OS_PROJECT_DOMAIN_NAME'],
+  project_domain_id: ['OS_PROJECT_DOMAIN_ID'],
+  domain_name: ['OS_DOMAIN_NAME'],
+  domain_id: ['OS_DOMAIN_ID'],
+  application_credential_id: ['OS_APPLICATION_CREDENTIAL_ID'],
+  application_credential_name: ['OS_APPLICATION_CREDENTIAL_NAME'],
+  application_credential_secret: ['OS_APPLICATION_CREDENTIAL_SECRET'],
+  token: ['OS_TOKEN'],
+};
+
+function cloudAuthFromEnv(env: Env): Partial<Record<keyof CloudAuth, string>> {
+  const out: Partial<Record<keyof CloudAuth, string>> = {};
+  for (const [key, names] of Object.entries(ENV_NAMES) as Array<[keyof CloudAuth, readonly string[]]>) {
+    const value = names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
-const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+/** Keystone's v3 endpoint for an auth URL given with or without its version, as the openstack client accepts it. */
+export function keystoneV3Url(raw: string, name: string): string {
+  const checked = authUrlSchema.safeParse(raw);
+  if (!checked.success) throw new InputError(`${name} ${checked.error.issues[0]?.message ?? 'is not a URL'}`);
+  const url = new URL(checked.data);
+  const pathname = url.pathname.replace(/\/+$/, '');
+  if (/\/v2(\.0)?$/.test(pathname)) throw new InputError(`${name} points at Keystone's v2.0 API: use its /v3 endpoint`);
+  url.pathname = /\/v3$/.test(pathname) ? pathname : `${pathname}/v3`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+type AuthMethod = 'password' | 'application_credential' | 'token';
+
+/** auth_type / OS_AUTH_TYPE: the keystoneauth plugin names this command speaks. */
+function methodOf(authType: string | undefined, a: CloudAuth): AuthMethod {
+  if (authType !== undefined) {
+    switch (authType.toLowerCase().replace(/[-_]/g, '')) {
+      case 'password':
+      case 'v3password':
+        return 'password';
+      case 'applicationcredential':
+      case 'v3applicationcredential':
+        return 'application_credential';
+      case 'token':
+      case 'v3token':
+      case 'admintoken':
+        return 'token';
+      default:
+        throw new InputError(`auth_type '${authType}' is not supported: use v3password, v3applicationcredential or token`);
+    }
+  }
+  if (a.token !== undefined) return 'token';
+  if (a.application_credential_id !== undefined || a.application_credential_name !== undefined || a.application_credential_secret !== undefined) {
+    return 'application_credential';
+  }
+  return 'password';
+}
+
+export interface ResolveOptions {
+  /** Where ./clouds.yaml is looked for; the current directory by default. */
+  readonly cwd?: string;
+}
 
 /**
  * Resolves the user's OpenStack credentials the way the openstack client does: OS_CLOUD selects a cloud from
  * clouds.yaml (secure.yaml merged over it) and OS_* variables override single keys.
  */
-export function resolveInputs(env: Env): OpenStackInputs {
-  const fromEnv = defined(cloudAuthFromEnv(env));
-  let authType = env.OS_AUTH_TYPE;
+export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStackInputs {
+  const cwd = options.cwd ?? process.cwd();
+  const fromEnv = cloudAuthFromEnv(env);
+  let authType = env.OS_AUTH_TYPE !== undefined && env.OS_AUTH_TYPE !== '' ? env.OS_AUTH_TYPE : undefined;
+  let caFile = env.OS_CACERT !== undefined && env.OS_CACERT !== '' ? env.OS_CACERT : undefined;
   let a: CloudAuth = fromEnv;
+  let cloud: CloudFromFiles | undefined;
   if (env.OS_CLOUD !== undefined && env.OS_CLOUD !== '') {
-    const cloud = cloudAuthFromFiles(env, env.OS_CLOUD);
+    cloud = cloudFromFiles(env, cwd, env.OS_CLOUD);
     authType ??= cloud.authType;
+    caFile ??= cloud.cacert;
     a = { ...cloud.auth, ...fromEnv };
+    a.project_name ??= cloud.auth.tenant_name;
+    a.project_id ??= cloud.auth.tenant_id;
   }
-  const authUrl = a.auth_url;
-  if (a.token !== undefined && (authType === undefined || /token/.test(authType))) {
-    return { kind: 'token', token: a.token, authUrl };
+  /** The name the user knows an input by: the OS_* variable, or the key of the cloud in its file. */
+  const nameOf = (key: keyof CloudAuth): string =>
+    cloud !== undefined && fromEnv[key] === undefined ? `auth.${key} of ${cloud.where}` : (ENV_NAMES[key][0] ?? key);
+  const hintOf = (keys: ReadonlyArray<keyof CloudAuth>): string => {
+    const names = keys.map(nameOf);
+    return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  };
+
+  const method = methodOf(authType, a);
+  const authUrl = a.auth_url !== undefined ? keystoneV3Url(a.auth_url, nameOf('auth_url')) : undefined;
+  if (method === 'token') {
+    if (a.token === undefined) throw new InputError(`auth_type ${authType ?? 'token'} needs a token: set OS_TOKEN`);
+    return { kind: 'token', token: a.token, authUrl, caFile, hint: hintOf(['token']) };
   }
-  if (authUrl === undefined) throw new InputError('no Keystone URL: set OS_AUTH_URL or OS_CLOUD');
+  if (authUrl === undefined) throw new InputError('no Keystone URL: set OS_AUTH_URL, or OS_CLOUD with a clouds.yaml');
   const userDomainId = a.user_domain_id ?? (a.user_domain_name === undefined ? a.domain_id : undefined);
   const userDomainName = a.user_domain_name ?? a.domain_name;
-  if (a.application_credential_secret !== undefined || a.application_credential_id !== undefined || /applicationcredential/.test(authType ?? '')) {
-    if (a.application_credential_secret === undefined) throw new InputError('application credential without a secret: set OS_APPLICATION_CREDENTIAL_SECRET');
-    if (a.application_credential_id === undefined) {
-      if (a.application_credential_name === undefined) throw new InputError('set OS_APPLICATION_CREDENTIAL_ID (or _NAME with OS_USERNAME)');
-      if (a.user_id === undefined && a.username === undefined) throw new InputError('OS_APPLICATION_CREDENTIAL_NAME needs OS_USERNAME or OS_USER_ID');
+
+  if (method === 'application_credential') {
+    if (a.application_credential_secret === undefined) {
+      throw new InputError('application credential without a secret: set OS_APPLICATION_CREDENTIAL_SECRET');
     }
+    if (a.application_credential_id === undefined) {
+      if (a.application_credential_name === undefined) {
+        throw new InputError('set OS_APPLICATION_CREDENTIAL_ID (or OS_APPLICATION_CREDENTIAL_NAME with OS_USERNAME or OS_USER_ID)');
+      }
+      if (a.user_id === undefined && a.username === undefined) {
+        throw new InputError('OS_APPLICATION_CREDENTIAL_NAME needs its owner: set OS_USERNAME (with OS_USER_DOMAIN_NAME) or OS_USER_ID');
+      }
+    }
+    const byName = a.application_credential_id === undefined;
     return {
       kind: 'authenticate',
       authUrl,
+      caFile,
+      hint: hintOf(
+        byName
+          ? ['application_credential_secret', 'application_credential_name', a.user_id !== undefined ? 'user_id' : 'username']
+          : ['application_credential_secret', 'application_credential_id'],
+      ),
       auth: {
         method: 'application_credential',
         secret: a.application_credential_secret,
         id: a.application_credential_id,
-        name: a.application_credential_name,
-        userId: a.user_id,
-        username: a.username,
-        userDomainId,
-        userDomainName: userDomainId === undefined ? (userDomainName ?? 'Default') : undefined,
+        ...(byName
+          ? {
+              name: a.application_credential_name,
+              userId: a.user_id,
+              username: a.user_id === undefined ? a.username : undefined,
+              userDomainId: a.user_id === undefined ? userDomainId : undefined,
+              userDomainName: a.user_id === undefined && userDomainId === undefined ? (userDomainName ?? 'Default') : undefined,
+            }
+          : {}),
       },
     };
   }
-  if (a.password === undefined) throw new InputError('no credentials: set OS_PASSWORD (with OS_USERNAME), an application credential, OS_TOKEN or OS_CLOUD');
+
+  if (a.password === undefined) {
+    throw new InputError('no credentials: set OS_PASSWORD (with OS_USERNAME), an application credential, OS_TOKEN or OS_CLOUD');
+  }
   if (a.user_id === undefined && a.username === undefined) throw new InputError('set OS_USERNAME or OS_USER_ID');
   if (a.project_id === undefined && a.project_name === undefined) {
     throw new InputError('set OS_PROJECT_NAME or OS_PROJECT_ID: the gateway needs a project-scoped token');
@@ -175,18 +308,28 @@ export function resolveInputs(env: Env): OpenStackInputs {
   return {
     kind: 'authenticate',
     authUrl,
+    caFile,
+    hint: hintOf(['password', a.user_id !== undefined ? 'user_id' : 'username', a.project_id !== undefined ? 'project_id' : 'project_name']),
     auth: {
       method: 'password',
       password: a.password,
       userId: a.user_id,
-      username: a.username,
-      userDomainId,
+      username: a.user_id === undefined ? a.username : undefined,
+      userDomainId: a.user_id === undefined ? userDomainId : undefined,
       userDomainName: a.user_id === undefined && userDomainId === undefined ? (userDomainName ?? 'Default') : undefined,
       projectId: a.project_id,
-      projectName: a.project_name,
-      projectDomainId,
+      projectName: a.project_id === undefined ? a.project_name : undefined,
+      projectDomainId: a.project_id === undefined ? projectDomainId : undefined,
       projectDomainName:
         a.project_id === undefined && projectDomainId === undefined ? (a.project_domain_name ?? a.domain_name ?? 'Default') : undefined,
     },
   };
+}
+
+/** Who the inputs authenticate as, for messages: never a secret. */
+export function describeWho(inputs: OpenStackInputs): string {
+  if (inputs.kind === 'token') return 'OS_TOKEN';
+  const auth = inputs.auth;
+  if (auth.method === 'password') return `user ${auth.username ?? auth.userId ?? '?'}`;
+  return `application credential ${auth.id ?? `${auth.name ?? '?'} of user ${auth.username ?? auth.userId ?? '?'}`}`;
 }
