@@ -40,7 +40,7 @@ if [ ! -f "$TREE/.zun-extracted" ]; then
   touch "$TREE/.zun-extracted"
 fi
 
-export GOPATH="$GOPATH_DIR" GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOCACHE="$D/cache/go-build"
+export GOPATH="$GOPATH_DIR" GO111MODULE=off CGO_ENABLED=0 GOFLAGS="" GOCACHE="$D/cache/go-build"
 cd "$TREE"
 
 if [ ! -f pkg/generated/openapi/zz_generated.openapi.go ]; then
@@ -57,11 +57,16 @@ ldflags=""
 for pkg in k8s.io/kubernetes/vendor/k8s.io/component-base/version k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version; do
   ldflags="$ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=20 -X $pkg.gitTreeState=clean"
 done
+n=0
+build_started=$(date +%s)
 for b in "${BINARIES[@]}"; do
+  n=$((n + 1))
   if [ ! -x "$OUT/$b" ]; then
-    echo "kubernetes: building $b ($(date +%T))"
+    t0=$(date +%s)
+    echo "kubernetes: building $b ($n/${#BINARIES[@]}, $(date +%T)), a few minutes on 2 cores"
     go build -ldflags "-s -w $ldflags" -o "$OUT/$b.tmp" "./cmd/$b"
     mv "$OUT/$b.tmp" "$OUT/$b"
+    echo "kubernetes: $b built in $(($(date +%s) - t0)) s"
   fi
 done
-echo "kubernetes $K8S_VERSION: built into $OUT"
+echo "kubernetes $K8S_VERSION: built into $OUT in $(($(date +%s) - build_started)) s"

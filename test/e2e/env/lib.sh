@@ -75,25 +75,32 @@ start_detached() { # name, command...
   echo $! >"$RUN/$name.pid"
 }
 
-# step LABEL command...: runs one part of `up` and prints one line with how long it took.
+# step LABEL command...: runs one part of `up` and prints one line with how long it took. A failure ends the script
+# (set -e); up's EXIT trap then names the step that failed ($CURRENT_STEP).
+export CURRENT_STEP=""
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 step() {
-  local label=$1 t0 rc=0; shift
-  t0=$(date +%s.%N)
-  "$@" || rc=$?
-  if [ "$rc" = 0 ]; then
-    printf '%s %-20s ok (%.1f s)\n' "$(date +%T)" "$label" "$(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo 0)"
-  else
-    printf '%s %-20s FAILED\n' "$(date +%T)" "$label" >&2
-    exit "$rc"
-  fi
+  local label=$1 t0 ms; shift
+  CURRENT_STEP=$label
+  t0=$(now_ms)
+  "$@"
+  ms=$(($(now_ms) - t0))
+  printf '%s %-22s ok (%d.%d s)\n' "$(date +%T)" "$label" $((ms / 1000)) $((ms % 1000 / 100))
+  CURRENT_STEP=""
 }
 
-stop_component() { # name [seconds]
-  local name=$1 wait=${2:-20} p
+stop_component() { # name [seconds [seconds before a second TERM]]
+  local name=$1 wait=${2:-20} term2=${3:-0} p i
   p=$(pid_of "$name") || return 0
   if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
     kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 1 $((wait * 5))); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    for i in $(seq 1 $((wait * 5))); do
+      kill -0 "$p" 2>/dev/null || break
+      # Kubernetes components drain on the first TERM (the apiserver waits up to 60 s for its own watches) and
+      # exit at once on the second.
+      if [ "$term2" != 0 ] && [ "$i" = $((term2 * 5)) ]; then kill -TERM "$p" 2>/dev/null || true; fi
+      sleep 0.2
+    done
     kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
   fi
   rm -f "$RUN/$name.pid"
@@ -169,14 +176,17 @@ keystone_setup() {
   if [ ! -f "$k/.bootstrapped" ]; then
     log "keystone: db_sync, fernet keys, bootstrap"
     rm -f "$k/keystone.db"
-    $m db_sync >>"$LOGS/keystone-manage.log" 2>&1
-    sqlite3 "$k/keystone.db" 'PRAGMA journal_mode=WAL;' >/dev/null
-    $m fernet_setup --keystone-user root --keystone-group root >>"$LOGS/keystone-manage.log" 2>&1
-    $m credential_setup --keystone-user root --keystone-group root >>"$LOGS/keystone-manage.log" 2>&1
-    $m bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PASSWORD" \
-      --bootstrap-admin-url "http://127.0.0.1:$KEYSTONE_PORT/v3/" \
-      --bootstrap-public-url "http://127.0.0.1:$KEYSTONE_PORT/v3/" \
-      --bootstrap-region-id RegionOne >>"$LOGS/keystone-manage.log" 2>&1
+    # (sqlite without WAL: concurrent writes failed with "database is locked".)
+    {
+      $m db_sync &&
+      sqlite3 "$k/keystone.db" 'PRAGMA journal_mode=WAL;' &&
+      $m fernet_setup --keystone-user root --keystone-group root &&
+      $m credential_setup --keystone-user root --keystone-group root &&
+      $m bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PASSWORD" \
+        --bootstrap-admin-url "http://127.0.0.1:$KEYSTONE_PORT/v3/" \
+        --bootstrap-public-url "http://127.0.0.1:$KEYSTONE_PORT/v3/" \
+        --bootstrap-region-id RegionOne
+    } >>"$LOGS/keystone-manage.log" 2>&1 || { tail -20 "$LOGS/keystone-manage.log" >&2; return 1; }
     touch "$k/.bootstrapped"
   fi
   keystone_start
@@ -248,8 +258,16 @@ apiserver_healthy() {
     "https://127.0.0.1:$APISERVER_PORT/readyz" | grep -q ok
 }
 
+write_kubeconfigs() {
+  write_kubeconfig "$D/k8s/admin.kubeconfig" e2e-admin "$K8S_ADMIN_TOKEN"
+  write_kubeconfig "$D/k8s/gateway.kubeconfig" zun-gateway "$K8S_GATEWAY_TOKEN"
+}
+
 apiserver_start() {
-  is_running apiserver && apiserver_healthy && return 0
+  if is_running apiserver && apiserver_healthy; then
+    if [ ! -f "$D/k8s/admin.kubeconfig" ] || [ ! -f "$D/k8s/gateway.kubeconfig" ]; then write_kubeconfigs; fi
+    return 0
+  fi
   stop_component apiserver 5
   local k="$D/k8s"
   start_detached apiserver "$K8S_BIN/kube-apiserver" \
@@ -260,11 +278,10 @@ apiserver_start() {
     --service-cluster-ip-range=10.0.0.0/24 --insecure-port=0 --disable-admission-plugins=ServiceAccount \
     --allow-privileged=true --kubelet-preferred-address-types=Hostname --profiling=false
   wait_for apiserver 90 apiserver_healthy || return 1
-  write_kubeconfig "$k/admin.kubeconfig" e2e-admin "$K8S_ADMIN_TOKEN"
-  write_kubeconfig "$k/gateway.kubeconfig" zun-gateway "$K8S_GATEWAY_TOKEN"
+  write_kubeconfigs
 }
 
-apiserver_stop() { stop_component apiserver 20; }
+apiserver_stop() { stop_component apiserver 20 3; }
 
 controller_manager_start() {
   is_running controller-manager && return 0
@@ -283,47 +300,85 @@ scheduler_start() {
   is_running scheduler || { tail -20 "$LOGS/scheduler.log" >&2; return 1; }
 }
 
-node_ready() {
-  kubectl --kubeconfig "$D/k8s/admin.kubeconfig" get node localhost \
-    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
+node_ready() { # [epoch]: Ready, and (given an epoch) with a heartbeat from a kubelet that ran since then
+  curl -fsS -m 5 --cacert "$D/k8s/certs/apiserver.crt" -H "Authorization: Bearer $K8S_ADMIN_TOKEN" \
+    "https://127.0.0.1:$APISERVER_PORT/api/v1/nodes/localhost" | "$PY" -c '
+import calendar, json, sys, time
+since = int(sys.argv[1])
+for c in json.load(sys.stdin)["status"]["conditions"]:
+    if c["type"] == "Ready" and c["status"] == "True":
+        beat = calendar.timegm(time.strptime(c["lastHeartbeatTime"], "%Y-%m-%dT%H:%M:%SZ"))
+        sys.exit(0 if beat >= since else 1)
+sys.exit(1)' "${1:-0}"
 }
 
 kubelet_start() {
-  is_running kubelet && node_ready && return 0
+  is_running kubelet && node_ready 0 && return 0
   stop_component kubelet 5
-  local kd="$D/k8s/kubelet"
+  local kd="$D/k8s/kubelet" since
   mkdir -p "$kd/root" "$kd/certs"
+  since=$(($(date +%s) - 1))
   start_detached kubelet "$K8S_BIN/kubelet" --kubeconfig="$D/k8s/admin.kubeconfig" \
     --container-runtime=docker --docker-endpoint="unix://$DOCKER_SOCK" \
     --pod-infra-container-image=local/pause:latest --fail-swap-on=false --cgroup-driver=cgroupfs \
     --root-dir="$kd/root" --cert-dir="$kd/certs" --hostname-override=localhost --address=127.0.0.1 \
     --healthz-bind-address=127.0.0.1 --healthz-port=0 --read-only-port=0 --anonymous-auth=true \
     --authorization-mode=AlwaysAllow --image-gc-high-threshold=100 --eviction-hard='' \
-    --enforce-node-allocatable='' --cgroups-per-qos=false --serialize-image-pulls=false
-  wait_for kubelet 120 node_ready
+    --enforce-node-allocatable='' --cgroups-per-qos=false --serialize-image-pulls=false \
+    --node-status-update-frequency=4s
+  wait_for kubelet 120 node_ready "$since"
+}
+
+remove_containers() { # [docker ps filter...]: docker rm -f on the private engine, if it answers
+  docker_healthy 2>/dev/null || return 0
+  local ids
+  ids=$(docker -H "unix://$DOCKER_SOCK" ps -aq "$@" 2>/dev/null || true)
+  # shellcheck disable=SC2086 # one id per word
+  [ -z "$ids" ] || docker -H "unix://$DOCKER_SOCK" rm -f $ids >/dev/null 2>&1 || true
 }
 
 kubelet_stop() {
-  stop_component kubelet 10
+  stop_component kubelet 10 3
   # kubelet leaves its pods' containers running in the engine; they belong to nobody once it is gone.
-  if [ -S "$DOCKER_SOCK" ]; then
-    local ids
-    ids=$(docker -H "unix://$DOCKER_SOCK" ps -aq --filter label=io.kubernetes.pod.name 2>/dev/null || true)
-    [ -z "$ids" ] || docker -H "unix://$DOCKER_SOCK" rm -f $ids >/dev/null 2>&1 || true
-  fi
+  remove_containers --filter label=io.kubernetes.pod.name
 }
 
 apply_gateway_rbac() {
-  kubectl --kubeconfig "$D/k8s/admin.kubeconfig" apply -f "$ENV_DIR/gateway-rbac.yaml" >/dev/null
+  local out
+  out=$(kubectl --kubeconfig "$D/k8s/admin.kubeconfig" apply -f "$ENV_DIR/gateway-rbac.yaml" 2>&1) ||
+    { printf '%s\n' "$out" >&2; return 1; }
 }
 
 # --- Docker engine ------------------------------------------------------------------------------------------------
 
 docker_healthy() { curl -fsS -m 3 --unix-socket "$DOCKER_SOCK" http://docker/_ping | grep -q OK; }
 
+# After dockerd died uncleanly, its containerd shims and their containers may still run: without them dockerd marks the
+# containers exited but their processes stay (seen: orphaned `sleep`s under init). Only ever called with this engine's
+# dockerd stopped; only touches shims of this engine's containerd socket and processes in cgroups named after this
+# engine's container ids.
+reap_engine_leftovers() {
+  local dd="$D/docker" f pid id procs
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    if { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q -F -- "-address $dd/exec/containerd/containerd.sock"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for id in "$dd"/data/containers/*; do
+    id=${id##*/}
+    for f in /sys/fs/cgroup/pids/docker/"$id"/cgroup.procs /sys/fs/cgroup/docker/"$id"/cgroup.procs; do
+      [ -r "$f" ] || continue
+      procs=$(cat "$f" 2>/dev/null || true)
+      # shellcheck disable=SC2086
+      [ -z "$procs" ] || kill -KILL $procs 2>/dev/null || true
+    done
+  done
+}
+
 dockerd_start() {
   is_running dockerd && docker_healthy && return 0
-  stop_component dockerd 5
+  dockerd_stop
   local dd="$D/docker"
   mkdir -p "$dd/data" "$dd/exec"
   # After an unclean stop a stale containerd socket keeps dockerd from starting.
@@ -349,7 +404,27 @@ WRAP
   wait_for dockerd 60 docker_healthy
 }
 
-dockerd_stop() { stop_component dockerd 30; }
+dockerd_stop() {
+  # Remove every container first (kubelet's and any a test made), then stop dockerd alone with TERM so that it shuts
+  # its containerd down in order; the process group gets KILL only if that does not finish in time.
+  remove_containers
+  local p
+  p=$(pid_of dockerd || true)
+  if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+  fi
+  stop_component dockerd 5
+  reap_engine_leftovers
+}
+
+# Unmounts whatever the engine or kubelet left mounted under $D (before removing state).
+unmount_state() {
+  local m
+  awk -v d="$D/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
 
 docker_images() {
   local dh="unix://$DOCKER_SOCK"
