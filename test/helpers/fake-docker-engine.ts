@@ -26,6 +26,8 @@ export class FakeDockerEngine {
   readonly requests: EngineRequest[] = [];
   readonly containers: FakeContainer[] = [];
   readonly execs = new Map<string, string>();
+  /** How many containers GET /containers/json reports. */
+  listed = 0;
   private readonly server = http.createServer((req, res) => this.onRequest(req, res));
 
   constructor() {
@@ -74,7 +76,7 @@ export class FakeDockerEngine {
         if (!container) return this.send(res, 404, { message: `No such exec instance: ${m[1]}` });
         return this.send(res, 200, { ID: m[1], ContainerID: container });
       }
-      if (p === '/containers/json') return this.send(res, 200, []);
+      if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
       if (p === '/containers/create') return this.send(res, 201, { Id: 'new-id', Warnings: [] });
       return this.send(res, 200, { ok: true });
     });

@@ -43,7 +43,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m}}`,
+        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m, maxContainersPerProject: 3}}`,
         'log: {level: silent}',
       ].join('\n'),
       {},
@@ -88,6 +88,19 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.deepEqual(sent.Labels, { app: 'web', [OWNER_LABEL]: 'p-alpha' });
     assert.equal(sent.HostConfig.Memory, 64 * 2 ** 20);
     assert.equal((await call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b","HostConfig":{"Memory":1073741824}}')).status, 400);
+  });
+
+  it('refuses a create beyond maxContainersPerProject, counting only the project\'s containers', async () => {
+    engine.listed = 3;
+    try {
+      const res = await call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}');
+      assert.equal(res.status, 403);
+      assert.match(JSON.parse(res.body).message, /already has 3 containers, the most allowed is 3/);
+      const count = engine.requests.filter((r) => r.url.startsWith('/containers/json')).at(-1) as { url: string };
+      assert.match(decodeURIComponent(count.url), /"label":\["org\.openstack\.zun-gateway\.project-id=p-alpha"\]/);
+    } finally {
+      engine.listed = 0;
+    }
   });
 
   it('refuses a network mode pointing at a container that is not the caller\'s', async () => {
