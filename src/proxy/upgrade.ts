@@ -32,19 +32,31 @@ function head(status: number, message: string | undefined, rawHeaders: readonly 
  */
 export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead: Buffer, options: UpgradeOptions): void {
   const { upstream } = options;
+  // The client already went away (while it was being authenticated): nothing to forward.
+  if (socket.destroyed || socket.readableEnded) {
+    socket.destroy();
+    return;
+  }
   const outgoing = upstream.request(upstream.requestOptions(req.method ?? 'GET', options.path, options.headers, true));
   let answered = false;
 
   const abandon = (): void => {
     outgoing.destroy();
   };
+  // http servers keep sockets half-open, so a client that leaves before the handshake is answered causes 'end' but
+  // never 'close': without this the upstream would hold the handshake (and the gateway the socket) indefinitely.
+  const clientGone = (): void => {
+    socket.destroy();
+  };
   socket.once('close', abandon);
   socket.on('error', abandon);
+  socket.once('end', clientGone);
 
   outgoing.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
     answered = true;
     socket.off('close', abandon);
     socket.off('error', abandon);
+    socket.off('end', clientGone);
     if (socket.destroyed) {
       upstreamSocket.destroy();
       return;
@@ -58,6 +70,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
 
   outgoing.on('response', (upstreamRes) => {
     answered = true;
+    socket.off('end', clientGone);
     options.onRefused?.(upstreamRes.statusCode ?? 502);
     if (socket.destroyed) {
       upstreamRes.destroy();

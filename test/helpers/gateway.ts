@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +74,9 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     port: address.port,
     dir,
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
-    stop: () => gateway.shutdown(),
+    stop: async () => {
+      await gateway.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -24,6 +24,10 @@ export class KeystoneDouble {
   private serial = 0;
   issueCalls = 0;
   validateCalls = 0;
+  /** The `auth` part of every POST /v3/auth/tokens body, in order (methods and scope, to check what was asked). */
+  readonly issueRequests: Array<{ identity?: { methods?: string[] }; scope?: unknown }> = [];
+  /** When true, every validation answers 401 as if no service token were good, even a freshly issued one. */
+  rejectAllServiceTokens = false;
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
@@ -82,8 +86,15 @@ export class KeystoneDouble {
     if (path !== '/v3/auth/tokens') return this.json(res, 404, { error: { code: 404 } });
     if (req.method === 'POST') {
       this.issueCalls += 1;
-      const auth = (JSON.parse(body) as { auth?: { identity?: { methods?: string[] } } }).auth;
-      if (!auth?.identity?.methods?.length) return this.json(res, 400, { error: { code: 400 } });
+      let auth: { identity?: { methods?: string[] }; scope?: unknown } | undefined;
+      try {
+        auth = (JSON.parse(body) as { auth?: typeof auth }).auth;
+      } catch {
+        auth = undefined;
+      }
+      if (auth !== undefined) this.issueRequests.push(auth);
+      const method = auth?.identity?.methods?.[0];
+      if (method !== 'password' && method !== 'application_credential') return this.json(res, 400, { error: { code: 400 } });
       this.serial += 1;
       const token = `service-token-${this.serial}`;
       this.serviceTokens.add(token);
@@ -91,14 +102,24 @@ export class KeystoneDouble {
       return this.json(
         res,
         201,
-        { token: { expires_at: expires, user: { id: 'gw', name: 'gateway', domain: { id: 'default', name: 'Default' } } } },
+        {
+          token: {
+            methods: [method],
+            expires_at: expires,
+            issued_at: new Date().toISOString(),
+            user: { id: 'gw', name: 'gateway', domain: { id: 'default', name: 'Default' } },
+            // Password auth asks for a project scope; an application credential carries its own.
+            project: { id: 'service-id', name: 'service', domain: { id: 'default', name: 'Default' } },
+            roles: [{ id: 'service-role-id', name: 'service' }],
+          },
+        },
         { 'x-subject-token': token },
       );
     }
     if (req.method === 'GET') {
       this.validateCalls += 1;
       const service = req.headers['x-auth-token'];
-      if (typeof service !== 'string' || !this.serviceTokens.has(service)) return this.json(res, 401, { error: { code: 401 } });
+      if (this.rejectAllServiceTokens || typeof service !== 'string' || !this.serviceTokens.has(service)) return this.json(res, 401, { error: { code: 401 } });
       const subject = req.headers['x-subject-token'];
       const spec = typeof subject === 'string' ? this.tokens.get(subject) : undefined;
       if (spec === undefined) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { headerLines } from './hostile-headers.js';
 
 export interface Recorded {
   readonly method: string;
@@ -9,26 +10,22 @@ export interface Recorded {
   body: Buffer;
   /** Set when the upstream saw the request's connection or response close before it finished. */
   closedEarlyAt?: number;
+  /** When the upstream's side of the exchange closed, however it ended. */
+  closedAt?: number;
   upgraded?: boolean;
 }
 
-/** Every value of one header (case-insensitive) in a rawHeaders list. */
-export function headerLines(rawHeaders: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() === name.toLowerCase()) out.push(rawHeaders[i + 1] as string);
-  }
-  return out;
-}
+export { headerLines };
 
 /**
  * A fake apiserver that records exactly what reached it (method, url, rawHeaders, body bytes), for header and
  * streaming assertions. Paths:
  *   /watch       chunked events every 50 ms until `endWatches()`; records when the client side went away
  *   /hang        never answers
+ *   /slow?ms=N   answers 200 `slow-done` after N ms (default 400)
  *   /reset       destroys the connection
  *   anything else: 200 JSON {ok: true}
- * Upgrades: `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
+ * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
  * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends;
  * `/upstream-closes-first` answers 101, writes `server-done`, half-closes, and records what the client sends after.
  */
@@ -80,12 +77,19 @@ export class RecordingUpstream {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     res.on('close', () => {
-      if (!res.writableFinished) rec.closedEarlyAt = Date.now();
+      rec.closedAt = Date.now();
+      if (!res.writableFinished) rec.closedEarlyAt = rec.closedAt;
     });
     req.on('end', () => {
       rec.body = Buffer.concat(chunks);
       const path = rec.url.split('?')[0];
       if (path === '/hang') return;
+      if (path === '/slow') {
+        const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
+        const timer = setTimeout(() => res.end('slow-done'), ms);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
       if (path === '/reset') {
         req.socket.destroy();
         return;
@@ -118,6 +122,14 @@ export class RecordingUpstream {
       );
       return;
     }
+    // The gateway's side ending (FIN) counts as closing: a server socket stays half-open and would never 'close'.
+    const closed = (): void => {
+      rec.closedAt ??= Date.now();
+    };
+    socket.on('end', closed);
+    socket.on('close', closed);
+    socket.on('error', () => socket.destroy());
+    if ((req.url ?? '').startsWith('/hang-upgrade')) return; // never answers the handshake
     rec.upgraded = true;
     (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     const protocol = headerLines(req.rawHeaders, 'sec-websocket-protocol')[0]?.split(',')[0]?.trim();
@@ -136,6 +148,5 @@ export class RecordingUpstream {
     }
     socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString('utf8')}`));
     socket.on('end', () => socket.end('bye'));
-    socket.on('error', () => socket.destroy());
   }
 }

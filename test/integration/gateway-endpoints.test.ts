@@ -4,7 +4,9 @@ import request from 'supertest';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
-import { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { RecordingUpstream, headerLines } from '../helpers/recording-upstream.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("the gateway's own endpoints (supertest)", () => {
   let keystone: KeystoneDouble;
@@ -47,6 +49,32 @@ describe("the gateway's own endpoints (supertest)", () => {
     }
   });
 
+  it('GET /readyz is 503 naming the apiserver when it is unreachable, and no secret in the body', async () => {
+    const dead = await new RecordingUpstream().start();
+    const deadUrl = dead.url;
+    await dead.stop();
+    const other = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: deadUrl });
+    try {
+      const res = await request(other.gateway.server).get('/readyz').expect(503);
+      assert.equal(res.body.ready, false);
+      assert.equal(res.body.checks.keystone.ok, true);
+      assert.equal(res.body.checks.k8s.ok, false);
+      assert.match(res.body.checks.k8s.detail, /apiserver unreachable/);
+      assert.doesNotMatch(res.text, /gateway-sa-token|service-token|service-password/);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('GET /readyz asks the apiserver with the gateway credentials, never leaking them', async () => {
+    const before = upstream.requests.length;
+    const res = await request(gw.gateway.server).get('/readyz').expect(200);
+    const probe = upstream.requests.slice(before).find((r) => r.url === '/healthz');
+    assert.ok(probe, 'the apiserver was probed');
+    assert.deepEqual(headerLines(probe.rawHeaders, 'authorization'), ['Bearer gateway-sa-token']);
+    assert.doesNotMatch(res.text, /gateway-sa-token/);
+  });
+
   it('GET /whoami tells the caller who they are to the gateway', async () => {
     const res = await request(gw.gateway.server).get('/whoami').set('X-Auth-Token', 'alice-token').expect(200);
     assert.equal(res.body.user.name, 'alice');
@@ -63,52 +91,97 @@ describe("the gateway's own endpoints (supertest)", () => {
   });
 
   it('unknown paths are JSON 404s without stack traces', async () => {
-    const res = await request(gw.gateway.server).get('/nope').expect(404);
+    const res = await request(gw.gateway.server).get('/nope').expect('content-type', /application\/json/).expect(404);
     assert.equal(res.body.error, 404);
+    assert.match(res.body.message, /no such endpoint.*\/k8s\//);
     assert.doesNotMatch(res.text, /at .*\.js/);
+  });
+
+  it('/k8sfoo is not routed to the k8s endpoint', async () => {
+    const before = upstream.requests.length;
+    const res = await request(gw.gateway.server).get('/k8sfoo/api').set('X-Auth-Token', 'alice-token').expect(404);
+    assert.equal(res.body.error, 404);
+    assert.equal(upstream.requests.length, before, 'the request reached the apiserver');
   });
 });
 
 describe('graceful shutdown', () => {
-  it('lets an in-flight request finish, refuses new connections, then closes upgraded sessions', async function () {
-    this.timeout(10_000);
-    const keystone = await new KeystoneDouble().start();
-    keystone.register('t');
-    // An upstream whose /slow answer takes 400 ms.
-    const slow = http.createServer((req, res) => {
-      setTimeout(() => res.end('done'), req.url === '/slow' ? 400 : 0);
-    });
-    slow.on('upgrade', (_req, socket) => {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const port = (slow.address() as { port: number }).port;
-    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: `http://127.0.0.1:${port}`, graceSeconds: 1 });
-    try {
-      const session = await RawConnection.open(gw.port);
-      session.write(requestHead('POST', '/k8s/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
-      await session.until((t) => t.startsWith('HTTP/1.1 101'));
+  let keystone: KeystoneDouble;
+  let upstream: RecordingUpstream;
 
-      const inflight = new Promise<string>((resolve, reject) => {
-        http.get(`${gw.url}/k8s/slow`, { headers: { 'x-auth-token': 't' }, agent: false }, (res) => {
+  beforeEach(async () => {
+    keystone = await new KeystoneDouble().start();
+    keystone.register('t');
+    upstream = await new RecordingUpstream().start();
+  });
+  afterEach(async () => {
+    await upstream.stop();
+    await keystone.stop();
+  });
+
+  const openSession = async (port: number): Promise<RawConnection> => {
+    const session = await RawConnection.open(port);
+    session.write(requestHead('POST', '/k8s/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+    await session.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
+    return session;
+  };
+
+  const get = (url: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      http
+        .get(url, { headers: { 'x-auth-token': 't' }, agent: false }, (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve(body));
-        }).on('error', reject);
-      });
-      await new Promise((r) => setTimeout(r, 100));
-      const started = Date.now();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+
+  it('lets an in-flight request finish, refuses new connections, then closes upgraded sessions', async function () {
+    this.timeout(10_000);
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5 });
+    let session: RawConnection | undefined;
+    try {
+      session = await openSession(gw.port);
+      const inflight = get(`${gw.url}/k8s/slow?ms=500`);
+      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url.startsWith('/slow')); i += 1) await sleep(10);
       const stopping = gw.stop();
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       await assert.rejects(RawConnection.open(gw.port), /ECONNREFUSED/);
-      assert.equal(await inflight, 'done', 'the in-flight request completed');
+      // While the in-flight request runs, the upgraded session still carries bytes.
+      session.write('still-there');
+      await session.until((t) => t.includes('echo:still-there'));
+      assert.deepEqual(await inflight, { status: 200, body: 'slow-done' }, 'the in-flight request completed');
       await stopping;
       await session.untilEnded(2000);
-      assert.ok(Date.now() - started < 3000);
     } finally {
-      slow.close();
-      await keystone.stop();
+      session?.destroy();
+    }
+  });
+
+  it('closes an upgraded session and a request that never ends once the grace period has passed', async function () {
+    this.timeout(10_000);
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 1 });
+    let session: RawConnection | undefined;
+    try {
+      session = await openSession(gw.port);
+      const hanging = get(`${gw.url}/k8s/hang`).then(
+        () => 'answered',
+        () => 'cut',
+      );
+      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url === '/hang'); i += 1) await sleep(10);
+      const started = Date.now();
+      const stopping = gw.stop();
+      await sleep(500);
+      assert.equal(session.isEnded, false, 'the session was closed before the grace period ended');
+      await stopping;
+      await session.untilEnded(2000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 900 && elapsed < 3000, `closed after ${elapsed} ms, grace is 1000 ms`);
+      assert.equal(await hanging, 'cut');
+    } finally {
+      session?.destroy();
     }
   });
 });

@@ -3,6 +3,7 @@ import { Authenticator } from '../../src/auth/authenticator.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { KeystoneClient } from '../../src/auth/keystone-client.js';
 import { SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
+import type { ServiceCredentials } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 
@@ -14,9 +15,12 @@ const credentials = {
   projectDomainName: 'Default',
 };
 
-function setup(keystone: KeystoneDouble, options: { ttlMs?: number; negativeMax?: number; now?: () => number } = {}) {
-  const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 1000 });
-  const service = new ServiceTokenProvider(client, credentials, silentLogger(), options.now);
+function setup(
+  keystone: KeystoneDouble,
+  options: { ttlMs?: number; negativeMax?: number; now?: () => number; timeoutMs?: number; service?: ServiceCredentials } = {},
+) {
+  const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: options.timeoutMs ?? 1000 });
+  const service = new ServiceTokenProvider(client, options.service ?? credentials, silentLogger(), options.now);
   const auth = new Authenticator(
     client,
     service,
@@ -64,6 +68,31 @@ describe('Authenticator (Keystone double)', () => {
     assert.equal(keystone.validateCalls, 1);
   });
 
+  it('asks Keystone again once the cache TTL has passed', async () => {
+    let now = Date.now();
+    keystone.register('t1');
+    const { auth } = setup(keystone, { ttlMs: 1_000, now: () => now });
+    await auth.authenticate('t1');
+    now += 900;
+    await auth.authenticate('t1');
+    assert.equal(keystone.validateCalls, 1, 'within the TTL');
+    now += 200;
+    await auth.authenticate('t1');
+    assert.equal(keystone.validateCalls, 2, 'after the TTL');
+  });
+
+  it('a token that expires in about a second is not served from the cache after it expired (real clock)', async function () {
+    this.timeout(5_000);
+    keystone.register('brief', { expiresAt: new Date(Date.now() + 1_000) });
+    const { auth } = setup(keystone, { ttlMs: 300_000 });
+    await auth.authenticate('brief');
+    await auth.authenticate('brief');
+    assert.equal(keystone.validateCalls, 1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await rejectsWith(auth.authenticate('brief'), 401);
+    assert.equal(keystone.validateCalls, 2, 'Keystone was asked again after expires_at');
+  });
+
   it("caps a cached token's lifetime at its expires_at, re-checked on every hit", async () => {
     let now = Date.now();
     keystone.register('short', { expiresAt: new Date(now + 5_000) });
@@ -84,8 +113,25 @@ describe('Authenticator (Keystone double)', () => {
     await rejectsWith(auth.authenticate('bogus-0'), 401, /not valid/);
     await rejectsWith(auth.authenticate('bogus-0'), 401);
     assert.equal(keystone.validateCalls, 1, 'the second try came from the negative cache');
-    for (let i = 1; i < 50; i += 1) await rejectsWith(auth.authenticate(`bogus-${i}`), 401);
-    assert.ok(auth.cacheSize.refused <= 10, `negative cache holds ${auth.cacheSize.refused}`);
+    let largest = 0;
+    for (let i = 1; i < 50; i += 1) {
+      await rejectsWith(auth.authenticate(`bogus-${i}`), 401);
+      largest = Math.max(largest, auth.cacheSize.refused);
+    }
+    assert.equal(largest, 10, `the negative cache grew to ${largest}, bounded at 10`);
+    assert.equal(keystone.validateCalls, 50);
+  });
+
+  it('a 401 for an unknown token is remembered only for the negative-cache TTL', async () => {
+    let now = Date.now();
+    const { auth } = setup(keystone, { now: () => now });
+    await rejectsWith(auth.authenticate('late-token'), 401);
+    keystone.register('late-token');
+    await rejectsWith(auth.authenticate('late-token'), 401);
+    assert.equal(keystone.validateCalls, 1);
+    now += 10_001;
+    assert.equal((await auth.authenticate('late-token')).user.name, 'alice');
+    assert.equal(keystone.validateCalls, 2);
   });
 
   it('answers 503, never 401, when Keystone is down; cached tokens keep working', async () => {
@@ -100,11 +146,42 @@ describe('Authenticator (Keystone double)', () => {
     assert.equal((await auth.authenticate('fresh')).user.name, 'alice', 'recovers without a restart, 503 was not cached');
   });
 
-  it('answers 503 when Keystone fails with 500', async () => {
+  it('answers 503 when Keystone fails with 500, and does not cache that answer', async () => {
     keystone.register('t');
     const { auth } = setup(keystone);
+    await auth.authenticate('t').then(() => undefined); // the service token is issued before the failure starts
+    keystone.register('t2');
     keystone.failWith = 500;
+    await rejectsWith(auth.authenticate('t2'), 503);
+    keystone.failWith = undefined;
+    assert.equal((await auth.authenticate('t2')).user.name, 'alice');
+  });
+
+  it('answers 503 when Keystone is too slow (timeout), never 401', async () => {
+    keystone.register('t');
+    const { auth } = setup(keystone, { timeoutMs: 200 });
+    keystone.delayMs = 600;
     await rejectsWith(auth.authenticate('t'), 503);
+  });
+
+  it("answers 503 when Keystone rejects even a freshly issued service token (re-authenticates once only)", async () => {
+    keystone.register('t');
+    const { auth } = setup(keystone);
+    keystone.rejectAllServiceTokens = true;
+    await rejectsWith(auth.authenticate('t'), 503);
+    assert.equal(keystone.issueCalls, 2, 'the first service token, then exactly one renewal');
+    assert.equal(keystone.validateCalls, 2);
+  });
+
+  it('asks for its service token with a project scope (password) or without one (application credential)', async () => {
+    keystone.register('t');
+    await setup(keystone).auth.authenticate('t');
+    await setup(keystone, { service: { applicationCredentialId: 'ac-id', applicationCredentialSecret: 'ac-secret' } }).auth.authenticate('t');
+    const [password, appCred] = keystone.issueRequests;
+    assert.deepEqual(password?.identity?.methods, ['password']);
+    assert.deepEqual(password?.scope, { project: { name: 'service', domain: { name: 'Default' } } });
+    assert.deepEqual(appCred?.identity?.methods, ['application_credential']);
+    assert.equal(appCred?.scope, undefined);
   });
 
   it('re-issues its own service token when Keystone answers 401, once, and reuses it otherwise', async () => {
@@ -116,8 +193,9 @@ describe('Authenticator (Keystone double)', () => {
     await auth.authenticate('b');
     assert.equal(keystone.issueCalls, 1, 'one service token for several validations');
     keystone.revokeServiceTokens();
-    await auth.authenticate('c');
+    assert.equal((await auth.authenticate('c')).user.name, 'alice', 'the validation succeeded with the new service token');
     assert.equal(keystone.issueCalls, 2, 'a new service token after the 401');
+    assert.equal(keystone.validateCalls, 4, 'a, b, c refused (401), c again');
   });
 
   it('renews the service token before it expires', async () => {
@@ -132,12 +210,17 @@ describe('Authenticator (Keystone double)', () => {
     assert.equal(keystone.issueCalls, 2);
   });
 
-  it('answers 403 for unscoped, domain- and system-scoped tokens, explaining how to get a project token', async () => {
+  it('answers 403 for an unscoped token, saying how to get a project-scoped one', async () => {
     keystone.register('unscoped', { project: null });
+    const { auth } = setup(keystone);
+    await rejectsWith(auth.authenticate('unscoped'), 403, /unscoped.*project-scoped token.*--os-project-name/);
+    await rejectsWith(auth.authenticateAnyScope('unscoped'), 403, /unscoped/);
+  });
+
+  it('answers 403 for domain- and system-scoped tokens where no mapping is configured', async () => {
     keystone.register('domain', { domainScope: { id: 'd', name: 'Ops' } });
     keystone.register('system', { system: true });
     const { auth } = setup(keystone);
-    await rejectsWith(auth.authenticate('unscoped'), 403, /unscoped.*--os-project-name/);
     await rejectsWith(auth.authenticate('domain'), 403, /domain 'Ops'.*project-scoped/);
     await rejectsWith(auth.authenticate('system'), 403, /system-scoped/);
     const any = await auth.authenticateAnyScope('domain');

@@ -22,6 +22,19 @@ describe('configuration', () => {
     assert.equal((config.keystone.serviceCredentials as { password: string }).password, 'p: {w}');
   });
 
+  it('${NAME:-default} prefers the variable when it is set, the default when it is unset or empty', () => {
+    assert.deepEqual(substituteEnv({ a: '${X:-d}', b: '${Y:-d}', c: '${Z:-}' }, { X: 'set', Y: '' }), { a: 'set', b: 'd', c: '' });
+  });
+
+  it('$$ escapes a placeholder: $${X} stays the literal text ${X}', () => {
+    assert.deepEqual(substituteEnv({ a: '$${X}', b: 'a$$$$b' }, { X: 'no' }), { a: '${X}', b: 'a$$b' });
+  });
+
+  it('substitutes inside lists and nested maps, naming the nested key when a variable is missing', () => {
+    assert.throws(() => substituteEnv({ a: { b: ['ok', 'x${MISSING}'] } }, {}), (err: unknown) =>
+      err instanceof ConfigError && err.message.includes('a.b.1') && err.message.includes('MISSING'));
+  });
+
   it('names the key and the variable when a variable is missing', () => {
     assert.throws(() => parseConfig(minimal(), {}), (err: unknown) =>
       err instanceof ConfigError && /keystone\.serviceCredentials\.password: environment variable GATEWAY_PASSWORD is not set/.test(err.message));
@@ -29,6 +42,8 @@ describe('configuration', () => {
 
   it('names unknown keys and bad values', () => {
     assert.throws(() => parseConfig(minimal('k8s: {kubeconfg: /x}'), { GATEWAY_PASSWORD: 'p' }), /k8s: unknown key\(s\) 'kubeconfg'/);
+    assert.throws(() => parseConfig(minimal('lissen: {port: 1}'), { GATEWAY_PASSWORD: 'p' }), /\(top level\): unknown key\(s\) 'lissen'/);
+    assert.throws(() => parseConfig(minimal().replace('http://127.0.0.1:5000/v3', 'not a url'), { GATEWAY_PASSWORD: 'p' }), /keystone\.authUrl: must be an http\(s\) URL/);
     assert.throws(() => parseConfig(minimal().replace('http://127.0.0.1:5000/v3', 'ftp://x'), { GATEWAY_PASSWORD: 'p' }), /keystone\.authUrl: must be an http\(s\) URL/);
     assert.throws(() => parseConfig(minimal('listen: {port: 99999}'), { GATEWAY_PASSWORD: 'p' }), /listen\.port/);
     assert.throws(() => parseConfig(minimal('k8s: {impersonation: {userPrefix: "system:"}}'), { GATEWAY_PASSWORD: 'p' }), /k8s\.impersonation\.userPrefix: must not start with 'system:'/);

@@ -37,8 +37,22 @@ describe('token extraction', () => {
     fails(['Authorization', 'Basic dXNlcjpwYXNz'], 401, false, /scheme 'Basic'/);
   });
 
+  it('refuses a malformed or repeated bearer subprotocol', () => {
+    fails(['Sec-WebSocket-Protocol', 'base64url.bearer.authorization.k8s.io.not*base64'], 401, true, /base64url/);
+    const one = `base64url.bearer.authorization.k8s.io.${Buffer.from('a').toString('base64url')}`;
+    fails(['Sec-WebSocket-Protocol', `${one}, ${one}`], 400, true, /several bearer tokens/);
+    fails(['Sec-WebSocket-Protocol', 'base64url.bearer.authorization.k8s.io.'], 401, true, /empty/);
+  });
+
+  it('accepts the same token given in X-Auth-Token and the subprotocol', () => {
+    const proto = `v4.channel.k8s.io, base64url.bearer.authorization.k8s.io.${Buffer.from('same').toString('base64url')}`;
+    assert.equal(extractToken(['X-Auth-Token', 'same', 'Sec-WebSocket-Protocol', proto], { upgrade: true }), 'same');
+  });
+
   it('strips only the bearer entry from Sec-WebSocket-Protocol', () => {
     assert.equal(stripBearerSubprotocol('v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.eHl6, v4.channel.k8s.io'), 'v5.channel.k8s.io, v4.channel.k8s.io');
     assert.equal(stripBearerSubprotocol('base64url.bearer.authorization.k8s.io.eHl6'), undefined);
+    assert.equal(stripBearerSubprotocol('v5.channel.k8s.io,v4.channel.k8s.io'), 'v5.channel.k8s.io, v4.channel.k8s.io');
+    assert.equal(stripBearerSubprotocol('SPDY/3.1+portforward.k8s.io'), 'SPDY/3.1+portforward.k8s.io');
   });
 });

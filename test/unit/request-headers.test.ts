@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Identity } from '../../src/auth/identity.js';
 import { ImpersonationError, impersonationHeaders } from '../../src/k8s/impersonation.js';
 import { HeaderPolicyError, k8sRequestHeaders } from '../../src/k8s/request-headers.js';
+import { HOSTILE_NAMES, hostileHeaderLines, letterCases } from '../helpers/hostile-headers.js';
 
 const config = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
 const alice: Identity = {
@@ -19,36 +20,65 @@ const build = (raw: string[], upgrade = false) =>
   k8sRequestHeaders(raw, { hostHeader: 'api:6443', authorization: 'Bearer sa', identityHeaders: impersonationHeaders(alice, config), upgrade });
 
 describe('Kubernetes request headers', () => {
-  const hostileNames = [
-    'Authorization', 'X-Auth-Token', 'Impersonate-User', 'Impersonate-Group', 'Impersonate-Uid', 'Impersonate-Extra-scopes',
-    'Impersonate-Extra-keystone-project-id', 'X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto', 'Forwarded', 'X-Real-IP',
-    'X-Remote-User', 'X-Remote-Group', 'X-Remote-Extra-Scopes', 'Proxy-Authorization', 'X-Subject-Token',
-  ];
-  const variants = (n: string) => [n, n.toLowerCase(), n.toUpperCase(), n.replace(/[a-z]/g, (c, i: number) => (i % 2 ? c.toUpperCase() : c))];
-
   it('removes every client identity, impersonation, forwarding and remote-user header, in every letter case', () => {
-    const raw: string[] = [];
-    for (const n of hostileNames) for (const v of variants(n)) raw.push(v, 'evil');
-    raw.push('Accept', 'application/json');
+    const raw = [...hostileHeaderLines(), 'Accept', 'application/json'];
     const out = build(raw);
-    assert.ok(!out.includes('evil'), `a hostile value survived: ${JSON.stringify(out)}`);
+    const survivors = out.filter((v) => v.startsWith('hostile-'));
+    assert.deepEqual(survivors, [], `hostile values survived: ${JSON.stringify(out)}`);
     assert.deepEqual(lines(out, 'accept'), ['application/json']);
     assert.deepEqual(lines(out, 'authorization'), ['Bearer sa']);
     assert.deepEqual(lines(out, 'impersonate-user'), ['keystone:alice']);
+    assert.deepEqual(lines(out, 'impersonate-uid'), []);
+    for (const name of ['x-forwarded-for', 'forwarded', 'x-remote-user', 'x-remote-group', 'x-remote-extra-x', 'x-auth-token', 'impersonate-extra-anything']) {
+      assert.deepEqual(lines(out, name), [], `${name} survived`);
+    }
   });
 
-  for (const named of ['Impersonate-User', 'authorization', 'X-Remote-User', 'IMPERSONATE-GROUP', 'x-auth-token', 'X-Forwarded-For', 'Impersonate-Extra-x']) {
-    it(`refuses Connection: ${named}`, () => {
-      assert.throws(() => build(['Connection', `keep-alive, ${named}`]), HeaderPolicyError);
+  for (const name of HOSTILE_NAMES) {
+    it(`removes ${name} in every letter case (${letterCases(name).join(', ')})`, () => {
+      const raw: string[] = [];
+      letterCases(name).forEach((variant, i) => raw.push(variant, `hostile-${i}`));
+      const out = build(raw);
+      assert.deepEqual(out.filter((v) => v.startsWith('hostile-')), [], JSON.stringify(out));
     });
   }
 
-  it('adds the gateway identity last, after the client headers', () => {
-    const out = build(['Accept', '*/*', 'User-Agent', 'kubectl']);
-    const firstIdentity = out.indexOf('Authorization');
-    assert.ok(firstIdentity > out.indexOf('User-Agent'));
-    assert.equal(out[0], 'Host');
-    assert.equal(out[1], 'api:6443');
+  for (const named of [
+    'Impersonate-User', 'authorization', 'X-Remote-User', 'IMPERSONATE-GROUP', 'impersonate-uid', 'x-auth-token', 'X-Forwarded-For',
+    'Impersonate-Extra-x', 'x-remote-extra-y', 'Forwarded',
+  ]) {
+    it(`refuses Connection: ${named} (HeaderPolicyError)`, () => {
+      assert.throws(() => build(['Connection', named]), HeaderPolicyError);
+      assert.throws(() => build(['Connection', `keep-alive, ${named}`]), HeaderPolicyError);
+      // A second Connection line is as good as the first for an attacker.
+      assert.throws(() => build(['Connection', 'keep-alive', 'connection', named]), HeaderPolicyError);
+    });
+  }
+
+  it('allows ordinary Connection options', () => {
+    assert.doesNotThrow(() => build(['Connection', 'keep-alive']));
+    assert.doesNotThrow(() => build(['Connection', 'Upgrade', 'Upgrade', 'SPDY/3.1'], true));
+  });
+
+  it('adds the gateway identity last, after the client headers, and replaces the client Host', () => {
+    const out = build(['Host', 'evil.example', 'Accept', '*/*', 'User-Agent', 'kubectl', 'X-Last-Client-Header', '1']);
+    const names = out.filter((_, i) => i % 2 === 0);
+    const lastClient = names.indexOf('X-Last-Client-Header');
+    assert.ok(lastClient > 0);
+    for (const identityName of ['Authorization', 'Impersonate-User', 'Impersonate-Group', 'Impersonate-Extra-keystone-user-id']) {
+      const at = names.indexOf(identityName);
+      assert.ok(at > lastClient, `${identityName} at ${at} does not follow the client headers (last at ${lastClient})`);
+    }
+    assert.deepEqual(out.slice(0, 2), ['Host', 'api:6443']);
+    assert.deepEqual(lines(out, 'host'), ['api:6443']);
+  });
+
+  it('removes the bearer entry from Sec-WebSocket-Protocol and keeps the other subprotocols', () => {
+    const bearer = `base64url.bearer.authorization.k8s.io.${Buffer.from('secret-token').toString('base64url')}`;
+    const out = build(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Protocol', `v5.channel.k8s.io, ${bearer}, v4.channel.k8s.io`], true);
+    assert.deepEqual(lines(out, 'sec-websocket-protocol'), ['v5.channel.k8s.io, v4.channel.k8s.io']);
+    const onlyBearer = build(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Protocol', bearer], true);
+    assert.deepEqual(lines(onlyBearer, 'sec-websocket-protocol'), []);
   });
 
   it('drops hop-by-hop headers and those Connection names; keeps the upgrade handshake on upgrades', () => {
@@ -86,6 +116,18 @@ describe('impersonation headers', () => {
     assert.deepEqual(lines(out, 'impersonate-extra-keystone-project-id'), ['p-1']);
     assert.deepEqual(lines(out, 'impersonate-extra-keystone-project-name'), ['%C3%A9quipe']);
     assert.deepEqual(lines(impersonationHeaders(alice, { ...config, extras: false }), 'impersonate-extra-keystone-user-id'), []);
+  });
+
+  it('a Keystone role named system:masters becomes keystone:project:<id>:role:system:masters, never the group itself', () => {
+    const groups = lines(impersonationHeaders({ ...alice, roles: ['system:masters'] }, config), 'impersonate-group');
+    assert.ok(groups.includes('keystone:project:p-1:role:system:masters'));
+    assert.ok(!groups.includes('system:masters'));
+    assert.ok(groups.every((g) => !g.startsWith('system:')));
+  });
+
+  it('a role name with a comma stays one Impersonate-Group line', () => {
+    const groups = lines(impersonationHeaders({ ...alice, roles: ['a,b'] }, config), 'impersonate-group');
+    assert.deepEqual(groups, ['keystone:project:p-1', 'keystone:project:p-1:role:a,b']);
   });
 
   it('fails closed: no user or no project means no headers at all', () => {
