@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { runCredential } from './client/exec-credential.js';
 import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { createAuditTrail } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 
 function packageVersion(): string {
@@ -24,8 +25,14 @@ async function serve(configFile: string): Promise<void> {
   const logger = createLogger(config.log.level);
   // Loaded here, not above: `credential` runs before every kubectl command and must not pay for the server's modules.
   const { createGateway } = await import('./gateway/gateway.js');
-  const gateway = await createGateway(config, { version, logger });
+  const audit = createAuditTrail(config.audit);
+  const gateway = await createGateway(config, { version, logger, audit });
   await gateway.listen();
+  // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.
+  process.on('SIGHUP', () => {
+    audit.reopen();
+    logger.info('audit file reopened (SIGHUP)');
+  });
   const stop = (signal: string): void => {
     logger.info({ signal }, 'signal received');
     gateway

@@ -1,5 +1,6 @@
 import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { AuthError, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
@@ -14,6 +15,7 @@ export interface AuthenticatorOptions {
   readonly negativeCacheTtlMs: number;
   readonly negativeCacheMaxEntries: number;
   readonly now?: () => number;
+  readonly metrics?: Metrics;
 }
 
 export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptions {
@@ -49,6 +51,7 @@ export class Authenticator {
     this.now = options.now ?? Date.now;
     this.valid = new ExpiringCache(options.cacheMaxEntries, this.now);
     this.refused = new ExpiringCache(options.negativeCacheMaxEntries, this.now);
+    options.metrics?.reportTokenCacheSize(() => this.cacheSize);
   }
 
   /** Resolves to the project-scoped caller, or rejects with an AuthError (403 for domain or system scope). */
@@ -63,15 +66,23 @@ export class Authenticator {
   /** Like authenticate, but also accepts domain- and system-scoped tokens, for COEs configured to map them. */
   authenticateAnyScope(token: string): Promise<AnyIdentity> {
     const key = tokenKey(token);
+    const counted = this.options.metrics?.tokenCache;
     const hit = this.valid.get(key);
-    if (hit !== undefined) return Promise.resolve(hit);
+    if (hit !== undefined) {
+      counted?.inc({ result: 'hit' });
+      return Promise.resolve(hit);
+    }
     const refusal = this.refused.get(key);
-    if (refusal !== undefined) return Promise.reject(refusal);
+    if (refusal !== undefined) {
+      counted?.inc({ result: 'negative_hit' });
+      return Promise.reject(refusal);
+    }
     let pending = this.inflight.get(key);
     if (pending === undefined) {
+      counted?.inc({ result: 'miss' });
       pending = this.lookup(key, token).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
-    }
+    } else counted?.inc({ result: 'shared' });
     return pending;
   }
 

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { ServiceCredentials } from '../config/schema.js';
+import type { Metrics } from '../observability/metrics.js';
 import { keystoneAuthBody, serviceAuthInputs, type KeystoneAuthInputs } from './auth-body.js';
 
 /** Keystone could not be asked, or answered in a way that tells nothing about the token: never the user's fault. */
@@ -20,7 +21,11 @@ export interface KeystoneClientOptions {
   readonly authUrl: string;
   readonly timeoutMs: number;
   readonly ca?: Buffer;
+  readonly metrics?: Metrics;
 }
+
+/** What a Keystone call was for: the label of its metrics. */
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -71,12 +76,12 @@ export class KeystoneClient {
 
   /** POST /v3/auth/tokens with any password or application-credential inputs. */
   authenticate(inputs: KeystoneAuthInputs): Promise<KeystoneResponse> {
-    return this.request('POST', 'auth/tokens?nocatalog', {}, JSON.stringify(keystoneAuthBody(inputs)));
+    return this.request('issue_token', 'POST', 'auth/tokens?nocatalog', {}, JSON.stringify(keystoneAuthBody(inputs)));
   }
 
   /** GET /v3/auth/tokens: X-Auth-Token is the gateway's token, X-Subject-Token the user's. */
   validateToken(serviceToken: string, subjectToken: string): Promise<KeystoneResponse> {
-    return this.request('GET', 'auth/tokens?nocatalog', {
+    return this.request('validate_token', 'GET', 'auth/tokens?nocatalog', {
       'x-auth-token': serviceToken,
       'x-subject-token': subjectToken,
     });
@@ -85,7 +90,7 @@ export class KeystoneClient {
   /** GET on the v3 root: Keystone is up and answering. */
   async ping(): Promise<boolean> {
     try {
-      const res = await this.request('GET', '', {});
+      const res = await this.request('ping', 'GET', '', {});
       return res.status >= 200 && res.status < 400;
     } catch {
       return false;
@@ -96,7 +101,30 @@ export class KeystoneClient {
     this.agent.destroy();
   }
 
-  private request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<KeystoneResponse> {
+  private async request(
+    operation: KeystoneOperation,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<KeystoneResponse> {
+    const metrics = this.options.metrics;
+    const stopTimer = metrics?.keystoneLatency.startTimer({ operation });
+    try {
+      const res = await this.send(method, path, headers, body);
+      metrics?.keystoneRequests.inc({ operation, outcome: String(res.status) });
+      if (res.status >= 500) metrics?.keystoneErrors.inc({ operation });
+      return res;
+    } catch (err) {
+      metrics?.keystoneRequests.inc({ operation, outcome: 'error' });
+      metrics?.keystoneErrors.inc({ operation });
+      throw err;
+    } finally {
+      stopTimer?.();
+    }
+  }
+
+  private send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<KeystoneResponse> {
     const url = new URL(path, this.base);
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {

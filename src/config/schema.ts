@@ -16,6 +16,10 @@ const identityPrefix = nonEmpty.refine((p) => !p.toLowerCase().startsWith('syste
 const tlsFiles = z.strictObject({
   certFile: nonEmpty,
   keyFile: nonEmpty,
+  /** Set: clients must present a certificate signed by this CA (mutual TLS), in addition to their Keystone token. */
+  clientCaFile: nonEmpty.optional(),
+  /** How often the files are checked for changes (certificates are reloaded without a restart). */
+  reloadIntervalSeconds: seconds.default(10),
 });
 
 const passwordCredentials = z.strictObject({
@@ -148,6 +152,21 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .default({ level: 'info' }),
+  /** One record per API request and upgraded session (who, what, outcome); see docs/operations.md. */
+  audit: z
+    .discriminatedUnion('destination', [
+      z.strictObject({ destination: z.literal('stdout') }),
+      z.strictObject({ destination: z.literal('file'), file: nonEmpty }),
+      z.strictObject({ destination: z.literal('off') }),
+    ])
+    .default({ destination: 'stdout' }),
+  /** Prometheus /metrics on its own listener (keep it off the tenant-facing address); omitted: no metrics listener. */
+  metrics: z
+    .strictObject({
+      host: nonEmpty.default('127.0.0.1'),
+      port,
+    })
+    .optional(),
   shutdown: z
     .strictObject({
       graceSeconds: z.number().min(0).default(25),

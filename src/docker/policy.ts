@@ -131,3 +131,33 @@ export function matchEndpoint(method: string, route: readonly string[]): Matched
   if (hostReason !== undefined) throw new PolicyError(`${what} is not available through the gateway: ${hostReason}`);
   throw new PolicyError(`${what} is not an endpoint the gateway serves to tenants`);
 }
+
+/** The object a matched request names, for the audit trail: `container:web`, `image:library/busybox`, `exec:<id>`. */
+export function namedObject(matched: Matched, query: URLSearchParams): string | undefined {
+  if (matched.image !== undefined) return `image:${matched.image}`;
+  const { endpoint } = matched;
+  if (endpoint.object !== undefined && matched.id !== undefined) return `${endpoint.object}:${matched.id}`;
+  if (endpoint.special === 'image-pull') {
+    const image = query.get('fromImage');
+    return image === null ? undefined : `image:${image}${query.get('tag') ? `:${query.get('tag')}` : ''}`;
+  }
+  if (endpoint.special === 'container-create') {
+    const name = query.get('name');
+    return name === null ? 'container' : `container:${name}`;
+  }
+  return undefined;
+}
+
+/** Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait. */
+export function isLongLived(matched: Matched, query: URLSearchParams): boolean {
+  const [first, , action] = matched.endpoint.pattern;
+  const on = (key: string, byDefault: boolean): boolean => {
+    const v = query.get(key);
+    return v === null ? byDefault : ['1', 'true'].includes(v.toLowerCase());
+  };
+  if (first === 'events') return true;
+  if (first !== 'containers') return false;
+  if (action === 'logs') return on('follow', false);
+  if (action === 'stats') return on('stream', true);
+  return action === 'wait';
+}

@@ -7,7 +7,9 @@ import { ServiceTokenProvider } from '../auth/service-token.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
 import { loadK8sUpstream } from '../k8s/upstream.js';
+import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
 import { engineUpstream } from '../docker/engine.js';
 import { dockerMount } from '../routes/docker.js';
 import { k8sMount } from '../routes/k8s.js';
@@ -15,12 +17,19 @@ import type { CoeMount, Readiness } from '../routes/mount.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
+import { listenOn, metricsListener } from './metrics-server.js';
 import { whoamiHandler } from './whoami.js';
 import { createListener, type GatewayServer } from './server.js';
+import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
+import { gatewayDialect, sendError, sendErrorOnSocket } from '../routes/respond.js';
+import type https from 'node:https';
 
 export interface Gateway {
   readonly server: GatewayServer;
+  readonly metrics: Metrics;
   listen(): Promise<AddressInfo>;
+  /** Where /metrics is served, once listening; undefined when `metrics` is not configured. */
+  metricsAddress(): AddressInfo | undefined;
   /** Stop accepting, let in-flight requests finish within the grace period, then close upgraded sessions. */
   shutdown(): Promise<void>;
 }
@@ -28,18 +37,24 @@ export interface Gateway {
 export interface GatewayOptions {
   readonly version: string;
   readonly logger: Logger;
+  readonly audit: AuditTrail;
+  /** Defaults to a fresh registry with process metrics. */
+  readonly metrics?: Metrics;
 }
 
 /** Assembles the gateway from validated configuration: the one place that knows every part. */
 export async function createGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
-  const { logger } = options;
+  const { logger, audit } = options;
+  const metrics = options.metrics ?? new Metrics();
   const keystone = new KeystoneClient({
     authUrl: config.keystone.authUrl,
     timeoutMs: config.keystone.timeoutSeconds * 1000,
+    metrics,
     ...(config.keystone.caFile !== undefined ? { ca: readFileSync(config.keystone.caFile) } : {}),
   });
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
-  const authenticator = new Authenticator(keystone, serviceToken, authenticatorOptions(config.keystone), logger);
+  const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
+  const provisioned = (action: string, outcome: 'ok' | 'error' = 'ok'): void => metrics.provisioning.inc({ action, outcome });
 
   const mounts: CoeMount[] = [];
   if (config.k8s !== undefined) {
@@ -53,8 +68,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         impersonation,
         authUrl: config.keystone.authUrl,
         logger,
+        audit,
+        metrics,
         ...(tenancy !== undefined
-          ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger) }
+          ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) }
           : {}),
       }),
     );
@@ -69,6 +86,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         config: config.docker,
         authUrl: config.keystone.authUrl,
         logger,
+        audit,
+        metrics,
       }),
     );
     logger.info({ host: config.docker.host }, 'docker engine configured');
@@ -94,14 +113,22 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const dispatcher = createDispatcher(mounts, endpoints, logger);
 
   const server = createListener(config.listen);
+  const mutualTls = config.listen.tls?.clientCaFile !== undefined;
   server.on('request', (req, res) => {
     tracker.trackRequest(req, res);
+    const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
+    if (refusal !== undefined) return sendError(res, gatewayDialect, { status: 401, message: refusal });
     dispatcher.onRequest(req, res);
   });
   server.on('upgrade', (req, socket, head) => {
     tracker.trackUpgrade(socket);
+    const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
+    if (refusal !== undefined) return sendErrorOnSocket(socket, gatewayDialect, { status: 401, message: refusal });
     dispatcher.onUpgrade(req, socket, head);
   });
+  const tlsReload = config.listen.tls !== undefined ? reloadTlsOnChange(server as https.Server, config.listen.tls, logger) : undefined;
+  const metricsServer = config.metrics !== undefined ? metricsListener(metrics, logger) : undefined;
+  let metricsAt: AddressInfo | undefined;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -113,8 +140,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   return {
     server,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    metrics,
+    metricsAddress: () => metricsAt,
+    listen: async () => {
+      if (metricsServer !== undefined && config.metrics !== undefined) {
+        metricsAt = await listenOn(metricsServer, config.metrics.port, config.metrics.host);
+        logger.info({ host: metricsAt.address, port: metricsAt.port }, 'metrics listening (GET /metrics)');
+      }
+      return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
           server.off('error', reject);
@@ -125,7 +158,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           }
           resolve(address);
         });
-      }),
+      });
+    },
     shutdown: async () => {
       if (shuttingDown) return;
       shuttingDown = true;
@@ -138,6 +172,13 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await closed;
       for (const m of mounts) m.close();
       keystone.close();
+      tlsReload?.stop();
+      if (metricsServer?.listening) {
+        const closedMetrics = new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+        metricsServer.closeAllConnections();
+        await closedMetrics;
+      }
+      audit.flush();
       logger.info('shut down');
     },
   };

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { GatewayConfig } from '../config/schema.js';
+import { tlsServerOptions } from './tls.js';
 
 export type GatewayServer = http.Server | https.Server;
 
@@ -20,9 +20,7 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
   if (config.tls === undefined) return http.createServer(common);
   return https.createServer({
     ...common,
-    cert: readFileSync(config.tls.certFile),
-    key: readFileSync(config.tls.keyFile),
-    minVersion: 'TLSv1.2',
+    ...tlsServerOptions(config.tls),
     // Upgraded sessions half-close (invariants.md 29).
     allowHalfOpen: true,
   } as https.ServerOptions);

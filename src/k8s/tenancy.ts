@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache';
 import type { Identity } from '../auth/identity.js';
 import type { ImpersonationConfig, TenancyConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { namespaceOf } from './request-kind.js';
 import { projectGroup, roleGroup } from './impersonation.js';
 
 /** Labels and annotations that record what the gateway owns. Clients can never set them through the gateway's identity. */
@@ -32,9 +33,7 @@ const FAILURE_MEMORY_MS = 15_000;
  * `/apis/<group>/<version>/namespaces/<ns>/...`, or the namespace object itself).
  */
 export function targetsNamespace(path: string, namespace: string): boolean {
-  const p = path.split('?')[0] as string;
-  const m = /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)(?:\/|$)/.exec(p);
-  return m !== null && m[1] === namespace;
+  return namespaceOf(path) === namespace;
 }
 
 /** The project's namespace can not be used: it belongs to someone else, or the cluster refused to make it. */
@@ -138,7 +137,7 @@ export class TenantProvisioner {
     private readonly config: TenancyConfig,
     private readonly impersonation: ImpersonationConfig,
     private readonly logger: Logger,
-    private readonly onAction: (action: string) => void = () => undefined,
+    private readonly onAction: (action: string, outcome?: 'ok' | 'error') => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {
     this.done = new LRUCache({ max: 10_000 });
@@ -182,6 +181,7 @@ export class TenantProvisioner {
       if (this.config.resourceQuota !== undefined) await this.ensureQuota(namespace, identity);
       if (this.config.limitRange !== undefined) await this.ensureLimits(namespace, identity);
     } catch (err) {
+      this.onAction('provision', 'error');
       if (err instanceof TenancyError) throw err;
       const code = statusOf(err);
       this.logger.error({ namespace, project: identity.project.id, code, err: (err as Error).message }, 'project namespace provisioning failed');

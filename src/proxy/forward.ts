@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { countInto, type ByteCount } from './byte-count.js';
 import { responseHeaders } from './hop-by-hop.js';
 import { UpstreamError } from './errors.js';
 import type { Upstream } from './upstream.js';
@@ -15,6 +16,8 @@ export interface ForwardOptions {
   readonly body?: Buffer;
   /** Called once with the upstream status when the response head is relayed. */
   readonly onResponse?: (status: number) => void;
+  /** Counts the body bytes relayed each way. */
+  readonly bytes?: ByteCount;
 }
 
 /**
@@ -36,6 +39,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
     // A body without Content-Length is usually a stream (watch, logs -f): the client needs the head now.
     if (upstreamRes.headers['content-length'] === undefined) res.flushHeaders();
     options.onResponse?.(status);
+    countInto(upstreamRes, options.bytes, 'out');
     upstreamRes.on('close', () => {
       // The upstream broke off mid-body: do not let a truncated body look complete.
       if (!upstreamRes.complete) res.destroy();
@@ -54,6 +58,11 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
     if (!res.writableFinished) outgoing.destroy();
   });
   req.on('error', () => outgoing.destroy());
-  if (options.body !== undefined) outgoing.end(options.body);
-  else req.pipe(outgoing);
+  if (options.body !== undefined) {
+    if (options.bytes !== undefined) options.bytes.in += options.body.length;
+    outgoing.end(options.body);
+  } else {
+    countInto(req, options.bytes, 'in');
+    req.pipe(outgoing);
+  }
 }

@@ -1,10 +1,16 @@
 import type { Duplex } from 'node:stream';
+import { countInto, type ByteCount } from './byte-count.js';
 
 /**
  * Joins two upgraded connections. Each direction ends on its own (half-close: `docker exec -i` and `kubectl exec -i`
  * close stdin and keep reading, invariants.md 29); an error or a full close on either side closes the other.
+ * `bytes.in` counts what `client` sent, `bytes.out` what `upstream` sent.
  */
-export function pipeSockets(a: Duplex, b: Duplex, onClose?: () => void): void {
+export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => void, bytes?: ByteCount): void {
+  const a = client;
+  const b = upstream;
+  countInto(a, bytes, 'in');
+  countInto(b, bytes, 'out');
   for (const s of [a, b]) {
     // Sockets made by http(s) servers end their writable side when the readable one ends, unless told otherwise.
     (s as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { countInto, type ByteCount } from './byte-count.js';
 import { responseHeaders, upgradeResponseHeaders } from './hop-by-hop.js';
 import { UpstreamError } from './errors.js';
 import { pipeSockets } from './pipe-sockets.js';
@@ -17,6 +18,8 @@ export interface UpgradeOptions {
   readonly onUpgraded?: () => { onClose: () => void } | void;
   /** The upstream refused the upgrade with an ordinary response, relayed unchanged. */
   readonly onRefused?: (status: number) => void;
+  /** Counts the bytes relayed each way once the request went upstream (session bytes after a 101, or the refusal's body). */
+  readonly bytes?: ByteCount;
 }
 
 function head(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
@@ -64,8 +67,12 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     socket.write(head(upstreamRes.statusCode ?? 101, upstreamRes.statusMessage, upgradeResponseHeaders(upstreamRes.rawHeaders)));
     if (upstreamHead.length > 0) socket.write(upstreamHead);
     if (clientHead.length > 0) upstreamSocket.write(clientHead);
+    if (options.bytes !== undefined) {
+      options.bytes.out += upstreamHead.length;
+      options.bytes.in += clientHead.length;
+    }
     const session = options.onUpgraded?.();
-    pipeSockets(socket, upstreamSocket, session ? session.onClose : undefined);
+    pipeSockets(socket, upstreamSocket, session ? session.onClose : undefined, options.bytes);
   });
 
   outgoing.on('response', (upstreamRes) => {
@@ -82,6 +89,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     upstreamRes.on('close', () => {
       if (!upstreamRes.complete) socket.destroy();
     });
+    countInto(upstreamRes, options.bytes, 'out');
     upstreamRes.pipe(socket);
   });
 
@@ -91,5 +99,6 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     else options.onError(UpstreamError.from(err));
   });
 
+  if (options.body !== undefined && options.bytes !== undefined) options.bytes.in += options.body.length;
   outgoing.end(options.body);
 }

@@ -15,9 +15,11 @@ import {
 import { engineJson } from '../docker/engine.js';
 import { BodyError, field, isObject, parseBody, setField, type JsonObject } from '../docker/json-body.js';
 import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
-import { PolicyError, matchEndpoint, type Matched } from '../docker/policy.js';
+import { PolicyError, isLongLived, matchEndpoint, namedObject, type Matched } from '../docker/policy.js';
+import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
-import { accessLog } from './access-log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { exchangeRecorder, type Exchange } from './exchange.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
@@ -34,6 +36,8 @@ export interface DockerMountOptions {
   readonly config: DockerConfig;
   readonly authUrl: string;
   readonly logger: Logger;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
 }
 
 /** Headers the engine must never see from a tenant: credentials and forwarding claims. */
@@ -170,7 +174,12 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
       append: [],
     });
 
-  const access = accessLog(logger, 'docker');
+  const startExchange = exchangeRecorder({ coe: 'docker', logger, audit: options.audit, metrics: options.metrics });
+  const refuse = (exchange: Exchange, err: unknown): ErrorReply => {
+    const r = reply(err);
+    exchange.refuse(r.status, r.message);
+    return r;
+  };
 
   const serveInfo = async (res: ServerResponse, identity: Identity): Promise<void> => {
     const answer = await engineJson(engine, 'GET', '/info');
@@ -190,9 +199,8 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     dialect,
 
     handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void {
-      const started = performance.now();
-      let who: Identity | undefined;
-      res.once('close', () => access.request(req, who, res.statusCode, started));
+      const exchange = startExchange(req);
+      exchange.observe(res);
       const run = async (): Promise<void> => {
         const r = dockerRoute(target);
         const method = req.method ?? 'GET';
@@ -201,11 +209,13 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           matched = matchEndpoint(method, r.route);
         } catch (err) {
           // Unknown endpoints still need a valid caller: strangers learn nothing about the policy.
-          who = await identify(req, false);
+          exchange.identity = await identify(req, false);
           throw err;
         }
-        if (!matched.endpoint.anonymous) who = await identify(req, false);
-        const identity = who;
+        exchange.object = namedObject(matched, r.query);
+        exchange.longLived = isLongLived(matched, r.query);
+        const identity = matched.endpoint.anonymous ? undefined : await identify(req, false);
+        exchange.identity = identity;
         if (matched.endpoint.upgrade && req.headers.upgrade === undefined && matched.endpoint.pattern[0] === 'exec') {
           throw new PolicyError('exec start must use a hijacked connection (Upgrade: tcp)');
         }
@@ -219,21 +229,30 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           path: enginePath(r, route, query),
           headers: headersFor(req, false, body),
           ...(body !== undefined ? { body } : {}),
-          onError: (err) => sendError(res, dialect, reply(err)),
+          bytes: exchange.bytes,
+          onResponse: exchange.answered,
+          onError: (err) => {
+            exchange.upstreamFailed(err);
+            sendError(res, dialect, reply(err));
+          },
         });
+        exchange.sentUpstream();
       };
       run().catch((err: unknown) => {
         req.resume();
-        sendError(res, dialect, reply(err));
+        sendError(res, dialect, refuse(exchange, err));
       });
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void {
-      const started = performance.now();
+      const exchange = startExchange(req);
+      const hooks = exchange.observeUpgrade(socket);
       const run = async (): Promise<void> => {
         const r = dockerRoute(target);
         const identity = await identify(req, true);
+        exchange.identity = identity;
         const matched = matchEndpoint(req.method ?? 'GET', r.route);
+        exchange.object = namedObject(matched, r.query);
         if (!matched.endpoint.upgrade) throw new PolicyError(`${req.method} /${r.route.join('/')} cannot be upgraded`);
         const route = await ownedRoute(matched, r, identity);
         // exec start carries a small JSON body ({"Detach":false,"Tty":false}) before the stream begins.
@@ -255,17 +274,14 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           headers: headersFor(req, true, length > 0 ? body : undefined),
           ...(length > 0 ? { body } : {}),
           onError: (err) => {
-            access.request(req, identity, err.status, started);
+            exchange.upstreamFailed(err);
             sendErrorOnSocket(socket, dialect, reply(err));
           },
-          ...access.upgrade(req, identity, started),
+          ...hooks,
         });
+        exchange.sentUpstream();
       };
-      run().catch((err: unknown) => {
-        const r = reply(err);
-        access.request(req, undefined, r.status, started);
-        sendErrorOnSocket(socket, dialect, r);
-      });
+      run().catch((err: unknown) => sendErrorOnSocket(socket, dialect, refuse(exchange, err)));
     },
 
     async ready(): Promise<Readiness> {

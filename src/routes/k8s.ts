@@ -11,8 +11,11 @@ import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
+import { isLongLived, namespaceOf } from '../k8s/request-kind.js';
+import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
-import { accessLog } from './access-log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { exchangeRecorder, type Exchange } from './exchange.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
@@ -28,6 +31,8 @@ export interface K8sMountOptions {
   /** Keystone's URL, named in WWW-Authenticate so clients know where to get a token. */
   readonly authUrl: string;
   readonly logger: Logger;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
 }
 
 /** `/k8s/*`: authenticate, replace the client's identity headers with impersonation, forward verbatim. */
@@ -91,49 +96,68 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       upgrade,
     });
 
-  const access = accessLog(logger, 'k8s');
+  const startExchange = exchangeRecorder({ coe: 'k8s', logger, audit: options.audit, metrics: options.metrics });
+
+  /** Who and what, for the audit trail: known once the caller is. */
+  const describe = (exchange: Exchange, identity: AnyIdentity, path: string): void => {
+    exchange.identity = identity;
+    exchange.namespace = namespaceOf(path);
+    exchange.longLived = isLongLived(path);
+  };
+
+  const refuse = (exchange: Exchange, err: unknown): ErrorReply => {
+    const r = reply(err);
+    exchange.refuse(r.status, r.message);
+    return r;
+  };
 
   return {
     name: 'k8s',
     dialect,
 
     handleRequest(req: IncomingMessage, res: ServerResponse, { rest }: RequestTarget): void {
-      const started = performance.now();
-      let who: AnyIdentity | undefined;
-      res.once('close', () => access.request(req, who, res.statusCode, started));
+      const exchange = startExchange(req);
+      exchange.observe(res);
+      const path = upstreamPath(rest);
       identify(req, false, rest)
         .then((identity) => {
-          who = identity;
+          describe(exchange, identity, path);
           forwardRequest(req, res, {
             upstream: k8s.upstream,
-            path: upstreamPath(rest),
+            path,
             headers: outgoingHeaders(req, identity, false),
-            onError: (err) => sendError(res, dialect, reply(err)),
+            bytes: exchange.bytes,
+            onResponse: exchange.answered,
+            onError: (err) => {
+              exchange.upstreamFailed(err);
+              sendError(res, dialect, reply(err));
+            },
           });
+          exchange.sentUpstream();
         })
-        .catch((err: unknown) => sendError(res, dialect, reply(err)));
+        .catch((err: unknown) => sendError(res, dialect, refuse(exchange, err)));
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, { rest }: RequestTarget): void {
-      const started = performance.now();
+      const exchange = startExchange(req);
+      const hooks = exchange.observeUpgrade(socket);
+      const path = upstreamPath(rest);
       identify(req, true, rest)
         .then((identity) => {
+          describe(exchange, identity, path);
           forwardUpgrade(req, socket, head, {
             upstream: k8s.upstream,
-            path: upstreamPath(rest),
+            path,
             headers: outgoingHeaders(req, identity, true),
             onError: (err) => {
-              access.request(req, identity, err.status, started);
+              exchange.upstreamFailed(err);
               sendErrorOnSocket(socket, dialect, reply(err));
             },
-            ...access.upgrade(req, identity, started),
+            ...hooks,
           });
+          exchange.sentUpstream();
         })
-        .catch((err: unknown) => {
-          const r = reply(err);
-          access.request(req, undefined, r.status, started);
-          sendErrorOnSocket(socket, dialect, r);
-        });
+        .catch((err: unknown) => sendErrorOnSocket(socket, dialect, refuse(exchange, err)));
     },
 
     async ready(): Promise<Readiness> {

@@ -5,13 +5,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import { createLogger, silentLogger } from '../../src/observability/logger.js';
+import { LineCollector, MemoryAudit } from './memory-audit.js';
 
 export interface TestGateway {
   readonly gateway: Gateway;
   readonly url: string;
   readonly port: number;
   readonly dir: string;
+  readonly audit: MemoryAudit;
+  /** The gateway's log lines when `captureLogs` was set. */
+  readonly logs: LineCollector;
   stop(): Promise<void>;
 }
 
@@ -22,6 +26,8 @@ export interface TestGatewayOptions {
   readonly tls?: boolean;
   readonly extraYaml?: string;
   readonly graceSeconds?: number;
+  /** Log at info into `logs` instead of dropping everything. */
+  readonly captureLogs?: boolean;
 }
 
 /** A throwaway self-signed certificate for 127.0.0.1, made with openssl. */
@@ -67,12 +73,17 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     options.extraYaml ?? '',
   ].join('\n');
   const config = parseConfig(yaml, { GATEWAY_PASSWORD: 'service-password' });
-  const gateway = await createGateway(config, { version: 'test', logger: silentLogger() });
+  const audit = new MemoryAudit();
+  const logs = new LineCollector();
+  const logger = options.captureLogs ? createLogger('info', logs) : silentLogger();
+  const gateway = await createGateway(config, { version: 'test', logger, audit });
   const address: AddressInfo = await gateway.listen();
   return {
     gateway,
     port: address.port,
     dir,
+    audit,
+    logs,
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     stop: async () => {
       await gateway.shutdown();

@@ -7,6 +7,7 @@ import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { MemoryAudit } from '../helpers/memory-audit.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
 
 function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
@@ -26,6 +27,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   let engine: FakeDockerEngine;
   let gateway: Gateway;
   let port: number;
+  const audit = new MemoryAudit();
   const alice = { 'x-auth-token': 'alice-token' };
   const bob = { 'x-auth-token': 'bob-token' };
 
@@ -48,7 +50,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
       ].join('\n'),
       {},
     );
-    gateway = await createGateway(config, { version: 'test', logger: silentLogger() });
+    gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit });
     port = ((await gateway.listen()) as AddressInfo).port;
   });
 

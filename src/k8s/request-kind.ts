@@ -1,0 +1,28 @@
+/** What a Kubernetes API path says about the request, for the audit trail and the metrics. */
+
+const NAMESPACED = /^\/(?:api\/[^/?]+|apis\/[^/?]+\/[^/?]+)(?:\/watch)?\/namespaces\/([^/?]+)(?:[/?]|$)/;
+
+/**
+ * The namespace a request addresses (`/api/v1/namespaces/<ns>/...`, `/apis/<group>/<version>/namespaces/<ns>/...`,
+ * the legacy `/watch/` forms, or the namespace object itself); undefined for cluster-wide paths.
+ */
+export function namespaceOf(path: string): string | undefined {
+  const m = NAMESPACED.exec(path);
+  if (m === null) return undefined;
+  try {
+    return decodeURIComponent(m[1] as string);
+  } catch {
+    return m[1];
+  }
+}
+
+/** A request whose response stays open for as long as the client wants: a watch, or `logs -f`. */
+export function isLongLived(path: string): boolean {
+  const q = path.indexOf('?');
+  const route = q < 0 ? path : path.slice(0, q);
+  if (/^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//.test(route)) return true;
+  if (q < 0) return false;
+  const query = new URLSearchParams(path.slice(q + 1));
+  const on = (key: string): boolean => ['true', '1'].includes(query.get(key) ?? '');
+  return on('watch') || (route.endsWith('/log') && on('follow'));
+}

@@ -1,0 +1,122 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Seconds; requests span from a cached-token proxy hop (sub-millisecond) to Keystone round trips and slow upstreams. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Every Prometheus metric of the gateway, in one registry per gateway (tests run several side by side).
+ * Label values are bounded sets (COE, method, status code, operation names), never user input: a client cannot make
+ * the registry grow.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'zun_gateway_requests_total',
+    help: 'Requests answered per COE, method and status code (upgraded sessions count once, with their handshake status)',
+    labelNames: ['coe', 'method', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'zun_gateway_request_duration_seconds',
+    help: 'Time from the request to the end of its response (long-lived watches and upgraded sessions excluded)',
+    labelNames: ['coe', 'method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly upstreamLatency = new Histogram({
+    name: 'zun_gateway_upstream_latency_seconds',
+    help: 'Time from sending a request upstream to receiving its response head',
+    labelNames: ['coe'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly upstreamErrors = new Counter({
+    name: 'zun_gateway_upstream_errors_total',
+    help: 'Upstream requests that failed before a response (refused, reset, timed out, TLS)',
+    labelNames: ['coe', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly keystoneRequests = new Counter({
+    name: 'zun_gateway_keystone_requests_total',
+    help: 'Calls to Keystone per operation and outcome (HTTP status, or "error" when Keystone could not be reached)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly keystoneLatency = new Histogram({
+    name: 'zun_gateway_keystone_request_duration_seconds',
+    help: 'Latency of Keystone calls per operation',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly keystoneErrors = new Counter({
+    name: 'zun_gateway_keystone_errors_total',
+    help: 'Keystone calls that failed: unreachable, timed out, or answered with a 5xx',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tokenCache = new Counter({
+    name: 'zun_gateway_token_cache_lookups_total',
+    help: 'Token lookups: hit (valid, cached), negative_hit (refused, cached), miss (asked Keystone), shared (joined a lookup in flight)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  private tokenCacheSource: (() => { valid: number; refused: number }) | undefined;
+
+  readonly tokenCacheSize = new Gauge({
+    name: 'zun_gateway_token_cache_entries',
+    help: 'Entries in the token caches now (valid: validated tokens; refused: the negative cache)',
+    labelNames: ['cache'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const sizes = this.tokenCacheSource?.();
+      if (sizes === undefined) return;
+      this.tokenCacheSize.set({ cache: 'valid' }, sizes.valid);
+      this.tokenCacheSize.set({ cache: 'refused' }, sizes.refused);
+    },
+  });
+
+  readonly upgradedConnections = new Gauge({
+    name: 'zun_gateway_upgraded_connections',
+    help: 'Upgraded sessions open now (exec, attach, port-forward, docker hijack)',
+    labelNames: ['coe'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watches = new Gauge({
+    name: 'zun_gateway_open_watches',
+    help: 'Long-lived streaming requests open now (Kubernetes watches, logs -f, docker events and logs --follow)',
+    labelNames: ['coe'] as const,
+    registers: [this.registry],
+  });
+
+  readonly provisioning = new Counter({
+    name: 'zun_gateway_provisioning_actions_total',
+    help: 'Tenant provisioning actions on the cluster per action and outcome',
+    labelNames: ['action', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'zun_gateway_' });
+  }
+
+  /** The token caches are owned by the Authenticator; their sizes are read at scrape time. */
+  reportTokenCacheSize(source: () => { valid: number; refused: number }): void {
+    this.tokenCacheSource = source;
+  }
+
+  /** The text a Prometheus scrape gets. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
+import { auditPath, type AuditRecord, type AuditTrail } from '../observability/audit.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ByteCount } from '../proxy/byte-count.js';
+import type { UpstreamError } from '../proxy/errors.js';
+
+/** nginx's code for "the client went away before an answer": the audit trail must not claim a 200 nobody got. */
+export const CLIENT_CLOSED = 499;
+
+export interface ExchangeRecorderOptions {
+  readonly coe: string;
+  readonly logger: Logger;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
+}
+
+/**
+ * What one request to a COE mount did, filled in as it goes (who, which namespace or object, upstream timing, bytes)
+ * and reported once at its end as an access-log line, an audit record and metrics. The route handlers own the
+ * request; this only observes it.
+ */
+export class Exchange {
+  readonly id = randomUUID();
+  readonly bytes: ByteCount = { in: 0, out: 0 };
+  identity: AnyIdentity | undefined;
+  namespace: string | undefined;
+  object: string | undefined;
+  /** Set for watches and follows: counted as open streams, kept out of the latency histogram. */
+  longLived = false;
+  private readonly started = performance.now();
+  private upstreamSentAt: number | undefined;
+  private upstreamMs: number | undefined;
+  private reason: string | undefined;
+  private status: number | undefined;
+  private upgradedAt: number | undefined;
+  private done = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly options: ExchangeRecorderOptions,
+  ) {}
+
+  /** The gateway answers this request itself with an error (401, 403, 400 ... or its own 5xx). */
+  refuse(status: number, reason: string): void {
+    this.status = status;
+    this.reason = reason;
+  }
+
+  /** The request leaves for the upstream now. */
+  sentUpstream(): void {
+    this.upstreamSentAt = performance.now();
+    if (this.longLived) this.options.metrics.watches.inc({ coe: this.options.coe });
+  }
+
+  /** The upstream's response head arrived. */
+  readonly answered = (status: number): void => {
+    this.status = status;
+    if (this.upstreamSentAt !== undefined) {
+      this.upstreamMs = performance.now() - this.upstreamSentAt;
+      this.options.metrics.upstreamLatency.observe({ coe: this.options.coe }, this.upstreamMs / 1000);
+    }
+  };
+
+  /** The upstream could not be reached or broke before answering. */
+  upstreamFailed(err: UpstreamError): void {
+    this.options.metrics.upstreamErrors.inc({ coe: this.options.coe, code: err.code ?? 'unknown' });
+    this.refuse(err.status, err.message);
+  }
+
+  /** For an ordinary request: report when the response is over (finished, or the connection closed). */
+  observe(res: ServerResponse): void {
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+      const outFallback = Number(res.getHeader('content-length') ?? 0);
+      // Answers the gateway wrote itself carry no upstream body count.
+      if (this.bytes.out === 0 && Number.isFinite(outFallback)) this.bytes.out = outFallback;
+      this.finish(status, 'request');
+    });
+  }
+
+  /**
+   * For an upgrade: the hooks forwardUpgrade calls, and the report when the client's socket closes: one record for
+   * the session when the upstream agreed (101), or one for the request when it was refused.
+   */
+  observeUpgrade(socket: Duplex): { onRefused: (status: number) => void; onUpgraded: () => { onClose: () => void }; bytes: ByteCount } {
+    socket.once('close', () => {
+      if (this.upgradedAt === undefined) this.finish(this.status ?? CLIENT_CLOSED, 'request');
+    });
+    return {
+      bytes: this.bytes,
+      onRefused: this.answered,
+      onUpgraded: () => {
+        this.answered(101);
+        this.upgradedAt = performance.now();
+        const { coe, metrics, logger } = this.options;
+        metrics.requests.inc({ coe, method: this.req.method ?? '', code: '101' });
+        metrics.upgradedConnections.inc({ coe });
+        logger.info({ ...this.logFields(101), ms: Math.round(this.upgradedAt - this.started) }, 'upgraded');
+        return {
+          onClose: () => {
+            metrics.upgradedConnections.dec({ coe });
+            this.finish(101, 'session');
+          },
+        };
+      },
+    };
+  }
+
+  private finish(status: number, kind: AuditRecord['kind']): void {
+    if (this.done) return;
+    this.done = true;
+    const { coe, metrics, logger, audit } = this.options;
+    const method = this.req.method ?? '';
+    const durationMs = performance.now() - this.started;
+    if (kind === 'request') {
+      metrics.requests.inc({ coe, method, code: String(status) });
+      if (!this.longLived) metrics.requestDuration.observe({ coe, method }, durationMs / 1000);
+    }
+    if (this.longLived && this.upstreamSentAt !== undefined) metrics.watches.dec({ coe });
+    logger.info({ ...this.logFields(status), ms: Math.round(durationMs), bytesIn: this.bytes.in, bytesOut: this.bytes.out }, kind === 'session' ? 'upgraded session ended' : 'request');
+    audit.record(this.auditRecord(kind, status, durationMs));
+  }
+
+  private logFields(status: number): Record<string, unknown> {
+    const identity = this.identity;
+    return {
+      requestId: this.id,
+      coe: this.options.coe,
+      method: this.req.method,
+      // The access log never carries the query: it may hold secrets (the audit trail keeps it, redacted).
+      path: (this.req.url ?? '').split('?')[0],
+      status,
+      user: identity?.user.name,
+      project: identity === undefined ? undefined : isProjectScoped(identity) ? identity.project.id : identity.scope,
+    };
+  }
+
+  private auditRecord(kind: AuditRecord['kind'], status: number, durationMs: number): AuditRecord {
+    const identity = this.identity;
+    return {
+      kind,
+      requestId: this.id,
+      coe: this.options.coe,
+      method: this.req.method ?? '',
+      path: auditPath(this.req.url ?? ''),
+      status,
+      ...(identity !== undefined
+        ? { user: { id: identity.user.id, name: identity.user.name, domainId: identity.user.domainId } }
+        : {}),
+      ...(identity !== undefined && isProjectScoped(identity)
+        ? { project: { id: identity.project.id, name: identity.project.name, domainId: identity.project.domainId } }
+        : identity !== undefined
+          ? { scope: identity.scope, ...(identity.domain !== undefined ? { domain: identity.domain } : {}) }
+          : {}),
+      ...(identity !== undefined && isProjectScoped(identity) && identity.applicationCredentialId !== undefined
+        ? { applicationCredentialId: identity.applicationCredentialId }
+        : {}),
+      ...(this.namespace !== undefined ? { namespace: this.namespace } : {}),
+      ...(this.object !== undefined ? { object: this.object } : {}),
+      bytesIn: this.bytes.in,
+      bytesOut: this.bytes.out,
+      durationMs: Math.round(durationMs * 10) / 10,
+      ...(this.upstreamMs !== undefined ? { upstreamLatencyMs: Math.round(this.upstreamMs * 10) / 10 } : {}),
+      client: this.req.socket.remoteAddress ?? 'unknown',
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
+    };
+  }
+}
+
+export function exchangeRecorder(options: ExchangeRecorderOptions): (req: IncomingMessage) => Exchange {
+  return (req) => new Exchange(req, options);
+}
