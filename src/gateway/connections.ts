@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 export class ConnectionTracker {
   private requests = 0;
   private readonly upgraded = new Set<Duplex>();
+  private readonly sockets = new Set<Duplex>();
   private drainedWaiters: Array<() => void> = [];
 
   trackRequest(_req: IncomingMessage, res: ServerResponse): void {
@@ -18,6 +19,20 @@ export class ConnectionTracker {
   trackUpgrade(socket: Duplex): void {
     this.upgraded.add(socket);
     socket.once('close', () => this.upgraded.delete(socket));
+  }
+
+  /**
+   * Every accepted TCP connection, TLS handshakes included. The http server's closeAllConnections does not see a
+   * TLS connection whose client closed its side before sending a request (seen: it stays half-open and keeps
+   * server.close() waiting), so shutdown ends whatever is left.
+   */
+  trackSocket(socket: Duplex): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  closeAll(): void {
+    for (const socket of this.sockets) socket.destroy();
   }
 
   get inFlight(): { requests: number; upgraded: number } {

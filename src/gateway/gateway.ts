@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
@@ -21,7 +23,8 @@ import { listenOn, metricsListener } from './metrics-server.js';
 import { whoamiHandler } from './whoami.js';
 import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
-import { gatewayDialect, sendError, sendErrorOnSocket } from '../routes/respond.js';
+import { exchangeRecorder } from '../routes/exchange.js';
+import type { ErrorReply } from '../routes/respond.js';
 import type https from 'node:https';
 
 export interface Gateway {
@@ -110,20 +113,22 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       return checks;
     },
   });
-  const dispatcher = createDispatcher(mounts, endpoints, logger);
+  const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
+  const mutualTls = config.listen.tls?.clientCaFile !== undefined;
+  const admit = (req: IncomingMessage): ErrorReply | undefined => {
+    const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
+    return refusal === undefined ? undefined : { status: 401, message: refusal };
+  };
+  const dispatcher = createDispatcher(mounts, endpoints, logger, startExchange, admit);
 
   const server = createListener(config.listen);
-  const mutualTls = config.listen.tls?.clientCaFile !== undefined;
+  server.on('connection', (socket: Duplex) => tracker.trackSocket(socket));
   server.on('request', (req, res) => {
     tracker.trackRequest(req, res);
-    const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
-    if (refusal !== undefined) return sendError(res, gatewayDialect, { status: 401, message: refusal });
     dispatcher.onRequest(req, res);
   });
   server.on('upgrade', (req, socket, head) => {
     tracker.trackUpgrade(socket);
-    const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
-    if (refusal !== undefined) return sendErrorOnSocket(socket, gatewayDialect, { status: 401, message: refusal });
     dispatcher.onUpgrade(req, socket, head);
   });
   const tlsReload = config.listen.tls !== undefined ? reloadTlsOnChange(server as https.Server, config.listen.tls, logger) : undefined;
@@ -169,6 +174,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await tracker.drain(config.shutdown.graceSeconds * 1000);
       tracker.closeUpgraded();
       server.closeAllConnections();
+      tracker.closeAll();
       await closed;
       for (const m of mounts) m.close();
       keystone.close();

@@ -21,7 +21,5 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
   return https.createServer({
     ...common,
     ...tlsServerOptions(config.tls),
-    // Upgraded sessions half-close (invariants.md 29).
-    allowHalfOpen: true,
   } as https.ServerOptions);
 }

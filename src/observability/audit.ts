@@ -99,10 +99,10 @@ export function createAuditTrail(config: AuditDestination, stdout?: NodeJS.Writa
   const logger = pino(
     {
       level: 'info',
-      base: { type: 'audit' },
-      messageKey: 'message',
+      // No level, pid or hostname: every line is `{"type":"audit","time":...,<the record>}`.
+      base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: () => ({}) },
+      formatters: { level: () => ({ type: 'audit' }) },
     },
     destination,
   );

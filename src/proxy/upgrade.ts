@@ -22,6 +22,17 @@ export interface UpgradeOptions {
   readonly bytes?: ByteCount;
 }
 
+/** How long a client may keep a connection open after the gateway answered it for good (Connection: close). */
+const LINGER_MS = 5000;
+
+/**
+ * Once a final answer on a raw socket is written, the client should close; one that does not must not hold the
+ * connection (and a file descriptor) forever. The short wait lets the client read the answer before the close.
+ */
+export function closeAfterAnswer(socket: Duplex): void {
+  socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
+}
+
 function head(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
   let text = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
   for (let i = 0; i < rawHeaders.length; i += 2) text += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
@@ -85,6 +96,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     }
     const headers = responseHeaders(upstreamRes.rawHeaders);
     headers.push('Connection', 'close');
+    closeAfterAnswer(socket);
     socket.write(head(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers));
     upstreamRes.on('close', () => {
       if (!upstreamRes.complete) socket.destroy();

@@ -19,7 +19,7 @@ import { PolicyError, isLongLived, matchEndpoint, namedObject, type Matched } fr
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { exchangeRecorder, type Exchange } from './exchange.js';
+import { exchangeRecorder } from './exchange.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
@@ -175,11 +175,6 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     });
 
   const startExchange = exchangeRecorder({ coe: 'docker', logger, audit: options.audit, metrics: options.metrics });
-  const refuse = (exchange: Exchange, err: unknown): ErrorReply => {
-    const r = reply(err);
-    exchange.refuse(r.status, r.message);
-    return r;
-  };
 
   const serveInfo = async (res: ServerResponse, identity: Identity): Promise<void> => {
     const answer = await engineJson(engine, 'GET', '/info');
@@ -232,15 +227,14 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           bytes: exchange.bytes,
           onResponse: exchange.answered,
           onError: (err) => {
-            exchange.upstreamFailed(err);
-            sendError(res, dialect, reply(err));
+            exchange.upstreamFailed(err, sendError(res, dialect, reply(err)));
           },
         });
         exchange.sentUpstream();
       };
       run().catch((err: unknown) => {
         req.resume();
-        sendError(res, dialect, refuse(exchange, err));
+        exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r));
       });
     },
 
@@ -274,14 +268,13 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           headers: headersFor(req, true, length > 0 ? body : undefined),
           ...(length > 0 ? { body } : {}),
           onError: (err) => {
-            exchange.upstreamFailed(err);
-            sendErrorOnSocket(socket, dialect, reply(err));
+            exchange.upstreamFailed(err, sendErrorOnSocket(socket, dialect, reply(err)));
           },
           ...hooks,
         });
         exchange.sentUpstream();
       };
-      run().catch((err: unknown) => sendErrorOnSocket(socket, dialect, refuse(exchange, err)));
+      run().catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)));
     },
 
     async ready(): Promise<Readiness> {

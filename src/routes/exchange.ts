@@ -38,16 +38,21 @@ export class Exchange {
   private status: number | undefined;
   private upgradedAt: number | undefined;
   private done = false;
+  /** Read now: once the socket is gone, so is its address. */
+  private readonly client: string;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly options: ExchangeRecorderOptions,
-  ) {}
+  ) {
+    this.client = req.socket.remoteAddress ?? 'unknown';
+  }
 
-  /** The gateway answers this request itself with an error (401, 403, 400 ... or its own 5xx). */
-  refuse(status: number, reason: string): void {
+  /** The gateway answers this request itself (401, 403, 400 ... or its own 5xx); `bytes` is the answer's body size. */
+  refuse(status: number, reason: string, bytes = 0): void {
     this.status = status;
     this.reason = reason;
+    this.bytes.out += bytes;
   }
 
   /** The request leaves for the upstream now. */
@@ -65,21 +70,20 @@ export class Exchange {
     }
   };
 
-  /** The upstream could not be reached or broke before answering. */
-  upstreamFailed(err: UpstreamError): void {
+  /** Writes the gateway's own refusal with `write` (which returns the body size) and records it with its reason. */
+  refuseWith<R extends { readonly status: number; readonly message: string }>(reply: R, write: (reply: R) => number): void {
+    this.refuse(reply.status, reply.message, write(reply));
+  }
+
+  /** The upstream could not be reached or broke before answering; the gateway answered with `bytes` of error. */
+  upstreamFailed(err: UpstreamError, bytes: number): void {
     this.options.metrics.upstreamErrors.inc({ coe: this.options.coe, code: err.code ?? 'unknown' });
-    this.refuse(err.status, err.message);
+    this.refuse(err.status, err.message, bytes);
   }
 
   /** For an ordinary request: report when the response is over (finished, or the connection closed). */
   observe(res: ServerResponse): void {
-    res.once('close', () => {
-      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
-      const outFallback = Number(res.getHeader('content-length') ?? 0);
-      // Answers the gateway wrote itself carry no upstream body count.
-      if (this.bytes.out === 0 && Number.isFinite(outFallback)) this.bytes.out = outFallback;
-      this.finish(status, 'request');
-    });
+    res.once('close', () => this.finish(res.headersSent ? res.statusCode : CLIENT_CLOSED, 'request'));
   }
 
   /**
@@ -87,9 +91,12 @@ export class Exchange {
    * the session when the upstream agreed (101), or one for the request when it was refused.
    */
   observeUpgrade(socket: Duplex): { onRefused: (status: number) => void; onUpgraded: () => { onClose: () => void }; bytes: ByteCount } {
-    socket.once('close', () => {
+    // Without an upgrade the exchange is over once the answer is written, or when the client leaves first.
+    const over = (): void => {
       if (this.upgradedAt === undefined) this.finish(this.status ?? CLIENT_CLOSED, 'request');
-    });
+    };
+    socket.once('finish', over);
+    socket.once('close', over);
     return {
       bytes: this.bytes,
       onRefused: this.answered,
@@ -165,7 +172,7 @@ export class Exchange {
       bytesOut: this.bytes.out,
       durationMs: Math.round(durationMs * 10) / 10,
       ...(this.upstreamMs !== undefined ? { upstreamLatencyMs: Math.round(this.upstreamMs * 10) / 10 } : {}),
-      client: this.req.socket.remoteAddress ?? 'unknown',
+      client: this.client,
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
     };
   }

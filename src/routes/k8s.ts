@@ -105,11 +105,6 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     exchange.longLived = isLongLived(path);
   };
 
-  const refuse = (exchange: Exchange, err: unknown): ErrorReply => {
-    const r = reply(err);
-    exchange.refuse(r.status, r.message);
-    return r;
-  };
 
   return {
     name: 'k8s',
@@ -129,13 +124,12 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             bytes: exchange.bytes,
             onResponse: exchange.answered,
             onError: (err) => {
-              exchange.upstreamFailed(err);
-              sendError(res, dialect, reply(err));
+              exchange.upstreamFailed(err, sendError(res, dialect, reply(err)));
             },
           });
           exchange.sentUpstream();
         })
-        .catch((err: unknown) => sendError(res, dialect, refuse(exchange, err)));
+        .catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r)));
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, { rest }: RequestTarget): void {
@@ -150,14 +144,13 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             path,
             headers: outgoingHeaders(req, identity, true),
             onError: (err) => {
-              exchange.upstreamFailed(err);
-              sendErrorOnSocket(socket, dialect, reply(err));
+              exchange.upstreamFailed(err, sendErrorOnSocket(socket, dialect, reply(err)));
             },
             ...hooks,
           });
           exchange.sentUpstream();
         })
-        .catch((err: unknown) => sendErrorOnSocket(socket, dialect, refuse(exchange, err)));
+        .catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)));
     },
 
     async ready(): Promise<Readiness> {

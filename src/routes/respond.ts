@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
+import { closeAfterAnswer } from '../proxy/upgrade.js';
 
 /** An error on its way to the client: status, a message for the user, extra headers. */
 export interface ErrorReply {
@@ -30,10 +31,11 @@ export function toErrorReply(err: unknown, logger: Logger): ErrorReply {
   return { status: 500, message: 'internal error in the gateway; the operator can find details in its log' };
 }
 
-export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorReply): void {
+/** Writes the error in the COE's dialect; returns the body's size in bytes (0 when the response had already begun). */
+export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorReply): number {
   if (res.headersSent) {
     res.destroy();
-    return;
+    return 0;
   }
   const { contentType, body } = dialect(reply);
   res.writeHead(reply.status, {
@@ -43,14 +45,17 @@ export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorRep
     'cache-control': 'no-store',
   });
   res.end(body);
+  return Buffer.byteLength(body);
 }
 
 /** The same for a connection that asked for an upgrade: an HTTP response written on the raw socket, then close. */
-export function sendErrorOnSocket(socket: Duplex, dialect: Dialect, reply: ErrorReply): void {
-  if (socket.destroyed) return;
+export function sendErrorOnSocket(socket: Duplex, dialect: Dialect, reply: ErrorReply): number {
+  if (socket.destroyed) return 0;
   const { contentType, body } = dialect(reply);
   let head = `HTTP/1.1 ${reply.status} ${reply.status < 500 ? 'Request Refused' : 'Gateway Error'}\r\n`;
   for (const [k, v] of Object.entries(reply.headers ?? {})) head += `${k}: ${v}\r\n`;
   head += `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  closeAfterAnswer(socket);
   socket.end(head + body);
+  return Buffer.byteLength(body);
 }

@@ -24,6 +24,8 @@ export interface TestGatewayOptions {
   /** The apiserver URL the kubeconfig names. */
   readonly upstreamUrl: string;
   readonly tls?: boolean;
+  /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
+  readonly tlsExtra?: string;
   readonly extraYaml?: string;
   readonly graceSeconds?: number;
   /** Log at info into `logs` instead of dropping everything. */
@@ -61,7 +63,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     'listen:',
     '  host: 127.0.0.1',
     '  port: 0',
-    ...(tls ? [`  tls: {certFile: ${tls.cert}, keyFile: ${tls.key}}`] : []),
+    ...(tls ? [`  tls: {certFile: ${tls.cert}, keyFile: ${tls.key}${options.tlsExtra ? `, ${options.tlsExtra}` : ''}}`] : []),
     'keystone:',
     `  authUrl: ${options.keystoneUrl}`,
     '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',

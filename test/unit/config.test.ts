@@ -70,4 +70,24 @@ describe('configuration', () => {
   it('refuses a password identity without a project scope', () => {
     assert.throws(() => parseConfig(minimal().replace(/ {4}projectName: service\n {4}projectDomainName: Default\n/, ''), { GATEWAY_PASSWORD: 'p' }), /serviceCredentials/);
   });
+
+  it('audit: stdout by default; a file destination needs its path; metrics need a port', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    assert.deepEqual(parseConfig(minimal(), env).audit, { destination: 'stdout' });
+    assert.equal(parseConfig(minimal(), env).metrics, undefined);
+    assert.deepEqual(parseConfig(minimal('audit: {destination: file, file: /var/log/zgw/audit.log}'), env).audit, {
+      destination: 'file',
+      file: '/var/log/zgw/audit.log',
+    });
+    assert.throws(() => parseConfig(minimal('audit: {destination: file}'), env), /audit\.file/);
+    assert.throws(() => parseConfig(minimal('audit: {destination: syslog}'), env), /audit\.destination/);
+    assert.deepEqual(parseConfig(minimal('metrics: {port: 9090}'), env).metrics, { host: '127.0.0.1', port: 9090 });
+    assert.throws(() => parseConfig(minimal('metrics: {host: 0.0.0.0}'), env), /metrics\.port/);
+  });
+
+  it('listen.tls: a client CA for mutual TLS and a reload interval', () => {
+    const config = parseConfig(minimal('listen: {tls: {certFile: /c, keyFile: /k, clientCaFile: /ca}}'), { GATEWAY_PASSWORD: 'p' });
+    assert.deepEqual(config.listen.tls, { certFile: '/c', keyFile: '/k', clientCaFile: '/ca', reloadIntervalSeconds: 10 });
+    assert.throws(() => parseConfig(minimal('listen: {tls: {certFile: /c, keyFile: /k, reloadIntervalSeconds: 0}}'), { GATEWAY_PASSWORD: 'p' }), /listen\.tls\.reloadIntervalSeconds/);
+  });
 });

@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { selfSignedCert, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { RecordingUpstream } from '../helpers/recording-upstream.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The fingerprint of the certificate a fresh TLS connection to the port is shown. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const fp = socket.getPeerCertificate().fingerprint256;
+      socket.destroy();
+      resolve(fp);
+    });
+    socket.on('error', reject);
+  });
+}
+
+function fingerprintOf(certFile: string): string {
+  return new crypto.X509Certificate(readFileSync(certFile)).fingerprint256;
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function get(port: number, pathName: string, options: https.RequestOptions = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: pathName, rejectUnauthorized: false, agent: false, ...options }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** A CA and a client certificate it signed, made with openssl. */
+function clientPki(dir: string, name: string): { ca: string; cert: string; key: string } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const ca = path.join(dir, `${name}-ca.crt`);
+  const caKey = path.join(dir, `${name}-ca.key`);
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name} CA`, '-keyout', caKey, '-out', ca);
+  const key = path.join(dir, `${name}-client.key`);
+  const csr = path.join(dir, `${name}-client.csr`);
+  const cert = path.join(dir, `${name}-client.crt`);
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}-client`, '-keyout', key, '-out', csr);
+  const ext = path.join(dir, `${name}-ext.cnf`);
+  writeFileSync(ext, 'extendedKeyUsage=clientAuth\n');
+  run('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', cert, '-extfile', ext);
+  return { ca, cert, key };
+}
+
+
+describe('TLS listener (in-process gateway, real TLS, certificates made with openssl)', function () {
+  this.timeout(20_000);
+  let keystone: KeystoneDouble;
+  let upstream: RecordingUpstream;
+  let dir: string;
+
+  before(async () => {
+    keystone = await new KeystoneDouble().start();
+    upstream = await new RecordingUpstream().start();
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-tls-'));
+  });
+
+  after(async () => {
+    await upstream.stop();
+    await keystone.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('certificate reload', () => {
+    let gw: TestGateway;
+    before(async () => {
+      gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true, tlsExtra: 'reloadIntervalSeconds: 0.1', captureLogs: true });
+    });
+    after(() => gw.stop());
+
+    it('serves a renewed certificate to new connections without a restart; a mismatched pair keeps the current one', async () => {
+      const certFile = path.join(gw.dir, 'tls.crt');
+      const keyFile = path.join(gw.dir, 'tls.key');
+      const first = fingerprintOf(certFile);
+      assert.equal(await servedFingerprint(gw.port), first);
+
+      const renewedDir = mkdtempSync(path.join(dir, 'renewed-'));
+      const renewed = selfSignedCert(renewedDir);
+      copyFileSync(renewed.key, keyFile);
+      copyFileSync(renewed.cert, certFile);
+      const second = fingerprintOf(certFile);
+      assert.notEqual(second, first);
+      let served = first;
+      for (let i = 0; i < 50 && served !== second; i += 1) {
+        await sleep(50);
+        served = await servedFingerprint(gw.port);
+      }
+      assert.equal(served, second, 'the renewed certificate is served');
+      assert.ok(gw.logs.lines.some((l) => l.includes('TLS certificate reloaded')));
+
+      // Half an update: a new certificate whose key has not arrived yet.
+      const otherDir = mkdtempSync(path.join(dir, 'other-'));
+      const other = selfSignedCert(otherDir);
+      copyFileSync(other.cert, certFile);
+      await sleep(500);
+      assert.equal(await servedFingerprint(gw.port), second, 'a certificate without its key is not used');
+      assert.ok(gw.logs.lines.some((l) => l.includes('keeping the current certificate')));
+      const status = await get(gw.port, '/healthz');
+      assert.equal(status.status, 200, 'the gateway keeps serving');
+      // The key follows: now the pair fits and is taken.
+      copyFileSync(other.key, keyFile);
+      let now = second;
+      for (let i = 0; i < 50 && now === second; i += 1) {
+        await sleep(50);
+        now = await servedFingerprint(gw.port);
+      }
+      assert.equal(now, fingerprintOf(other.cert));
+    });
+
+    it('a client that drops the connection right after the handshake leaves nothing open on the gateway', async () => {
+      for (let i = 0; i < 5; i += 1) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = tls.connect({ host: '127.0.0.1', port: gw.port, rejectUnauthorized: false }, () => {
+            socket.destroy();
+            resolve();
+          });
+          socket.on('error', reject);
+        });
+      }
+      const open = async (): Promise<number> =>
+        new Promise((resolve, reject) => gw.gateway.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+      let n = await open();
+      for (let i = 0; i < 50 && n > 0; i += 1) {
+        await sleep(20);
+        n = await open();
+      }
+      assert.equal(n, 0, 'half-open TLS connections pile up');
+    });
+
+    it('refuses TLS 1.1 and older', async () => {
+      await assert.rejects(
+        new Promise((resolve, reject) => {
+          const socket = tls.connect({ host: '127.0.0.1', port: gw.port, rejectUnauthorized: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }, () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+          socket.on('error', (err) => {
+            socket.destroy();
+            reject(err);
+          });
+        }),
+      );
+    });
+  });
+
+  describe('mutual TLS (listen.tls.clientCaFile)', () => {
+    let gw: TestGateway;
+    let good: { ca: string; cert: string; key: string };
+    let stranger: { ca: string; cert: string; key: string };
+
+    before(async () => {
+      good = clientPki(dir, 'trusted');
+      stranger = clientPki(dir, 'stranger');
+      gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true, tlsExtra: `clientCaFile: ${good.ca}` });
+    });
+    after(() => gw.stop());
+
+    it('a client certificate signed by the client CA, with a Keystone token, goes through', async () => {
+      const res = await get(gw.port, '/k8s/api', { cert: readFileSync(good.cert), key: readFileSync(good.key), headers: { 'x-auth-token': 'alice-token' } });
+      assert.equal(res.status, 200);
+      assert.equal(upstream.last().url, '/api');
+    });
+
+    it('the certificate does not replace the token: without one the request is still 401', async () => {
+      const res = await get(gw.port, '/k8s/api', { cert: readFileSync(good.cert), key: readFileSync(good.key) });
+      assert.equal(res.status, 401);
+      assert.match(res.body, /token/);
+    });
+
+    it('without a client certificate: 401 saying one is required, nothing forwarded, even with a valid token', async () => {
+      const before = upstream.requests.length;
+      const res = await get(gw.port, '/k8s/api', { headers: { 'x-auth-token': 'alice-token' } });
+      assert.equal(res.status, 401);
+      assert.match(res.body, /requires a client certificate/);
+      assert.equal(upstream.requests.length, before);
+      const r = await gw.audit.waitFor((x) => x.status === 401 && x.coe === 'gateway');
+      assert.match(String(r.reason), /client certificate/);
+    });
+
+    it('a certificate from another CA: 401 saying it is not accepted', async () => {
+      const res = await get(gw.port, '/k8s/api', { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), headers: { 'x-auth-token': 'alice-token' } });
+      assert.equal(res.status, 401);
+      assert.match(res.body, /not accepted/);
+    });
+
+    it('upgrades are refused the same way', async () => {
+      const before = upstream.requests.length;
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: gw.port, rejectUnauthorized: false }, () => {
+          socket.write('POST /k8s/api/v1/namespaces/x/pods/p/exec HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice-token\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+        });
+        let got = '';
+        socket.on('data', (d: Buffer) => (got += d.toString('utf8')));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+      assert.match(text, /^HTTP\/1\.1 401 /);
+      assert.match(text, /requires a client certificate/);
+      assert.equal(upstream.requests.length, before);
+    });
+
+    it('health probes need no certificate (the kubelet presents none)', async () => {
+      assert.equal((await get(gw.port, '/healthz')).status, 200);
+      assert.equal((await get(gw.port, '/whoami', { headers: { 'x-auth-token': 'alice-token' } })).status, 401);
+    });
+  });
+});

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { auditPath, createAuditTrail, type AuditRecord } from '../../src/observability/audit.js';
+import { LineCollector } from '../helpers/memory-audit.js';
+
+const record: AuditRecord = {
+  kind: 'request',
+  requestId: 'r-1',
+  coe: 'k8s',
+  method: 'GET',
+  path: '/k8s/api/v1/namespaces/os-alpha/pods',
+  status: 200,
+  user: { id: 'u1', name: 'alice', domainId: 'default' },
+  project: { id: 'p1', name: 'alpha', domainId: 'default' },
+  namespace: 'os-alpha',
+  bytesIn: 0,
+  bytesOut: 512,
+  durationMs: 3.2,
+  upstreamLatencyMs: 2.1,
+  client: '127.0.0.1',
+};
+
+describe('audit trail', () => {
+  describe('auditPath: query values that may be credentials never reach the trail', () => {
+    const cases: Array<[string, string]> = [
+      ['/k8s/api/v1/pods?watch=1&labelSelector=app%3Dweb', '/k8s/api/v1/pods?watch=1&labelSelector=app%3Dweb'],
+      ['/k8s/api?token=abc&limit=5', '/k8s/api?token=REDACTED&limit=5'],
+      ['/x?access_token=abc', '/x?access_token=REDACTED'],
+      ['/x?X-Auth-Token=abc&b=2', '/x?X-Auth-Token=REDACTED&b=2'],
+      ['/x?password=p&user=u', '/x?password=REDACTED&user=u'],
+      ['/x?app_secret=s', '/x?app_secret=REDACTED'],
+      ['/x?%74oken=abc', '/x?%74oken=REDACTED'],
+      ['/x?registry%5Fauth=abc', '/x?registry%5Fauth=REDACTED'],
+      ['/x?token', '/x?token'],
+      ['/x?%zz=1', '/x?%zz=1'],
+      ['/plain/path', '/plain/path'],
+    ];
+    for (const [input, want] of cases) {
+      it(`${input} -> ${want}`, () => assert.equal(auditPath(input), want));
+    }
+  });
+
+  it('writes one JSON line per record to the given stream, with type audit and an ISO time', () => {
+    const out = new LineCollector();
+    const trail = createAuditTrail({ destination: 'stdout' }, out);
+    trail.record(record);
+    trail.record({ ...record, requestId: 'r-2', status: 401, reason: 'no token' });
+    assert.equal(out.lines.length, 2);
+    const first = JSON.parse(out.lines[0] as string) as Record<string, unknown>;
+    assert.equal(first.type, 'audit');
+    assert.match(String(first.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(first.level, undefined, 'audit records carry no log level');
+    assert.deepEqual(first.user, record.user);
+    assert.equal(first.namespace, 'os-alpha');
+    assert.equal((JSON.parse(out.lines[1] as string) as Record<string, unknown>).reason, 'no token');
+  });
+
+  it('writes to a file, creating its folder, and reopens it after rotation (SIGHUP)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-audit-'));
+    try {
+      const file = path.join(dir, 'sub', 'audit.log');
+      const trail = createAuditTrail({ destination: 'file', file });
+      await new Promise((r) => setTimeout(r, 100)); // the file opens asynchronously
+      trail.record(record);
+      trail.flush();
+      renameSync(file, `${file}.1`);
+      trail.reopen();
+      await new Promise((r) => setTimeout(r, 100));
+      trail.record({ ...record, requestId: 'after-rotation' });
+      trail.flush();
+      const rotated = readFileSync(`${file}.1`, 'utf8').trim().split('\n');
+      const fresh = readFileSync(file, 'utf8').trim().split('\n');
+      assert.equal(rotated.length, 1);
+      assert.equal((JSON.parse(rotated[0] as string) as AuditRecord).requestId, 'r-1');
+      assert.equal(fresh.length, 1);
+      assert.equal((JSON.parse(fresh[0] as string) as AuditRecord).requestId, 'after-rotation');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('destination off writes nothing', () => {
+    const trail = createAuditTrail({ destination: 'off' });
+    trail.record(record);
+    trail.flush();
+  });
+});

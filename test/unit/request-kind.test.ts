@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { isLongLived as dockerLongLived, matchEndpoint, namedObject } from '../../src/docker/policy.js';
+import { isLongLived, namespaceOf } from '../../src/k8s/request-kind.js';
+import { targetsNamespace } from '../../src/k8s/tenancy.js';
+
+describe('what a request addresses (audit trail and metrics)', () => {
+  describe('Kubernetes namespace', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['/api/v1/namespaces/os-alpha/pods', 'os-alpha'],
+      ['/api/v1/namespaces/os-alpha', 'os-alpha'],
+      ['/api/v1/namespaces/os-alpha?watch=1', 'os-alpha'],
+      ['/apis/apps/v1/namespaces/team-b/deployments/web', 'team-b'],
+      ['/api/v1/watch/namespaces/os-alpha/pods', 'os-alpha'],
+      ['/api/v1/namespaces/os%2Dalpha/pods', 'os-alpha'],
+      ['/api/v1/namespaces', undefined],
+      ['/api/v1/nodes', undefined],
+      ['/apis/apps/v1/deployments', undefined],
+      ['/version', undefined],
+      ['/api/v1/namespacesx/a/pods', undefined],
+    ];
+    for (const [p, ns] of cases) it(`${p} -> ${String(ns)}`, () => assert.equal(namespaceOf(p), ns));
+
+    it('targetsNamespace uses the same reading, including the watch form', () => {
+      assert.equal(targetsNamespace('/api/v1/watch/namespaces/os-alpha/pods', 'os-alpha'), true);
+      assert.equal(targetsNamespace('/api/v1/namespaces/os-beta/pods', 'os-alpha'), false);
+    });
+  });
+
+  describe('Kubernetes long-lived requests', () => {
+    const cases: Array<[string, boolean]> = [
+      ['/api/v1/namespaces/a/pods?watch=true', true],
+      ['/api/v1/pods?watch=1&resourceVersion=5', true],
+      ['/api/v1/watch/pods', true],
+      ['/api/v1/namespaces/a/pods/web/log?follow=true', true],
+      ['/api/v1/namespaces/a/pods/web/log', false],
+      ['/api/v1/namespaces/a/pods?watch=false', false],
+      ['/api/v1/namespaces/a/pods?follow=true', false],
+      ['/api/v1/namespaces/a/pods', false],
+    ];
+    for (const [p, want] of cases) it(`${p} -> ${want}`, () => assert.equal(isLongLived(p), want));
+  });
+
+  describe('Docker object and long-lived requests', () => {
+    const q = (s: string): URLSearchParams => new URLSearchParams(s);
+    it('names containers, execs, volumes, networks and images', () => {
+      assert.equal(namedObject(matchEndpoint('GET', ['containers', 'web', 'json']), q('')), 'container:web');
+      assert.equal(namedObject(matchEndpoint('POST', ['exec', 'abc', 'start']), q('')), 'exec:abc');
+      assert.equal(namedObject(matchEndpoint('DELETE', ['volumes', 'data']), q('')), 'volume:data');
+      assert.equal(namedObject(matchEndpoint('GET', ['images', 'library', 'busybox', 'json']), q('')), 'image:library/busybox');
+      assert.equal(namedObject(matchEndpoint('POST', ['images', 'create']), q('fromImage=busybox&tag=1.36')), 'image:busybox:1.36');
+      assert.equal(namedObject(matchEndpoint('POST', ['containers', 'create']), q('name=web')), 'container:web');
+      assert.equal(namedObject(matchEndpoint('GET', ['containers', 'json']), q('')), undefined);
+    });
+    it('events, logs --follow, streaming stats and wait stay open; the rest does not', () => {
+      const ll = (method: string, route: string[], query = ''): boolean => dockerLongLived(matchEndpoint(method, route), q(query));
+      assert.equal(ll('GET', ['events']), true);
+      assert.equal(ll('GET', ['containers', 'w', 'logs'], 'follow=1&stdout=1'), true);
+      assert.equal(ll('GET', ['containers', 'w', 'logs'], 'stdout=1'), false);
+      assert.equal(ll('GET', ['containers', 'w', 'stats']), true);
+      assert.equal(ll('GET', ['containers', 'w', 'stats'], 'stream=false'), false);
+      assert.equal(ll('POST', ['containers', 'w', 'wait']), true);
+      assert.equal(ll('GET', ['containers', 'json']), false);
+    });
+  });
+});
