@@ -8,6 +8,7 @@ import { e2eEnv } from './support/env.js';
 import { sharedGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import { createApplicationCredential } from './support/keystone-admin.js';
+import { auditRecordMatching, metricValue } from './support/observability.js';
 import { run } from './support/run.js';
 
 const IMAGE = (): string => e2eEnv().busyboxImage;
@@ -69,6 +70,23 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     await ok(alice.docker(['cp', path.join(dir, 'up.bin'), `${name}:/tmp/up.bin`]), 'cp into the container');
     await ok(alice.docker(['cp', `${name}:/tmp/up.bin`, path.join(dir, 'down.bin')]), 'cp out of the container');
     assert.ok(readFileSync(path.join(dir, 'down.bin')).equals(content));
+  });
+
+  it('the audit trail names alice, alpha and the container for her exec session, and its bytes', async () => {
+    const started = new Date(Date.now() - 1000);
+    const payload = `audited-${tag}\n`;
+    assert.equal(await ok(alice.docker(['exec', '-i', name, 'cat'], { input: payload }), 'exec -i cat'), payload);
+    const session = await auditRecordMatching(started, (r) => r.coe === 'docker' && r.kind === 'session' && /\/exec\/[^/]+\/start$/.test(r.path));
+    assert.equal(session.user?.name, 'alice');
+    assert.equal(session.project?.name, 'alpha');
+    assert.equal(session.status, 101);
+    assert.match(String(session.object), /^exec:[0-9a-f]{64}$/);
+    assert.ok(session.bytesIn >= payload.length && session.bytesOut >= payload.length, JSON.stringify(session));
+    const created = await auditRecordMatching(started, (r) => r.coe === 'docker' && r.method === 'POST' && /\/containers\/[^/]+\/exec$/.test(r.path));
+    assert.equal(created.object, `container:${name}`);
+    assert.equal(created.status, 201);
+    assert.equal(created.client, '127.0.0.1');
+    assert.ok(await metricValue('zun_gateway_requests_total', { coe: 'docker', code: '101' }) >= 1);
   });
 
   it('alice: exec with a tty through script(1)', async function () {
@@ -204,5 +222,7 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     const denied = await wrong.docker(['ps']);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /application credential/);
+    const record = await auditRecordMatching(new Date(Date.now() - 60_000), (r) => r.coe === 'docker' && r.applicationCredentialId === ac.id);
+    assert.equal(record.user?.name, 'alice');
   });
 });

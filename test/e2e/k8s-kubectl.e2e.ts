@@ -10,6 +10,7 @@ import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { issueToken, revokeToken, type IssuedToken } from './support/keystone.js';
 import { applicationCredentialToken, createApplicationCredential } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { auditRecordMatching, metricValue } from './support/observability.js';
 import { run } from './support/run.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -189,6 +190,45 @@ spec:
       assert.match(stderr.stderr, /to-stderr/);
     });
   }
+
+  it('the audit trail records who did what: a kubectl get, an exec session with its bytes, a denied request', async () => {
+    const started = new Date(Date.now() - 1000);
+    await mustSucceed(kubectl(aliceConfig, ['get', 'configmaps', '-l', 'audit=yes']), 'get configmaps');
+    const get = await auditRecordMatching(started, (r) => r.coe === 'k8s' && r.method === 'GET' && r.path.startsWith(`/k8s/api/v1/namespaces/${ns}/configmaps?`));
+    assert.equal(get.user?.name, 'alice');
+    assert.equal(get.user?.id, alice.userId);
+    assert.equal(get.project?.id, alice.projectId);
+    assert.equal(get.project?.name, 'alpha');
+    assert.equal(get.namespace, ns);
+    assert.equal(get.status, 200);
+    assert.ok(get.bytesOut > 0 && typeof get.upstreamLatencyMs === 'number', JSON.stringify(get));
+
+    const payload = `audited-${randomBytes(6).toString('hex')}\n`;
+    assert.equal(await mustSucceed(kubectl(aliceConfig, ['exec', '-i', podName, '--', 'cat'], { input: payload }), 'exec'), payload);
+    const session = await auditRecordMatching(started, (r) => r.kind === 'session' && r.namespace === ns && r.path.includes(`/pods/${podName}/exec?`));
+    assert.equal(session.status, 101);
+    assert.equal(session.user?.name, 'alice');
+    assert.ok(session.bytesIn >= payload.length && session.bytesOut >= payload.length, JSON.stringify(session));
+
+    await kubectl(bobConfig, ['get', 'secrets']);
+    const denied = await auditRecordMatching(started, (r) => r.user?.name === 'bob' && r.path.startsWith(`/k8s/api/v1/namespaces/${ns}/secrets`));
+    assert.equal(denied.status, 403, "the apiserver's refusal is recorded with its status");
+    const bad = await kubectl(tenantKubeconfig(sharedGateway().url, 'not-a-token', ns), ['get', 'pods']);
+    assert.notEqual(bad.code, 0);
+    const unauthenticated = await auditRecordMatching(started, (r) => r.status === 401 && r.path.startsWith(`/k8s/api/v1/namespaces/${ns}/pods`));
+    assert.equal(unauthenticated.user, undefined);
+    assert.match(String(unauthenticated.reason), /token/);
+    assert.ok(!readFileSync(sharedGateway().auditFile, 'utf8').includes(alice.token), 'a token in the audit file');
+  });
+
+  it('/metrics on its own port counts what kubectl did; the tenant port does not serve it', async () => {
+    assert.ok((await metricValue('zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '200' })) > 10);
+    assert.ok((await metricValue('zun_gateway_keystone_requests_total', { operation: 'validate_token', outcome: '200' })) >= 2);
+    assert.ok((await metricValue('zun_gateway_token_cache_lookups_total', { result: 'hit' })) > 10);
+    assert.ok((await metricValue('zun_gateway_upstream_latency_seconds_count', { coe: 'k8s' })) > 10);
+    const tenantPort = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', e2eEnv().tlsCa, `${sharedGateway().url}/metrics`]);
+    assert.equal(tenantPort.stdout.trim(), '404');
+  });
 
   it('kubectl cp copies files both ways', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-cp-'));

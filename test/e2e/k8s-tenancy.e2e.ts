@@ -8,6 +8,7 @@ import { sharedGateway } from './support/gateway-process.js';
 import { issueToken, type E2eUser } from './support/keystone.js';
 import { countingKeystoneProxy, createApplicationCredential, createProjectWithMember, deleteProject } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { auditRecordMatching, metricValue } from './support/observability.js';
 import { run } from './support/run.js';
 
 const MAIN = path.resolve('dist/src/main.js');
@@ -148,6 +149,28 @@ spec:
       await adminKubectl(['delete', 'configmap', name, '-n', 'os-alpha']);
       await adminKubectl(['delete', 'configmap', name, '-n', 'os-beta']);
     });
+  });
+
+  it('a new project gets its namespace and bindings on its first request: counted in /metrics, audited', async function () {
+    this.timeout(60_000);
+    const name = `fresh-${randomBytes(3).toString('hex')}`;
+    const projectId = await createProjectWithMember(name, 'alice');
+    try {
+      const created = await metricValue('zun_gateway_provisioning_actions_total', { action: 'namespace_created', outcome: 'ok' });
+      const bound = await metricValue('zun_gateway_provisioning_actions_total', { action: 'rolebinding_created', outcome: 'ok' });
+      const started = new Date(Date.now() - 1000);
+      const config = tenantKubeconfig(sharedGateway().url, (await issueToken('alice', name)).token, `os-${name}`);
+      await mustSucceed(kubectl(config, ['get', 'pods']), 'first request of the new project');
+      assert.equal(await metricValue('zun_gateway_provisioning_actions_total', { action: 'namespace_created', outcome: 'ok' }), created + 1);
+      assert.ok((await metricValue('zun_gateway_provisioning_actions_total', { action: 'rolebinding_created', outcome: 'ok' })) > bound);
+      const record = await auditRecordMatching(started, (r) => r.project?.id === projectId);
+      assert.equal(record.namespace, `os-${name}`);
+      assert.equal(record.project?.name, name);
+      assert.equal(record.status, 200);
+    } finally {
+      await deleteProject(projectId);
+      await adminKubectl(['delete', 'namespace', `os-${name}`, '--wait=false']);
+    }
   });
 
   it('a pre-existing namespace without the ownership record is never adopted', async function () {

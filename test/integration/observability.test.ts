@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { sample } from '../helpers/prometheus-text.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -25,18 +26,6 @@ function send(url: string, options: { method?: string; headers?: http.OutgoingHt
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The value of one sample in Prometheus' text format, 0 when the series does not exist (yet). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
 
 describe('observability: audit trail, access log and metrics (in-process gateway, recording upstream, Keystone double)', () => {
   let keystone: KeystoneDouble;

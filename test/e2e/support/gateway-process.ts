@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,7 +9,12 @@ export interface GatewayProcess {
   readonly url: string;
   readonly port: number;
   readonly logFile: string;
+  readonly auditFile: string;
+  readonly metricsUrl: string;
   readonly configFile: string;
+  /** Where this run's part of the log and audit files begins (both files are appended to across runs). */
+  readonly logOffset: number;
+  readonly auditOffset: number;
   stop(): Promise<void>;
 }
 
@@ -50,6 +55,8 @@ export interface GatewayProcessOptions {
 export async function startGateway(options: GatewayProcessOptions): Promise<GatewayProcess> {
   const env = e2eEnv();
   const port = await freePort();
+  const metricsPort = await freePort();
+  const auditFile = path.join(env.logDir, 'gateway-e2e-audit.log');
   const workDir = path.join(env.dir, 'gateway-e2e');
   mkdirSync(workDir, { recursive: true });
   const configFile = path.join(workDir, 'gateway.yaml');
@@ -80,10 +87,15 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  limits: {maxContainersPerProject: 50, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
       `log:`,
       `  level: info`,
+      `audit: {destination: file, file: ${JSON.stringify(auditFile)}}`,
+      `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
       '',
     ].join('\n'),
   );
   const logFile = path.join(env.logDir, 'gateway-e2e.log');
+  const sizeOf = (file: string): number => (existsSync(file) ? statSync(file).size : 0);
+  const logOffset = sizeOf(logFile);
+  const auditOffset = sizeOf(auditFile);
   const log = createWriteStream(logFile, { flags: 'a' });
   const main = path.resolve('dist/src/main.js');
   const child: ChildProcess = spawn(process.execPath, [main, 'serve', '--config', configFile], {
@@ -105,6 +117,10 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
     url,
     port,
     logFile,
+    auditFile,
+    logOffset,
+    auditOffset,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     configFile,
     stop: () =>
       new Promise((resolve) => {

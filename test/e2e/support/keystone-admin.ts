@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { e2eEnv } from './env.js';
+import { rememberSecret } from './secrets.js';
 
 async function adminToken(): Promise<string> {
   const env = e2eEnv();
@@ -14,7 +15,7 @@ async function adminToken(): Promise<string> {
       },
     }),
   });
-  const token = res.headers.get('x-subject-token');
+  const token = rememberSecret(res.headers.get('x-subject-token'));
   if (res.status !== 201 || token === null) throw new Error(`Keystone admin login failed: HTTP ${res.status}`);
   return token;
 }
@@ -56,7 +57,7 @@ export async function createApplicationCredential(
     userToken,
     { application_credential: { name, ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}) } },
   );
-  return { id: ac.id, secret: ac.secret };
+  return { id: ac.id, secret: rememberSecret(ac.secret) };
 }
 
 /** A token from an application credential; Keystone caps its expiry at the credential's own. */
@@ -66,7 +67,7 @@ export async function applicationCredentialToken(id: string, secret: string): Pr
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ auth: { identity: { methods: ['application_credential'], application_credential: { id, secret } } } }),
   });
-  const token = res.headers.get('x-subject-token');
+  const token = rememberSecret(res.headers.get('x-subject-token'));
   if (res.status !== 201 || token === null) throw new Error(`application credential login failed: HTTP ${res.status}`);
   const body = (await res.json()) as { token: { expires_at: string } };
   return { token, expiresAt: body.token.expires_at };

@@ -1,4 +1,5 @@
 import { e2eEnv } from './env.js';
+import { rememberSecret } from './secrets.js';
 
 export type E2eUser = 'alice' | 'bob' | 'carol' | 'dave' | 'gateway';
 
@@ -26,7 +27,7 @@ export async function issueToken(user: E2eUser, project: string | null): Promise
     body: JSON.stringify({ auth }),
   });
   if (res.status !== 201) throw new Error(`Keystone refused ${user}@${project}: HTTP ${res.status} ${await res.text()}`);
-  const token = res.headers.get('x-subject-token');
+  const token = rememberSecret(res.headers.get('x-subject-token'));
   const body = (await res.json()) as TokenAnswer;
   if (token === null) throw new Error('Keystone sent no X-Subject-Token');
   return { token, expiresAt: body.token.expires_at, projectId: body.token.project?.id ?? '', userId: body.token.user.id };
