@@ -1,0 +1,138 @@
+{{/* Names and labels. */}}
+{{- define "zun-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zun-gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zun-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zun-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "zun-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zun-gateway.labels" -}}
+helm.sh/chart: {{ include "zun-gateway.chart" . }}
+{{ include "zun-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "zun-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "zun-gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Where the mounted files are; the ConfigMap names the same paths. */}}
+{{- define "zun-gateway.paths" -}}
+config: /etc/zun-gateway
+tls: /etc/zun-gateway/tls
+clientCa: /etc/zun-gateway/client-ca
+keystoneCa: /etc/zun-gateway/keystone-ca
+docker: /etc/zun-gateway/docker
+{{- end }}
+
+{{- define "zun-gateway.tlsEnabled" -}}
+{{- if .Values.tls.secretName }}true{{ end }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds: preStop sleep + the gateway's drain time + a margin, so SIGKILL never cuts the drain. */}}
+{{- define "zun-gateway.terminationGracePeriodSeconds" -}}
+{{- $grace := .Values.config.shutdown.graceSeconds | float64 | ceil | int }}
+{{- add (int .Values.lifecycle.preStopSleepSeconds) $grace (int .Values.lifecycle.terminationMarginSeconds) }}
+{{- end }}
+
+{{/*
+The gateway's configuration file. Built as a dict and printed with toYaml, so every value is quoted correctly.
+Secrets are never values here: ${GATEWAY_PASSWORD} / ${GATEWAY_APP_CRED_SECRET} are substituted by the gateway from
+environment variables that come from keystone.credentials.existingSecret.
+*/}}
+{{- define "zun-gateway.config" -}}
+{{- $paths := include "zun-gateway.paths" . | fromYaml }}
+{{- $c := .Values.config }}
+{{- $listen := dict "host" "0.0.0.0" "port" (int $c.listen.port) }}
+{{- if .Values.tls.secretName }}
+{{- $tls := dict "certFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) "keyFile" (printf "%s/%s" $paths.tls .Values.tls.keyKey) "reloadIntervalSeconds" .Values.tls.reloadIntervalSeconds }}
+{{- if .Values.tls.clientCa.secretName }}
+{{- $_ := set $tls "clientCaFile" (printf "%s/%s" $paths.clientCa .Values.tls.clientCa.key) }}
+{{- end }}
+{{- $_ := set $listen "tls" $tls }}
+{{- else if .Values.tls.clientCa.secretName }}
+{{- fail "tls.clientCa needs tls.secretName: mutual TLS is only possible on an HTTPS listener" }}
+{{- end }}
+
+{{- $cred := .Values.keystone.credentials }}
+{{- $service := dict }}
+{{- if eq $cred.type "password" }}
+{{- $_ := set $service "password" "${GATEWAY_PASSWORD}" }}
+{{- range $k := list "username" "userId" "userDomainName" "userDomainId" "projectName" "projectId" "projectDomainName" "projectDomainId" }}
+{{- if index $cred $k }}{{ $_ := set $service $k (index $cred $k) }}{{ end }}
+{{- end }}
+{{- else if eq $cred.type "applicationCredential" }}
+{{- $_ := set $service "applicationCredentialId" (required "keystone.credentials.applicationCredentialId is required with type applicationCredential" $cred.applicationCredentialId) }}
+{{- $_ := set $service "applicationCredentialSecret" "${GATEWAY_APP_CRED_SECRET}" }}
+{{- else }}
+{{- fail (printf "keystone.credentials.type must be password or applicationCredential, not %q" $cred.type) }}
+{{- end }}
+{{- $keystone := dict "authUrl" (required "keystone.authUrl is required" .Values.keystone.authUrl) "serviceCredentials" $service }}
+{{- range $k, $v := $c.keystone }}{{ $_ := set $keystone $k $v }}{{ end }}
+{{- if or .Values.keystone.ca.secretName .Values.keystone.ca.configMapName }}
+{{- $_ := set $keystone "caFile" (printf "%s/%s" $paths.keystoneCa .Values.keystone.ca.key) }}
+{{- end }}
+
+{{- $imp := $c.k8s.impersonation }}
+{{- $impersonation := dict "userPrefix" $imp.userPrefix "groupPrefix" $imp.groupPrefix "extras" $imp.extras }}
+{{- if $imp.domainScopeGroups }}{{ $_ := set $impersonation "domainScopeGroups" $imp.domainScopeGroups }}{{ end }}
+{{- if $imp.systemScopeGroups }}{{ $_ := set $impersonation "systemScopeGroups" $imp.systemScopeGroups }}{{ end }}
+{{- $k8s := dict "impersonation" $impersonation }}
+{{- $t := $c.k8s.tenancy }}
+{{- if $t.enabled }}
+{{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds }}
+{{- if $t.resourceQuota }}{{ $_ := set $tenancy "resourceQuota" $t.resourceQuota }}{{ end }}
+{{- if $t.limitRange }}{{ $_ := set $tenancy "limitRange" $t.limitRange }}{{ end }}
+{{- $_ := set $k8s "tenancy" $tenancy }}
+{{- end }}
+
+{{- $audit := dict "destination" $c.audit.destination }}
+{{- if eq $c.audit.destination "file" }}
+{{- $_ := set $audit "file" (required "config.audit.file is required with destination file" $c.audit.file) }}
+{{- else if not (has $c.audit.destination (list "stdout" "off")) }}
+{{- fail (printf "config.audit.destination must be stdout, file or off, not %q" $c.audit.destination) }}
+{{- end }}
+
+{{- $cfg := dict "listen" $listen "keystone" $keystone "k8s" $k8s "log" (dict "level" $c.log.level) "audit" $audit "shutdown" (dict "graceSeconds" $c.shutdown.graceSeconds) }}
+{{- if $c.metrics.enabled }}
+{{- $_ := set $cfg "metrics" (dict "host" $c.metrics.host "port" (int $c.metrics.port)) }}
+{{- end }}
+
+{{- $d := $c.docker }}
+{{- if $d.enabled }}
+{{- $docker := dict "host" $d.host "maxBodyBytes" (int $d.maxBodyBytes) }}
+{{- if not (hasPrefix "tcp://" $d.host) }}
+{{- fail "config.docker.host must be tcp://host:port in a pod (a unix socket would need a hostPath mount)" }}
+{{- end }}
+{{- if $d.tlsSecret }}
+{{- $_ := set $docker "tls" (dict "caFile" (printf "%s/%s" $paths.docker $d.caKey) "certFile" (printf "%s/%s" $paths.docker $d.certKey) "keyFile" (printf "%s/%s" $paths.docker $d.keyKey)) }}
+{{- end }}
+{{- if $d.limits }}{{ $_ := set $docker "limits" $d.limits }}{{ end }}
+{{- $_ := set $cfg "docker" $docker }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
