@@ -1,0 +1,415 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Identity, ScopeOnlyIdentity } from '../../src/auth/identity.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { GatewayConfig, ImpersonationConfig } from '../../src/config/schema.js';
+import { impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
+import {
+  CHART_DIR,
+  FULL_VALUES,
+  REPO_ROOT,
+  at,
+  helm,
+  isObj,
+  listAt,
+  objAt,
+  permissions,
+  render,
+  strAt,
+  type Obj,
+  type Rendered,
+} from './render.js';
+
+/**
+ * The Helm chart, rendered by the real helm (v4, scripts/helm): default values and test/chart/values-full.yaml
+ * (TLS, mutual TLS, HPA, PDB, ServiceMonitor, tenancy with quota and limits, docker, audit file).
+ */
+
+/** Every Impersonate-Extra-<key> the gateway can send, asked of the code that sends them. */
+function extraKeysTheGatewaySends(): string[] {
+  const config: ImpersonationConfig = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
+  const user = { id: 'u1', name: 'alice', domainId: 'default', domainName: 'Default' };
+  const project: Identity = {
+    user,
+    project: { id: 'p1', name: 'alpha', domainId: 'default', domainName: 'Default' },
+    roles: ['member'],
+    expiresAt: new Date(Date.now() + 3600_000),
+  };
+  const domainScoped: ScopeOnlyIdentity = { scope: 'domain', user, domain: { id: 'default', name: 'Default' }, roles: ['admin'], expiresAt: project.expiresAt };
+  const systemScoped: ScopeOnlyIdentity = { scope: 'system', user, roles: ['admin'], expiresAt: project.expiresAt };
+  const lines = [
+    ...impersonationHeaders(project, config),
+    ...scopeImpersonationHeaders(domainScoped, ['ops'], config),
+    ...scopeImpersonationHeaders(systemScoped, ['ops'], config),
+  ];
+  const keys = new Set<string>();
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lines[i] as string;
+    if (name.toLowerCase().startsWith('impersonate-extra-')) keys.add(name.slice('impersonate-extra-'.length).toLowerCase());
+  }
+  return [...keys];
+}
+
+const VERB_OF_METHOD: Readonly<Record<string, string>> = { read: 'get', list: 'list', create: 'create', replace: 'update', patch: 'patch', delete: 'delete' };
+const GROUP_OF_API: Readonly<Record<string, string>> = { core: 'core', rbac: 'rbac.authorization.k8s.io' };
+
+/**
+ * The (group, resource, verb) triples of every apiserver call tenant provisioning makes, read from its source:
+ * `this.apis.core.readNamespace(...)` is get on namespaces, `replaceNamespacedLimitRange` update on limitranges.
+ */
+function tenancyCalls(): string[] {
+  const source = readFileSync(path.join(REPO_ROOT, 'src/k8s/tenancy.ts'), 'utf8');
+  const calls = new Set<string>();
+  for (const m of source.matchAll(/\bapis\.(\w+)\.(\w+)\(/g)) {
+    const api = m[1] as string;
+    const method = m[2] as string;
+    const parsed = /^(read|list|create|replace|patch|delete)(?:Namespaced)?([A-Z]\w*)$/.exec(method);
+    const group = GROUP_OF_API[api];
+    if (parsed === null || group === undefined) throw new Error(`tenancy.ts calls ${api}.${method}: teach this test (and the ClusterRole) about it`);
+    calls.add(`${group} ${(parsed[2] as string).toLowerCase()}s ${VERB_OF_METHOD[parsed[1] as string] as string}`);
+  }
+  return [...calls];
+}
+
+/** What the gateway, configured as the chart configures it, needs of the apiserver; nothing more. */
+function neededPermissions(config: GatewayConfig): string[] {
+  const needed = ['core users impersonate *any*', 'core groups impersonate *any*'];
+  if (config.k8s?.impersonation.extras === true) {
+    for (const key of extraKeysTheGatewaySends()) needed.push(`authentication.k8s.io userextras/${key} impersonate *any*`);
+  }
+  const tenancy = config.k8s?.tenancy;
+  if (tenancy !== undefined) {
+    for (const call of tenancyCalls()) needed.push(`${call} *any*`);
+    // Creating a RoleBinding to a ClusterRole needs `bind` on it (or holding all its rights).
+    for (const clusterRole of new Set(Object.values(tenancy.roleBindings))) needed.push(`rbac.authorization.k8s.io clusterroles bind ${clusterRole}`);
+  }
+  return needed.sort();
+}
+
+function deployment(r: Rendered): Obj {
+  return r.one('Deployment');
+}
+function podSpec(r: Rendered): Obj {
+  return objAt(deployment(r), 'spec', 'template', 'spec');
+}
+function container(r: Rendered): Obj {
+  const containers = listAt(podSpec(r), 'containers');
+  assert.equal(containers.length, 1);
+  return objAt(containers, 0);
+}
+function gatewayYaml(r: Rendered): string {
+  return strAt(r.one('ConfigMap'), 'data', 'gateway.yaml');
+}
+
+/** The Secret-backed environment of the gateway container: name -> {secret, key}. */
+function secretEnv(r: Rendered): Map<string, { secret: string; key: string }> {
+  const out = new Map<string, { secret: string; key: string }>();
+  for (const e of listAt(container(r), 'env')) {
+    const ref = at(e, 'valueFrom', 'secretKeyRef');
+    if (isObj(ref)) out.set(strAt(e, 'name'), { secret: strAt(ref, 'name'), key: strAt(ref, 'key') });
+  }
+  return out;
+}
+
+/** The configuration as the gateway would load it, with dummy values for the Secret-backed variables the pod has. */
+function loadedConfig(r: Rendered): GatewayConfig {
+  const env: Record<string, string> = {};
+  for (const name of secretEnv(r).keys()) env[name] = `dummy-${name.toLowerCase()}`;
+  return parseConfig(gatewayYaml(r), env, 'the chart ConfigMap gateway.yaml');
+}
+
+/** The loaded configuration as plain data, for keys read by name. */
+function configData(r: Rendered): Obj {
+  return JSON.parse(JSON.stringify(loadedConfig(r))) as Obj;
+}
+
+/** Which Secret or ConfigMap key a file path in the container comes from. */
+function fileSource(r: Rendered, file: string): string {
+  const spec = podSpec(r);
+  for (const m of listAt(container(r), 'volumeMounts')) {
+    const mountPath = strAt(m, 'mountPath');
+    const subPath = at(m, 'subPath');
+    let key: string | undefined;
+    if (typeof subPath === 'string' && mountPath === file) key = subPath;
+    else if (subPath === undefined && path.posix.dirname(file) === mountPath) key = path.posix.basename(file);
+    if (key === undefined) continue;
+    const volume = listAt(spec, 'volumes').find((v) => at(v, 'name') === at(m, 'name'));
+    if (isObj(at(volume, 'secret'))) return `secret ${strAt(volume, 'secret', 'secretName')} ${key}`;
+    if (isObj(at(volume, 'configMap'))) return `configMap ${strAt(volume, 'configMap', 'name')} ${key}`;
+    return `other ${JSON.stringify(volume)}`;
+  }
+  return 'not mounted';
+}
+
+function walk(value: unknown, visit: (key: string, v: unknown) => void, key = ''): void {
+  if (Array.isArray(value)) value.forEach((item) => walk(item, visit, key));
+  else if (isObj(value)) for (const [k, v] of Object.entries(value)) { visit(k, v); walk(v, visit, k); }
+}
+
+describe('Helm chart charts/zun-gateway', function () {
+  this.timeout(60_000);
+  let defaults: Rendered;
+  let full: Rendered;
+
+  before(async () => {
+    [defaults, full] = await Promise.all([render(), render({ valuesFiles: [FULL_VALUES] })]);
+  });
+
+  for (const [name, files] of [['default values', []], ['the full values file', [FULL_VALUES]]] as const) {
+    it(`helm lint --strict is clean with ${name}`, async () => {
+      const { stdout } = await helm(['lint', '--strict', CHART_DIR, ...files.flatMap((f) => ['--values', f])]);
+      assert.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      assert.doesNotMatch(stdout, /\[(WARNING|ERROR)\]/);
+    });
+  }
+
+  it('renders every object it should, and no Secret', () => {
+    const kinds = (r: Rendered) => r.objects.map((o) => o.kind).sort();
+    assert.deepEqual(kinds(defaults), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
+    assert.deepEqual(kinds(full), [
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
+    ]);
+  });
+
+  it("the ConfigMap's gateway.yaml is a valid gateway configuration (the real schema) with both value sets", () => {
+    const d = loadedConfig(defaults);
+    assert.equal(d.listen.host, '0.0.0.0');
+    assert.equal(d.listen.tls, undefined);
+    assert.equal(d.k8s?.kubeconfig, undefined, 'in the cluster the gateway uses its service account');
+    assert.deepEqual(d.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
+    assert.equal(d.docker, undefined);
+    assert.equal((d.keystone.serviceCredentials as { password?: string }).password, 'dummy-gateway_password');
+
+    const f = loadedConfig(full);
+    assert.equal(f.listen.port, 9443);
+    assert.equal(f.listen.tls?.reloadIntervalSeconds, 30);
+    assert.equal(f.log.level, 'debug');
+    assert.equal(f.shutdown.graceSeconds, 40.5);
+    assert.deepEqual(f.keystone.serviceCredentials, {
+      applicationCredentialId: '0123456789abcdef0123456789abcdef',
+      applicationCredentialSecret: 'dummy-gateway_app_cred_secret',
+    });
+    assert.deepEqual(f.k8s?.tenancy?.resourceQuota, { pods: '20', 'requests.cpu': '4', 'requests.memory': '8Gi' });
+    assert.equal(f.docker?.host, 'tcp://docker-engine.zun.svc:2376');
+    assert.equal(f.docker?.maxBodyBytes, 2097152);
+    assert.deepEqual(f.k8s?.impersonation.systemScopeGroups, ['cloud-admins']);
+    // Keys the gateway gained with issue 6; the schema validated them above, the values must be the chart's.
+    const raw = configData(full);
+    assert.deepEqual(at(raw, 'audit'), { destination: 'file', file: '/var/log/zun-gateway/audit.jsonl' });
+    assert.deepEqual(at(raw, 'metrics'), { host: '0.0.0.0', port: 9191 });
+  });
+
+  it('every ${VAR} in the configuration is an environment variable the pod takes from the credentials Secret', () => {
+    assert.deepEqual(Object.fromEntries(secretEnv(defaults)), { GATEWAY_PASSWORD: { secret: 'zun-gateway-keystone', key: 'password' } });
+    assert.deepEqual(Object.fromEntries(secretEnv(full)), { GATEWAY_APP_CRED_SECRET: { secret: 'gateway-keystone', key: 'secret' } });
+    for (const r of [defaults, full]) {
+      const refs = [...gatewayYaml(r).matchAll(/\$\{(\w+)/g)].map((m) => m[1]);
+      assert.ok(refs.length > 0);
+      for (const ref of refs) assert.ok(secretEnv(r).has(ref as string), `${ref} is not set from a Secret`);
+    }
+  });
+
+  it('renders no secret value into a ConfigMap: password and secret keys only hold ${VAR} references', () => {
+    for (const r of [defaults, full]) {
+      for (const cm of r.all('ConfigMap')) {
+        for (const text of Object.values(objAt(cm, 'data'))) {
+          // Parsed, not validated: a credential leaked under any key is found.
+          const doc: unknown = parseYaml(String(text));
+          let checked = 0;
+          walk(doc, (key, v) => {
+            if (/password|secret|token/i.test(key)) {
+              checked += 1;
+              assert.match(String(v), /^\$\{[A-Z_]+\}$/, `${key} holds a value, not a reference`);
+            }
+          });
+          assert.equal(checked, 1, 'one credential reference per configuration');
+        }
+      }
+      for (const e of listAt(container(r), 'env')) {
+        if (/PASSWORD|SECRET/.test(strAt(e, 'name'))) assert.equal(at(e, 'value'), undefined, `${strAt(e, 'name')} is a literal`);
+      }
+    }
+  });
+
+  it('the ClusterRole grants exactly what the gateway calls: the extras it sends, the provisioning calls, bind on the mapped roles', () => {
+    for (const r of [defaults, full]) {
+      assert.deepEqual(permissions(listAt(r.one('ClusterRole'), 'rules')), neededPermissions(loadedConfig(r)));
+    }
+    // The full values map a fifth ClusterRole: it, and only it, becomes bindable too.
+    assert.ok(permissions(listAt(full.one('ClusterRole'), 'rules')).includes('rbac.authorization.k8s.io clusterroles bind zun-observer'));
+    // Sanity of the derivation itself: what tenancy.ts does today, so a silently empty scan cannot pass.
+    assert.deepEqual(tenancyCalls().sort(), [
+      'core limitranges create', 'core limitranges get', 'core limitranges update', 'core namespaces create', 'core namespaces get',
+      'core resourcequotas create', 'core resourcequotas get', 'core resourcequotas update',
+      'rbac.authorization.k8s.io rolebindings create', 'rbac.authorization.k8s.io rolebindings delete', 'rbac.authorization.k8s.io rolebindings list',
+    ]);
+    assert.deepEqual(extraKeysTheGatewaySends().sort(), ['keystone-domain-id', 'keystone-project-id', 'keystone-project-name', 'keystone-scope', 'keystone-user-id']);
+  });
+
+  it('the ClusterRole shrinks with the configuration: no tenancy, no extras, no role mapping', async () => {
+    const noTenancy = await render({ set: { 'config.k8s.tenancy.enabled': 'false', 'config.k8s.impersonation.extras': 'false' } });
+    assert.equal(loadedConfig(noTenancy).k8s?.tenancy, undefined);
+    assert.deepEqual(permissions(listAt(noTenancy.one('ClusterRole'), 'rules')), ['core groups impersonate *any*', 'core users impersonate *any*']);
+    // An empty resourceNames would allow binding any ClusterRole (cluster-admin too): no mapping must mean no bind rule.
+    const noMapping = await render({ set: { 'config.k8s.tenancy.roleBindings': 'null' } });
+    assert.deepEqual(loadedConfig(noMapping).k8s?.tenancy?.roleBindings, {});
+    const granted = permissions(listAt(noMapping.one('ClusterRole'), 'rules'));
+    assert.deepEqual(granted.filter((p) => p.includes('clusterroles')), []);
+    assert.deepEqual(granted, neededPermissions(loadedConfig(noMapping)));
+  });
+
+  it('binds the ClusterRole to the service account the pods run as', () => {
+    for (const r of [defaults, full]) {
+      const binding = r.one('ClusterRoleBinding');
+      assert.equal(strAt(binding, 'roleRef', 'name'), strAt(r.one('ClusterRole'), 'metadata', 'name'));
+      assert.deepEqual(listAt(binding, 'subjects'), [{ kind: 'ServiceAccount', name: strAt(podSpec(r), 'serviceAccountName'), namespace: 'zun' }]);
+      assert.equal(strAt(r.one('ServiceAccount'), 'metadata', 'name'), strAt(podSpec(r), 'serviceAccountName'));
+    }
+  });
+
+  it('runs non-root with a read-only root filesystem, no privilege escalation, no capabilities, RuntimeDefault seccomp', () => {
+    for (const r of [defaults, full]) {
+      const pod = objAt(podSpec(r), 'securityContext');
+      const c = objAt(container(r), 'securityContext');
+      assert.equal(at(c, 'runAsNonRoot'), true);
+      assert.equal(at(pod, 'runAsNonRoot'), true);
+      assert.ok(Number(at(c, 'runAsUser')) > 0);
+      assert.equal(at(c, 'readOnlyRootFilesystem'), true);
+      assert.equal(at(c, 'allowPrivilegeEscalation'), false);
+      assert.equal(at(c, 'privileged'), false);
+      assert.deepEqual(at(c, 'capabilities'), { drop: ['ALL'] });
+      assert.equal(at(c, 'seccompProfile', 'type'), 'RuntimeDefault');
+      assert.equal(at(pod, 'seccompProfile', 'type'), 'RuntimeDefault');
+    }
+  });
+
+  it('probes /healthz (liveness) and /readyz (readiness) on the gateway port, over HTTPS when TLS is configured', () => {
+    for (const [r, scheme] of [[defaults, 'HTTP'], [full, 'HTTPS']] as const) {
+      const c = container(r);
+      const port = listAt(c, 'ports').find((p) => at(p, 'name') === at(c, 'livenessProbe', 'httpGet', 'port'));
+      assert.equal(at(port, 'containerPort'), loadedConfig(r).listen.port);
+      assert.deepEqual(at(c, 'livenessProbe', 'httpGet'), { path: '/healthz', port: 'gateway', scheme });
+      assert.deepEqual(at(c, 'readinessProbe', 'httpGet'), { path: '/readyz', port: 'gateway', scheme });
+    }
+  });
+
+  it('mounts every file the configuration names from the Secret or ConfigMap it belongs to', () => {
+    const f = loadedConfig(full);
+    const tls = f.listen.tls as Obj | undefined;
+    const files: Record<string, string> = {
+      [String(at(tls, 'certFile'))]: 'secret gateway-tls tls.crt',
+      [String(at(tls, 'keyFile'))]: 'secret gateway-tls tls.key',
+      [String(at(tls, 'clientCaFile'))]: 'secret gateway-client-ca ca.crt',
+      [String(f.keystone.caFile)]: 'configMap keystone-ca-bundle ca-bundle.pem',
+      [String(f.docker?.tls?.caFile)]: 'secret docker-client-tls ca.pem',
+      [String(f.docker?.tls?.certFile)]: 'secret docker-client-tls cert.pem',
+      [String(f.docker?.tls?.keyFile)]: 'secret docker-client-tls key.pem',
+    };
+    for (const [file, source] of Object.entries(files)) assert.equal(fileSource(full, file), source, file);
+    // The audit file's directory is a writable emptyDir (the root filesystem is read-only).
+    const auditDir = path.posix.dirname('/var/log/zun-gateway/audit.jsonl');
+    const mount = listAt(container(full), 'volumeMounts').find((m) => at(m, 'mountPath') === auditDir);
+    assert.notEqual(at(mount, 'readOnly'), true);
+    assert.ok(isObj(at(listAt(podSpec(full), 'volumes').find((v) => at(v, 'name') === at(mount, 'name')), 'emptyDir')));
+  });
+
+  it("mounts gateway.yaml where the image's ENTRYPOINT reads it, and passes no args that would repeat it", () => {
+    const dockerfile = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+    assert.ok(entry, 'the Dockerfile has an exec-form ENTRYPOINT');
+    const argv = JSON.parse(entry[1] as string) as string[];
+    assert.deepEqual(argv.slice(0, 3), ['node', 'dist/src/main.js', 'serve']);
+    const configFile = argv[argv.indexOf('--config') + 1] as string;
+    for (const r of [defaults, full]) {
+      assert.equal(fileSource(r, configFile), 'configMap zun-gateway gateway.yaml');
+      assert.equal(at(container(r), 'args'), undefined);
+      assert.equal(at(container(r), 'command'), undefined);
+    }
+  });
+
+  it('the pod template carries a checksum of the ConfigMap: a config change rolls the pods, other changes do not', async () => {
+    const checksum = (r: Rendered) => strAt(deployment(r), 'spec', 'template', 'metadata', 'annotations', 'checksum/config');
+    const [debug, quota, scaled] = await Promise.all([
+      render({ set: { 'config.log.level': 'debug' } }),
+      render({ set: { 'config.k8s.tenancy.resourceQuota.pods': '10' } }),
+      render({ set: { replicaCount: '5' } }),
+    ]);
+    assert.match(checksum(defaults), /^[0-9a-f]{64}$/);
+    assert.notEqual(checksum(debug), checksum(defaults));
+    assert.notEqual(checksum(quota), checksum(defaults));
+    assert.notEqual(checksum(quota), checksum(debug));
+    assert.equal(checksum(scaled), checksum(defaults));
+  });
+
+  it('gives the pods longer to terminate than the gateway drains (plus the preStop pause)', () => {
+    for (const r of [defaults, full]) {
+      const grace = loadedConfig(r).shutdown.graceSeconds;
+      const preStop = Number(at(listAt(container(r), 'lifecycle', 'preStop', 'exec', 'command'), 1));
+      assert.ok(Number(at(podSpec(r), 'terminationGracePeriodSeconds')) > grace + preStop);
+    }
+  });
+
+  it('exposes metrics only on their own ClusterIP Service, which the ServiceMonitor selects', () => {
+    for (const r of [defaults, full]) {
+      const services = r.all('Service');
+      const metrics = services.find((s) => listAt(s, 'spec', 'ports').some((p) => at(p, 'targetPort') === 'metrics'));
+      const main = services.find((s) => s !== metrics);
+      assert.equal(at(metrics, 'spec', 'type'), 'ClusterIP');
+      assert.deepEqual(listAt(main, 'spec', 'ports').map((p) => at(p, 'targetPort')), ['gateway']);
+      const podPort = listAt(container(r), 'ports').find((p) => at(p, 'name') === 'metrics');
+      assert.equal(at(podPort, 'containerPort'), at(configData(r), 'metrics', 'port'));
+      assert.equal(typeof at(podPort, 'containerPort'), 'number');
+    }
+    assert.equal(defaults.all('ServiceMonitor').length, 0, 'off by default');
+    const sm = full.one('ServiceMonitor');
+    const metricsService = full.all('Service').find((s) => at(s, 'metadata', 'name') === 'zun-gateway-metrics');
+    for (const [k, v] of Object.entries(objAt(sm, 'spec', 'selector', 'matchLabels'))) assert.equal(at(metricsService, 'metadata', 'labels', k), v);
+    const mainService = full.one('Service', 'zun-gateway');
+    assert.ok(Object.entries(objAt(sm, 'spec', 'selector', 'matchLabels')).some(([k, v]) => at(mainService, 'metadata', 'labels', k) !== v), 'selects only the metrics Service');
+    assert.equal(at(sm, 'spec', 'endpoints', 0, 'port'), 'metrics');
+    assert.equal(at(sm, 'spec', 'endpoints', 0, 'path'), '/metrics');
+  });
+
+  it('scales with the HPA (the Deployment then sets no replicas) and keeps replicas up with the PDB', () => {
+    assert.equal(at(deployment(defaults), 'spec', 'replicas'), 2);
+    assert.equal(at(deployment(full), 'spec', 'replicas'), undefined);
+    const hpa = full.one('HorizontalPodAutoscaler');
+    assert.equal(strAt(hpa, 'apiVersion'), 'autoscaling/v2');
+    assert.deepEqual(at(hpa, 'spec', 'scaleTargetRef'), { apiVersion: 'apps/v1', kind: 'Deployment', name: strAt(deployment(full), 'metadata', 'name') });
+    for (const r of [defaults, full]) {
+      const podLabels = objAt(deployment(r), 'spec', 'template', 'metadata', 'labels');
+      for (const [k, v] of Object.entries(objAt(r.one('PodDisruptionBudget'), 'spec', 'selector', 'matchLabels'))) assert.equal(podLabels[k], v);
+    }
+  });
+
+  it('speaks the API versions of older clusters: autoscaling/v2beta2 and policy/v1beta1 on 1.20', async () => {
+    const old = await render({ valuesFiles: [FULL_VALUES], kubeVersion: 'v1.20.2' });
+    assert.equal(strAt(old.one('HorizontalPodAutoscaler'), 'apiVersion'), 'autoscaling/v2beta2');
+    assert.equal(strAt(old.one('PodDisruptionBudget'), 'apiVersion'), 'policy/v1beta1');
+    assert.equal(strAt(full.one('PodDisruptionBudget'), 'apiVersion'), 'policy/v1');
+  });
+
+  it('documents every value in the chart README, and nothing that is not a value', () => {
+    // Maps whose keys are free-form (or documented as one value) end the walk.
+    const whole = new Set(['config.k8s.tenancy.roleBindings', 'probes.liveness', 'probes.readiness', 'resources', 'podSecurityContext', 'securityContext']);
+    const keys: string[] = [];
+    const collect = (value: unknown, prefix: string): void => {
+      if (isObj(value) && Object.keys(value).length > 0 && !whole.has(prefix)) {
+        for (const [k, v] of Object.entries(value)) collect(v, prefix === '' ? k : `${prefix}.${k}`);
+      } else keys.push(prefix);
+    };
+    collect(parseYaml(readFileSync(path.join(CHART_DIR, 'values.yaml'), 'utf8')), '');
+    const readme = readFileSync(path.join(CHART_DIR, 'README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `([A-Za-z0-9_.]+)` \|/gm)].map((m) => m[1] as string);
+    assert.deepEqual([...documented].sort(), [...keys].sort());
+  });
+
+  it('refuses values it cannot honour, saying which', async () => {
+    await assert.rejects(render({ set: { 'tls.clientCa.secretName': 'ca' } }), /tls\.clientCa needs tls\.secretName/);
+    await assert.rejects(render({ set: { 'keystone.credentials.type': 'token' } }), /keystone\.credentials\.type must be password or applicationCredential/);
+    await assert.rejects(render({ set: { 'config.docker.enabled': 'true', 'config.docker.host': 'unix:///var/run/docker.sock' } }), /tcp:\/\//);
+    await assert.rejects(render({ set: { 'config.audit.destination': 'syslog' } }), /stdout, file or off/);
+  });
+});
