@@ -343,10 +343,39 @@ kubelet_stop() {
   remove_containers --filter label=io.kubernetes.pod.name
 }
 
-apply_gateway_rbac() {
+REPO_DIR="$(cd "$ENV_DIR/../../.." && pwd)"
+HELM="$REPO_DIR/scripts/helm"
+
+# The real helm (v4, unpacked from the npm devDependency by scripts/helm): fails loudly when `npm ci` has not run.
+check_helm() {
   local out
-  out=$(kubectl --kubeconfig "$D/k8s/admin.kubeconfig" apply -f "$ENV_DIR/gateway-rbac.yaml" 2>&1) ||
-    { printf '%s\n' "$out" >&2; return 1; }
+  out=$("$HELM" version --short 2>&1) || die "helm is unavailable, so the gateway's ClusterRole cannot be rendered from the chart: $out"
+}
+
+# The gateway's identity on this cluster (user zun-gateway, a static token; not system:masters) gets exactly the
+# Helm chart's ClusterRole: rendered by the real helm from charts/zun-gateway with its default values, which match
+# the e2e gateway's configuration (tenancy with the role mapping admin/edit/view, extras on). The chart binds its
+# ClusterRole to the pods' ServiceAccount; here the gateway runs outside the cluster as a user, so this env keeps its
+# own ClusterRoleBinding to User zun-gateway instead of the chart's (which would also bind a ServiceAccount nothing
+# here uses). test/e2e/chart.e2e.ts checks the live ClusterRole against the chart.
+apply_gateway_rbac() {
+  local role out
+  check_helm
+  role=$("$HELM" template zun-gateway "$REPO_DIR/charts/zun-gateway" --show-only templates/clusterrole.yaml 2>&1) ||
+    { printf 'e2e env: helm could not render the ClusterRole from charts/zun-gateway:\n%s\n' "$role" >&2; return 1; }
+  grep -q '^kind: ClusterRole$' <<<"$role" || { printf 'e2e env: the chart rendered no ClusterRole:\n%s\n' "$role" >&2; return 1; }
+  out=$(kubectl --kubeconfig "$D/k8s/admin.kubeconfig" apply -f - 2>&1 <<EOF
+$role
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: zun-gateway
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: zun-gateway}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: zun-gateway}
+EOF
+) || { printf '%s\n' "$out" >&2; return 1; }
 }
 
 # --- Docker engine ------------------------------------------------------------------------------------------------
