@@ -19,7 +19,8 @@ log() { printf '%s %s\n' "$(date +%T)" "$*"; }
 die() { printf 'e2e env: %s\n' "$*" >&2; exit 1; }
 
 APT_PACKAGES=(python3-keystone uwsgi-core uwsgi-plugin-python3 sqlite3 docker.io busybox-static socat etcd-server
-  golang-go golang-github-modern-go-reflect2-dev openssl curl iproute2 util-linux tar)
+  golang-go golang-github-modern-go-reflect2-dev openssl curl iproute2 util-linux tar
+  wrk nginx-light)  # the last two for the benchmarks (npm run bench) and their smoke run in the e2e suite
 
 check_host() {
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then

@@ -7,6 +7,8 @@ export interface E2eEnv {
   readonly keystoneUrl: string;
   readonly passwords: Readonly<Record<'gateway' | 'alice' | 'bob' | 'carol' | 'dave' | 'admin', string>>;
   readonly kubeServer: string;
+  /** The CA of the apiserver's serving certificate. */
+  readonly kubeCa: string;
   readonly adminKubeconfig: string;
   readonly gatewayKubeconfig: string;
   readonly dockerSocket: string;
@@ -41,6 +43,7 @@ export function e2eEnv(): E2eEnv {
       admin: need('KEYSTONE_ADMIN_PASSWORD'),
     },
     kubeServer: need('KUBE_SERVER'),
+    kubeCa: need('KUBE_CA'),
     adminKubeconfig: need('KUBE_ADMIN_KUBECONFIG'),
     gatewayKubeconfig: need('KUBE_GATEWAY_KUBECONFIG'),
     dockerSocket: need('DOCKER_SOCKET'),

@@ -23,6 +23,8 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       clearTimeout(timer);
       resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
+    // A command that exits before reading all its input (it failed) must report its exit, not crash the runner.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input);
   });
 }

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 20_000, child?: ChildProcess, what = 'process'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child !== undefined && child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A server process of a benchmark target, its output in a log file. */
+export interface Service {
+  readonly name: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export function startService(name: string, command: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; service: Service } {
+  const out = openSync(logFile, 'a');
+  const child = spawn(command, args, { env, stdio: ['ignore', out, out] });
+  const service: Service = {
+    name,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+  return { child, service };
+}
+
+/** Resident memory of a process in bytes (VmRSS), from /proc. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
+export function rssSampler(pid: number, everyMs = 10): { stop(): number } {
+  let peak = rssBytes(pid);
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssBytes(pid));
+    } catch {
+      // The process ended.
+    }
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}

@@ -1,0 +1,214 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Identity } from '../../src/auth/identity.js';
+import { impersonationHeaders } from '../../src/k8s/impersonation.js';
+import { e2eEnv, type E2eEnv } from '../../test/e2e/support/env.js';
+import { issueToken } from '../../test/e2e/support/keystone.js';
+import { freePort, startService, waitForPort, type Service } from './processes.js';
+
+/** Everything the scenarios share: the e2e systems, a tenant and the processes started for the run. */
+export interface World {
+  readonly env: E2eEnv;
+  readonly dir: string;
+  /** alice's Keystone token (project alpha): what the gateway is called with. */
+  readonly token: string;
+  readonly projectId: string;
+  readonly gatewaySaToken: string;
+  /** What the gateway sends the apiserver for alice: every target acts as the same tenant, so the apiserver does the same work. */
+  readonly impersonation: ReadonlyArray<readonly [string, string]>;
+  readonly services: Service[];
+  readonly kubectl: string;
+}
+
+export async function makeWorld(): Promise<World> {
+  const env = e2eEnv();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-bench-'));
+  const issued = await issueToken('alice', 'alpha');
+  const identity: Identity = {
+    user: { id: issued.userId, name: 'alice', domainId: 'default', domainName: 'Default' },
+    project: { id: issued.projectId, name: 'alpha', domainId: 'default', domainName: 'Default' },
+    roles: ['member'],
+    expiresAt: new Date(issued.expiresAt),
+  };
+  const lines = impersonationHeaders(identity, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
+  const impersonation: Array<readonly [string, string]> = [];
+  for (let i = 0; i < lines.length; i += 2) impersonation.push([lines[i] as string, lines[i + 1] as string]);
+  const saToken = /token:\s*(\S+)/.exec(readFileSync(env.gatewayKubeconfig, 'utf8'))?.[1];
+  if (saToken === undefined) throw new Error(`no token in ${env.gatewayKubeconfig}`);
+  return { env, dir, token: issued.token, projectId: issued.projectId, gatewaySaToken: saToken, impersonation, services: [], kubectl: env.kubectl };
+}
+
+export async function stopAll(world: World): Promise<void> {
+  await Promise.all(world.services.splice(0).map((s) => s.stop()));
+}
+
+export interface Endpoint {
+  readonly name: string;
+  /** Base URL; scenario paths are appended. */
+  readonly base: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly pid: number;
+}
+
+const MAIN = path.resolve('dist/src/main.js');
+
+/** The gateway as users run it: its own process, a config file, logs and audit to a file, metrics on. */
+export async function startGateway(world: World, options: { upstream: 'apiserver' | { url: string }; tls: boolean; tenancy: boolean }): Promise<Endpoint & { metricsUrl: string }> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  let kubeconfig = world.env.gatewayKubeconfig;
+  if (options.upstream !== 'apiserver') {
+    kubeconfig = path.join(world.dir, `fast-${port}.kubeconfig`);
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        // client-node accepts a plain-HTTP server only with skip-verify set (there is nothing to verify).
+        clusters: [{ name: 'fast', cluster: { server: options.upstream.url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'gw', user: { token: world.gatewaySaToken } }],
+        contexts: [{ name: 'fast', context: { cluster: 'fast', user: 'gw' } }],
+        'current-context': 'fast',
+      }),
+    );
+  }
+  const config = path.join(world.dir, `gateway-${port}.yaml`);
+  writeFileSync(
+    config,
+    [
+      `listen: {host: 127.0.0.1, port: ${port}${options.tls ? `, tls: {certFile: ${world.env.tlsCert}, keyFile: ${world.env.tlsKey}}` : ''}}`,
+      'keystone:',
+      `  authUrl: ${world.env.keystoneUrl}`,
+      '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
+      'k8s:',
+      `  kubeconfig: ${kubeconfig}`,
+      ...(options.tenancy ? ['  tenancy: {namespaceTemplate: "os-{project_name}"}'] : []),
+      `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}}`,
+      'log: {level: info}',
+      'audit: {destination: stdout}',
+      `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
+      '',
+    ].join('\n'),
+  );
+  const { child, service } = startService('gateway', process.execPath, [MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
+    PATH: process.env.PATH ?? '',
+    GATEWAY_PASSWORD: world.env.passwords.gateway,
+  });
+  world.services.push(service);
+  await waitForPort(port, 20_000, child, 'gateway');
+  return {
+    name: 'gateway',
+    base: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/k8s`,
+    headers: [['X-Auth-Token', world.token]],
+    pid: service.pid,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+  };
+}
+
+export async function startFastUpstream(world: World): Promise<Endpoint> {
+  const port = await freePort();
+  const { child, service } = startService('fast-upstream', process.execPath, [path.resolve('dist/bench/fast-upstream.js'), String(port)], path.join(world.dir, 'fast-upstream.log'));
+  world.services.push(service);
+  await waitForPort(port, 10_000, child, 'fast upstream');
+  return { name: 'direct', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
+}
+
+export async function startMinimalProxy(world: World, upstreamPort: number): Promise<Endpoint> {
+  const port = await freePort();
+  const { child, service } = startService('minimal-proxy', process.execPath, [path.resolve('dist/bench/minimal-proxy.js'), String(port), String(upstreamPort)], path.join(world.dir, 'minimal-proxy.log'));
+  world.services.push(service);
+  await waitForPort(port, 10_000, child, 'minimal proxy');
+  return { name: 'node:http proxy', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
+}
+
+/**
+ * Debian's nginx as a plain reverse proxy: one worker (the gateway is one Node.js process), keep-alive to the
+ * upstream, no access log, no authentication. For the apiserver it adds the gateway's service-account token, and
+ * the client's impersonation headers pass through.
+ */
+export async function startNginx(world: World, upstream: { url: string; bearer?: string }, tls: boolean): Promise<Endpoint> {
+  const port = await freePort();
+  const prefix = mkdtempSync(path.join(world.dir, 'nginx-'));
+  const u = new URL(upstream.url);
+  const conf = path.join(prefix, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+daemon off;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fcgi;
+  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  upstream up { server ${u.host}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
+    ${tls ? `ssl_certificate ${world.env.tlsCert}; ssl_certificate_key ${world.env.tlsKey};` : ''}
+    location / {
+      proxy_pass ${u.protocol.replace(':', '')}://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 3600s;
+      ${upstream.bearer !== undefined ? `proxy_set_header Authorization "Bearer ${upstream.bearer}";` : ''}
+      ${u.protocol === 'https:' ? 'proxy_ssl_session_reuse on;' : ''}
+    }
+  }
+}
+`,
+  );
+  const { child, service } = startService('nginx', 'nginx', ['-p', prefix, '-c', conf], path.join(prefix, 'stdout.log'));
+  world.services.push(service);
+  await waitForPort(port, 10_000, child, 'nginx');
+  // Before the apiserver, the client sends alice's impersonation headers (nginx only adds the token).
+  const headers = upstream.bearer !== undefined ? world.impersonation : [];
+  return { name: 'nginx', base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, headers, pid: service.pid };
+}
+
+/** A kubeconfig straight to the apiserver that impersonates alice exactly as the gateway does (kubectl's `as` fields). */
+export function impersonatingKubeconfig(world: World): string {
+  const groups = world.impersonation.filter(([k]) => k === 'Impersonate-Group').map(([, v]) => v);
+  const extras: Record<string, string[]> = {};
+  for (const [k, v] of world.impersonation) {
+    if (k.startsWith('Impersonate-Extra-')) (extras[k.slice('Impersonate-Extra-'.length)] ??= []).push(decodeURIComponent(v));
+  }
+  const user = world.impersonation.find(([k]) => k === 'Impersonate-User')?.[1] ?? '';
+  const kubeconfig = path.join(world.dir, 'impersonating.kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'e2e', cluster: { server: world.env.kubeServer, 'certificate-authority': world.env.kubeCa } }],
+      users: [{ name: 'gw', user: { token: world.gatewaySaToken, as: user, 'as-groups': groups, 'as-user-extra': extras } }],
+      contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'gw' } }],
+      'current-context': 'e2e',
+    }),
+  );
+  return kubeconfig;
+}
+
+/** `kubectl proxy` (client-go's reverse proxy), impersonating alice exactly as the gateway does. */
+export async function startKubectlProxy(world: World): Promise<Endpoint> {
+  const port = await freePort();
+  const { child, service } = startService('kubectl-proxy', world.kubectl, ['proxy', '--kubeconfig', impersonatingKubeconfig(world), '--address', '127.0.0.1', '--port', String(port)], path.join(world.dir, 'kubectl-proxy.log'), {
+    PATH: process.env.PATH ?? '',
+    HOME: world.dir,
+  });
+  world.services.push(service);
+  await waitForPort(port, 20_000, child, 'kubectl proxy');
+  return { name: 'kubectl proxy', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
+}
+
+/** The apiserver itself, called as the gateway calls it (its token and alice's impersonation headers). */
+export function directApiserver(world: World): Endpoint {
+  return {
+    name: 'direct',
+    base: world.env.kubeServer,
+    headers: [['Authorization', `Bearer ${world.gatewaySaToken}`], ...world.impersonation],
+    pid: -1,
+  };
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import type { CaseResult } from './lib/measure.js';
+import { makeWorld, stopAll, type World } from './lib/world.js';
+import { auth } from './scenarios/auth.js';
+import { docker } from './scenarios/docker.js';
+import { largeList } from './scenarios/large-list.js';
+import { FULL, SMOKE, type BenchOptions } from './scenarios/options.js';
+import { smallGetApiserver, smallGetFastUpstream } from './scenarios/small-get.js';
+import { streams } from './scenarios/streams.js';
+import { watches } from './scenarios/watches.js';
+
+const SCENARIOS: Record<string, (world: World, options: BenchOptions) => Promise<CaseResult[]>> = {
+  '1': smallGetApiserver,
+  '2': smallGetFastUpstream,
+  '3': largeList,
+  '4': watches,
+  '5': streams,
+  '6': auth,
+  '7': docker,
+};
+
+/** The metric a case is judged by, and whether more is better. */
+const HEADLINE: Array<[string, boolean]> = [
+  ['rps', true],
+  ['mbPerS', true],
+  ['totalMs', false],
+  ['eventP99Ms', false],
+  ['createMs', false],
+];
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return '-';
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/** Rows with each target's headline metric as a ratio to `direct` in the same case. */
+export function table(results: readonly CaseResult[]): string {
+  const lines = ['| scenario | case | target | metrics (medians) | vs direct |', '| --- | --- | --- | --- | --- |'];
+  for (const r of results) {
+    const direct = results.find((d) => d.scenario === r.scenario && d.case === r.case && d.target === 'direct');
+    let ratio = '';
+    const headline = HEADLINE.find(([k]) => r.metrics[k] !== undefined);
+    if (direct !== undefined && headline !== undefined && r.target !== 'direct') {
+      const [key, more] = headline;
+      const x = more ? (r.metrics[key] as number) / (direct.metrics[key] as number) : (direct.metrics[key] as number) / (r.metrics[key] as number);
+      ratio = `${x.toFixed(2)}x (${key})`;
+    }
+    const metrics = Object.entries(r.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+    lines.push(`| ${r.scenario} | ${r.case} | ${r.target} | ${metrics} | ${ratio} |`);
+  }
+  return lines.join('\n');
+}
+
+const program = new Command()
+  .name('bench')
+  .description('zun-gateway against direct access, nginx, kubectl proxy and a minimal node:http proxy (needs the e2e env)')
+  .option('--smoke', 'a few seconds: proves every scenario and target still works; numbers mean nothing')
+  .option('--only <list>', 'comma-separated scenario numbers (1-7)', Object.keys(SCENARIOS).join(','))
+  .option('--seconds <n>', 'seconds per load measurement')
+  .option('--runs <n>', 'rounds per case (medians are reported)')
+  .option('--out <dir>', 'where results go', 'bench/results')
+  .action(async (opts: { smoke?: boolean; only: string; seconds?: string; runs?: string; out: string }) => {
+    const base = opts.smoke ? SMOKE : FULL;
+    const options: BenchOptions = {
+      ...base,
+      ...(opts.seconds !== undefined ? { seconds: Number(opts.seconds) } : {}),
+      ...(opts.runs !== undefined ? { runs: Number(opts.runs) } : {}),
+    };
+    const world = await makeWorld();
+    const results: CaseResult[] = [];
+    const started = new Date();
+    try {
+      for (const id of opts.only.split(',').map((s) => s.trim())) {
+        const scenario = SCENARIOS[id];
+        if (scenario === undefined) throw new Error(`no scenario ${id}`);
+        const t = performance.now();
+        process.stderr.write(`bench: scenario ${id} ...\n`);
+        try {
+          results.push(...(await scenario(world, options)));
+        } finally {
+          await stopAll(world);
+        }
+        process.stderr.write(`bench: scenario ${id} done in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+      }
+    } finally {
+      await stopAll(world);
+    }
+    const text = table(results);
+    process.stdout.write(`${text}\n`);
+    const stamp = started.toISOString().replace(/[:.]/g, '-');
+    mkdirSync(opts.out, { recursive: true });
+    const record = {
+      started: started.toISOString(),
+      smoke: options.smoke,
+      options,
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
+      results,
+    };
+    writeFileSync(path.join(opts.out, `${stamp}.json`), `${JSON.stringify(record, null, 1)}\n`);
+    writeFileSync(path.join(opts.out, `${stamp}.md`), `# Benchmark ${started.toISOString()}${options.smoke ? ' (smoke)' : ''}\n\n${text}\n`);
+    process.stderr.write(`bench: results in ${path.join(opts.out, `${stamp}.json`)}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

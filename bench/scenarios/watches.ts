@@ -1,0 +1,94 @@
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { adminRequest, apply, tenantNamespace } from '../lib/cluster.js';
+import { headerObject } from '../lib/http-client.js';
+import { percentile, summarize, type CaseResult } from '../lib/measure.js';
+import { rssBytes } from '../lib/processes.js';
+import { directApiserver, startGateway, type Endpoint, type World } from '../lib/world.js';
+import type { BenchOptions } from './options.js';
+
+const NAMESPACE = 'bench-watch';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface OpenWatch {
+  readonly req: http.ClientRequest;
+  /** When the watch saw the event carrying `marker`. */
+  receivedAt?: number;
+}
+
+/** Opens `n` watches on the namespace's ConfigMaps from `resourceVersion`, each on its own connection. */
+async function openWatches(target: Endpoint, n: number, resourceVersion: string, ca: Buffer, marker: () => string): Promise<OpenWatch[]> {
+  const url = new URL(`${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&resourceVersion=${resourceVersion}&timeoutSeconds=600`);
+  const transport = url.protocol === 'https:' ? https : http;
+  const agent = new transport.Agent({ keepAlive: false, maxSockets: Infinity, ...(url.protocol === 'https:' ? { ca } : {}) });
+  const watches: OpenWatch[] = [];
+  let established = 0;
+  await new Promise<void>((resolve, reject) => {
+    for (let i = 0; i < n; i += 1) {
+      const w: OpenWatch = {
+        req: transport.get(url, { agent, headers: headerObject(target.headers) }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`watch through ${target.name}: HTTP ${res.statusCode}`));
+          established += 1;
+          if (established === n) resolve();
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            if (w.receivedAt !== undefined) return;
+            text += c.toString('utf8');
+            if (text.includes(marker())) w.receivedAt = performance.now();
+          });
+          res.on('error', () => undefined);
+        }),
+      };
+      w.req.on('error', (err) => reject(err));
+      watches.push(w);
+    }
+  });
+  return watches;
+}
+
+/**
+ * Scenario 4: many concurrent watches through one gateway: its memory per watch, and how much later than direct an
+ * event reaches all of them.
+ */
+export async function watches(world: World, options: BenchOptions): Promise<CaseResult[]> {
+  await tenantNamespace(NAMESPACE, world.projectId);
+  await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-watched', namespace: NAMESPACE }, data: { marker: 'start' } });
+  const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
+  const direct = directApiserver(world);
+  const results: CaseResult[] = [];
+  for (const [target, ca] of [[direct, readFileSync(world.env.kubeCa)], [gateway, readFileSync(world.env.tlsCa)]] as const) {
+    const runs: Array<Record<string, number>> = [];
+    for (let round = 0; round < options.runs; round += 1) {
+      let marker = `m-${Date.now()}-${round}`;
+      const rv = await currentResourceVersion();
+      const rssBefore = target === gateway ? rssBytes(gateway.pid) : 0;
+      const open = await openWatches(target, options.watches, rv, ca, () => marker);
+      await sleep(1000);
+      const rssAfter = target === gateway ? rssBytes(gateway.pid) : 0;
+      marker = `m-${Date.now()}-${round}-event`;
+      const sent = performance.now();
+      const patched = await adminRequest('PATCH', `/api/v1/namespaces/${NAMESPACE}/configmaps/bench-watched`, { data: { marker } });
+      if (patched.status !== 200) throw new Error(`patching the watched ConfigMap: HTTP ${patched.status}`);
+      const deadline = Date.now() + 30_000;
+      while (open.some((w) => w.receivedAt === undefined) && Date.now() < deadline) await sleep(20);
+      const latencies = open.map((w) => (w.receivedAt ?? Number.NaN) - sent);
+      const missed = latencies.filter((l) => Number.isNaN(l)).length;
+      for (const w of open) w.req.destroy();
+      if (missed > 0) throw new Error(`${missed} of ${options.watches} watches through ${target.name} never saw the event`);
+      runs.push({
+        eventP50Ms: percentile(latencies, 50),
+        eventP99Ms: percentile(latencies, 99),
+        ...(target === gateway ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / options.watches } : {}),
+      });
+      await sleep(1000);
+    }
+    results.push(summarize('4 watches', `${options.watches} watches`, target.name, runs));
+  }
+  return results;
+}
+
+async function currentResourceVersion(): Promise<string> {
+  const list = await adminRequest('GET', `/api/v1/namespaces/${NAMESPACE}/configmaps`);
+  return (list.json as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+}
