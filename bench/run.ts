@@ -62,13 +62,15 @@ const program = new Command()
   .option('--only <list>', 'comma-separated scenario numbers (1-7)', Object.keys(SCENARIOS).join(','))
   .option('--seconds <n>', 'seconds per load measurement')
   .option('--runs <n>', 'rounds per case (medians are reported)')
+  .option('--concurrency <list>', 'comma-separated connection counts for the load scenarios (1, 2)')
   .option('--out <dir>', 'where results go', 'bench/results')
-  .action(async (opts: { smoke?: boolean; only: string; seconds?: string; runs?: string; out: string }) => {
+  .action(async (opts: { smoke?: boolean; only: string; seconds?: string; runs?: string; concurrency?: string; out: string }) => {
     const base = opts.smoke ? SMOKE : FULL;
     const options: BenchOptions = {
       ...base,
       ...(opts.seconds !== undefined ? { seconds: Number(opts.seconds) } : {}),
       ...(opts.runs !== undefined ? { runs: Number(opts.runs) } : {}),
+      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency.split(',').map(Number) } : {}),
     };
     const world = await makeWorld();
     const results: CaseResult[] = [];

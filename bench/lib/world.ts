@@ -91,7 +91,9 @@ export async function startGateway(world: World, options: { upstream: 'apiserver
       '',
     ].join('\n'),
   );
-  const { child, service } = startService('gateway', process.execPath, [MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
+  // ZGW_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway (written when it stops).
+  const nodeArgs = (process.env.ZGW_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const { child, service } = startService('gateway', process.execPath, [...nodeArgs, MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
     PATH: process.env.PATH ?? '',
     GATEWAY_PASSWORD: world.env.passwords.gateway,
   });
