@@ -6,7 +6,7 @@ import { runCredential } from './client/exec-credential.js';
 import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { createAuditTrail } from './observability/audit.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, stdoutDestination } from './observability/logger.js';
 
 function packageVersion(): string {
   try {
@@ -22,10 +22,11 @@ const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: strin
 
 async function serve(configFile: string): Promise<void> {
   const config = loadConfigFile(configFile, process.env);
-  const logger = createLogger(config.log.level);
+  const stdout = stdoutDestination();
+  const logger = createLogger(config.log.level, stdout);
   // Loaded here, not above: `credential` runs before every kubectl command and must not pay for the server's modules.
   const { createGateway } = await import('./gateway/gateway.js');
-  const audit = createAuditTrail(config.audit);
+  const audit = createAuditTrail(config.audit, stdout);
   const gateway = await createGateway(config, { version, logger, audit });
   await gateway.listen();
   // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.

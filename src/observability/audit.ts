@@ -1,4 +1,4 @@
-import { destination as pinoDestination, pino, type DestinationStream, type Logger } from 'pino';
+import { batchedLines } from './line-destination.js';
 
 /**
  * One record per API request and per upgraded session: who (Keystone user and project) did what (COE, method, path,
@@ -67,14 +67,22 @@ export function auditPath(url: string): string {
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
-class PinoAuditTrail implements AuditTrail {
-  constructor(
-    private readonly logger: Logger,
-    private readonly destination: DestinationStream & { reopen?: () => void; flushSync?: () => void },
-  ) {}
+/** Where audit lines go: a batching writer, or any stream (tests). */
+export interface LineSink {
+  write(line: string): unknown;
+  reopen?: () => void;
+  flushSync?: () => void;
+}
+
+/**
+ * Records go out as `{"type":"audit","time":...,<the record>}` lines through a batching writer (line-destination.ts):
+ * one JSON.stringify per request, no logger machinery on the hot path (docs/performance.md).
+ */
+class JsonLineAuditTrail implements AuditTrail {
+  constructor(private readonly destination: LineSink) {}
 
   record(entry: AuditRecord): void {
-    this.logger.info(entry);
+    this.destination.write(`{"type":"audit","time":"${new Date().toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
   }
 
   reopen(): void {
@@ -90,21 +98,10 @@ class PinoAuditTrail implements AuditTrail {
   }
 }
 
-export function createAuditTrail(config: AuditDestination, stdout?: NodeJS.WritableStream): AuditTrail {
+/** `stdout`: the stream the gateway's log goes to (one writer per file descriptor, so lines never interleave). */
+export function createAuditTrail(config: AuditDestination, stdout: LineSink): AuditTrail {
   if (config.destination === 'off') return { record: () => undefined, reopen: () => undefined, flush: () => undefined };
-  const destination =
-    config.destination === 'file'
-      ? pinoDestination({ dest: config.file, mkdir: true, append: true, sync: false })
-      : ((stdout as DestinationStream | undefined) ?? pinoDestination({ dest: 1, sync: false }));
-  const logger = pino(
-    {
-      level: 'info',
-      // No level, pid or hostname: every line is `{"type":"audit","time":...,<the record>}`.
-      base: null,
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: () => ({ type: 'audit' }) },
-    },
-    destination,
-  );
-  return new PinoAuditTrail(logger, destination);
+  const destination: LineSink =
+    config.destination === 'file' ? batchedLines(config.file) : stdout;
+  return new JsonLineAuditTrail(destination);
 }

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { batchedLines, type LineDestination } from './line-destination.js';
 
 export type { Logger };
 
@@ -24,14 +25,22 @@ export const REDACTED_PATHS = [
   '*.applicationCredentialSecret',
 ];
 
-export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: LevelWithSilent, out: NodeJS.WritableStream | DestinationStream): Logger {
   const options = {
     level,
     base: { name: 'zun-gateway' },
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination as DestinationStream) : pino(options);
+  return pino(options, out as DestinationStream);
+}
+
+/**
+ * The process's stdout as one batching writer shared by the log and the audit trail (one writer per file
+ * descriptor, so lines never interleave).
+ */
+export function stdoutDestination(): LineDestination {
+  return batchedLines(1);
 }
 
 /** A logger that drops everything: for tests and library use. */

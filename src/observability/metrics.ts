@@ -106,6 +106,44 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // prom-client hashes a label object on every call; the per-request metrics keep the child of each label
+  // combination instead (the combinations are bounded: COE, the HTTP parser's methods, status codes).
+  private readonly requestCounters = new Map<string, { inc(): void }>();
+  private readonly durationHistograms = new Map<string, { observe(v: number): void }>();
+  private readonly upstreamHistograms = new Map<string, { observe(v: number): void }>();
+
+  /** One answered request (`requests`). */
+  countRequest(coe: string, method: string, code: number): void {
+    const key = `${coe} ${method} ${code}`;
+    let child = this.requestCounters.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(coe, method, String(code));
+      this.requestCounters.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** The duration of an ordinary request (`requestDuration`), in seconds. */
+  observeDuration(coe: string, method: string, seconds: number): void {
+    const key = `${coe} ${method}`;
+    let child = this.durationHistograms.get(key);
+    if (child === undefined) {
+      child = this.requestDuration.labels(coe, method);
+      this.durationHistograms.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** The upstream's time to its response head (`upstreamLatency`), in seconds. */
+  observeUpstream(coe: string, seconds: number): void {
+    let child = this.upstreamHistograms.get(coe);
+    if (child === undefined) {
+      child = this.upstreamLatency.labels(coe);
+      this.upstreamHistograms.set(coe, child);
+    }
+    child.observe(seconds);
+  }
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'zun_gateway_' });
   }

@@ -66,7 +66,7 @@ export class Exchange {
     this.status = status;
     if (this.upstreamSentAt !== undefined) {
       this.upstreamMs = performance.now() - this.upstreamSentAt;
-      this.options.metrics.upstreamLatency.observe({ coe: this.options.coe }, this.upstreamMs / 1000);
+      this.options.metrics.observeUpstream(this.options.coe, this.upstreamMs / 1000);
     }
   };
 
@@ -104,7 +104,7 @@ export class Exchange {
         this.answered(101);
         this.upgradedAt = performance.now();
         const { coe, metrics, logger } = this.options;
-        metrics.requests.inc({ coe, method: this.req.method ?? '', code: '101' });
+        metrics.countRequest(coe, this.req.method ?? '', 101);
         metrics.upgradedConnections.inc({ coe });
         logger.info({ ...this.logFields(101), ms: Math.round(this.upgradedAt - this.started) }, 'upgraded');
         return {
@@ -124,11 +124,15 @@ export class Exchange {
     const method = this.req.method ?? '';
     const durationMs = performance.now() - this.started;
     if (kind === 'request') {
-      metrics.requests.inc({ coe, method, code: String(status) });
-      if (!this.longLived) metrics.requestDuration.observe({ coe, method }, durationMs / 1000);
+      metrics.countRequest(coe, method, status);
+      if (!this.longLived) metrics.observeDuration(coe, method, durationMs / 1000);
     }
     if (this.longLived && this.upstreamSentAt !== undefined) metrics.watches.dec({ coe });
-    logger.info({ ...this.logFields(status), ms: Math.round(durationMs), bytesIn: this.bytes.in, bytesOut: this.bytes.out }, kind === 'session' ? 'upgraded session ended' : 'request');
+    // The audit record is the per-request line; the access-log line is for debugging (the log's level decides).
+    const level = kind === 'session' ? 'info' : 'debug';
+    if (logger.isLevelEnabled(level)) {
+      logger[level]({ ...this.logFields(status), ms: Math.round(durationMs), bytesIn: this.bytes.in, bytesOut: this.bytes.out }, kind === 'session' ? 'upgraded session ended' : 'request');
+    }
     audit.record(this.auditRecord(kind, status, durationMs));
   }
 

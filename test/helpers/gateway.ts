@@ -77,7 +77,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const config = parseConfig(yaml, { GATEWAY_PASSWORD: 'service-password' });
   const audit = new MemoryAudit();
   const logs = new LineCollector();
-  const logger = options.captureLogs ? createLogger('info', logs) : silentLogger();
+  const logger = options.captureLogs ? createLogger('debug', logs) : silentLogger();
   const gateway = await createGateway(config, { version: 'test', logger, audit });
   const address: AddressInfo = await gateway.listen();
   return {

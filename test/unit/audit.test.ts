@@ -61,7 +61,7 @@ describe('audit trail', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-audit-'));
     try {
       const file = path.join(dir, 'sub', 'audit.log');
-      const trail = createAuditTrail({ destination: 'file', file });
+      const trail = createAuditTrail({ destination: 'file', file }, new LineCollector());
       await new Promise((r) => setTimeout(r, 100)); // the file opens asynchronously
       trail.record(record);
       trail.flush();
@@ -82,8 +82,10 @@ describe('audit trail', () => {
   });
 
   it('destination off writes nothing', () => {
-    const trail = createAuditTrail({ destination: 'off' });
+    const out = new LineCollector();
+    const trail = createAuditTrail({ destination: 'off' }, out);
     trail.record(record);
     trail.flush();
+    assert.deepEqual(out.lines, []);
   });
 });
