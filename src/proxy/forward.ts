@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { countInto, type ByteCount } from './byte-count.js';
-import { responseHeaders } from './hop-by-hop.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { ByteCount } from './byte-count.js';
 import { UpstreamError } from './errors.js';
+import { HOP_BY_HOP } from './hop-by-hop.js';
 import type { Upstream } from './upstream.js';
 
 export interface ForwardOptions {
@@ -20,49 +22,103 @@ export interface ForwardOptions {
   readonly bytes?: ByteCount;
 }
 
+/** Response headers for the client: hop-by-hop ones and those the upstream's Connection header names go. */
+function relayedHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of String(connection).split(',')) delete headers[token.trim().toLowerCase()];
+  }
+  for (const name of HOP_BY_HOP) delete headers[name];
+  return headers;
+}
+
+/** The client's body as undici pulls it (back-pressure kept), counted on the way. */
+async function* counted(req: IncomingMessage, bytes: ByteCount): AsyncIterable<Buffer> {
+  for await (const chunk of req) {
+    bytes.in += (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
+}
+
+/** Whether the client sends a body: framed by Content-Length (non-zero) or Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /**
- * Forwards one HTTP request and streams both bodies: nothing is buffered beyond what the sockets hold, each chunk
- * goes on as it arrives, and no timeout applies (watches and `logs -f` run for as long as both ends want).
- * When the client goes away first, the upstream request is torn down at once (invariants.md 30).
+ * Forwards one HTTP request through the upstream's undici pool and streams both bodies: each chunk goes on as it
+ * arrives, back-pressure pauses the upstream while the client is slow, nothing is buffered beyond what the sockets
+ * hold, and no timeout applies (watches and `logs -f` run for as long as both ends want). When the client goes away
+ * first, the upstream request is aborted at once (invariants.md 30). Body framing is undici's and Node's own: a
+ * client's Transfer-Encoding never crosses.
  */
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
-  const { upstream } = options;
-  const outgoing = upstream.request(upstream.requestOptions(req.method ?? 'GET', options.path, options.headers, false));
-
-  outgoing.on('response', (upstreamRes) => {
-    if (res.destroyed) {
-      upstreamRes.destroy();
-      return;
-    }
-    const status = upstreamRes.statusCode ?? 502;
-    res.writeHead(status, upstreamRes.statusMessage, responseHeaders(upstreamRes.rawHeaders));
-    // A body without Content-Length is usually a stream (watch, logs -f): the client needs the head now.
-    if (upstreamRes.headers['content-length'] === undefined) res.flushHeaders();
-    options.onResponse?.(status);
-    countInto(upstreamRes, options.bytes, 'out');
-    upstreamRes.on('close', () => {
-      // The upstream broke off mid-body: do not let a truncated body look complete.
-      if (!upstreamRes.complete) res.destroy();
-    });
-    upstreamRes.pipe(res);
-  });
-
-  outgoing.on('error', (err) => {
+  const { upstream, bytes } = options;
+  let controller: Dispatcher.DispatchController | undefined;
+  let failed = false;
+  const fail = (err: Error): void => {
+    if (failed) return;
+    failed = true;
     if (res.destroyed) return;
     if (res.headersSent) res.destroy();
     else options.onError(UpstreamError.from(err));
-  });
+  };
+
+  let body: Buffer | AsyncIterable<Buffer> | null = null;
+  if (options.body !== undefined) {
+    body = options.body;
+    if (bytes !== undefined) bytes.in += options.body.length;
+  } else if (hasBody(req)) {
+    body = bytes === undefined ? req : counted(req, bytes);
+  }
 
   // The client left (closed the connection or aborted): the upstream must not keep working for nobody.
   res.on('close', () => {
-    if (!res.writableFinished) outgoing.destroy();
+    if (!res.writableFinished) controller?.abort(new Error('client closed'));
   });
-  req.on('error', () => outgoing.destroy());
-  if (options.body !== undefined) {
-    if (options.bytes !== undefined) options.bytes.in += options.body.length;
-    outgoing.end(options.body);
-  } else {
-    countInto(req, options.bytes, 'in');
-    req.pipe(outgoing);
-  }
+  req.on('error', () => controller?.abort(new Error('client request failed')));
+
+  const onDrain = (): void => controller?.resume();
+  upstream.pool.dispatch(
+    {
+      origin: upstream.origin,
+      method: req.method ?? 'GET',
+      path: upstream.basePath + options.path,
+      headers: options.headers,
+      // undici takes async iterables as bodies (its request.js); its DispatchOptions type names only Readable.
+      body: body as Buffer | null,
+    },
+    {
+      onRequestStart(c) {
+        controller = c;
+        if (res.destroyed) c.abort(new Error('client closed'));
+      },
+      onResponseStart(c, status, headers, statusMessage) {
+        if (res.destroyed) {
+          c.abort(new Error('client closed'));
+          return;
+        }
+        const streamed = headers['content-length'] === undefined;
+        res.writeHead(status, statusMessage, relayedHeaders(headers));
+        // A body without Content-Length is usually a stream (watch, logs -f): the client needs the head now.
+        if (streamed) res.flushHeaders();
+        options.onResponse?.(status);
+      },
+      onResponseData(c, chunk) {
+        if (bytes !== undefined) bytes.out += chunk.length;
+        if (!res.write(chunk)) {
+          c.pause();
+          res.once('drain', onDrain);
+        }
+      },
+      onResponseEnd() {
+        res.end();
+      },
+      onResponseError(_c, err) {
+        // Also when the upstream broke off mid-body: destroying the response keeps a truncated body from looking complete.
+        fail(err);
+      },
+    },
+  );
 }

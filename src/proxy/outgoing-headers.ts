@@ -16,7 +16,7 @@ export interface OutgoingHeaderRules {
 /**
  * The request headers for the upstream, in one pass over rawHeaders (repetition preserved): hop-by-hop headers and
  * those Connection names go, so do the COE's protected ones; the upgrade handshake is re-added for upgrades; the
- * body framing is Node's (chunked when the client sent chunked, else Content-Length).
+ * body framing is the HTTP client's (chunked when the client sent chunked, else Content-Length).
  */
 export function outgoingHeaders(rawHeaders: readonly string[], rules: OutgoingHeaderRules): string[] {
   const named = connectionTokens(rawHeaders);
@@ -35,7 +35,8 @@ export function outgoingHeaders(rawHeaders: readonly string[], rules: OutgoingHe
       upgradeValue = rawHeaders[i + 1] as string;
       continue;
     }
-    if (lower === 'host' || HOP_BY_HOP.has(lower) || named.has(lower) || rules.drop(lower)) continue;
+    // Expect: 100-continue was answered by Node's server already; the upstream gets the body without waiting.
+    if (lower === 'host' || lower === 'expect' || HOP_BY_HOP.has(lower) || named.has(lower) || rules.drop(lower)) continue;
     if (lower === 'content-length') {
       if (rules.bodyLength !== undefined) continue;
       hasLength = true;
@@ -49,7 +50,9 @@ export function outgoingHeaders(rawHeaders: readonly string[], rules: OutgoingHe
     out.push(name, value);
   }
   if (rules.bodyLength !== undefined) out.push('Content-Length', String(rules.bodyLength));
-  else if (chunked) out.push('Transfer-Encoding', 'chunked');
+  // Ordinary requests go through undici, which frames a body of unknown length itself; node:http's upgrade request
+  // is told.
+  else if (chunked && rules.upgrade) out.push('Transfer-Encoding', 'chunked');
   if (rules.upgrade) {
     if (upgradeValue !== undefined) out.push('Connection', 'Upgrade', 'Upgrade', upgradeValue);
     // A POST upgrade without framing would otherwise be sent chunked, and the terminating chunk would land in the

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { Pool } from 'undici';
 
 export interface UpstreamTls {
   readonly ca?: string | Buffer | undefined;
@@ -17,6 +18,11 @@ export class Upstream {
   readonly url: URL;
   readonly basePath: string;
   readonly hostHeader: string;
+  /** Ordinary proxied requests: undici's pool (cheaper per request than node:http's client; docs/performance.md). */
+  readonly pool: Pool;
+  /** `scheme://host:port` of the pool. */
+  readonly origin: string;
+  /** The gateway's own calls (health checks, Docker ownership lookups). */
   readonly agent: http.Agent;
   readonly upgradeAgent: http.Agent;
   readonly isTls: boolean;
@@ -44,6 +50,24 @@ export class Upstream {
       this.upgradeAgent = new http.Agent({ keepAlive: false });
     }
     this.socketPath = socketPath;
+    this.origin = this.url.origin;
+    this.pool = new Pool(this.origin, {
+      // Watches, `logs -f` and slow LISTs live as long as both ends want (invariants.md 11).
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      ...(this.isTls
+        ? {
+            connect: {
+              ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+              ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+              ...(tls?.key !== undefined ? { key: tls.key } : {}),
+              ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+              rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+            },
+          }
+        : {}),
+    });
   }
 
   /** Request options for a path relative to the upstream's base path. */
@@ -66,6 +90,7 @@ export class Upstream {
   }
 
   close(): void {
+    void this.pool.destroy();
     this.agent.destroy();
     this.upgradeAgent.destroy();
   }

@@ -92,8 +92,10 @@ describe('Kubernetes request headers', () => {
     assert.deepEqual(lines(up, 'content-length'), ['0'], 'a POST upgrade is never sent chunked');
   });
 
-  it('keeps chunked framing for a chunked body', () => {
-    assert.deepEqual(lines(build(['Transfer-Encoding', 'chunked']), 'transfer-encoding'), ['chunked']);
+  it('leaves body framing to the HTTP client: no Transfer-Encoding for undici, chunked re-stated for an upgrade request; Expect never', () => {
+    assert.deepEqual(lines(build(['Transfer-Encoding', 'chunked']), 'transfer-encoding'), []);
+    assert.deepEqual(lines(build(['Connection', 'Upgrade', 'Upgrade', 'SPDY/3.1', 'Transfer-Encoding', 'chunked'], true), 'transfer-encoding'), ['chunked']);
+    assert.deepEqual(lines(build(['Expect', '100-continue', 'Content-Length', '3']), 'expect'), []);
   });
 });
 
