@@ -41,6 +41,8 @@ export class Authenticator {
   private readonly refused: ExpiringCache<AuthError>;
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
   private readonly now: () => number;
+  /** The token-cache counters, their labels bound once (they are counted on every request). */
+  private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared', { inc(): void }>> = {};
 
   constructor(
     private readonly keystone: KeystoneClient,
@@ -52,6 +54,10 @@ export class Authenticator {
     this.valid = new ExpiringCache(options.cacheMaxEntries, this.now);
     this.refused = new ExpiringCache(options.negativeCacheMaxEntries, this.now);
     options.metrics?.reportTokenCacheSize(() => this.cacheSize);
+    const counter = options.metrics?.tokenCache;
+    if (counter !== undefined) {
+      for (const result of ['hit', 'negative_hit', 'miss', 'shared'] as const) this.lookups[result] = counter.labels(result);
+    }
   }
 
   /** Resolves to the project-scoped caller, or rejects with an AuthError (403 for domain or system scope). */
@@ -65,24 +71,35 @@ export class Authenticator {
 
   /** Like authenticate, but also accepts domain- and system-scoped tokens, for COEs configured to map them. */
   authenticateAnyScope(token: string): Promise<AnyIdentity> {
+    try {
+      return Promise.resolve(this.identify(token));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Like authenticateAnyScope for the request path: a cached verdict comes back at once (the caller, or the cached
+   * refusal thrown), without a promise or a turn of the event loop; otherwise the Keystone lookup's promise.
+   */
+  identify(token: string): AnyIdentity | Promise<AnyIdentity> {
     const key = tokenKey(token);
-    const counted = this.options.metrics?.tokenCache;
     const hit = this.valid.get(key);
     if (hit !== undefined) {
-      counted?.inc({ result: 'hit' });
-      return Promise.resolve(hit);
+      this.lookups.hit?.inc();
+      return hit;
     }
     const refusal = this.refused.get(key);
     if (refusal !== undefined) {
-      counted?.inc({ result: 'negative_hit' });
-      return Promise.reject(refusal);
+      this.lookups.negative_hit?.inc();
+      throw refusal;
     }
     let pending = this.inflight.get(key);
     if (pending === undefined) {
-      counted?.inc({ result: 'miss' });
+      this.lookups.miss?.inc();
       pending = this.lookup(key, token).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
-    } else counted?.inc({ result: 'shared' });
+    } else this.lookups.shared?.inc();
     return pending;
   }
 

@@ -21,6 +21,7 @@ import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
 import type { RequestTarget } from './path.js';
 import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
+import { settle } from './settle.js';
 
 export interface K8sMountOptions {
   readonly authenticator: Authenticator;
@@ -70,22 +71,26 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
    * Who is calling; with tenancy, their project namespace is in place before the first request goes upstream.
    * When the namespace cannot be the project's (taken by someone else, provisioning failing), requests into that
    * namespace get the reason; everything else (discovery, other namespaces) goes on to the apiserver's RBAC.
+   * A cached token of a provisioned project is answered at once, without a promise.
    */
-  const identify = async (req: IncomingMessage, upgrade: boolean, rest: string): Promise<AnyIdentity> => {
-    const token = extractToken(req.rawHeaders, { upgrade });
-    const identity = mapsScopes ? await authenticator.authenticateAnyScope(token) : await authenticator.authenticate(token);
+  const identify = (req: IncomingMessage, upgrade: boolean, rest: string): AnyIdentity | Promise<AnyIdentity> => {
+    const found = authenticator.identify(extractToken(req.rawHeaders, { upgrade }));
+    return found instanceof Promise ? found.then((identity) => admitted(identity, rest)) : admitted(found, rest);
+  };
+
+  const admitted = (identity: AnyIdentity, rest: string): AnyIdentity | Promise<AnyIdentity> => {
+    if (!mapsScopes && !isProjectScoped(identity)) throw forbidden(scopeRefusal(identity));
     identityLines(identity);
-    if (tenancy !== undefined && isProjectScoped(identity)) {
-      const ready = tenancy.ensure(identity);
-      if (typeof ready !== 'string') {
-        try {
-          await ready;
-        } catch (err) {
-          if (!(err instanceof TenancyError) || targetsNamespace(upstreamPath(rest), tenancy.namespaceFor(identity))) throw err;
-        }
-      }
-    }
-    return identity;
+    if (tenancy === undefined || !isProjectScoped(identity)) return identity;
+    const ready = tenancy.ensure(identity);
+    if (typeof ready === 'string') return identity;
+    return ready.then(
+      () => identity,
+      (err: unknown) => {
+        if (!(err instanceof TenancyError) || targetsNamespace(upstreamPath(rest), tenancy.namespaceFor(identity))) throw err;
+        return identity;
+      },
+    );
   };
 
   const outgoingHeaders = (req: IncomingMessage, identity: AnyIdentity, upgrade: boolean): string[] =>
@@ -114,8 +119,9 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       const exchange = startExchange(req);
       exchange.observe(res);
       const path = upstreamPath(rest);
-      identify(req, false, rest)
-        .then((identity) => {
+      settle(
+        () => identify(req, false, rest),
+        (identity) => {
           describe(exchange, identity, path);
           forwardRequest(req, res, {
             upstream: k8s.upstream,
@@ -128,16 +134,18 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             },
           });
           exchange.sentUpstream();
-        })
-        .catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r)));
+        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r)),
+      );
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, { rest }: RequestTarget): void {
       const exchange = startExchange(req);
       const hooks = exchange.observeUpgrade(socket);
       const path = upstreamPath(rest);
-      identify(req, true, rest)
-        .then((identity) => {
+      settle(
+        () => identify(req, true, rest),
+        (identity) => {
           describe(exchange, identity, path);
           forwardUpgrade(req, socket, head, {
             upstream: k8s.upstream,
@@ -149,8 +157,9 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             ...hooks,
           });
           exchange.sentUpstream();
-        })
-        .catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)));
+        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)),
+      );
     },
 
     async ready(): Promise<Readiness> {

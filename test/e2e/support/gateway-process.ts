@@ -85,8 +85,9 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `docker:`,
       `  host: unix://${env.dockerSocket}`,
       `  limits: {maxContainersPerProject: 50, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
+      // debug: the access-log lines too, so the final secrets check (final/secrets-in-logs) reads everything.
       `log:`,
-      `  level: info`,
+      `  level: debug`,
       `audit: {destination: file, file: ${JSON.stringify(auditFile)}}`,
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
       '',
