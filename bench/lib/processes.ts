@@ -83,3 +83,34 @@ export function rssSampler(pid: number, everyMs = 10): { stop(): number } {
     },
   };
 }
+
+/** User plus system CPU seconds used so far by a process and every live descendant (nginx's worker, say). */
+export function treeCpuSeconds(pid: number): number {
+  const children = new Map<number, number[]>();
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const self = Number(entry);
+    const parent = Number(fields[1]);
+    ticks.set(self, Number(fields[11]) + Number(fields[12]));
+    const list = children.get(parent) ?? [];
+    list.push(self);
+    children.set(parent, list);
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop() as number;
+    total += ticks.get(p) ?? 0;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total / 100; // USER_HZ
+}

@@ -1,4 +1,5 @@
 import { apply } from '../lib/cluster.js';
+import { treeCpuSeconds } from '../lib/processes.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
 import { wrk } from '../lib/wrk.js';
 import {
@@ -19,9 +20,14 @@ async function loadEach(scenario: string, targets: readonly Endpoint[], options:
   const results: CaseResult[] = [];
   for (const connections of options.concurrency) {
     const runs = await alternate(targets, options.runs, async (t) => {
+      const cpuBefore = t.pid > 0 ? treeCpuSeconds(t.pid) : 0;
       const r = await wrk(`${t.base}${PATH}`, t.headers, { connections, seconds: options.seconds });
       if (r.errors > 0) throw new Error(`${scenario}: ${t.name} at c${connections}: ${r.errors} errors of ${r.requests} requests\n${r.report}`);
-      return { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+      // The target's own CPU per request (user + system, its worker processes included): steadier than req/s on a
+      // shared machine, and what the target takes from the upstream on the same cores.
+      const metrics: Record<string, number> = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+      if (t.pid > 0) metrics.cpuUsPerReq = ((treeCpuSeconds(t.pid) - cpuBefore) * 1e6) / r.requests;
+      return metrics;
     });
     for (const t of targets) results.push(summarize(scenario, `c${connections}`, t.name, runs.get(t.name) ?? []));
   }

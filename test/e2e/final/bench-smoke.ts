@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { run } from '../support/run.js';
+
+/** What every scenario must report, per target (bench/run.ts; issue 7). */
+const EXPECTED: Record<string, string[]> = {
+  '1 small GET, real apiserver': ['direct', 'gateway', 'nginx', 'kubectl proxy'],
+  '2 small GET, fast upstream': ['direct', 'gateway', 'nginx', 'node:http proxy'],
+};
+
+interface Result {
+  readonly scenario: string;
+  readonly case: string;
+  readonly target: string;
+  readonly metrics: Record<string, number>;
+}
+
+/**
+ * The benchmark harness in its smoke form (a few seconds per scenario, numbers meaningless) against the real e2e
+ * systems, so `npm run bench` keeps working. Runs after the other specs (listed before the secrets check in
+ * .mocharc.e2e.json): its load must not slow them down. No timing is asserted.
+ */
+describe('benchmark harness (smoke, real systems)', function () {
+  it('runs all seven scenarios against every target and records them', async function () {
+    this.timeout(600_000);
+    const out = mkdtempSync(path.join(os.tmpdir(), 'zgw-bench-smoke-'));
+    try {
+      const r = await run(process.execPath, ['dist/bench/run.js', '--smoke', '--out', out], { timeoutMs: 540_000, env: process.env });
+      assert.equal(r.code, 0, `bench --smoke failed:\n${r.stderr.slice(-4000)}`);
+      const files = readdirSync(out);
+      const json = files.find((f) => f.endsWith('.json'));
+      assert.ok(json !== undefined && files.some((f) => f.endsWith('.md')), `results written (${files.join(', ')})`);
+      const record = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { smoke: boolean; results: Result[] };
+      assert.equal(record.smoke, true);
+      const scenarios = new Set(record.results.map((x) => x.scenario.split(' ')[0]));
+      assert.deepEqual([...scenarios].sort(), ['1', '2', '3', '4', '5', '6', '7']);
+      for (const [scenario, targets] of Object.entries(EXPECTED)) {
+        const got = new Set(record.results.filter((x) => x.scenario === scenario).map((x) => x.target));
+        assert.deepEqual([...got].sort(), [...targets].sort(), `targets of ${scenario}`);
+      }
+      for (const x of record.results) {
+        for (const [k, v] of Object.entries(x.metrics)) assert.ok(Number.isFinite(v), `${x.scenario} ${x.case} ${x.target}: ${k} = ${v}`);
+      }
+      assert.match(r.stdout, /\| scenario \| case \| target \|/, 'the table is printed');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
