@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import { Pool } from 'undici';
 
 export interface UpstreamTls {
@@ -29,22 +30,28 @@ export class Upstream {
   /** Set when the upstream listens on a unix socket (the URL then only names the Host header). */
   readonly socketPath: string | undefined;
 
-  constructor(server: string, tls?: UpstreamTls, socketPath?: string) {
+  constructor(server: string, tls_?: UpstreamTls, socketPath?: string) {
     this.url = new URL(server);
     this.isTls = this.url.protocol === 'https:';
     this.basePath = this.url.pathname.replace(/\/+$/, '');
     this.hostHeader = this.url.host;
     const common = { scheduling: 'lifo' as const, maxFreeSockets: 256 };
-    if (this.isTls) {
-      const tlsOptions = {
-        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
-        ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
-        ...(tls?.key !== undefined ? { key: tls.key } : {}),
-        ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
-        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-      };
-      this.agent = new https.Agent({ keepAlive: true, ...common, ...tlsOptions });
-      this.upgradeAgent = new https.Agent({ keepAlive: false, ...tlsOptions });
+    // One secure context for every connection: given `ca`/`cert`/`key` instead, Node builds a new context (parsing
+    // the CA bundle, loading the key) for each connection, which dominated the cost of opening a watch or an exec.
+    const secure = this.isTls
+      ? {
+          secureContext: tls.createSecureContext({
+            ...(tls_?.ca !== undefined ? { ca: tls_.ca } : {}),
+            ...(tls_?.cert !== undefined ? { cert: tls_.cert } : {}),
+            ...(tls_?.key !== undefined ? { key: tls_.key } : {}),
+          }),
+          ...(tls_?.servername !== undefined ? { servername: tls_.servername } : {}),
+          rejectUnauthorized: tls_?.rejectUnauthorized ?? true,
+        }
+      : undefined;
+    if (secure !== undefined) {
+      this.agent = new https.Agent({ keepAlive: true, ...common, ...secure });
+      this.upgradeAgent = new https.Agent({ keepAlive: false, ...secure });
     } else {
       this.agent = new http.Agent({ keepAlive: true, ...common });
       this.upgradeAgent = new http.Agent({ keepAlive: false });
@@ -56,17 +63,7 @@ export class Upstream {
       headersTimeout: 0,
       bodyTimeout: 0,
       ...(socketPath !== undefined ? { socketPath } : {}),
-      ...(this.isTls
-        ? {
-            connect: {
-              ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
-              ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
-              ...(tls?.key !== undefined ? { key: tls.key } : {}),
-              ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
-              rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-            },
-          }
-        : {}),
+      ...(secure !== undefined ? { connect: secure } : {}),
     });
   }
 
