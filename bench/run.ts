@@ -74,37 +74,51 @@ const program = new Command()
     };
     const world = await makeWorld();
     const results: CaseResult[] = [];
+    const failures: Array<{ scenario: string; error: string }> = [];
     const started = new Date();
+    const stamp = started.toISOString().replace(/[:.]/g, '-');
+    mkdirSync(opts.out, { recursive: true });
+    // Written after every scenario, so a scenario that fails (or a run that is stopped) keeps what came before it.
+    const save = (): string => {
+      const text = table(results) + (failures.length > 0 ? `\n\nFailed: ${failures.map((f) => `scenario ${f.scenario}: ${f.error}`).join('; ')}` : '');
+      const record = {
+        started: started.toISOString(),
+        smoke: options.smoke,
+        options,
+        machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
+        results,
+        failures,
+      };
+      writeFileSync(path.join(opts.out, `${stamp}.json`), `${JSON.stringify(record, null, 1)}\n`);
+      writeFileSync(path.join(opts.out, `${stamp}.md`), `# Benchmark ${started.toISOString()}${options.smoke ? ' (smoke)' : ''}\n\n${text}\n`);
+      return text;
+    };
+    const ids = opts.only.split(',').map((s) => s.trim());
+    const unknown = ids.filter((id) => SCENARIOS[id] === undefined);
+    if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')} (there are ${Object.keys(SCENARIOS).join(', ')})`);
     try {
-      for (const id of opts.only.split(',').map((s) => s.trim())) {
-        const scenario = SCENARIOS[id];
-        if (scenario === undefined) throw new Error(`no scenario ${id}`);
+      for (const id of ids) {
+        const scenario = SCENARIOS[id] as (typeof SCENARIOS)[string];
         const t = performance.now();
         process.stderr.write(`bench: scenario ${id} ...\n`);
         try {
           results.push(...(await scenario(world, options)));
+          process.stderr.write(`bench: scenario ${id} done in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          failures.push({ scenario: id, error });
+          process.stderr.write(`bench: scenario ${id} FAILED after ${((performance.now() - t) / 1000).toFixed(0)} s: ${error}\n`);
         } finally {
           await stopAll(world);
         }
-        process.stderr.write(`bench: scenario ${id} done in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+        save();
       }
     } finally {
       await stopAll(world);
     }
-    const text = table(results);
-    process.stdout.write(`${text}\n`);
-    const stamp = started.toISOString().replace(/[:.]/g, '-');
-    mkdirSync(opts.out, { recursive: true });
-    const record = {
-      started: started.toISOString(),
-      smoke: options.smoke,
-      options,
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
-      results,
-    };
-    writeFileSync(path.join(opts.out, `${stamp}.json`), `${JSON.stringify(record, null, 1)}\n`);
-    writeFileSync(path.join(opts.out, `${stamp}.md`), `# Benchmark ${started.toISOString()}${options.smoke ? ' (smoke)' : ''}\n\n${text}\n`);
+    process.stdout.write(`${save()}\n`);
     process.stderr.write(`bench: results in ${path.join(opts.out, `${stamp}.json`)}\n`);
+    if (failures.length > 0) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

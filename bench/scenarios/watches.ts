@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { adminRequest, apply, tenantNamespace } from '../lib/cluster.js';
-import { headerObject } from '../lib/http-client.js';
+import { headerObject, request } from '../lib/http-client.js';
 import { percentile, summarize, type CaseResult } from '../lib/measure.js';
 import { rssBytes } from '../lib/processes.js';
 import { directApiserver, startGateway, type Endpoint, type World } from '../lib/world.js';
@@ -17,20 +17,24 @@ interface OpenWatch {
   receivedAt?: number;
 }
 
-/** Opens `n` watches on the namespace's ConfigMaps from `resourceVersion`, each on its own connection. */
+/** Watches whose connection and TLS handshake are under way at once (a burst of 2,000 overflows accept queues). */
+const OPENING_AT_ONCE = 100;
+
+/**
+ * Opens `n` watches on the namespace's ConfigMaps from `resourceVersion`, each on its own connection, at most
+ * OPENING_AT_ONCE of them being established at any moment.
+ */
 async function openWatches(target: Endpoint, n: number, resourceVersion: string, ca: Buffer, marker: () => string): Promise<OpenWatch[]> {
   const url = new URL(`${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&resourceVersion=${resourceVersion}&timeoutSeconds=600`);
   const transport = url.protocol === 'https:' ? https : http;
   const agent = new transport.Agent({ keepAlive: false, maxSockets: Infinity, ...(url.protocol === 'https:' ? { ca } : {}) });
   const watches: OpenWatch[] = [];
-  let established = 0;
-  await new Promise<void>((resolve, reject) => {
-    for (let i = 0; i < n; i += 1) {
+  const openOne = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
       const w: OpenWatch = {
         req: transport.get(url, { agent, headers: headerObject(target.headers) }, (res) => {
           if (res.statusCode !== 200) reject(new Error(`watch through ${target.name}: HTTP ${res.statusCode}`));
-          established += 1;
-          if (established === n) resolve();
+          resolve();
           let text = '';
           res.on('data', (c: Buffer) => {
             if (w.receivedAt !== undefined) return;
@@ -42,8 +46,20 @@ async function openWatches(target: Endpoint, n: number, resourceVersion: string,
       };
       w.req.on('error', (err) => reject(err));
       watches.push(w);
+    });
+  let next = 0;
+  const opener = async (): Promise<void> => {
+    while (next < n) {
+      next += 1;
+      await openOne();
     }
-  });
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(OPENING_AT_ONCE, n) }, opener));
+  } catch (err) {
+    for (const w of watches) w.req.destroy();
+    throw new Error(`opening ${n} watches through ${target.name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return watches;
 }
 
@@ -63,9 +79,11 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
       let marker = `m-${Date.now()}-${round}`;
       const rv = await currentResourceVersion();
       const rssBefore = target === gateway ? rssBytes(gateway.pid) : 0;
+      const memoryBefore = target === gateway ? await processMemory(gateway.metricsUrl) : undefined;
       const open = await openWatches(target, options.watches, rv, ca, () => marker);
       await sleep(1000);
       const rssAfter = target === gateway ? rssBytes(gateway.pid) : 0;
+      const memoryAfter = target === gateway ? await processMemory(gateway.metricsUrl) : undefined;
       marker = `m-${Date.now()}-${round}-event`;
       const sent = performance.now();
       const patched = await adminRequest('PATCH', `/api/v1/namespaces/${NAMESPACE}/configmaps/bench-watched`, { data: { marker } });
@@ -80,6 +98,12 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
         eventP50Ms: percentile(latencies, 50),
         eventP99Ms: percentile(latencies, 99),
         ...(target === gateway ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / options.watches } : {}),
+        ...(memoryBefore !== undefined && memoryAfter !== undefined
+          ? {
+              heapPerWatchKb: (memoryAfter.heap - memoryBefore.heap) / 1024 / options.watches,
+              externalPerWatchKb: (memoryAfter.external - memoryBefore.external) / 1024 / options.watches,
+            }
+          : {}),
       });
       await sleep(1000);
     }
@@ -91,4 +115,15 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
 async function currentResourceVersion(): Promise<string> {
   const list = await adminRequest('GET', `/api/v1/namespaces/${NAMESPACE}/configmaps`);
   return (list.json as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+}
+
+/** The gateway's V8 heap in use and its memory outside the heap (Buffers, TLS state), from its own metrics. */
+async function processMemory(metricsUrl: string): Promise<{ heap: number; external: number }> {
+  const text = (await request({ url: metricsUrl })).text;
+  const value = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    if (line === undefined) throw new Error(`the gateway's metrics lack ${name}`);
+    return Number(line.split(' ')[1]);
+  };
+  return { heap: value('zun_gateway_nodejs_heap_size_used_bytes'), external: value('zun_gateway_nodejs_external_memory_bytes') };
 }
