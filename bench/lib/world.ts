@@ -43,6 +43,14 @@ export async function stopAll(world: World): Promise<void> {
   await Promise.all(world.services.splice(0).map((s) => s.stop()));
 }
 
+/** Stops one of the world's services (by pid) before the others. */
+export async function stopService(world: World, pid: number): Promise<void> {
+  const index = world.services.findIndex((s) => s.pid === pid);
+  if (index < 0) return;
+  const [service] = world.services.splice(index, 1);
+  await service?.stop();
+}
+
 export interface Endpoint {
   readonly name: string;
   /** Base URL; scenario paths are appended. */
