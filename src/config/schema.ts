@@ -131,6 +131,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       kubeconfig: nonEmpty.optional(),
       context: nonEmpty.optional(),
+      /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
+      http2Watches: z.boolean().default(true),
       impersonation: z
         .strictObject({
           userPrefix: identityPrefix.default('keystone:'),

@@ -62,7 +62,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const mounts: CoeMount[] = [];
   if (config.k8s !== undefined) {
     const k8s = await loadK8sUpstream(config.k8s);
-    logger.info({ server: k8s.server }, 'kubernetes upstream loaded');
+    logger.info({ server: k8s.server, http2Watches: k8s.upstream.http2 !== undefined }, 'kubernetes upstream loaded');
+    const sessions = k8s.upstream.http2;
+    if (sessions !== undefined) metrics.observeHttp2('k8s', () => sessions.connections);
     const { impersonation, tenancy } = config.k8s;
     mounts.push(
       k8sMount({

@@ -99,6 +99,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly http2Sources = new Map<string, () => ReadonlyArray<{ readonly streams: number }>>();
+
+  readonly upstreamHttp2 = new Gauge({
+    name: 'zun_gateway_upstream_http2',
+    help: 'Shared HTTP/2 connections to the upstream (kind="connections") and the watches and follows carried on them (kind="streams")',
+    labelNames: ['coe', 'kind'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [coe, source] of this.http2Sources) {
+        const connections = source();
+        this.upstreamHttp2.set({ coe, kind: 'connections' }, connections.length);
+        this.upstreamHttp2.set({ coe, kind: 'streams' }, connections.reduce((n, c) => n + c.streams, 0));
+      }
+    },
+  });
+
+  /** Reports a COE's shared HTTP/2 connections (`upstreamHttp2`) at every scrape. */
+  observeHttp2(coe: string, connections: () => ReadonlyArray<{ readonly streams: number }>): void {
+    this.http2Sources.set(coe, connections);
+  }
+
   readonly provisioning = new Counter({
     name: 'zun_gateway_provisioning_actions_total',
     help: 'Tenant provisioning actions on the cluster per action and outcome',

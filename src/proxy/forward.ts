@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ByteCount } from './byte-count.js';
 import { UpstreamError } from './errors.js';
+import { forwardOverHttp2 } from './forward-http2.js';
 import { HOP_BY_HOP } from './hop-by-hop.js';
 import type { Upstream } from './upstream.js';
 
@@ -20,6 +21,11 @@ export interface ForwardOptions {
   readonly onResponse?: (status: number) => void;
   /** Counts the body bytes relayed each way. */
   readonly bytes?: ByteCount;
+  /**
+   * A watch or `logs -f`: when the upstream offers HTTP/2 (Upstream.http2), a body-less one goes as a stream on a
+   * shared connection rather than on a connection of its own.
+   */
+  readonly longLived?: boolean;
 }
 
 /** Response headers for the client: hop-by-hop ones and those the upstream's Connection header names go. */
@@ -54,6 +60,17 @@ function hasBody(req: IncomingMessage): boolean {
  * client's Transfer-Encoding never crosses.
  */
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
+  const { upstream } = options;
+  const sessions = upstream.http2;
+  if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
+    forwardOverHttp2(req, res, sessions, { ...options, fullPath: upstream.basePath + options.path }, () => forwardOverPool(req, res, options));
+    return;
+  }
+  forwardOverPool(req, res, options);
+}
+
+/** forwardRequest over the upstream's HTTP/1.1 pool. */
+function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
   const { upstream, bytes } = options;
   let controller: Dispatcher.DispatchController | undefined;
   let failed = false;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { Pool } from 'undici';
+import { Http2Sessions } from './http2-sessions.js';
 
 export interface UpstreamTls {
   readonly ca?: string | Buffer | undefined;
@@ -21,6 +22,8 @@ export class Upstream {
   readonly hostHeader: string;
   /** Ordinary proxied requests: undici's pool (cheaper per request than node:http's client; docs/performance.md). */
   readonly pool: Pool;
+  /** Shared HTTP/2 connections for long-lived requests, when asked for and the upstream is TLS (forward.ts). */
+  readonly http2: Http2Sessions | undefined;
   /** `scheme://host:port` of the pool. */
   readonly origin: string;
   /** The gateway's own calls (health checks, Docker ownership lookups). */
@@ -30,7 +33,7 @@ export class Upstream {
   /** Set when the upstream listens on a unix socket (the URL then only names the Host header). */
   readonly socketPath: string | undefined;
 
-  constructor(server: string, tls_?: UpstreamTls, socketPath?: string) {
+  constructor(server: string, tls_?: UpstreamTls, socketPath?: string, options: { http2LongLived?: boolean } = {}) {
     this.url = new URL(server);
     this.isTls = this.url.protocol === 'https:';
     this.basePath = this.url.pathname.replace(/\/+$/, '');
@@ -65,6 +68,7 @@ export class Upstream {
       ...(socketPath !== undefined ? { socketPath } : {}),
       ...(secure !== undefined ? { connect: secure } : {}),
     });
+    this.http2 = options.http2LongLived === true && secure !== undefined && socketPath === undefined ? new Http2Sessions(this.origin, secure) : undefined;
   }
 
   /** Request options for a path relative to the upstream's base path. */
@@ -88,6 +92,7 @@ export class Upstream {
 
   close(): void {
     void this.pool.destroy();
+    this.http2?.close();
     this.agent.destroy();
     this.upgradeAgent.destroy();
   }

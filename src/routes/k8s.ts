@@ -128,6 +128,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
             path,
             headers: outgoingHeaders(req, identity, false),
             bytes: exchange.bytes,
+            longLived: exchange.longLived,
             onResponse: exchange.answered,
             onError: (err) => {
               exchange.upstreamFailed(err, sendError(res, dialect, reply(err)));

@@ -1,0 +1,95 @@
+import http2 from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ForwardOptions } from './forward.js';
+import { HOP_BY_HOP } from './hop-by-hop.js';
+import type { Http2Sessions } from './http2-sessions.js';
+
+const { NGHTTP2_CANCEL } = http2.constants;
+
+/**
+ * A flat header list (as for HTTP/1.1, Host included) as HTTP/2 request headers: names lower-cased, Host as
+ * :authority, connection-specific headers dropped (RFC 9113 8.2.2), and a repeated header kept as repeated fields
+ * (two Impersonate-Group headers stay two groups; joining them with ", " would make one group of both names).
+ */
+export function http2RequestHeaders(method: string, path: string, flat: readonly string[]): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = { ':method': method, ':path': path };
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    if (name === 'host') {
+      headers[':authority'] = value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name)) continue;
+    const before = headers[name];
+    if (before === undefined) headers[name] = value;
+    else headers[name] = Array.isArray(before) ? [...before, value] : [String(before), value];
+  }
+  return headers;
+}
+
+/** Response headers for the client: no pseudo-headers, no hop-by-hop ones. */
+function relayed(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || HOP_BY_HOP.has(name)) continue;
+    out[name] = value as string | string[];
+  }
+  return out;
+}
+
+/**
+ * Forwards a long-lived GET (a watch, `logs -f`) as a stream on a shared HTTP/2 connection: the response head goes
+ * to the client at once, each chunk as it arrives, back-pressure pauses the stream (only that stream), and the
+ * stream is cancelled the moment the client leaves (invariants.md 30). Should the stream fail before any answer
+ * (the upstream refused HTTP/2, or the connection could not be made), `fallback` sends the request the HTTP/1.1 way
+ * instead: it has no body, so nothing is lost by asking again.
+ */
+export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sessions: Http2Sessions, options: ForwardOptions & { readonly fullPath: string }, fallback: () => void): void {
+  const { bytes } = options;
+  const stream = sessions.request(http2RequestHeaders(req.method ?? 'GET', options.fullPath, options.headers));
+  let answered = false;
+  let ended = false;
+
+  const cancel = (): void => {
+    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+  };
+  res.on('close', () => {
+    if (!res.writableFinished) cancel();
+  });
+
+  stream.on('response', (headers) => {
+    answered = true;
+    if (res.destroyed) {
+      cancel();
+      return;
+    }
+    const status = Number(headers[':status']);
+    res.writeHead(status, relayed(headers));
+    res.flushHeaders();
+    options.onResponse?.(status);
+  });
+  stream.on('data', (chunk: Buffer) => {
+    if (bytes !== undefined) bytes.out += chunk.length;
+    if (!res.write(chunk)) {
+      stream.pause();
+      res.once('drain', () => stream.resume());
+    }
+  });
+  stream.on('end', () => {
+    ended = true;
+    res.end();
+  });
+  stream.on('error', () => undefined);
+  stream.on('close', () => {
+    if (ended || res.destroyed) return;
+    if (!answered) {
+      // Nothing reached the client yet: the HTTP/1.1 way may still work (and otherwise says why it does not).
+      if (stream.rstCode !== NGHTTP2_CANCEL) fallback();
+      return;
+    }
+    // Broken off mid-body: destroying the response keeps a truncated watch from looking complete.
+    res.destroy();
+  });
+}

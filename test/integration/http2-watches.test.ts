@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { http2RequestHeaders } from '../../src/proxy/forward-http2.js';
+import { selfSignedCert, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { KeystoneDouble } from '../helpers/keystone-double.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface SeenStream {
+  readonly path: string;
+  readonly rawHeaders: readonly string[];
+  readonly session: http2.ServerHttp2Session;
+  closedAt?: number;
+  /** Bytes the upstream could hand to this stream before flow control stopped it. */
+  written: number;
+}
+
+/**
+ * An apiserver stand-in speaking HTTP/2 over TLS (and HTTP/1.1 for clients without it, as the apiserver does).
+ * /watch writes a small event every 20 ms; /flood writes 64 KB chunks for as long as flow control lets it.
+ */
+class Http2Upstream {
+  readonly streams: SeenStream[] = [];
+  readonly http1Requests: string[] = [];
+  readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly server: http2.Http2SecureServer;
+  port = 0;
+
+  constructor(dir: string) {
+    const { cert, key } = selfSignedCert(dir);
+    this.server = http2.createSecureServer({ cert: readFileSync(cert), key: readFileSync(key), allowHTTP1: true }, (req, res) => {
+      // Only HTTP/1.1 requests arrive here: HTTP/2 ones are handled on 'stream' below.
+      if (req.httpVersion !== '1.1') return;
+      this.http1Requests.push(req.url ?? '');
+      if ((req.url ?? '').startsWith('/watch')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const timer = setInterval(() => res.write('{"type":"ADDED","via":"http/1.1"}\n'), 20);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"via":"http/1.1"}');
+    });
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+    });
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      const seen: SeenStream = { path: String(headers[':path']), rawHeaders, session: stream.session as http2.ServerHttp2Session, written: 0 };
+      this.streams.push(seen);
+      stream.on('close', () => (seen.closedAt = Date.now()));
+      stream.on('error', () => undefined);
+      stream.respond({ ':status': 200, 'content-type': 'application/json', connection: undefined });
+      if (seen.path.startsWith('/flood')) {
+        const chunk = Buffer.alloc(64 * 1024, 'x');
+        const pump = (): void => {
+          while (!stream.destroyed) {
+            const more = stream.write(chunk);
+            seen.written += chunk.length;
+            if (!more) break;
+          }
+          if (!stream.destroyed) stream.once('drain', pump);
+        };
+        pump();
+        return;
+      }
+      if (seen.path.startsWith('/short')) {
+        stream.end('{"type":"ADDED","n":0}\n{"type":"ADDED","n":1}\n');
+        return;
+      }
+      let n = 0;
+      const timer = setInterval(() => stream.write(`{"type":"ADDED","n":${n++}}\n`), 20);
+      stream.on('close', () => clearInterval(timer));
+    });
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sessions) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** A GET through the gateway that resolves once `until` is in what arrived; the request stays open. */
+function watch(url: string, until: string): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; text: () => string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
+      let text = '';
+      const onData = (c: Buffer): void => {
+        text += c.toString('utf8');
+        if (text.includes(until)) {
+          res.off('data', onData);
+          res.on('data', (more: Buffer) => (text += more.toString('utf8')));
+          resolve({ req, res, text: () => text });
+        }
+      };
+      res.on('data', onData);
+      res.on('error', () => undefined);
+    });
+    req.on('error', reject);
+    setTimeout(() => reject(new Error(`nothing with ${until} arrived within 3 s`)), 3000).unref();
+  });
+}
+
+async function until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('watches over shared HTTP/2 connections to an https apiserver', function () {
+  let dir: string;
+  let keystone: KeystoneDouble;
+  let upstream: Http2Upstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2-'));
+    keystone = await new KeystoneDouble().start();
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member', 'reader'] });
+    upstream = await new Http2Upstream(dir).start();
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
+  });
+
+  after(async () => {
+    await gw.stop();
+    await upstream.stop();
+    await keystone.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('carries many watches as streams of one connection, each with its own impersonation headers intact', async () => {
+    const before = upstream.streams.length;
+    const watches = await Promise.all(Array.from({ length: 20 }, (_, i) => watch(`${gw.url}/k8s/watch?watch=1&i=${i}`, '"n":2')));
+    const seen = upstream.streams.slice(before);
+    assert.equal(seen.length, 20, 'every watch reached the upstream as an HTTP/2 stream');
+    assert.equal(new Set(seen.map((s) => s.session)).size, 1, 'the 20 watches share one connection');
+    for (const s of seen) {
+      const groups = s.rawHeaders.filter((_, i) => i % 2 === 1 && (s.rawHeaders[i - 1] as string) === 'impersonate-group');
+      assert.ok(groups.length >= 2, `several Impersonate-Group fields: ${groups.join(' | ')}`);
+      assert.ok(groups.every((g) => !g.includes(', ')), `each group its own field, none joined: ${groups.join(' | ')}`);
+      assert.ok(s.rawHeaders.includes('impersonate-user'));
+      assert.equal(s.rawHeaders[s.rawHeaders.indexOf('authorization') + 1], 'Bearer gateway-sa-token');
+      assert.ok(!s.rawHeaders.includes('x-auth-token'), 'the Keystone token does not travel upstream');
+    }
+    const metrics = await gw.gateway.metrics.registry.metrics();
+    assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="streams"\} 20$/m);
+    assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="connections"\} 1$/m);
+    for (const w of watches) w.req.destroy();
+  });
+
+  it('sends ordinary requests the HTTP/1.1 way', async () => {
+    const before = upstream.http1Requests.length;
+    const streamsBefore = upstream.streams.length;
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get(`${gw.url}/k8s/api/v1/namespaces/x/configmaps/y`, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.equal(body, '{"via":"http/1.1"}');
+    assert.equal(upstream.http1Requests.length, before + 1);
+    assert.equal(upstream.streams.length, streamsBefore);
+  });
+
+  it('cancels the upstream stream at once when the client goes away (invariants.md 30)', async () => {
+    const w = await watch(`${gw.url}/k8s/watch?watch=1&leave=1`, '"n":1');
+    const seen = upstream.streams.find((s) => s.path.includes('leave=1'));
+    assert.ok(seen !== undefined);
+    const left = Date.now();
+    w.req.destroy();
+    await until(() => seen.closedAt !== undefined, 'the upstream stream to close');
+    assert.ok((seen.closedAt as number) - left < 1000);
+  });
+
+  it('a watcher that stops reading holds back only its own stream, not the others on the connection', async () => {
+    // The slow client reads nothing: its stream fills up to its flow-control window and stops there.
+    const slow = await new Promise<http.ClientRequest>((resolve, reject) => {
+      const req = http.get(`${gw.url}/k8s/flood?watch=1`, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
+        res.pause();
+        resolve(req);
+      });
+      req.on('error', reject);
+    });
+    const flood = upstream.streams.find((s) => s.path.startsWith('/flood'));
+    assert.ok(flood !== undefined);
+    await until(() => flood.written > 0, 'the flood to start');
+    await sleep(300);
+    const stalledAt = flood.written;
+    await sleep(300);
+    assert.equal(flood.written, stalledAt, 'flow control stopped the upstream for the slow stream');
+    assert.ok(stalledAt < 16 * 1024 * 1024, `the gateway buffers a bounded amount for a slow client (${stalledAt} bytes)`);
+    // Meanwhile another watch on the same connection keeps flowing.
+    const other = await watch(`${gw.url}/k8s/watch?watch=1&other=1`, '"n":10');
+    const otherSeen = upstream.streams.find((s) => s.path.includes('other=1'));
+    assert.equal(otherSeen?.session, flood.session, 'both streams share the connection');
+    other.req.destroy();
+    slow.destroy();
+    await until(() => flood.closedAt !== undefined, 'the slow stream to be cancelled');
+  });
+
+  it('relays the end of a watch the upstream ends, whole', async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get(`${gw.url}/k8s/short?watch=1`, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolve(text));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    assert.equal(body, '{"type":"ADDED","n":0}\n{"type":"ADDED","n":1}\n');
+    assert.ok(upstream.streams.some((s) => s.path.startsWith('/short')), 'it went as an HTTP/2 stream');
+  });
+
+  it('translates the header list for HTTP/2: Host as :authority, no connection headers, repeated fields kept apart', async () => {
+    const headers = http2RequestHeaders('GET', '/api/v1/pods?watch=1', [
+      'Host', 'apiserver:6443', 'Connection', 'keep-alive', 'Impersonate-Group', 'a', 'impersonate-group', 'b', 'Transfer-Encoding', 'chunked', 'Accept', 'application/json',
+    ]);
+    assert.deepEqual(headers, { ':method': 'GET', ':path': '/api/v1/pods?watch=1', ':authority': 'apiserver:6443', 'impersonate-group': ['a', 'b'], accept: 'application/json' });
+  });
+});
+
+describe('watches to an https apiserver without HTTP/2', function () {
+  let dir: string;
+  let keystone: KeystoneDouble;
+  let server: https.Server;
+  let gw: TestGateway;
+  const seen: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h1-'));
+    keystone = await new KeystoneDouble().start();
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    const { cert, key } = selfSignedCert(dir);
+    server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
+      seen.push(`${req.httpVersion} ${req.url ?? ''}`);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => res.write('{"type":"ADDED"}\n'), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  });
+
+  after(async () => {
+    await gw.stop();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await keystone.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends them the HTTP/1.1 way, the first one included', async () => {
+    for (let i = 0; i < 2; i += 1) {
+      const w = await watch(`${gw.url}/k8s/watch?watch=1&i=${i}`, '"ADDED"');
+      w.req.destroy();
+    }
+    assert.deepEqual(seen, ['1.1 /watch?watch=1&i=0', '1.1 /watch?watch=1&i=1']);
+  });
+});
