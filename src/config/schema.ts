@@ -94,6 +94,11 @@ const docker = z.strictObject({
     .regex(/^(unix:\/\/\/.+|tcp:\/\/[^/]+)$/, 'must be unix:///path/to/docker.sock or tcp://host:port')
     .default('unix:///var/run/docker.sock'),
   tls: z.strictObject({ caFile: nonEmpty.optional(), certFile: nonEmpty.optional(), keyFile: nonEmpty.optional() }).optional(),
+  /**
+   * An ordinary request the engine has not started answering after this long gets 504 (0: no limit). Never applied
+   * to long-lived requests (events, logs --follow, stats, wait), hijacked streams, or uploads still under way.
+   */
+  responseHeaderTimeoutSeconds: z.number().nonnegative().default(300),
   /** Request bodies the adapter reads to check (create, update, exec) are refused above this size. */
   maxBodyBytes: z.number().int().positive().default(1024 * 1024),
   limits: z
@@ -131,6 +136,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       kubeconfig: nonEmpty.optional(),
       context: nonEmpty.optional(),
+      /**
+       * An ordinary request the apiserver has not started answering after this long gets 504 (0: no limit); above
+       * the apiserver's own --request-timeout (60 s) so its answer comes first. Never applied to watches, follows,
+       * exec/attach/port-forward or uploads still under way.
+       */
+      responseHeaderTimeoutSeconds: z.number().nonnegative().default(90),
       /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
       http2Watches: z.boolean().default(true),
       impersonation: z

@@ -4,7 +4,8 @@ import { Upstream } from '../proxy/upstream.js';
 
 /** The Docker engine the adapter forwards to: its unix socket or TCP (optionally TLS) address. */
 export function engineUpstream(config: DockerConfig): Upstream {
-  if (config.host.startsWith('unix://')) return new Upstream('http://docker', undefined, config.host.slice('unix://'.length));
+  const options = { responseHeaderTimeoutMs: (config.responseHeaderTimeoutSeconds ?? 300) * 1000 };
+  if (config.host.startsWith('unix://')) return new Upstream('http://docker', undefined, config.host.slice('unix://'.length), options);
   const tls = config.tls;
   const scheme = tls !== undefined ? 'https' : 'http';
   return new Upstream(`${scheme}://${config.host.slice('tcp://'.length)}`, {
@@ -12,7 +13,7 @@ export function engineUpstream(config: DockerConfig): Upstream {
     cert: tls?.certFile !== undefined ? readFileSync(tls.certFile) : undefined,
     key: tls?.keyFile !== undefined ? readFileSync(tls.keyFile) : undefined,
     rejectUnauthorized: true,
-  });
+  }, undefined, options);
 }
 
 export interface EngineAnswer {

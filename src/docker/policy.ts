@@ -148,6 +148,17 @@ export function namedObject(matched: Matched, query: URLSearchParams): string | 
   return undefined;
 }
 
+/**
+ * How long the engine may take before answering `stop` or `restart` with `t` seconds of grace (it answers when the
+ * container is down): the grace plus a minute, when that is longer than `usual`; otherwise `usual`.
+ */
+export function responseWaitMs(matched: Matched, query: URLSearchParams, usual: number): number {
+  const [first, , action] = matched.endpoint.pattern;
+  const grace = Number(query.get('t') ?? query.get('timeout') ?? '');
+  if (first !== 'containers' || (action !== 'stop' && action !== 'restart') || !Number.isFinite(grace) || grace <= 0 || usual === 0) return usual;
+  return Math.max(usual, (grace + 60) * 1000);
+}
+
 /** Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait. */
 export function isLongLived(matched: Matched, query: URLSearchParams): boolean {
   const [first, , action] = matched.endpoint.pattern;

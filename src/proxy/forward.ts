@@ -22,10 +22,12 @@ export interface ForwardOptions {
   /** Counts the body bytes relayed each way. */
   readonly bytes?: ByteCount;
   /**
-   * A watch or `logs -f`: when the upstream offers HTTP/2 (Upstream.http2), a body-less one goes as a stream on a
-   * shared connection rather than on a connection of its own.
+   * A watch, `logs -f`, `docker events` or `wait`: no response-head timeout applies, and when the upstream offers
+   * HTTP/2 (Upstream.http2) a body-less one goes as a stream on a shared connection rather than a connection of its own.
    */
   readonly longLived?: boolean;
+  /** Replaces the upstream's response-head timeout for this request (e.g. `docker stop -t 600` waits that long). */
+  readonly responseHeaderTimeoutMs?: number;
 }
 
 /** Response headers for the client: hop-by-hop ones and those the upstream's Connection header names go. */
@@ -79,16 +81,22 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
     failed = true;
     if (res.destroyed) return;
     if (res.headersSent) res.destroy();
-    else options.onError(UpstreamError.from(err));
+    else if ((err as NodeJS.ErrnoException).code === 'UND_ERR_HEADERS_TIMEOUT') {
+      options.onError(new UpstreamError(`the upstream accepted the request but did not answer within ${headersTimeout / 1000} s`, 'UND_ERR_HEADERS_TIMEOUT', 504));
+    } else options.onError(UpstreamError.from(err));
   };
 
   let body: Buffer | AsyncIterable<Buffer> | null = null;
+  // The response-head timeout starts when undici starts sending: only fair when the body is already here.
+  let streamedBody = false;
   if (options.body !== undefined) {
     body = options.body;
     if (bytes !== undefined) bytes.in += options.body.length;
   } else if (hasBody(req)) {
     body = bytes === undefined ? req : counted(req, bytes);
+    streamedBody = true;
   }
+  const headersTimeout = options.longLived === true || streamedBody ? 0 : (options.responseHeaderTimeoutMs ?? upstream.responseHeaderTimeoutMs);
 
   // The client left (closed the connection or aborted): the upstream must not keep working for nobody.
   res.on('close', () => {
@@ -103,6 +111,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
       method: req.method ?? 'GET',
       path: upstream.basePath + options.path,
       headers: options.headers,
+      headersTimeout,
       // undici takes async iterables as bodies (its request.js); its DispatchOptions type names only Readable.
       body: body as Buffer | null,
     },

@@ -12,6 +12,16 @@ export interface UpstreamTls {
   readonly servername?: string | undefined;
 }
 
+export interface UpstreamOptions {
+  /** Long-lived requests as streams on shared HTTP/2 connections (TLS upstreams only). */
+  readonly http2LongLived?: boolean;
+  /**
+   * How long an ordinary request may wait for the upstream's response head once it is sent (0: forever). Never
+   * applied to watches, follows and upgrades, nor to requests whose body the client is still streaming.
+   */
+  readonly responseHeaderTimeoutMs?: number;
+}
+
 /**
  * Where a COE's requests go: scheme, host, port, a base path, and the connection pools. Ordinary requests share a
  * keep-alive pool; upgrades get connections of their own because they leave the pool for good once upgraded.
@@ -24,6 +34,8 @@ export class Upstream {
   readonly pool: Pool;
   /** Shared HTTP/2 connections for long-lived requests, when asked for and the upstream is TLS (forward.ts). */
   readonly http2: Http2Sessions | undefined;
+  /** See UpstreamOptions. */
+  readonly responseHeaderTimeoutMs: number;
   /** `scheme://host:port` of the pool. */
   readonly origin: string;
   /** The gateway's own calls (health checks, Docker ownership lookups). */
@@ -33,7 +45,7 @@ export class Upstream {
   /** Set when the upstream listens on a unix socket (the URL then only names the Host header). */
   readonly socketPath: string | undefined;
 
-  constructor(server: string, tls_?: UpstreamTls, socketPath?: string, options: { http2LongLived?: boolean } = {}) {
+  constructor(server: string, tls_?: UpstreamTls, socketPath?: string, options: UpstreamOptions = {}) {
     this.url = new URL(server);
     this.isTls = this.url.protocol === 'https:';
     this.basePath = this.url.pathname.replace(/\/+$/, '');
@@ -68,6 +80,7 @@ export class Upstream {
       ...(socketPath !== undefined ? { socketPath } : {}),
       ...(secure !== undefined ? { connect: secure } : {}),
     });
+    this.responseHeaderTimeoutMs = options.responseHeaderTimeoutMs ?? 0;
     this.http2 = options.http2LongLived === true && secure !== undefined && socketPath === undefined ? new Http2Sessions(this.origin, secure) : undefined;
   }
 

@@ -15,7 +15,7 @@ import {
 import { engineJson } from '../docker/engine.js';
 import { BodyError, field, isObject, parseBody, setField, type JsonObject } from '../docker/json-body.js';
 import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
-import { PolicyError, isLongLived, matchEndpoint, namedObject, type Matched } from '../docker/policy.js';
+import { PolicyError, isLongLived, matchEndpoint, namedObject, responseWaitMs, type Matched } from '../docker/policy.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -225,6 +225,8 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           headers: headersFor(req, false, body),
           ...(body !== undefined ? { body } : {}),
           bytes: exchange.bytes,
+          longLived: exchange.longLived,
+          responseHeaderTimeoutMs: responseWaitMs(matched, r.query, engine.responseHeaderTimeoutMs),
           onResponse: exchange.answered,
           onError: (err) => {
             exchange.upstreamFailed(err, sendError(res, dialect, reply(err)));

@@ -28,6 +28,9 @@ export class FakeDockerEngine {
   readonly execs = new Map<string, string>();
   /** How many containers GET /containers/json reports. */
   listed = 0;
+  /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
+  neverAnswer: (path: string) => boolean = () => false;
+  readonly unansweredClosedAt = new Map<string, number>();
   private readonly server = http.createServer((req, res) => this.onRequest(req, res));
 
   constructor() {
@@ -61,6 +64,10 @@ export class FakeDockerEngine {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
       const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';
       let m: RegExpExecArray | null;
+      if (this.neverAnswer(p)) {
+        res.on('close', () => this.unansweredClosedAt.set(req.url ?? '', Date.now()));
+        return;
+      }
       if (p === '/_ping') {
         res.writeHead(200, { 'api-version': '1.41', 'content-type': 'text/plain' });
         res.end(req.method === 'HEAD' ? undefined : 'OK');

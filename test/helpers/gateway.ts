@@ -27,6 +27,8 @@ export interface TestGatewayOptions {
   /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
   readonly tlsExtra?: string;
   readonly extraYaml?: string;
+  /** More keys inside the k8s section, each line indented by two spaces. */
+  readonly k8sYaml?: string;
   readonly graceSeconds?: number;
   /** Log at info into `logs` instead of dropping everything. */
   readonly captureLogs?: boolean;
@@ -70,6 +72,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     '  timeoutSeconds: 2',
     'k8s:',
     `  kubeconfig: ${kubeconfig}`,
+    ...(options.k8sYaml !== undefined ? [options.k8sYaml] : []),
     'log: {level: silent}',
     `shutdown: {graceSeconds: ${options.graceSeconds ?? 1}}`,
     options.extraYaml ?? '',
