@@ -2,7 +2,7 @@
  * The request target, checked and decoded once, before any routing decision (invariants.md 20: a filter that looks
  * at one spelling of a path while the upstream acts on another is bypassable). Paths that could mean two things
  * are refused rather than guessed at: dot segments (raw or encoded), encoded slashes or backslashes, backslashes,
- * empty segments (`//`), control characters, invalid or overlong UTF-8.
+ * empty segments (`//`), characters RFC 3986 does not allow in a path (raw), invalid or overlong UTF-8.
  */
 export class PathError extends Error {
   override readonly name = 'PathError';
@@ -24,7 +24,12 @@ export interface RequestTarget {
   readonly rawPath: string;
 }
 
-const FORBIDDEN_RAW = /[\\\x00-\x1f\x7f-\uffff#]/;
+/**
+ * Anything but RFC 3986 path characters (unreserved, percent-encoded, sub-delims, ':', '@', '/'): backslashes,
+ * spaces, quotes, control and non-ASCII characters are each read differently by some parser (a URL parser turns `\`
+ * into `/` and percent-encodes a space), so they are refused rather than passed on.
+ */
+const FORBIDDEN_RAW = /[^A-Za-z0-9\-._~%!$&'()*+,;=:@/]/;
 
 function decodeSegment(raw: string, first: string | undefined): string {
   let decoded: string;
@@ -52,7 +57,7 @@ export function parseRequestTarget(url: string): RequestTarget {
     first = undefined;
   }
   if (FORBIDDEN_RAW.test(rawPath)) {
-    throw new PathError('the path may not contain backslashes, control or non-ASCII characters', first);
+    throw new PathError('the path may not contain backslashes, spaces, control, non-ASCII or other characters a URL path does not allow: percent-encode them', first);
   }
   const segments = rawSegments.map((s, i) => {
     if (s === '' && i !== rawSegments.length - 1) throw new PathError('the path may not contain empty segments (//)', first);
