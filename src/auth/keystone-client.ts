@@ -4,10 +4,16 @@ import { z } from 'zod';
 import type { ServiceCredentials } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import { keystoneAuthBody, serviceAuthInputs, type KeystoneAuthInputs } from './auth-body.js';
+import { KeystoneGate } from './keystone-gate.js';
 
 /** Keystone could not be asked, or answered in a way that tells nothing about the token: never the user's fault. */
 export class KeystoneUnavailableError extends Error {
-  override readonly name = 'KeystoneUnavailableError';
+  override readonly name: string = 'KeystoneUnavailableError';
+}
+
+/** Too many calls were waiting for Keystone: it is slow, not known to be down. */
+export class KeystoneBusyError extends KeystoneUnavailableError {
+  override readonly name = 'KeystoneBusyError';
 }
 
 export interface KeystoneResponse {
@@ -20,6 +26,10 @@ export interface KeystoneClientOptions {
   /** The v3 endpoint, e.g. http://127.0.0.1:5000/v3 */
   readonly authUrl: string;
   readonly timeoutMs: number;
+  /** Calls at Keystone at once; more wait their turn (keystone-gate.ts). Default 8. */
+  readonly maxConcurrent?: number;
+  /** How long a call may wait for its turn before it fails as unavailable. Default 6 x timeoutMs. */
+  readonly maxQueueWaitMs?: number;
   readonly ca?: Buffer;
   readonly metrics?: Metrics;
 }
@@ -56,8 +66,14 @@ export type TokenBody = z.infer<typeof tokenBodySchema>;
 export class KeystoneClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
+  private readonly gate: KeystoneGate;
 
   constructor(private readonly options: KeystoneClientOptions) {
+    this.gate = new KeystoneGate(
+      options.maxConcurrent ?? 8,
+      options.maxQueueWaitMs ?? options.timeoutMs * 6,
+      (waited) => new KeystoneBusyError(`Keystone is busy: no call could be made within ${waited} ms`),
+    );
     this.base = new URL(options.authUrl.endsWith('/') ? options.authUrl : `${options.authUrl}/`);
     this.agent =
       this.base.protocol === 'https:'
@@ -111,7 +127,11 @@ export class KeystoneClient {
     const metrics = this.options.metrics;
     const stopTimer = metrics?.keystoneLatency.startTimer({ operation });
     try {
-      const res = await this.send(method, path, headers, body);
+      const res = await this.gate.run(() => this.send(method, path, headers, body)).catch((err: unknown) => {
+        // Unreachable or silent: those waiting would only fail after it, one timeout at a time.
+        if (err instanceof KeystoneUnavailableError && !(err instanceof KeystoneBusyError)) this.gate.failWaiting(err);
+        throw err;
+      });
       metrics?.keystoneRequests.inc({ operation, outcome: String(res.status) });
       if (res.status >= 500) metrics?.keystoneErrors.inc({ operation });
       return res;

@@ -130,6 +130,8 @@ export const configSchema = z.strictObject({
     negativeCacheTtlSeconds: seconds.default(10),
     negativeCacheMaxEntries: z.number().int().positive().default(10_000),
     timeoutSeconds: seconds.default(5),
+    /** Calls at Keystone at once (a burst of new tokens waits its turn instead of timing out inside Keystone). */
+    maxConcurrentRequests: z.number().int().positive().default(8),
     caFile: nonEmpty.optional(),
   }),
   k8s: z

@@ -52,6 +52,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const keystone = new KeystoneClient({
     authUrl: config.keystone.authUrl,
     timeoutMs: config.keystone.timeoutSeconds * 1000,
+    maxConcurrent: config.keystone.maxConcurrentRequests,
     metrics,
     ...(config.keystone.caFile !== undefined ? { ca: readFileSync(config.keystone.caFile) } : {}),
   });
