@@ -87,6 +87,11 @@ const byteSize = z.union([
     }),
 ]);
 
+/** Per project and COE: a token bucket of `burst` requests refilled at `requestsPerSecond` (routes/rate-limit.ts). */
+const rateLimit = z
+  .strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() })
+  .transform((r) => ({ requestsPerSecond: r.requestsPerSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.requestsPerSecond)) }));
+
 const docker = z.strictObject({
   /** unix:///var/run/docker.sock, or tcp://host:2376 (with tls files for a TLS engine). */
   host: z
@@ -99,6 +104,8 @@ const docker = z.strictObject({
    * to long-lived requests (events, logs --follow, stats, wait), hijacked streams, or uploads still under way.
    */
   responseHeaderTimeoutSeconds: z.number().nonnegative().default(300),
+  /** Optional: requests per project and second (429 with Retry-After beyond it). */
+  rateLimit: rateLimit.optional(),
   /** Request bodies the adapter reads to check (create, update, exec) are refused above this size. */
   maxBodyBytes: z.number().int().positive().default(1024 * 1024),
   limits: z
@@ -144,6 +151,8 @@ export const configSchema = z.strictObject({
        * exec/attach/port-forward or uploads still under way.
        */
       responseHeaderTimeoutSeconds: z.number().nonnegative().default(90),
+      /** Optional: requests per project and second (429 with Retry-After beyond it; watches and exec count once). */
+      rateLimit: rateLimit.optional(),
       /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
       http2Watches: z.boolean().default(true),
       impersonation: z

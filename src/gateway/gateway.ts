@@ -12,6 +12,7 @@ import { loadK8sUpstream } from '../k8s/upstream.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
+import { ProjectRateLimiter } from '../routes/rate-limit.js';
 import { engineUpstream } from '../docker/engine.js';
 import { dockerMount } from '../routes/docker.js';
 import { k8sMount } from '../routes/k8s.js';
@@ -76,6 +77,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         logger,
         audit,
         metrics,
+        ...(config.k8s.rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', config.k8s.rateLimit, metrics) } : {}),
         ...(tenancy !== undefined
           ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) }
           : {}),
@@ -94,6 +96,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         logger,
         audit,
         metrics,
+        ...(config.docker.rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', config.docker.rateLimit, metrics) } : {}),
       }),
     );
     logger.info({ host: config.docker.host }, 'docker engine configured');

@@ -120,6 +120,13 @@ export class Metrics {
     this.http2Sources.set(coe, connections);
   }
 
+  readonly rateLimited = new Counter({
+    name: 'zun_gateway_rate_limited_total',
+    help: 'Requests refused with 429 because their project spent its rate limit (k8s.rateLimit, docker.rateLimit)',
+    labelNames: ['coe'] as const,
+    registers: [this.registry],
+  });
+
   readonly provisioning = new Counter({
     name: 'zun_gateway_provisioning_actions_total',
     help: 'Tenant provisioning actions on the cluster per action and outcome',

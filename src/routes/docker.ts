@@ -21,6 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from './exchange.js';
 import { forwardRequest } from '../proxy/forward.js';
+import { RateLimitError, type ProjectRateLimiter } from './rate-limit.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
@@ -38,6 +39,8 @@ export interface DockerMountOptions {
   readonly logger: Logger;
   readonly audit: AuditTrail;
   readonly metrics: Metrics;
+  /** Set when docker.rateLimit is configured: every authenticated request takes one from its project's bucket. */
+  readonly rateLimiter?: ProjectRateLimiter;
 }
 
 /** Headers the engine must never see from a tenant: credentials and forwarding claims. */
@@ -83,7 +86,9 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     const credential = extractCredential(req.rawHeaders, { upgrade });
     const token =
       credential.kind === 'token' ? credential.token : await options.applicationCredentials.token(credential.id, credential.secret);
-    return authenticator.authenticate(token);
+    const identity = await authenticator.authenticate(token);
+    options.rateLimiter?.take(identity);
+    return identity;
   };
 
   /** Checks ownership of the path's object and rewrites the route with its engine id. */
@@ -236,6 +241,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
       };
       run().catch((err: unknown) => {
         req.resume();
+        if (err instanceof RateLimitError) exchange.identity = err.identity;
         exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r));
       });
     },
@@ -276,7 +282,10 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         });
         exchange.sentUpstream();
       };
-      run().catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)));
+      run().catch((err: unknown) => {
+        if (err instanceof RateLimitError) exchange.identity = err.identity;
+        exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r));
+      });
     },
 
     async ready(): Promise<Readiness> {

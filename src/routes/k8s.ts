@@ -21,6 +21,7 @@ import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
 import type { RequestTarget } from './path.js';
 import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
+import { RateLimitError, type ProjectRateLimiter } from './rate-limit.js';
 import { settle } from './settle.js';
 
 export interface K8sMountOptions {
@@ -34,6 +35,8 @@ export interface K8sMountOptions {
   readonly logger: Logger;
   readonly audit: AuditTrail;
   readonly metrics: Metrics;
+  /** Set when k8s.rateLimit is configured: every request and upgrade takes one from its project's bucket. */
+  readonly rateLimiter?: ProjectRateLimiter;
 }
 
 /** `/k8s/*`: authenticate, replace the client's identity headers with impersonation, forward verbatim. */
@@ -80,6 +83,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
 
   const admitted = (identity: AnyIdentity, rest: string): AnyIdentity | Promise<AnyIdentity> => {
     if (!mapsScopes && !isProjectScoped(identity)) throw forbidden(scopeRefusal(identity));
+    options.rateLimiter?.take(identity);
     identityLines(identity);
     if (tenancy === undefined || !isProjectScoped(identity)) return identity;
     const ready = tenancy.ensure(identity);
@@ -136,7 +140,10 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           });
           exchange.sentUpstream();
         },
-        (err) => exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r)),
+        (err) => {
+          if (err instanceof RateLimitError) exchange.identity = err.identity;
+          exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r));
+        },
       );
     },
 
@@ -159,7 +166,10 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           });
           exchange.sentUpstream();
         },
-        (err) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r)),
+        (err) => {
+          if (err instanceof RateLimitError) exchange.identity = err.identity;
+          exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r));
+        },
       );
     },
 

@@ -24,8 +24,12 @@ export const gatewayDialect: Dialect = (reply) => ({
  */
 export function toErrorReply(err: unknown, logger: Logger): ErrorReply {
   if (err instanceof Error) {
-    const status = (err as Error & { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status <= 599) return { status, message: err.message };
+    const { status, headers } = err as Error & { status?: unknown; headers?: unknown };
+    if (typeof status === 'number' && status >= 400 && status <= 599) {
+      return typeof headers === 'object' && headers !== null
+        ? { status, message: err.message, headers: headers as Record<string, string> }
+        : { status, message: err.message };
+    }
   }
   logger.error({ err }, 'unexpected error while handling a request');
   return { status: 500, message: 'internal error in the gateway; the operator can find details in its log' };

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../src/config/load.js';
+import { OWNER_LABEL } from '../../src/docker/ownership.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { MemoryAudit } from '../helpers/memory-audit.js';
+import { RawConnection, requestHead } from '../helpers/raw-client.js';
+import { RecordingUpstream } from '../helpers/recording-upstream.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function get(url: string, token: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { 'x-auth-token': token }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('per-project rate limits (token bucket per project and COE)', function () {
+  this.timeout(20_000);
+  let keystone: KeystoneDouble;
+
+  before(async () => {
+    keystone = await new KeystoneDouble().start();
+    for (const [token, user, id, name] of [
+      ['alice-token', 'alice', 'p-alpha', 'alpha'],
+      ['bob-token', 'bob', 'p-beta', 'beta'],
+      ['carol-token', 'carol', 'p-gamma', 'gamma'],
+      ['dave-token', 'dave', 'p-delta', 'delta'],
+    ] as const) {
+      keystone.register(token, { user, project: { id, name }, roles: ['member'] });
+    }
+  });
+  after(() => keystone.stop());
+
+  describe('/k8s', () => {
+    let upstream: RecordingUpstream;
+    let gw: TestGateway;
+
+    before(async () => {
+      upstream = await new RecordingUpstream().start();
+      gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  rateLimit: {requestsPerSecond: 5, burst: 5}' });
+    });
+    after(async () => {
+      await gw.stop();
+      await upstream.stop();
+    });
+
+    it('answers requests beyond the burst with 429, Retry-After and a Kubernetes Status, and forwards none of them', async () => {
+      const before = upstream.requests.length;
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => get(`${gw.url}/k8s/api/v1/namespaces/a/configmaps/c${i}`, 'alice-token')));
+      const refused = answers.filter((a) => a.status === 429);
+      const served = answers.filter((a) => a.status === 200).length;
+      // The burst, and at most one more if the machine was slow enough for a refill (5 per second) in between.
+      assert.ok(served === 5 || served === 6, `${served} served`);
+      assert.equal(refused.length, 8 - served);
+      for (const r of refused) {
+        assert.equal(r.headers['retry-after'], '1');
+        const status = JSON.parse(r.body) as { kind: string; reason: string; code: number; message: string };
+        assert.equal(status.kind, 'Status');
+        assert.equal(status.reason, 'TooManyRequests');
+        assert.equal(status.code, 429);
+        assert.match(status.message, /project alpha .* 5 per second .* retry after 1 s/);
+      }
+      assert.equal(upstream.requests.length - before, served, 'refused requests never reach the apiserver');
+      assert.ok(gw.audit.records.some((a) => a.status === 429 && a.project?.id === 'p-alpha'), 'refusals are audited');
+      const metrics = await gw.gateway.metrics.registry.metrics();
+      assert.match(metrics, new RegExp(`^zun_gateway_rate_limited_total\\{coe="k8s"\\} ${refused.length}$`, 'm'));
+    });
+
+    it('one noisy project cannot starve another: bob is served in full while alice floods', async () => {
+      let flooding = true;
+      let aliceRefused = 0;
+      const flood = (async () => {
+        while (flooding) {
+          const answers = await Promise.all(Array.from({ length: 20 }, () => get(`${gw.url}/k8s/api/v1/namespaces/a/configmaps/x`, 'alice-token')));
+          aliceRefused += answers.filter((a) => a.status === 429).length;
+        }
+      })();
+      const bob: number[] = [];
+      for (let i = 0; i < 8; i += 1) {
+        bob.push((await get(`${gw.url}/k8s/api/v1/namespaces/b/configmaps/x`, 'bob-token')).status);
+        await sleep(250);
+      }
+      flooding = false;
+      await flood;
+      assert.ok(aliceRefused > 50, `alice was held to her limit (${aliceRefused} refused)`);
+      assert.deepEqual(bob, Array(8).fill(200), 'every one of bob\'s requests was served');
+    });
+
+    it('a watch costs one request at its start, however long it runs, and is never cut', async () => {
+      const events: string[] = [];
+      const watches = await Promise.all(
+        [1, 2, 3, 4, 5].map(
+          (i) =>
+            new Promise<http.ClientRequest>((resolve, reject) => {
+              const req = http.get(`${gw.url}/k8s/watch?watch=1&w=${i}`, { headers: { 'x-auth-token': 'carol-token' }, agent: false }, (res) => {
+                assert.equal(res.statusCode, 200);
+                res.on('data', (c: Buffer) => events.push(c.toString('utf8')));
+                resolve(req);
+              });
+              req.on('error', reject);
+            }),
+        ),
+      );
+      // The five watches spent the bucket; the next requests wait for a refill ...
+      const next = await Promise.all([1, 2, 3].map(() => get(`${gw.url}/k8s/api/v1/namespaces/c/configmaps/x`, 'carol-token')));
+      assert.ok(next.some((a) => a.status === 429), 'the watches took from the bucket');
+      const seenBefore = events.length;
+      await sleep(1100);
+      // ... which comes although the watches kept streaming: their events are not requests.
+      assert.ok(events.length > seenBefore + 20, 'the watches kept streaming');
+      assert.equal((await get(`${gw.url}/k8s/api/v1/namespaces/c/configmaps/x`, 'carol-token')).status, 200);
+      for (const w of watches) w.destroy();
+    });
+
+    it('an upgrade (exec) beyond the limit gets 429 on its socket, with Retry-After', async () => {
+      // Spend dave's bucket until a request is refused, then ask for an exec at once.
+      for (let i = 0; i < 20 && (await get(`${gw.url}/k8s/api/v1/namespaces/d/configmaps/x`, 'dave-token')).status !== 429; i += 1);
+      const c = await RawConnection.open(gw.port);
+      c.write(requestHead('POST', '/k8s/api/v1/namespaces/d/pods/p/exec?command=sh', [
+        ['X-Auth-Token', 'dave-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1'], ['X-Stream-Protocol-Version', 'v4.channel.k8s.io'],
+      ]));
+      const text = await c.untilEnded();
+      assert.match(text, /^HTTP\/1\.1 429 /);
+      assert.match(text, /\r\nRetry-After: 1\r\n/);
+      assert.match(text, /"reason":"TooManyRequests"/);
+    });
+  });
+
+  describe('/docker', () => {
+    let engine: FakeDockerEngine;
+    let gateway: Gateway;
+    let base: string;
+
+    before(async () => {
+      engine = await new FakeDockerEngine().start();
+      engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
+      const config = parseConfig(
+        [
+          'listen: {host: 127.0.0.1, port: 0}',
+          'keystone:',
+          `  authUrl: ${keystone.url}`,
+          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+          `docker: {host: "unix://${engine.socketPath}", rateLimit: {requestsPerSecond: 2}}`,
+          'log: {level: silent}',
+        ].join('\n'),
+        {},
+      );
+      gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+      base = `http://127.0.0.1:${((await gateway.listen()) as AddressInfo).port}/docker/v1.41`;
+    });
+    after(async () => {
+      await gateway.shutdown();
+      await engine.stop();
+    });
+
+    it("answers 429 in Docker's dialect with Retry-After beyond the burst (which defaults to the rate), per project", async () => {
+      const alice = await Promise.all([1, 2, 3].map(() => get(`${base}/containers/json`, 'alice-token')));
+      assert.deepEqual(alice.map((a) => a.status).sort(), [200, 200, 429]);
+      const refused = alice.find((a) => a.status === 429) as Answer;
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.match((JSON.parse(refused.body) as { message: string }).message, /too many requests from project alpha to \/docker/);
+      assert.equal((await get(`${base}/containers/json`, 'bob-token')).status, 200, "bob's bucket is his own");
+      await sleep(600);
+      assert.equal((await get(`${base}/containers/json`, 'alice-token')).status, 200, 'refilled at 2 per second');
+    });
+  });
+});
