@@ -199,6 +199,16 @@ describe('Helm chart charts/zun-gateway', function () {
     const raw = configData(full);
     assert.deepEqual(at(raw, 'audit'), { destination: 'file', file: '/var/log/zun-gateway/audit.jsonl' });
     assert.deepEqual(at(raw, 'metrics'), { host: '0.0.0.0', port: 9191 });
+    // Issue 7 and 8 keys: rate limits, response-head timeouts, HTTP/2 watches, the Keystone gate.
+    assert.deepEqual(f.k8s?.rateLimit, { requestsPerSecond: 20, burst: 40 });
+    assert.deepEqual(f.docker?.rateLimit, { requestsPerSecond: 10, burst: 10 });
+    assert.equal(f.k8s?.responseHeaderTimeoutSeconds, 120);
+    assert.equal(f.docker?.responseHeaderTimeoutSeconds, 300);
+    assert.equal(f.k8s?.http2Watches, true);
+    assert.equal(f.keystone.maxConcurrentRequests, 8);
+    const plain = loadedConfig(defaults);
+    assert.equal(plain.k8s?.rateLimit, undefined, 'no rate limit unless asked for');
+    assert.equal(plain.k8s?.responseHeaderTimeoutSeconds, 90);
   });
 
   it('every ${VAR} in the configuration is an environment variable the pod takes from the credentials Secret', () => {

@@ -101,7 +101,8 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- $impersonation := dict "userPrefix" $imp.userPrefix "groupPrefix" $imp.groupPrefix "extras" $imp.extras }}
 {{- if $imp.domainScopeGroups }}{{ $_ := set $impersonation "domainScopeGroups" $imp.domainScopeGroups }}{{ end }}
 {{- if $imp.systemScopeGroups }}{{ $_ := set $impersonation "systemScopeGroups" $imp.systemScopeGroups }}{{ end }}
-{{- $k8s := dict "impersonation" $impersonation }}
+{{- $k8s := dict "impersonation" $impersonation "http2Watches" $c.k8s.http2Watches "responseHeaderTimeoutSeconds" $c.k8s.responseHeaderTimeoutSeconds }}
+{{- if $c.k8s.rateLimit }}{{ $_ := set $k8s "rateLimit" $c.k8s.rateLimit }}{{ end }}
 {{- $t := $c.k8s.tenancy }}
 {{- if $t.enabled }}
 {{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds }}
@@ -124,7 +125,8 @@ environment variables that come from keystone.credentials.existingSecret.
 
 {{- $d := $c.docker }}
 {{- if $d.enabled }}
-{{- $docker := dict "host" $d.host "maxBodyBytes" (int $d.maxBodyBytes) }}
+{{- $docker := dict "host" $d.host "maxBodyBytes" (int $d.maxBodyBytes) "responseHeaderTimeoutSeconds" $d.responseHeaderTimeoutSeconds }}
+{{- if $d.rateLimit }}{{ $_ := set $docker "rateLimit" $d.rateLimit }}{{ end }}
 {{- if not (hasPrefix "tcp://" $d.host) }}
 {{- fail "config.docker.host must be tcp://host:port in a pod (a unix socket would need a hostPath mount)" }}
 {{- end }}
