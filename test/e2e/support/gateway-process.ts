@@ -12,6 +12,8 @@ export interface GatewayProcess {
   readonly auditFile: string;
   readonly metricsUrl: string;
   readonly configFile: string;
+  /** The gateway process, for its open file descriptors (/proc/<pid>/fd). */
+  readonly pid: number;
   /** Where this run's part of the log and audit files begins (both files are appended to across runs). */
   readonly logOffset: number;
   readonly auditOffset: number;
@@ -123,6 +125,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
     auditOffset,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     configFile,
+    pid: child.pid ?? -1,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

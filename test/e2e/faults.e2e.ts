@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import path from 'node:path';
+import { e2eEnv } from './support/env.js';
+import { httpsGet, sharedGateway } from './support/gateway-process.js';
+import { issueToken } from './support/keystone.js';
+import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { run } from './support/run.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A metrics scrape on a connection of its own (a kept-alive one would count as one of the gateway's descriptors). */
+function scrape(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+}
+
+function gauge(text: string, line: string): number {
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? 0 : Number(found.split(' ')[1]);
+}
+
+describe('faults: clients that go away (real Keystone, apiserver and gateway process)', function () {
+  this.timeout(240_000);
+
+  it("after 1,000 aborted watches and 200 aborted exec upgrades the gateway's open file descriptors return to their baseline", async () => {
+    const gw = sharedGateway();
+    const ca = readFileSync(e2eEnv().tlsCa);
+    const { token } = await issueToken('alice', 'alpha');
+    const base = `${gw.url}/k8s/api/v1/namespaces/os-alpha`;
+    const agent = new https.Agent({ keepAlive: false, ca, maxSockets: Infinity });
+    const watchOnce = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const req = https.get(`${base}/configmaps?watch=1`, { agent, headers: { 'x-auth-token': token } }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`watch: HTTP ${res.statusCode}`));
+          // Gone as soon as the watch is established: the gateway must close its upstream side too.
+          req.destroy();
+          resolve();
+        });
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      });
+    // Warm: the token is cached, the namespace provisioned, the shared HTTP/2 connection to the apiserver open.
+    await watchOnce();
+    await sleep(1000);
+    const baseline = openFds(gw.pid);
+
+    for (let batch = 0; batch < 10; batch += 1) await Promise.all(Array.from({ length: 100 }, watchOnce));
+
+    // Exec upgrades abandoned mid-handshake: half at once, half after the gateway had time to dial the apiserver.
+    const abandonedUpgrade = (waitMs: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca }, () => {
+          socket.write(
+            `POST /k8s/api/v1/namespaces/os-alpha/pods/nothing-here/exec?command=sh&stdin=true HTTP/1.1\r\nHost: gateway\r\n` +
+              `X-Auth-Token: ${token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`,
+          );
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, waitMs);
+        });
+        socket.on('error', (err) => (socket.destroyed ? resolve() : reject(err)));
+      });
+    for (let batch = 0; batch < 4; batch += 1) await Promise.all(Array.from({ length: 50 }, (_, i) => abandonedUpgrade(i % 2 === 0 ? 0 : 50)));
+
+    const deadline = Date.now() + 20_000;
+    let now = openFds(gw.pid);
+    while (now > baseline + 2 && Date.now() < deadline) {
+      await sleep(250);
+      now = openFds(gw.pid);
+    }
+    assert.ok(now <= baseline + 2, `the gateway holds ${now} descriptors, ${now - baseline} more than before the 1,200 aborted requests`);
+    const metrics = await scrape(gw.metricsUrl);
+    assert.equal(gauge(metrics, 'zun_gateway_open_watches{coe="k8s"}'), 0, 'no watch is counted as open');
+    assert.equal(gauge(metrics, 'zun_gateway_upstream_http2{coe="k8s",kind="streams"}'), 0, 'no upstream stream is left open');
+    agent.destroy();
+  });
+
+  describe('kube-apiserver restarted under open watches and an exec session', () => {
+    // A name of its own each run: the last run's pod may still be terminating.
+    const pod = `faults-sleeper-${randomBytes(3).toString('hex')}`;
+    after(async function () {
+      this.timeout(180_000);
+      // Whatever happened above, the apiserver is up again for the specs that follow.
+      await run(path.resolve('test/e2e/env/service'), ['apiserver', 'start'], { timeoutMs: 150_000 });
+      await adminKubectl(['delete', 'pod', pod, '-n', 'os-alpha', '--wait=false']);
+    });
+
+    it('the streams end instead of hanging, the gateway stays up and leaks nothing, and clients reconnect', async function () {
+      this.timeout(300_000);
+      const gw = sharedGateway();
+      const ca = readFileSync(e2eEnv().tlsCa);
+      const { token } = await issueToken('alice', 'alpha');
+      const config = tenantKubeconfig(gw.url, token, 'os-alpha');
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'provision and warm');
+      await mustSucceed(
+        adminKubectl(['run', pod, '-n', 'os-alpha', `--image=${e2eEnv().busyboxImage}`, '--image-pull-policy=Never', '--restart=Never', '--', 'sleep', '3600']),
+        'a pod to exec into',
+      );
+      await mustSucceed(adminKubectl(['wait', '--for=condition=Ready', `pod/${pod}`, '-n', 'os-alpha', '--timeout=90s']), 'pod ready');
+      await sleep(500);
+      const baseline = openFds(gw.pid);
+
+      // 100 watches through the gateway, each recording how its response ended.
+      const agent = new https.Agent({ keepAlive: false, ca, maxSockets: Infinity });
+      const ends: Array<Promise<string>> = [];
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          () =>
+            new Promise<void>((resolve, reject) => {
+              const req = https.get(`${gw.url}/k8s/api/v1/namespaces/os-alpha/configmaps?watch=1`, { agent, headers: { 'x-auth-token': token } }, (res) => {
+                if (res.statusCode !== 200) reject(new Error(`watch: HTTP ${res.statusCode}`));
+                ends.push(
+                  new Promise<string>((done) => {
+                    res.on('end', () => done('end'));
+                    res.on('aborted', () => done('aborted'));
+                    res.on('error', () => done('error'));
+                    res.on('close', () => done('close'));
+                  }),
+                );
+                res.resume();
+                resolve();
+              });
+              req.on('error', reject);
+            }),
+        ),
+      );
+      const exec = kubectlBackground(config, ['exec', pod, '--', 'sh', '-c', 'echo exec-started; sleep 600']);
+      await exec.waitFor((out) => out.includes('exec-started'), 30_000, 'the exec session');
+
+      await mustSucceed(run(path.resolve('test/e2e/env/service'), ['apiserver', 'stop'], { timeoutMs: 120_000 }), 'stop the apiserver');
+      const endings = await Promise.race([Promise.all(ends), sleep(30_000).then(() => undefined)]);
+      assert.ok(endings !== undefined, 'every watch ended within 30 s of the apiserver going away');
+      await exec.waitFor(() => exec.child.exitCode !== null || exec.child.signalCode !== null, 30_000, 'kubectl exec to end');
+      const health = await httpsGet(`${gw.url}/healthz`);
+      assert.equal(health?.status, 200, 'the gateway is alive while the apiserver is down');
+
+      await mustSucceed(run(path.resolve('test/e2e/env/service'), ['apiserver', 'start'], { timeoutMs: 150_000 }), 'start the apiserver');
+      // Reconnecting works through the same gateway process: a new watch, a new exec.
+      const again = await new Promise<number>((resolve, reject) => {
+        const req = https.get(`${gw.url}/k8s/api/v1/namespaces/os-alpha/configmaps?watch=1`, { agent, headers: { 'x-auth-token': token } }, (res) => {
+          resolve(res.statusCode ?? 0);
+          req.destroy();
+        });
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      });
+      assert.equal(again, 200);
+      const out = await mustSucceed(kubectl(config, ['exec', pod, '--', 'echo', 'exec-again']), 'exec after the restart');
+      assert.match(out, /exec-again/);
+      agent.destroy();
+
+      const deadline = Date.now() + 20_000;
+      let now = openFds(gw.pid);
+      while (now > baseline + 2 && Date.now() < deadline) {
+        await sleep(250);
+        now = openFds(gw.pid);
+      }
+      assert.ok(now <= baseline + 2, `the gateway holds ${now} descriptors, ${now - baseline} more than before the restart`);
+      const metrics = await scrape(gw.metricsUrl);
+      assert.equal(gauge(metrics, 'zun_gateway_open_watches{coe="k8s"}'), 0);
+      assert.equal(gauge(metrics, 'zun_gateway_upgraded_connections{coe="k8s"}'), 0);
+    });
+  });
+});
