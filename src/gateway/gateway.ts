@@ -140,10 +140,16 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const tlsReload = config.listen.tls !== undefined ? reloadTlsOnChange(server as https.Server, config.listen.tls, logger) : undefined;
   const metricsServer = config.metrics !== undefined ? metricsListener(metrics, logger) : undefined;
   let metricsAt: AddressInfo | undefined;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // Requests Node's parser refuses (smuggling attempts, obs-fold, unknown methods, oversized headers) never reach a
+  // route; the client is told which rule it broke (llhttp's reason: a fixed text, nothing of the request echoed).
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: unknown }, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: status, message: status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+    const reason = typeof err.reason === 'string' ? err.reason : (err.code ?? 'unreadable');
+    const body = JSON.stringify({
+      error: status,
+      message: status === 431 ? 'request headers too large (the limit is 16 KB in all)' : `malformed HTTP request: ${reason}`,
+    });
     socket.end(
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
