@@ -96,3 +96,21 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
   };
 }
+
+/** The real gateway, in-process, serving only /docker against an engine socket (a fake one in tests). */
+export async function startDockerTestGateway(keystoneUrl: string, socketPath: string, dockerYaml = ''): Promise<{ base: string; port: number; stop(): Promise<void> }> {
+  const config = parseConfig(
+    [
+      'listen: {host: 127.0.0.1, port: 0}',
+      'keystone:',
+      `  authUrl: ${keystoneUrl}`,
+      '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+      `docker: {host: "unix://${socketPath}"${dockerYaml ? `, ${dockerYaml}` : ''}}`,
+      'log: {level: silent}',
+    ].join('\n'),
+    {},
+  );
+  const gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+  const port = ((await gateway.listen()) as AddressInfo).port;
+  return { base: `http://127.0.0.1:${port}/docker/v1.41`, port, stop: () => gateway.shutdown() };
+}

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { parseConfig } from '../../src/config/load.js';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
-import { MemoryAudit } from '../helpers/memory-audit.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -29,7 +25,7 @@ describe('hostile requests: each gets a clear 4xx and nothing is forwarded', fun
   let keystone: KeystoneDouble;
   let upstream: RecordingUpstream;
   let engine: FakeDockerEngine;
-  let gateway: Gateway;
+  let gw: TestGateway;
   let port: number;
   const token = 'alice-token';
 
@@ -40,40 +36,12 @@ describe('hostile requests: each gets a clear 4xx and nothing is forwarded', fun
     upstream = await new RecordingUpstream().start();
     engine = await new FakeDockerEngine().start();
     engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-hostile-'));
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'up', cluster: { server: upstream.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'gw', user: { token: 'gateway-sa-token' } }],
-        contexts: [{ name: 'up', context: { cluster: 'up', user: 'gw' } }],
-        'current-context': 'up',
-      }),
-    );
-    const config = parseConfig(
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        `  authUrl: ${keystone.url}`,
-        '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `k8s: {kubeconfig: ${kubeconfig}}`,
-        `docker: {host: "unix://${engine.socketPath}", maxBodyBytes: 4096}`,
-        'log: {level: silent}',
-      ].join('\n'),
-      {},
-    );
-    gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
-    port = ((await gateway.listen()) as AddressInfo).port;
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, extraYaml: `docker: {host: "unix://${engine.socketPath}", maxBodyBytes: 4096}` });
+    port = gw.port;
   });
 
   after(async () => {
-    await gateway.shutdown();
+    await gw.stop();
     await upstream.stop();
     await engine.stop();
     await keystone.stop();

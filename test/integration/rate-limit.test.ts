@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parseConfig } from '../../src/config/load.js';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startDockerTestGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
-import { MemoryAudit } from '../helpers/memory-audit.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -146,28 +141,17 @@ describe('per-project rate limits (token bucket per project and COE)', function 
 
   describe('/docker', () => {
     let engine: FakeDockerEngine;
-    let gateway: Gateway;
+    let gateway: Awaited<ReturnType<typeof startDockerTestGateway>>;
     let base: string;
 
     before(async () => {
       engine = await new FakeDockerEngine().start();
       engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
-      const config = parseConfig(
-        [
-          'listen: {host: 127.0.0.1, port: 0}',
-          'keystone:',
-          `  authUrl: ${keystone.url}`,
-          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-          `docker: {host: "unix://${engine.socketPath}", rateLimit: {requestsPerSecond: 2}}`,
-          'log: {level: silent}',
-        ].join('\n'),
-        {},
-      );
-      gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
-      base = `http://127.0.0.1:${((await gateway.listen()) as AddressInfo).port}/docker/v1.41`;
+      gateway = await startDockerTestGateway(keystone.url, engine.socketPath, 'rateLimit: {requestsPerSecond: 2}');
+      base = gateway.base;
     });
     after(async () => {
-      await gateway.shutdown();
+      await gateway.stop();
       await engine.stop();
     });
 

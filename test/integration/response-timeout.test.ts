@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parseConfig } from '../../src/config/load.js';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startDockerTestGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
-import { MemoryAudit } from '../helpers/memory-audit.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,7 +100,7 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
 
   describe('/docker', () => {
     let engine: FakeDockerEngine;
-    let gateway: Gateway;
+    let gateway: Awaited<ReturnType<typeof startDockerTestGateway>>;
     let base: string;
     const alice = { 'x-auth-token': 'alice-token' };
 
@@ -113,22 +108,11 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
       engine = await new FakeDockerEngine().start();
       engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
       engine.neverAnswer = (path) => /^\/containers\/[^/]+\/(wait|stop|top)$/.test(path);
-      const config = parseConfig(
-        [
-          'listen: {host: 127.0.0.1, port: 0}',
-          'keystone:',
-          `  authUrl: ${keystone.url}`,
-          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-          `docker: {host: "unix://${engine.socketPath}", responseHeaderTimeoutSeconds: 0.5}`,
-          'log: {level: silent}',
-        ].join('\n'),
-        {},
-      );
-      gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
-      base = `http://127.0.0.1:${((await gateway.listen()) as AddressInfo).port}/docker/v1.41`;
+      gateway = await startDockerTestGateway(keystone.url, engine.socketPath, 'responseHeaderTimeoutSeconds: 0.5');
+      base = gateway.base;
     });
     after(async () => {
-      await gateway.shutdown();
+      await gateway.stop();
       await engine.stop();
     });
 

@@ -48,4 +48,20 @@ describe('benchmark harness (smoke, real systems)', function () {
       rmSync(out, { recursive: true, force: true });
     }
   });
+
+  it('the soak (bench/soak.ts), for 15 seconds: every kind of load runs and every answer is the expected one', async function () {
+    this.timeout(300_000);
+    const out = mkdtempSync(path.join(os.tmpdir(), 'zgw-soak-smoke-'));
+    try {
+      const r = await run(process.execPath, ['dist/bench/soak.js', '--seconds', '15', '--out', out], { timeoutMs: 280_000, env: process.env });
+      assert.equal(r.code, 0, `soak failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+      assert.match(r.stdout, /0 unexpected answers/);
+      for (const kind of ['GET configmap', 'LIST configmaps', 'watch', 'kubectl exec', 'docker ps', 'docker run']) {
+        assert.match(r.stdout, new RegExp(`${kind}[^:]*: [1-9]\\d* ok, 0 errors`), `${kind} ran`);
+      }
+      assert.ok(readdirSync(out).some((f) => f.startsWith('soak-') && f.endsWith('.json')), 'results written');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 });
