@@ -48,6 +48,11 @@ async function* counted(req: IncomingMessage, bytes: ByteCount): AsyncIterable<B
   }
 }
 
+/** The client's connection is closed (or the response was given up). */
+export function clientGone(res: ServerResponse): boolean {
+  return res.destroyed || res.socket === null || res.socket.destroyed;
+}
+
 /** Whether the client sends a body: framed by Content-Length (non-zero) or Transfer-Encoding. */
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -63,6 +68,9 @@ function hasBody(req: IncomingMessage): boolean {
  */
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
   const { upstream } = options;
+  // The client went away while it was being authenticated: nobody would read the answer, and no 'close' is left to
+  // come that would end an upstream watch started now.
+  if (clientGone(res)) return;
   const sessions = upstream.http2;
   if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
     forwardOverHttp2(req, res, sessions, { ...options, fullPath: upstream.basePath + options.path }, () => forwardOverPool(req, res, options));

@@ -57,6 +57,8 @@ export class Exchange {
 
   /** The request leaves for the upstream now. */
   sentUpstream(): void {
+    // Already over (the client left while it was being authenticated): nothing went upstream, nothing is open.
+    if (this.done) return;
     this.upstreamSentAt = performance.now();
     if (this.longLived) this.options.metrics.watches.inc({ coe: this.options.coe });
   }

@@ -190,6 +190,24 @@ describe('watches over shared HTTP/2 connections to an https apiserver', functio
     assert.ok((seen.closedAt as number) - left < 1000);
   });
 
+  it('a client that leaves while its token is being checked starts no upstream watch and leaves nothing counted open', async () => {
+    keystone.register('slow-token', { user: 'erin', project: { id: 'p-eps', name: 'eps' }, roles: ['member'] });
+    keystone.delayMs = 400;
+    try {
+      const before = upstream.streams.length;
+      const req = http.get(`${gw.url}/k8s/watch?watch=1&left=early`, { headers: { 'x-auth-token': 'slow-token' } });
+      req.on('error', () => undefined);
+      await sleep(100);
+      req.destroy();
+      await sleep(800);
+      assert.equal(upstream.streams.length, before, 'a watch went upstream for a client that was gone');
+      const metrics = await gw.gateway.metrics.registry.metrics();
+      assert.match(metrics, /^zun_gateway_open_watches\{coe="k8s"\} 0$/m);
+    } finally {
+      keystone.delayMs = 0;
+    }
+  });
+
   it('a watcher that stops reading holds back only its own stream, not the others on the connection', async () => {
     // The slow client reads nothing: its stream fills up to its flow-control window and stops there.
     const slow = await new Promise<http.ClientRequest>((resolve, reject) => {
