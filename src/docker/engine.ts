@@ -4,7 +4,7 @@ import { Upstream } from '../proxy/upstream.js';
 
 /** The Docker engine the adapter forwards to: its unix socket or TCP (optionally TLS) address. */
 export function engineUpstream(config: DockerConfig): Upstream {
-  const options = { responseHeaderTimeoutMs: (config.responseHeaderTimeoutSeconds ?? 300) * 1000 };
+  const options = { responseHeaderTimeoutMs: config.responseHeaderTimeoutSeconds * 1000 };
   if (config.host.startsWith('unix://')) return new Upstream('http://docker', undefined, config.host.slice('unix://'.length), options);
   const tls = config.tls;
   const scheme = tls !== undefined ? 'https' : 'http';

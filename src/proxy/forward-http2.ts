@@ -2,7 +2,7 @@ import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ForwardOptions } from './forward.js';
-import { HOP_BY_HOP } from './hop-by-hop.js';
+import { HOP_BY_HOP, relayedHeaders } from './hop-by-hop.js';
 import type { Http2Sessions } from './http2-sessions.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -27,16 +27,6 @@ export function http2RequestHeaders(method: string, path: string, flat: readonly
     else headers[name] = Array.isArray(before) ? [...before, value] : [String(before), value];
   }
   return headers;
-}
-
-/** Response headers for the client: no pseudo-headers, no hop-by-hop ones. */
-function relayed(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(':') || HOP_BY_HOP.has(name)) continue;
-    out[name] = value as string | string[];
-  }
-  return out;
 }
 
 /**
@@ -66,7 +56,7 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
       return;
     }
     const status = Number(headers[':status']);
-    res.writeHead(status, relayed(headers));
+    res.writeHead(status, relayedHeaders(headers) as IncomingHttpHeaders);
     res.flushHeaders();
     options.onResponse?.(status);
   });

@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ByteCount } from './byte-count.js';
 import { UpstreamError } from './errors.js';
 import { forwardOverHttp2 } from './forward-http2.js';
-import { HOP_BY_HOP } from './hop-by-hop.js';
+import { relayedHeaders } from './hop-by-hop.js';
 import type { Upstream } from './upstream.js';
 
 export interface ForwardOptions {
@@ -30,16 +29,6 @@ export interface ForwardOptions {
   readonly responseHeaderTimeoutMs?: number;
 }
 
-/** Response headers for the client: hop-by-hop ones and those the upstream's Connection header names go. */
-function relayedHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const connection = headers.connection;
-  if (connection !== undefined) {
-    for (const token of String(connection).split(',')) delete headers[token.trim().toLowerCase()];
-  }
-  for (const name of HOP_BY_HOP) delete headers[name];
-  return headers;
-}
-
 /** The client's body as undici pulls it (back-pressure kept), counted on the way. */
 async function* counted(req: IncomingMessage, bytes: ByteCount): AsyncIterable<Buffer> {
   for await (const chunk of req) {
@@ -49,7 +38,7 @@ async function* counted(req: IncomingMessage, bytes: ByteCount): AsyncIterable<B
 }
 
 /** The client's connection is closed (or the response was given up). */
-export function clientGone(res: ServerResponse): boolean {
+function clientGone(res: ServerResponse): boolean {
   return res.destroyed || res.socket === null || res.socket.destroyed;
 }
 

@@ -45,6 +45,19 @@ export function responseHeaders(rawHeaders: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * The same rule for a response head already parsed into an object (undici's, node:http2's), changed in place:
+ * hop-by-hop headers, those the Connection header names and HTTP/2 pseudo-headers (`:status`) go.
+ */
+export function relayedHeaders<H extends Record<string, string | string[] | undefined>>(headers: H): H {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of String(connection).split(',')) delete headers[token.trim().toLowerCase()];
+  }
+  for (const name of Object.keys(headers)) if (name.startsWith(':') || HOP_BY_HOP.has(name)) delete headers[name];
+  return headers;
+}
+
 /** Headers of a 101 answer: the upgrade handshake headers stay, other hop-by-hop ones go. */
 export function upgradeResponseHeaders(rawHeaders: readonly string[]): string[] {
   const out: string[] = [];
