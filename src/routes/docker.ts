@@ -21,7 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from './exchange.js';
 import { forwardRequest } from '../proxy/forward.js';
-import { RateLimitError, type ProjectRateLimiter } from './rate-limit.js';
+import type { ProjectRateLimiter } from './rate-limit.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
@@ -241,8 +241,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
       };
       run().catch((err: unknown) => {
         req.resume();
-        if (err instanceof RateLimitError) exchange.identity = err.identity;
-        exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r));
+        exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r), err);
       });
     },
 
@@ -282,10 +281,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         });
         exchange.sentUpstream();
       };
-      run().catch((err: unknown) => {
-        if (err instanceof RateLimitError) exchange.identity = err.identity;
-        exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r));
-      });
+      run().catch((err: unknown) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r), err));
     },
 
     async ready(): Promise<Readiness> {

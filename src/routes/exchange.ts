@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ByteCount } from '../proxy/byte-count.js';
 import type { UpstreamError } from '../proxy/errors.js';
+import { RateLimitError } from './rate-limit.js';
 
 /** nginx's code for "the client went away before an answer": the audit trail must not claim a 200 nobody got. */
 export const CLIENT_CLOSED = 499;
@@ -72,8 +73,12 @@ export class Exchange {
     }
   };
 
-  /** Writes the gateway's own refusal with `write` (which returns the body size) and records it with its reason. */
-  refuseWith<R extends { readonly status: number; readonly message: string }>(reply: R, write: (reply: R) => number): void {
+  /**
+   * Writes the gateway's own refusal with `write` (which returns the body size) and records it with its reason. A
+   * `cause` that knows who was refused (a rate limit: the caller was authenticated first) names them in the record.
+   */
+  refuseWith<R extends { readonly status: number; readonly message: string }>(reply: R, write: (reply: R) => number, cause?: unknown): void {
+    if (this.identity === undefined && cause instanceof RateLimitError) this.identity = cause.identity;
     this.refuse(reply.status, reply.message, write(reply));
   }
 

@@ -21,7 +21,7 @@ import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
 import type { RequestTarget } from './path.js';
 import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
-import { RateLimitError, type ProjectRateLimiter } from './rate-limit.js';
+import type { ProjectRateLimiter } from './rate-limit.js';
 import { settle } from './settle.js';
 
 export interface K8sMountOptions {
@@ -140,10 +140,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           });
           exchange.sentUpstream();
         },
-        (err) => {
-          if (err instanceof RateLimitError) exchange.identity = err.identity;
-          exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r));
-        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendError(res, dialect, r), err),
       );
     },
 
@@ -166,10 +163,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           });
           exchange.sentUpstream();
         },
-        (err) => {
-          if (err instanceof RateLimitError) exchange.identity = err.identity;
-          exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r));
-        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, dialect, r), err),
       );
     },
 
