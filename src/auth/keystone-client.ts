@@ -3,6 +3,7 @@ import https from 'node:https';
 import { z } from 'zod';
 import type { ServiceCredentials } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
+import { IDLE_CONNECTION_MS } from '../proxy/upstream.js';
 import { keystoneAuthBody, serviceAuthInputs, type KeystoneAuthInputs } from './auth-body.js';
 import { KeystoneGate } from './keystone-gate.js';
 
@@ -77,8 +78,8 @@ export class KeystoneClient {
     this.base = new URL(options.authUrl.endsWith('/') ? options.authUrl : `${options.authUrl}/`);
     this.agent =
       this.base.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, maxSockets: 64, ...(options.ca ? { ca: options.ca } : {}) })
-        : new http.Agent({ keepAlive: true, maxSockets: 64 });
+        ? new https.Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_CONNECTION_MS, ...(options.ca ? { ca: options.ca } : {}) })
+        : new http.Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_CONNECTION_MS });
   }
 
   get authUrl(): string {

@@ -20,7 +20,16 @@ export interface UpstreamOptions {
    * applied to watches, follows and upgrades, nor to requests whose body the client is still streaming.
    */
   readonly responseHeaderTimeoutMs?: number;
+  /** How long a kept-alive connection of the gateway's own calls may sit unused before it is closed. */
+  readonly idleConnectionMs?: number;
 }
+
+/**
+ * Idle keep-alive connections of the gateway's own calls close after this long, as undici's pool closes its own
+ * (4 s): node:http's Agent otherwise keeps up to maxFreeSockets of them open for good, and a burst of Docker
+ * ownership lookups left hundreds of connections to dockerd open (test/integration/client-aborts.test.ts).
+ */
+export const IDLE_CONNECTION_MS = 5_000;
 
 /**
  * Where a COE's requests go: scheme, host, port, a base path, and the connection pools. Ordinary requests share a
@@ -50,7 +59,8 @@ export class Upstream {
     this.isTls = this.url.protocol === 'https:';
     this.basePath = this.url.pathname.replace(/\/+$/, '');
     this.hostHeader = this.url.host;
-    const common = { scheduling: 'lifo' as const, maxFreeSockets: 256 };
+    // `timeout` is the free sockets' idle limit; every request through this agent sets a timeout of its own.
+    const common = { scheduling: 'lifo' as const, maxFreeSockets: 256, timeout: options.idleConnectionMs ?? IDLE_CONNECTION_MS };
     // One secure context for every connection: given `ca`/`cert`/`key` instead, Node builds a new context (parsing
     // the CA bundle, loading the key) for each connection, which dominated the cost of opening a watch or an exec.
     const secure = this.isTls

@@ -31,6 +31,8 @@ export class FakeDockerEngine {
   /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
   neverAnswer: (path: string) => boolean = () => false;
   readonly unansweredClosedAt = new Map<string, number>();
+  /** Requests whose connection closed before their body had fully arrived (the sender gave up mid-upload). */
+  bodiesCutOff = 0;
   private readonly server = http.createServer((req, res) => this.onRequest(req, res));
 
   constructor() {
@@ -58,6 +60,9 @@ export class FakeDockerEngine {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.on('close', () => {
+      if (!req.complete) this.bodiesCutOff += 1;
+    });
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString('utf8')));
     req.on('end', () => {
