@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import path from 'node:path';
+import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
 import { httpsGet, sharedGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
@@ -89,6 +90,104 @@ describe('faults: clients that go away (real Keystone, apiserver and gateway pro
     assert.equal(gauge(metrics, 'zun_gateway_open_watches{coe="k8s"}'), 0, 'no watch is counted as open');
     assert.equal(gauge(metrics, 'zun_gateway_upstream_http2{coe="k8s",kind="streams"}'), 0, 'no upstream stream is left open');
     agent.destroy();
+  });
+
+  it('uploads and downloads cut off midway (apiserver and dockerd) leave no descriptor behind and complete nothing', async function () {
+    this.timeout(300_000);
+    const gw = sharedGateway();
+    const ca = readFileSync(e2eEnv().tlsCa);
+    const { token } = await issueToken('alice', 'alpha');
+    const tag = randomBytes(3).toString('hex');
+    const alice = new DockerUser(gw.port, { 'X-Auth-Token': token });
+    const container = (await mustSucceed(alice.docker(['create', '--name', `faults-cut-${tag}`, e2eEnv().busyboxImage, 'true']), 'docker create')).trim();
+    try {
+      /** A request whose head promises a 1 MiB body, of which only `sent` goes out before the client vanishes. */
+      const cutUpload = (head: string, sent: Buffer, waitMs: number): Promise<void> =>
+        new Promise((resolve, reject) => {
+          const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca }, () => {
+            socket.write(`${head}Host: gateway\r\nX-Auth-Token: ${token}\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
+            socket.write(sent);
+            setTimeout(() => {
+              socket.destroy();
+              resolve();
+            }, waitMs);
+          });
+          socket.on('error', (err) => (socket.destroyed ? resolve() : reject(err)));
+        });
+      /** A download the client drops after its first bytes. */
+      const cutDownload = (urlPath: string): Promise<void> =>
+        new Promise((resolve, reject) => {
+          const req = https.get(`${gw.url}${urlPath}`, { ca, agent: false, headers: { 'x-auth-token': token } }, (res) => {
+            if (res.statusCode !== 200) reject(new Error(`${urlPath}: HTTP ${res.statusCode}`));
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          });
+          req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+        });
+
+      const configMapStart = (i: number): Buffer =>
+        Buffer.from(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"faults-cut-${tag}-${i}"},"data":{"big":"${'x'.repeat(64 * 1024)}`);
+      // A tar entry for a 1 MiB file, cut off inside its contents.
+      const tarStart = Buffer.alloc(64 * 1024);
+      tarStart.write('cut-file', 0);
+      tarStart.write('0000644\0', 100);
+      tarStart.write('0000000\0', 108);
+      tarStart.write('0000000\0', 116);
+      tarStart.write('00004000000\0', 124);
+      tarStart.write('00000000000\0', 136);
+      tarStart.write('0', 156);
+      tarStart.write('ustar\x0000', 257);
+      tarStart.write('        ', 148);
+      let sum = 0;
+      for (let i = 0; i < 512; i += 1) sum += tarStart[i] ?? 0;
+      tarStart.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+
+      // Warm: the token cached, the namespace provisioned, pooled connections to both upstreams open.
+      await cutDownload('/k8s/openapi/v2');
+      await cutDownload(`/docker/v1.41/containers/${container}/export`);
+      await sleep(1000);
+      const baseline = openFds(gw.pid);
+
+      for (let batch = 0; batch < 5; batch += 1) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            cutUpload(`POST /k8s/api/v1/namespaces/os-alpha/configmaps HTTP/1.1\r\nContent-Type: application/json\r\n`, configMapStart(batch * 50 + i), i % 2 === 0 ? 0 : 100),
+          ),
+        );
+        await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            cutUpload(`PUT /docker/v1.41/containers/${container}/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\n`, tarStart, i % 2 === 0 ? 0 : 100),
+          ),
+        );
+        await Promise.all(Array.from({ length: 20 }, () => cutDownload('/k8s/openapi/v2')));
+        await Promise.all(Array.from({ length: 20 }, () => cutDownload(`/docker/v1.41/containers/${container}/export`)));
+      }
+
+      const deadline = Date.now() + 20_000;
+      let now = openFds(gw.pid);
+      while (now > baseline + 2 && Date.now() < deadline) {
+        await sleep(250);
+        now = openFds(gw.pid);
+      }
+      assert.ok(now <= baseline + 2, `the gateway holds ${now} descriptors, ${now - baseline} more than before the 700 cut-off requests`);
+      const made = await mustSucceed(adminKubectl(['get', 'configmaps', '-n', 'os-alpha', '-o', 'name']), 'list configmaps');
+      assert.ok(!made.includes(`faults-cut-${tag}`), `a cut-off upload created a ConfigMap:\n${made}`);
+      // dockerd extracts a tar as it arrives and keeps what it wrote when the stream breaks (as with a `docker cp` cut
+      // off on its own socket): the gateway cannot undo that without holding whole uploads. What it must do is pass
+      // the break on, so the engine never completes the file as if all of it had come.
+      const copy = await engineDocker(['cp', `${container}:/tmp/cut-file`, '-']);
+      if (copy.code === 0) {
+        const size = parseInt(copy.stdout.slice(124, 136), 8);
+        assert.ok(size < 1024 * 1024 - 512, `the engine holds a ${size}-byte file from a cut-off upload of a 1 MiB one`);
+      }
+      // The gateway still serves both upstreams on the same pools.
+      assert.equal((await httpsGet(`${gw.url}/k8s/api/v1/namespaces/os-alpha/configmaps`, { 'x-auth-token': token }))?.status, 200);
+      assert.equal((await httpsGet(`${gw.url}/docker/v1.41/containers/json`, { 'x-auth-token': token }))?.status, 200);
+    } finally {
+      await engineDocker(['rm', '-f', container]);
+    }
   });
 
   describe('kube-apiserver restarted under open watches and an exec session', () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -47,6 +47,9 @@ export function httpsGet(url: string, headers: Record<string, string> = {}): Pro
 
 export interface GatewayProcessOptions {
   readonly cacheTtlSeconds: number;
+  /** More settings for the k8s and docker sections, as YAML lines (`responseHeaderTimeoutSeconds: 3`). */
+  readonly k8s?: readonly string[];
+  readonly docker?: readonly string[];
 }
 
 /**
@@ -61,7 +64,8 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
   const auditFile = path.join(env.logDir, 'gateway-e2e-audit.log');
   const workDir = path.join(env.dir, 'gateway-e2e');
   mkdirSync(workDir, { recursive: true });
-  const configFile = path.join(workDir, 'gateway.yaml');
+  // One file per gateway: a fault test may run a second gateway beside the shared one.
+  const configFile = path.join(workDir, `gateway-${port}.yaml`);
   writeFileSync(
     configFile,
     [
@@ -84,9 +88,11 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  tenancy:`,
       `    namespaceTemplate: "os-{project_name}"`,
       `    roleBindings: {admin: admin, member: edit, reader: view}`,
+      ...(options.k8s ?? []).map((line) => `  ${line}`),
       `docker:`,
       `  host: unix://${env.dockerSocket}`,
       `  limits: {maxContainersPerProject: 50, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
+      ...(options.docker ?? []).map((line) => `  ${line}`),
       // debug: the access-log lines too, so the final secrets check (final/secrets-in-logs) reads everything.
       `log:`,
       `  level: debug`,
@@ -128,8 +134,12 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
     pid: child.pid ?? -1,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('close', () => resolve());
+        const done = (): void => {
+          rmSync(configFile, { force: true });
+          resolve();
+        };
+        if (child.exitCode !== null) return done();
+        child.once('close', done);
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
