@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { Pool } from 'undici';
+import { CONNECT_TIMEOUT_MS } from './errors.js';
 import { Http2Sessions } from './http2-sessions.js';
 
 export interface UpstreamTls {
@@ -87,6 +88,7 @@ export class Upstream {
       // Watches, `logs -f` and slow LISTs live as long as both ends want (invariants.md 11).
       headersTimeout: 0,
       bodyTimeout: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       ...(socketPath !== undefined ? { socketPath } : {}),
       ...(secure !== undefined ? { connect: secure } : {}),
     });

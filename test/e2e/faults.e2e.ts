@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { httpsGet, sharedGateway } from './support/gateway-process.js';
+import { httpsGet, sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
 import { run } from './support/run.js';
@@ -188,6 +188,92 @@ describe('faults: clients that go away (real Keystone, apiserver and gateway pro
     } finally {
       await engineDocker(['rm', '-f', container]);
     }
+  });
+
+  describe('upstreams that accept and never answer (the real apiserver and dockerd paused with SIGSTOP)', () => {
+    let gw: GatewayProcess | undefined;
+    const service = (name: string, action: string) => run(path.resolve('test/e2e/env/service'), [name, action], { timeoutMs: 30_000 });
+    before(async function () {
+      this.timeout(60_000);
+      gw = await startGateway({ cacheTtlSeconds: 300, k8s: ['responseHeaderTimeoutSeconds: 3'], docker: ['responseHeaderTimeoutSeconds: 3'] });
+    });
+    after(async function () {
+      this.timeout(60_000);
+      // Whatever happened above, both run again for the specs that follow.
+      await service('apiserver', 'resume');
+      await service('dockerd', 'resume');
+      await gw?.stop();
+    });
+
+    it('ordinary requests get a 504 that says so after the configured wait; a watch opened before is not cut and flows again', async function () {
+      this.timeout(180_000);
+      const g = gw as GatewayProcess;
+      const ca = readFileSync(e2eEnv().tlsCa);
+      const { token } = await issueToken('alice', 'alpha');
+      const auth = { 'x-auth-token': token };
+      const config = tenantKubeconfig(g.url, token, 'os-alpha');
+      const alice = new DockerUser(g.port, { 'X-Auth-Token': token });
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'kubectl get, warm');
+      await mustSucceed(alice.docker(['ps']), 'docker ps, warm');
+
+      let events = '';
+      let watchEnded = false;
+      const watch = https.get(`${g.url}/k8s/api/v1/namespaces/os-alpha/configmaps?watch=1`, { ca, agent: false, headers: auth }, (res) => {
+        res.on('data', (c: Buffer) => (events += c.toString('utf8')));
+        res.on('close', () => (watchEnded = true));
+      });
+      watch.on('error', () => (watchEnded = true));
+      await sleep(1000);
+
+      await mustSucceed(service('apiserver', 'pause'), 'pause the apiserver');
+      await mustSucceed(service('dockerd', 'pause'), 'pause dockerd');
+      try {
+        const timed = async (url: string) => {
+          const started = Date.now();
+          const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+            https
+              .get(url, { ca, agent: false, headers: auth, timeout: 30_000 }, (res) => {
+                let body = '';
+                res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+                res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+              })
+              .on('error', reject);
+          });
+          return { ...r, ms: Date.now() - started };
+        };
+        const [k8s, docker] = await Promise.all([timed(`${g.url}/k8s/api/v1/namespaces/os-alpha/configmaps`), timed(`${g.url}/docker/v1.41/containers/json`)]);
+        assert.equal(k8s.status, 504, k8s.body);
+        assert.ok(k8s.ms >= 2900 && k8s.ms < 10_000, `the apiserver's 504 came after ${k8s.ms} ms`);
+        const status = JSON.parse(k8s.body) as { kind: string; code: number; message: string };
+        assert.equal(status.kind, 'Status');
+        assert.match(status.message, /did not answer within 3 s/);
+        assert.equal(docker.status, 504, docker.body);
+        assert.ok(docker.ms >= 2900 && docker.ms < 10_000, `dockerd's 504 came after ${docker.ms} ms`);
+        assert.match((JSON.parse(docker.body) as { message: string }).message, /did not answer within 3 s/);
+
+        // The real clients report it and end instead of hanging.
+        const [k, d] = await Promise.all([kubectl(config, ['get', 'configmaps'], { timeoutMs: 60_000 }), alice.docker(['ps'], { timeoutMs: 60_000 })]);
+        assert.notEqual(k.code, 0);
+        // A kept-alive connection gets the response-head timeout; a new one never gets past the TLS handshake.
+        assert.match(k.stderr, /did not answer within 3 s|did not complete a connection within 10 s/);
+        assert.notEqual(d.code, 0);
+        assert.match(d.stderr, /did not answer within 3 s/);
+        assert.equal(watchEnded, false, 'the watch opened before the apiserver stopped answering was cut');
+      } finally {
+        await service('apiserver', 'resume');
+        await service('dockerd', 'resume');
+      }
+
+      const name = `faults-after-pause-${randomBytes(3).toString('hex')}`;
+      await mustSucceed(adminKubectl(['create', 'configmap', name, '-n', 'os-alpha']), 'create a ConfigMap');
+      const deadline = Date.now() + 20_000;
+      while (!events.includes(name) && Date.now() < deadline) await sleep(100);
+      assert.ok(events.includes(name), 'the watch carried the event made after the apiserver answered again');
+      watch.destroy();
+      await adminKubectl(['delete', 'configmap', name, '-n', 'os-alpha']);
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'kubectl get after');
+      await mustSucceed(alice.docker(['ps']), 'docker ps after');
+    });
   });
 
   describe('kube-apiserver restarted under open watches and an exec session', () => {
