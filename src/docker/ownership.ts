@@ -99,8 +99,10 @@ export function ownerFilters(raw: string | null, projectId: string): string {
   }
   const label = filters.label;
   const owner = `${OWNER_LABEL}=${projectId}`;
-  // Two accepted shapes: {"label": ["k=v"]} and the legacy {"label": {"k=v": true}}.
-  if (label === undefined) filters.label = [owner];
+  // Docker reads {"label": {"k=v": true}} and the legacy {"label": ["k=v"]}, but not both shapes in one object
+  // (`docker ps --filter name=x` sends the first; adding a list beside it made the engine refuse the whole query).
+  const legacy = Object.values(filters).some((v) => Array.isArray(v));
+  if (label === undefined) filters.label = legacy ? [owner] : { [owner]: true };
   else if (Array.isArray(label)) filters.label = [...label.map(String), owner];
   else if (typeof label === 'object' && label !== null) filters.label = { ...(label as Record<string, boolean>), [owner]: true };
   else throw new BodyError('the label filter must be a list');

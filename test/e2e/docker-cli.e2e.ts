@@ -50,6 +50,9 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     assert.match(containerId, /^[0-9a-f]{64}$/);
     const ps = await ok(alice.docker(['ps', '--format', '{{.Names}}']), 'ps');
     assert.ok(ps.split('\n').includes(name), ps);
+    // With filters of the client's own (the CLI sends {"name":{"<name>":true}}; the gateway adds the owner label).
+    const filtered = await ok(alice.docker(['ps', '-a', '--filter', `name=${name}`, '--filter', 'status=running', '--format', '{{.Names}}']), 'ps --filter');
+    assert.deepEqual(filtered.trim().split('\n'), [name]);
 
     const logs = alice.background(['logs', '-f', name]);
     try {

@@ -96,7 +96,10 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
   });
 
   it('merges the owner label into the client filters, both shapes', () => {
-    assert.deepEqual(JSON.parse(ownerFilters(null, 'p')), { label: [`${OWNER_LABEL}=p`] });
+    assert.deepEqual(JSON.parse(ownerFilters(null, 'p')), { label: { [`${OWNER_LABEL}=p`]: true } });
+    // The engine refuses an object that mixes both shapes: the added label follows the client's.
+    assert.deepEqual(JSON.parse(ownerFilters('{"name":{"web":true}}', 'p')), { name: { web: true }, label: { [`${OWNER_LABEL}=p`]: true } });
+    assert.deepEqual(JSON.parse(ownerFilters('{"name":["web"]}', 'p')), { name: ['web'], label: [`${OWNER_LABEL}=p`] });
     assert.deepEqual(JSON.parse(ownerFilters('{"label":["app=web"],"status":["running"]}', 'p')), { label: ['app=web', `${OWNER_LABEL}=p`], status: ['running'] });
     assert.deepEqual(JSON.parse(ownerFilters('{"label":{"app=web":true}}', 'p')), { label: { 'app=web': true, [`${OWNER_LABEL}=p`]: true } });
     refused(() => ownerFilters('nope', 'p'), /filters/);
