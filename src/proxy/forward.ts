@@ -37,9 +37,12 @@ async function* counted(req: IncomingMessage, bytes: ByteCount): AsyncIterable<B
   }
 }
 
-/** The client's connection is closed (or the response was given up). */
-function clientGone(res: ServerResponse): boolean {
-  return res.destroyed || res.socket === null || res.socket.destroyed;
+/**
+ * The client's connection is closed (or the response was given up). Not `res.socket === null`: a request read while
+ * the answer before it on the same connection is still being written has no socket on its response yet.
+ */
+function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
+  return res.destroyed || req.socket.destroyed;
 }
 
 /** Whether the client sends a body: framed by Content-Length (non-zero) or Transfer-Encoding. */
@@ -59,7 +62,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   const { upstream } = options;
   // The client went away while it was being authenticated: nobody would read the answer, and no 'close' is left to
   // come that would end an upstream watch started now.
-  if (clientGone(res)) return;
+  if (clientGone(req, res)) return;
   const sessions = upstream.http2;
   if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
     forwardOverHttp2(req, res, sessions, { ...options, fullPath: upstream.basePath + options.path }, () => forwardOverPool(req, res, options));
