@@ -1,6 +1,22 @@
 /** How long the gateway waits for an upstream connection (TCP and TLS handshake) before it gives up with a 504. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
+const CERTIFICATE_NOT_ACCEPTED = "the upstream's TLS certificate was not accepted: check the configured CA and name";
+/** What the commonest failure codes mean, for the client's message (the code stays first, as operators grep for it). */
+const MEANINGS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused: is it running?',
+  ENOENT: 'no such socket: is it running?',
+  EHOSTUNREACH: 'host unreachable',
+  ECONNRESET: 'the upstream closed the connection before answering',
+  UND_ERR_SOCKET: 'the upstream closed the connection before answering (a TLS upstream does this to a client certificate it does not accept)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: CERTIFICATE_NOT_ACCEPTED,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: CERTIFICATE_NOT_ACCEPTED,
+  SELF_SIGNED_CERT_IN_CHAIN: CERTIFICATE_NOT_ACCEPTED,
+  DEPTH_ZERO_SELF_SIGNED_CERT: CERTIFICATE_NOT_ACCEPTED,
+  CERT_HAS_EXPIRED: CERTIFICATE_NOT_ACCEPTED,
+  ERR_TLS_CERT_ALTNAME_INVALID: CERTIFICATE_NOT_ACCEPTED,
+};
+
 /** The upstream could not be reached or broke before answering: the client gets 502 (or 504 on a timeout). */
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
@@ -20,6 +36,7 @@ export class UpstreamError extends Error {
     if (e.code === 'UND_ERR_CONNECT_TIMEOUT') {
       return new UpstreamError(`the upstream did not complete a connection within ${CONNECT_TIMEOUT_MS / 1000} s (stopped or overloaded?)`, e.code, 504);
     }
-    return new UpstreamError(`upstream unreachable: ${e.code ?? e.message}`, e.code);
+    const meaning = e.code !== undefined ? MEANINGS[e.code] : undefined;
+    return new UpstreamError(`upstream unreachable: ${e.code ?? e.message}${meaning !== undefined ? ` (${meaning})` : ''}`, e.code);
   }
 }

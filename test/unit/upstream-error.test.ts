@@ -11,6 +11,14 @@ describe('UpstreamError.from: what a client is told when the upstream fails befo
   it('a refused connection is a 502 naming the system error', () => {
     const err = UpstreamError.from(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
     assert.equal(err.status, 502);
-    assert.match(err.message, /upstream unreachable: ECONNREFUSED/);
+    assert.match(err.message, /upstream unreachable: ECONNREFUSED \(connection refused: is it running\?\)/);
+  });
+
+  it('says what a certificate failure and a connection closed before the answer mean', () => {
+    const cert = UpstreamError.from(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }));
+    assert.match(cert.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE \(the upstream's TLS certificate was not accepted/);
+    const closed = UpstreamError.from(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+    assert.match(closed.message, /UND_ERR_SOCKET \(the upstream closed the connection before answering/);
+    assert.equal(UpstreamError.from(new Error('odd')).message, 'upstream unreachable: odd');
   });
 });
