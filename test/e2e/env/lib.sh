@@ -13,6 +13,8 @@ ETCD_PORT=23790
 ETCD_PEER_PORT=23800
 APISERVER_PORT=6443
 DOCKER_SOCK="$D/docker/docker.sock"
+# dockerd also listens here with TLS and client certificates, as a remote engine is run (tcp://, --tlsverify).
+DOCKER_TLS_PORT=23760
 PY=/usr/bin/python3
 
 log() { printf '%s %s\n' "$(date +%T)" "$*"; }
@@ -132,6 +134,25 @@ ensure_tls() {
   openssl x509 -req -in "$t/gateway.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial -days 3650 \
     -extfile "$t/san.ext" -out "$t/gateway.crt" >/dev/null 2>&1
   chmod 600 "$t/ca.key" "$t/gateway.key"
+}
+
+# The Docker engine's TCP listener: a server certificate, and the client certificate the gateway presents to it.
+ensure_docker_tls() {
+  local t="$D/tls" side
+  [ -f "$t/docker-client.crt" ] && return 0
+  for side in server client; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=docker-$side" -keyout "$t/docker-$side.key" \
+      -out "$t/docker-$side.csr" >/dev/null 2>&1
+    if [ "$side" = server ]; then
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$t/docker-$side.ext"
+    else
+      printf 'extendedKeyUsage=clientAuth\n' >"$t/docker-$side.ext"
+    fi
+    openssl x509 -req -in "$t/docker-$side.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial -days 3650 \
+      -extfile "$t/docker-$side.ext" -out "$t/docker-$side.crt.tmp" >/dev/null 2>&1
+    chmod 600 "$t/docker-$side.key"
+    mv "$t/docker-$side.crt.tmp" "$t/docker-$side.crt"
+  done
 }
 
 # --- Keystone -----------------------------------------------------------------------------------------------------
@@ -382,6 +403,11 @@ EOF
 # --- Docker engine ------------------------------------------------------------------------------------------------
 
 docker_healthy() { curl -fsS -m 3 --unix-socket "$DOCKER_SOCK" http://docker/_ping | grep -q OK; }
+docker_tls_healthy() {
+  curl -fs -m 3 --cacert "$D/tls/ca.crt" --cert "$D/tls/docker-client.crt" --key "$D/tls/docker-client.key" \
+    "https://127.0.0.1:$DOCKER_TLS_PORT/_ping" | grep -q OK
+}
+docker_both_healthy() { docker_healthy && docker_tls_healthy; }
 
 # After dockerd died uncleanly, its containerd shims and their containers may still run: without them dockerd marks the
 # containers exited but their processes stay (seen: orphaned `sleep`s under init). Only ever called with this engine's
@@ -407,7 +433,8 @@ reap_engine_leftovers() {
 }
 
 dockerd_start() {
-  is_running dockerd && docker_healthy && return 0
+  # An engine started before the TLS listener existed is restarted once to gain it.
+  is_running dockerd && docker_healthy && docker_tls_healthy && return 0
   dockerd_stop
   local dd="$D/docker"
   mkdir -p "$dd/data" "$dd/exec"
@@ -428,10 +455,12 @@ fi
 exec /usr/sbin/runc "$@"
 WRAP
   chmod +x "$dd/runc-clamp-oom"
-  start_detached dockerd dockerd --host "unix://$DOCKER_SOCK" --data-root "$(readlink -f "$dd/data")" \
+  start_detached dockerd dockerd --host "unix://$DOCKER_SOCK" --host "tcp://127.0.0.1:$DOCKER_TLS_PORT" --tlsverify \
+    --tlscacert "$D/tls/ca.crt" --tlscert "$D/tls/docker-server.crt" --tlskey "$D/tls/docker-server.key" \
+    --data-root "$(readlink -f "$dd/data")" \
     --exec-root "$(readlink -f "$dd/exec")" --pidfile "$dd/dockerd.pid" --iptables=false --ip-masq=false \
     --bridge=none --add-runtime "clamp=$dd/runc-clamp-oom" --default-runtime=clamp
-  wait_for dockerd 60 docker_healthy
+  wait_for dockerd 60 docker_both_healthy
 }
 
 dockerd_stop() {

@@ -12,6 +12,8 @@ export interface E2eEnv {
   readonly adminKubeconfig: string;
   readonly gatewayKubeconfig: string;
   readonly dockerSocket: string;
+  /** The same engine on tcp:// with TLS, requiring a client certificate (dockerd --tlsverify). */
+  readonly dockerTls: { readonly host: string; readonly clientCert: string; readonly clientKey: string };
   readonly tlsCert: string;
   readonly tlsKey: string;
   readonly tlsCa: string;
@@ -47,6 +49,7 @@ export function e2eEnv(): E2eEnv {
     adminKubeconfig: need('KUBE_ADMIN_KUBECONFIG'),
     gatewayKubeconfig: need('KUBE_GATEWAY_KUBECONFIG'),
     dockerSocket: need('DOCKER_SOCKET'),
+    dockerTls: { host: need('DOCKER_TLS_HOST'), clientCert: need('DOCKER_TLS_CLIENT_CERT'), clientKey: need('DOCKER_TLS_CLIENT_KEY') },
     tlsCert: need('GATEWAY_TLS_CERT'),
     tlsKey: need('GATEWAY_TLS_KEY'),
     tlsCa: need('GATEWAY_TLS_CA'),
