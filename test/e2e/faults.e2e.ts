@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
 import path from 'node:path';
+import { cutUpload } from '../helpers/cut-upload.js';
 import { assertDescriptorsBack, assertNothingCountedOpen, openFds } from './support/descriptors.js';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
@@ -71,19 +72,8 @@ describe('faults: clients that go away (real Keystone, apiserver and gateway pro
     const alice = new DockerUser(gw.port, { 'X-Auth-Token': token });
     const container = (await mustSucceed(alice.docker(['create', '--name', `faults-cut-${tag}`, e2eEnv().busyboxImage, 'true']), 'docker create')).trim();
     try {
-      /** A request whose head promises a 1 MiB body, of which only `sent` goes out before the client vanishes. */
-      const cutUpload = (head: string, sent: Buffer, waitMs: number): Promise<void> =>
-        new Promise((resolve, reject) => {
-          const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca }, () => {
-            socket.write(`${head}Host: gateway\r\nX-Auth-Token: ${token}\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
-            socket.write(sent);
-            setTimeout(() => {
-              socket.destroy();
-              resolve();
-            }, waitMs);
-          });
-          socket.on('error', (err) => (socket.destroyed ? resolve() : reject(err)));
-        });
+      const upload = (head: string, sent: Buffer, waitMs: number): Promise<void> =>
+        cutUpload((connected) => tls.connect({ host: '127.0.0.1', port: gw.port, ca }, connected), `${head}Host: gateway\r\nX-Auth-Token: ${token}\r\n`, sent, waitMs);
       /** A download the client drops after its first bytes. */
       const cutDownload = (urlPath: string): Promise<void> =>
         new Promise((resolve, reject) => {
@@ -123,12 +113,12 @@ describe('faults: clients that go away (real Keystone, apiserver and gateway pro
       for (let batch = 0; batch < 5; batch += 1) {
         await Promise.all(
           Array.from({ length: 50 }, (_, i) =>
-            cutUpload(`POST /k8s/api/v1/namespaces/os-alpha/configmaps HTTP/1.1\r\nContent-Type: application/json\r\n`, configMapStart(batch * 50 + i), i % 2 === 0 ? 0 : 100),
+            upload(`POST /k8s/api/v1/namespaces/os-alpha/configmaps HTTP/1.1\r\nContent-Type: application/json\r\n`, configMapStart(batch * 50 + i), i % 2 === 0 ? 0 : 100),
           ),
         );
         await Promise.all(
           Array.from({ length: 50 }, (_, i) =>
-            cutUpload(`PUT /docker/v1.41/containers/${container}/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\n`, tarStart, i % 2 === 0 ? 0 : 100),
+            upload(`PUT /docker/v1.41/containers/${container}/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\n`, tarStart, i % 2 === 0 ? 0 : 100),
           ),
         );
         await Promise.all(Array.from({ length: 20 }, () => cutDownload('/k8s/openapi/v2')));

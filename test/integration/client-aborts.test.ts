@@ -4,6 +4,7 @@ import net from 'node:net';
 import { engineJson } from '../../src/docker/engine.js';
 import { Upstream } from '../../src/proxy/upstream.js';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
+import { cutUpload } from '../helpers/cut-upload.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
 import { startDockerTestGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
@@ -11,19 +12,9 @@ import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Sends a request head promising a 1 MiB body, then `sent` bytes of it, then vanishes after `waitMs`. */
-function cutUpload(port: number, head: string, sent: Buffer, waitMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(`${head}Host: gateway\r\nX-Auth-Token: alice-token\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
-      socket.write(sent);
-      setTimeout(() => {
-        socket.destroy();
-        resolve();
-      }, waitMs);
-    });
-    socket.on('error', (err) => (socket.destroyed ? resolve() : reject(err)));
-  });
+/** A client that sends a request head promising 1 MiB, `sent` bytes of the body, and vanishes after `waitMs`. */
+function cut(port: number, head: string, sent: Buffer, waitMs: number): Promise<void> {
+  return cutUpload((connected) => net.connect(port, '127.0.0.1', connected), `${head}Host: gateway\r\nX-Auth-Token: alice-token\r\n`, sent, waitMs);
 }
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
@@ -48,7 +39,7 @@ describe('clients that give up mid-upload: the upstream request is cut off too',
     try {
       for (const waitMs of [0, 100]) {
         const before = upstream.requests.length;
-        await cutUpload(gw.port, 'POST /k8s/upload HTTP/1.1\r\nContent-Type: application/json\r\n', Buffer.alloc(64 * 1024, 'x'), waitMs);
+        await cut(gw.port, 'POST /k8s/upload HTTP/1.1\r\nContent-Type: application/json\r\n', Buffer.alloc(64 * 1024, 'x'), waitMs);
         assert.ok(await until(() => upstream.requests.length > before && upstream.last().closedEarlyAt !== undefined, 2000), `cut after ${waitMs} ms: the upstream request stayed open`);
         assert.ok(upstream.last().body.length < 1024 * 1024);
       }
@@ -65,7 +56,7 @@ describe('clients that give up mid-upload: the upstream request is cut off too',
     try {
       for (const waitMs of [0, 100, 300]) {
         const before = engine.bodiesCutOff;
-        await cutUpload(gw.port, `PUT /docker/v1.41/containers/mine/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\n`, Buffer.alloc(64 * 1024), waitMs);
+        await cut(gw.port, `PUT /docker/v1.41/containers/mine/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\n`, Buffer.alloc(64 * 1024), waitMs);
         assert.ok(await until(() => engine.bodiesCutOff > before, 2000), `cut after ${waitMs} ms: the engine's request stayed open`);
       }
     } finally {
