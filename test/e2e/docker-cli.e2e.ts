@@ -139,6 +139,51 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     assert.doesNotMatch(res.stdout, new RegExp(bobName));
   });
 
+  it('alice: the everyday commands work (top, stats, rename, restart, update, diff, kill, wait, pause, start -a, networks, images); bob sees none of it', async function () {
+    this.timeout(180_000);
+    const daily = `daily-${tag}`;
+    const net = `net-${tag}`;
+    try {
+      await ok(alice.docker(['run', '-d', '--name', daily, IMAGE(), 'sh', '-c', 'while true; do echo hi; sleep 1; done']), 'run');
+      assert.match(await ok(alice.docker(['top', daily]), 'top'), /while true/);
+      assert.match(await ok(alice.docker(['stats', '--no-stream', '--format', '{{.Name}}', daily]), 'stats'), new RegExp(daily));
+      await ok(alice.docker(['rename', daily, `${daily}-b`]), 'rename');
+      await ok(alice.docker(['rename', `${daily}-b`, daily]), 'rename back');
+      await ok(alice.docker(['restart', '-t', '1', daily]), 'restart');
+      await ok(alice.docker(['update', '--memory', '128m', '--memory-swap', '256m', daily]), 'update within the limits');
+      assert.equal((await ok(alice.docker(['inspect', '--format', '{{.HostConfig.Memory}}', daily]), 'inspect')).trim(), String(128 * 1024 * 1024));
+      await ok(alice.docker(['exec', daily, 'touch', '/tmp/changed']), 'exec');
+      assert.match(await ok(alice.docker(['diff', daily]), 'diff'), /\/tmp\/changed/);
+      await ok(alice.docker(['pause', daily]), 'pause');
+      await ok(alice.docker(['unpause', daily]), 'unpause');
+      await ok(alice.docker(['kill', daily]), 'kill');
+      assert.equal((await ok(alice.docker(['wait', daily]), 'wait')).trim(), '137');
+      await ok(alice.docker(['network', 'create', net]), 'network create');
+      await ok(alice.docker(['create', '--name', `${daily}-a`, '--network', net, IMAGE(), 'sh', '-c', 'echo started-attached']), 'create on the network');
+      assert.equal(await ok(alice.docker(['start', '-a', `${daily}-a`]), 'start -a'), 'started-attached\n');
+      assert.ok((await ok(alice.docker(['network', 'ls', '--format', '{{.Name}}']), 'network ls')).split('\n').includes(net));
+      assert.match(await ok(alice.docker(['images', '--format', '{{.Repository}}']), 'images'), /local\/busybox/);
+
+      const bobNets = await ok(bob.docker(['network', 'ls', '--format', '{{.Name}}']), 'bob: network ls');
+      assert.ok(!bobNets.split('\n').includes(net), `bob sees alice's network: ${bobNets}`);
+      for (const args of [['network', 'rm', net], ['restart', daily], ['top', daily], ['rename', daily, 'mine-now']]) {
+        const r = await bob.docker(args);
+        assert.notEqual(r.code, 0, `bob: docker ${args.join(' ')} succeeded`);
+        assert.match(r.stderr, /No such|not found/i, `bob: docker ${args.join(' ')}: ${r.stderr}`);
+      }
+      // Host-level commands are refused with the reason.
+      const df = await alice.docker(['system', 'df']);
+      assert.notEqual(df.code, 0);
+      assert.match(df.stderr, /not available through the gateway: system data is engine-wide/);
+      const commit = await alice.docker(['commit', daily, `mine-${tag}`]);
+      assert.notEqual(commit.code, 0);
+      assert.match(commit.stderr, /not available through the gateway: committing creates engine-wide images/);
+    } finally {
+      await engineDocker(['rm', '-f', daily, `${daily}-a`]);
+      await engineDocker(['network', 'rm', net]);
+    }
+  });
+
   it('alice: stop and rm', async function () {
     this.timeout(60_000);
     await ok(alice.docker(['stop', '-t', '1', name]), 'stop');
