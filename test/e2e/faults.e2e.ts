@@ -248,7 +248,9 @@ describe('faults: clients that go away (real Keystone, apiserver and gateway pro
       const config = tenantKubeconfig(gw.url, token, 'os-alpha');
       await mustSucceed(kubectl(config, ['get', 'configmaps']), 'provision and warm');
       await mustSucceed(
-        adminKubectl(['run', pod, '-n', 'os-alpha', `--image=${e2eEnv().busyboxImage}`, '--image-pull-policy=Never', '--restart=Never', '--', 'sleep', '3600']),
+        // hostNetwork: the engine has no bridge network, and the kubelet stops a pod without one a second after it
+        // starts (killed 30 s later): the restart below may take longer than that (shared/docs/real-env.md).
+        adminKubectl(['run', pod, '-n', 'os-alpha', `--image=${e2eEnv().busyboxImage}`, '--image-pull-policy=Never', '--restart=Never', '--overrides={"spec":{"hostNetwork":true}}', '--', 'sleep', '3600']),
         'a pod to exec into',
       );
       await mustSucceed(adminKubectl(['wait', '--for=condition=Ready', `pod/${pod}`, '-n', 'os-alpha', '--timeout=90s']), 'pod ready');

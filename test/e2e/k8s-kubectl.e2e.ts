@@ -259,6 +259,61 @@ spec:
     }
   });
 
+  it('the everyday commands work: scale, rollout status, describe, label, annotate, expose, events, auth can-i, explain, diff, apply --server-side, attach', async function () {
+    this.timeout(240_000);
+    const k = (args: string[], what: string, input?: string): Promise<string> =>
+      mustSucceed(kubectl(aliceConfig, args, input !== undefined ? { input } : {}), what);
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'daily' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'daily' } },
+        template: {
+          metadata: { labels: { app: 'daily' } },
+          spec: {
+            // The engine has no bridge network: without hostNetwork the kubelet stops the pod a second after it starts.
+            hostNetwork: true,
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'main', image: e2eEnv().busyboxImage, imagePullPolicy: 'Never', command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done'] }],
+          },
+        },
+      },
+    };
+    await k(['apply', '-f', '-'], 'apply', JSON.stringify(deployment));
+    await k(['scale', 'deployment', 'daily', '--replicas=2'], 'scale');
+    await k(['rollout', 'status', 'deployment/daily', '--timeout=120s'], 'rollout status');
+    assert.match(await k(['describe', 'deployment', 'daily'], 'describe'), /Replicas:\s+2 desired \| 2 updated \| 2 total \| 2 available/);
+    await k(['label', 'deployment', 'daily', 'tier=web'], 'label');
+    await k(['annotate', 'deployment', 'daily', 'owner=alice'], 'annotate');
+    assert.equal(await k(['get', 'deployment', 'daily', '-o', "jsonpath={.metadata.labels.tier}/{.metadata.annotations.owner}"], 'get'), 'web/alice');
+    assert.match(await k(['expose', 'deployment', 'daily', '--port=80'], 'expose'), /service\/daily exposed/);
+    assert.match(await k(['get', 'events', '--field-selector', 'involvedObject.name=daily'], 'events'), /ScalingReplicaSet/);
+    assert.equal((await k(['auth', 'can-i', 'create', 'deployments'], 'auth can-i')).trim(), 'yes');
+    const cannot = await kubectl(aliceConfig, ['auth', 'can-i', 'create', 'namespaces']);
+    assert.equal(cannot.stdout.trim(), 'no', 'alice cannot create namespaces: the answer comes from the apiserver as alice');
+    assert.match(await k(['explain', 'deployment.spec.replicas'], 'explain (OpenAPI through /k8s)'), /FIELD:\s+replicas/);
+    // diff: exit 0 for no change, 1 for a difference (server-side dry run through the gateway).
+    const same = await kubectl(aliceConfig, ['diff', '-f', '-'], { input: JSON.stringify(deployment).replace('"replicas":1', '"replicas":2') });
+    assert.equal(same.code, 0, same.stderr + same.stdout);
+    const changed = await kubectl(aliceConfig, ['diff', '-f', '-'], { input: JSON.stringify(deployment).replace('"replicas":1', '"replicas":3') });
+    assert.equal(changed.code, 1, changed.stderr);
+    assert.match(changed.stdout, /\+\s+replicas: 3/);
+    assert.match(
+      await k(['apply', '--server-side', '-f', '-'], 'server-side apply', JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { a: 'b' } })),
+      /configmap\/ssa serverside-applied/,
+    );
+    const pod = (await k(['get', 'pods', '-l', 'app=daily', '-o', 'jsonpath={.items[0].metadata.name}'], 'pod name')).trim();
+    const attach = kubectlBackground(aliceConfig, ['attach', pod, '-c', 'main']);
+    try {
+      await attach.waitFor((out) => /tick-\d+\n.*tick-\d+\n/s.test(out), 30_000, 'kubectl attach output');
+    } finally {
+      await attach.stop();
+    }
+    await k(['delete', 'deployment/daily', 'service/daily', 'configmap/ssa', '--wait=false'], 'delete');
+  });
+
   it('a user without a RoleBinding is denied by the real apiserver, its Status reaching kubectl unchanged', async () => {
     const res = await kubectl(bobConfig, ['get', 'pods']);
     assert.notEqual(res.code, 0);
