@@ -6,6 +6,29 @@ import type { CoeMount } from '../routes/mount.js';
 import { PathError, parseRequestTarget } from '../routes/path.js';
 import { gatewayDialect, sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from '../routes/respond.js';
 
+/** First path segments of each COE's API: a request for one at the root left out the mount's prefix. */
+const API_ROOTS: ReadonlyArray<{ readonly mount: string; readonly matches: (segment: string) => boolean; readonly hint: string }> = [
+  {
+    mount: 'k8s',
+    matches: (s) => s === 'api' || s === 'apis' || s === 'openapi' || s === 'version',
+    // kubectl keeps the server URL's path for every request except `get --raw` (invariants.md 28).
+    hint: 'Kubernetes API paths are under /k8s on this gateway; `kubectl get --raw` does not add the server\'s path, so give it whole: kubectl get --raw /k8s/api/...',
+  },
+  {
+    mount: 'docker',
+    matches: (s) => s === '_ping' || /^v\d+\.\d+$/.test(s) || ['containers', 'images', 'exec', 'volumes', 'networks', 'events', 'info'].includes(s),
+    hint: 'Docker API paths are under /docker on this gateway: set DOCKER_HOST=tcp://<gateway host>:<port>/docker',
+  },
+];
+
+/** The reply for a COE's API path requested without its prefix, in that COE's dialect; undefined for other paths. */
+function missedPrefix(byName: ReadonlyMap<string, CoeMount>, first: string, rawPath: string): { reply: ErrorReply; dialect: Dialect } | undefined {
+  const root = API_ROOTS.find((r) => r.matches(first) && byName.has(r.mount));
+  const mount = root === undefined ? undefined : byName.get(root.mount);
+  if (root === undefined || mount === undefined) return undefined;
+  return { reply: { status: 404, message: `nothing at ${rawPath}: ${root.hint}` }, dialect: mount.dialect };
+}
+
 export interface Dispatcher {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -53,9 +76,14 @@ export function createDispatcher(
         exchange.refuseWith(toErrorReply(err, logger), (r) => sendError(res, dialectFor(err), r));
         return;
       }
-      const mount = byName.get(target.segments[0] as string);
-      if (mount !== undefined) mount.handleRequest(req, res, target);
-      else endpoints(req, res);
+      const first = target.segments[0] as string;
+      const mount = byName.get(first);
+      if (mount !== undefined) return mount.handleRequest(req, res, target);
+      const missed = missedPrefix(byName, first, target.rawPath);
+      if (missed === undefined) return endpoints(req, res);
+      const exchange = startExchange(req);
+      exchange.observe(res);
+      exchange.refuseWith(missed.reply, (r) => sendError(res, missed.dialect, r));
     },
 
     onUpgrade(req, socket, head) {
@@ -69,9 +97,12 @@ export function createDispatcher(
         refuseUpgrade(req, socket, toErrorReply(err, logger), dialectFor(err));
         return;
       }
-      const mount = byName.get(target.segments[0] as string);
-      if (mount !== undefined) mount.handleUpgrade(req, socket, head, target);
-      else refuseUpgrade(req, socket, { status: 404, message: `no upgradeable endpoint at ${target.rawPath}` }, gatewayDialect);
+      const first = target.segments[0] as string;
+      const mount = byName.get(first);
+      if (mount !== undefined) return mount.handleUpgrade(req, socket, head, target);
+      const missed = missedPrefix(byName, first, target.rawPath);
+      if (missed !== undefined) return refuseUpgrade(req, socket, missed.reply, missed.dialect);
+      refuseUpgrade(req, socket, { status: 404, message: `no upgradeable endpoint at ${target.rawPath}` }, gatewayDialect);
     },
   };
 }

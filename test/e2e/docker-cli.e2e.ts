@@ -184,6 +184,12 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     }
   });
 
+  it('a DOCKER_HOST without /docker gets an error saying how to set it', async () => {
+    const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_HOST: `tcp://127.0.0.1:${sharedGateway().port}` }, timeoutMs: 60_000 });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /under \/docker on this gateway: set DOCKER_HOST=tcp:\/\/<gateway host>:<port>\/docker/);
+  });
+
   it('alice: stop and rm', async function () {
     this.timeout(60_000);
     await ok(alice.docker(['stop', '-t', '1', name]), 'stop');

@@ -314,6 +314,14 @@ spec:
     await k(['delete', 'deployment/daily', 'service/daily', 'configmap/ssa', '--wait=false'], 'delete');
   });
 
+  it('kubectl get --raw: without the /k8s prefix it is told where the API is; with it, it works', async () => {
+    const missed = await kubectl(aliceConfig, ['get', '--raw', `/api/v1/namespaces/${ns}/configmaps`]);
+    assert.notEqual(missed.code, 0);
+    assert.match(missed.stderr, /NotFound.*under \/k8s on this gateway.*kubectl get --raw \/k8s\/api/);
+    const list = JSON.parse(await mustSucceed(kubectl(aliceConfig, ['get', '--raw', `/k8s/api/v1/namespaces/${ns}/configmaps`]), 'get --raw with the prefix')) as { kind: string };
+    assert.equal(list.kind, 'ConfigMapList');
+  });
+
   it('a user without a RoleBinding is denied by the real apiserver, its Status reaching kubectl unchanged', async () => {
     const res = await kubectl(bobConfig, ['get', 'pods']);
     assert.notEqual(res.code, 0);

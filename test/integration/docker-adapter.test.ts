@@ -60,6 +60,16 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     await keystone.stop();
   });
 
+  it('a Docker API path without /docker (DOCKER_HOST lacking the path) gets a Docker-style 404 saying how to set it', async () => {
+    for (const path of ['/_ping', '/v1.41/containers/json', '/containers/json', '/info']) {
+      const before = engine.requests.length;
+      const r = await call(port, 'GET', path, alice);
+      assert.equal(r.status, 404, path);
+      assert.match((JSON.parse(r.body) as { message: string }).message, /under \/docker on this gateway: set DOCKER_HOST=tcp:\/\/<gateway host>:<port>\/docker/);
+      assert.equal(engine.requests.length, before, `${path} reached the engine`);
+    }
+  });
+
   it("another project's container answers exactly like a missing one, by id, prefix and name", async () => {
     for (const ref of ['a1b2c3d4e5f6', 'a1b2c3', 'alice-web']) {
       const other = await call(port, 'GET', `/docker/v1.41/containers/${ref}/json`, bob);

@@ -97,6 +97,23 @@ describe("the gateway's own endpoints (supertest)", () => {
     assert.doesNotMatch(res.text, /at .*\.js/);
   });
 
+  it('a Kubernetes API path without /k8s (kubectl get --raw drops the prefix) gets a Status 404 saying where it is', async () => {
+    for (const path of ['/api/v1/namespaces/x/pods', '/apis/apps/v1', '/openapi/v2', '/version']) {
+      const before = upstream.requests.length;
+      const res = await request(gw.gateway.server).get(path).set('X-Auth-Token', 'alice-token').expect(404);
+      assert.equal(res.body.kind, 'Status', path);
+      assert.equal(res.body.reason, 'NotFound');
+      assert.match(res.body.message, /under \/k8s on this gateway.*kubectl get --raw \/k8s\/api/);
+      assert.equal(upstream.requests.length, before, `${path} reached the apiserver`);
+    }
+    // An exec at the root: the same answer on the upgrade's socket.
+    const conn = await RawConnection.open(gw.port);
+    conn.write(requestHead('POST', '/api/v1/namespaces/x/pods/p/exec?command=sh', [['Host', 'gw'], ['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+    const answer = await conn.untilEnded();
+    assert.match(answer, /^HTTP\/1\.1 404/);
+    assert.match(answer, /"kind":"Status".*under \/k8s on this gateway/s);
+  });
+
   it('/k8sfoo is not routed to the k8s endpoint', async () => {
     const before = upstream.requests.length;
     const res = await request(gw.gateway.server).get('/k8sfoo/api').set('X-Auth-Token', 'alice-token').expect(404);
