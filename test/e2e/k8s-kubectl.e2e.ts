@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { HELM } from '../chart/render.js';
 import { e2eEnv } from './support/env.js';
 import { sharedGateway } from './support/gateway-process.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
@@ -320,6 +321,33 @@ spec:
     assert.match(missed.stderr, /NotFound.*under \/k8s on this gateway.*kubectl get --raw \/k8s\/api/);
     const list = JSON.parse(await mustSucceed(kubectl(aliceConfig, ['get', '--raw', `/k8s/api/v1/namespaces/${ns}/configmaps`]), 'get --raw with the prefix')) as { kind: string };
     assert.equal(list.kind, 'ConfigMapList');
+  });
+
+  it('helm install, list, upgrade, history and uninstall work with the tenant kubeconfig; bob sees no release', async function () {
+    this.timeout(120_000);
+    const chart = mkdtempSync(path.join(os.tmpdir(), 'zgw-chart-'));
+    writeFileSync(path.join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: tiny\nversion: 0.1.0\n');
+    mkdirSync(path.join(chart, 'templates'));
+    writeFileSync(path.join(chart, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n');
+    const helmAs = (config: string, args: string[]) =>
+      run(HELM, [...args, '--namespace', ns, '--kubeconfig', config], { env: { PATH: process.env.PATH ?? '', HOME: process.env.E2E_HOME ?? os.tmpdir() }, timeoutMs: 60_000 });
+    const ok = async (args: string[]): Promise<string> => {
+      const r = await helmAs(aliceConfig, args);
+      if (r.code !== 0) throw new Error(`helm ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}`);
+      return r.stdout;
+    };
+    await ok(['install', 'tiny', chart, '--set', 'greeting=hi']);
+    assert.equal(await mustSucceed(kubectl(aliceConfig, ['get', 'configmap', 'tiny-settings', '-o', 'jsonpath={.data.greeting}']), 'get'), 'hi');
+    assert.match(await ok(['list']), /tiny\s+\S+\s+1\s+.*deployed/);
+    await ok(['upgrade', 'tiny', chart, '--set', 'greeting=hello-again']);
+    assert.match(await ok(['history', 'tiny']), /2\s+.*deployed.*Upgrade complete/);
+    assert.equal(await mustSucceed(kubectl(aliceConfig, ['get', 'configmap', 'tiny-settings', '-o', 'jsonpath={.data.greeting}']), 'get'), 'hello-again');
+    const bobList = await helmAs(bobConfig, ['list']);
+    assert.notEqual(bobList.code, 0, `bob listed alice's releases: ${bobList.stdout}`);
+    assert.match(bobList.stderr, /forbidden/);
+    await ok(['uninstall', 'tiny']);
+    const gone = await kubectl(aliceConfig, ['get', 'configmap', 'tiny-settings']);
+    assert.notEqual(gone.code, 0);
   });
 
   it('a user without a RoleBinding is denied by the real apiserver, its Status reaching kubectl unchanged', async () => {
