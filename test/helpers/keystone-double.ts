@@ -37,6 +37,13 @@ export class KeystoneDouble {
     this.server = this.makeServer();
   }
 
+  /** Started, and knowing `alice-token`: alice, a member of project alpha (p-alpha). */
+  static async withAlice(): Promise<KeystoneDouble> {
+    const keystone = await new KeystoneDouble().start();
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    return keystone;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}/v3`;
   }

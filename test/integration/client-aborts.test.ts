@@ -28,8 +28,7 @@ describe('clients that give up mid-upload: the upstream request is cut off too',
   let keystone: KeystoneDouble;
 
   before(async () => {
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    keystone = await KeystoneDouble.withAlice();
   });
   after(() => keystone.stop());
 

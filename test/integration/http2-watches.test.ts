@@ -264,8 +264,7 @@ describe('watches to an https apiserver without HTTP/2', function () {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h1-'));
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    keystone = await KeystoneDouble.withAlice();
     const { cert, key } = selfSignedCert(dir);
     server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
       seen.push(`${req.httpVersion} ${req.url ?? ''}`);

@@ -31,8 +31,7 @@ describe('requests that follow each other on one connection (keep-alive, pipelin
   this.timeout(10_000);
   let keystone: KeystoneDouble;
   before(async () => {
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    keystone = await KeystoneDouble.withAlice();
   });
   after(() => keystone.stop());
 

@@ -37,8 +37,7 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
   let keystone: KeystoneDouble;
 
   before(async () => {
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+    keystone = await KeystoneDouble.withAlice();
   });
   after(() => keystone.stop());
 
