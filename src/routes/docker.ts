@@ -15,6 +15,7 @@ import {
 import { engineJson } from '../docker/engine.js';
 import { BodyError, field, isObject, parseBody, setField, type JsonObject } from '../docker/json-body.js';
 import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
+import { PerKeySerial } from '../docker/per-key-serial.js';
 import { PolicyError, isLongLived, matchEndpoint, namedObject, responseWaitMs, type Matched } from '../docker/policy.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -149,6 +150,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     return Buffer.from(JSON.stringify(body));
   };
 
+  const quotaSerial = new PerKeySerial();
   const enforceContainerQuota = async (identity: Identity): Promise<void> => {
     const max = config.limits.maxContainersPerProject;
     if (max === undefined) return;
@@ -223,7 +225,17 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
         const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
         const body = identity !== undefined ? await checkedBody(req, matched, identity) : undefined;
-        if (identity !== undefined && matched.endpoint.special === 'container-create') await enforceContainerQuota(identity);
+        if (identity !== undefined && matched.endpoint.special === 'container-create' && config.limits.maxContainersPerProject !== undefined) {
+          // Count and create as one step per project, until the engine has answered the create (or the client left).
+          const release = await quotaSerial.acquire(identity.project.id);
+          res.once('close', release);
+          try {
+            await enforceContainerQuota(identity);
+          } catch (err) {
+            release();
+            throw err;
+          }
+        }
         forwardRequest(req, res, {
           upstream: engine,
           path: enginePath(r, route, query),

@@ -26,8 +26,10 @@ export class FakeDockerEngine {
   readonly requests: EngineRequest[] = [];
   readonly containers: FakeContainer[] = [];
   readonly execs = new Map<string, string>();
-  /** How many containers GET /containers/json reports. */
+  /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
+  /** How long a create takes before the engine answers it. */
+  createDelayMs = 0;
   /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
   neverAnswer: (path: string) => boolean = () => false;
   readonly unansweredClosedAt = new Map<string, number>();
@@ -89,7 +91,16 @@ export class FakeDockerEngine {
         return this.send(res, 200, { ID: m[1], ContainerID: container });
       }
       if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
-      if (p === '/containers/create') return this.send(res, 201, { Id: 'new-id', Warnings: [] });
+      if (p === '/containers/create') {
+        // As a real engine: the new container is listed from then on (after createDelayMs, to let racing creates overlap).
+        const created = (): void => {
+          this.listed += 1;
+          this.send(res, 201, { Id: 'new-id', Warnings: [] });
+        };
+        if (this.createDelayMs > 0) setTimeout(created, this.createDelayMs);
+        else created();
+        return;
+      }
       return this.send(res, 200, { ok: true });
     });
   }

@@ -115,6 +115,20 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it('parallel creates cannot overshoot maxContainersPerProject: ten at once with room for three make three', async () => {
+    engine.listed = 0;
+    engine.createDelayMs = 50;
+    try {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}')));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
+      assert.equal(engine.listed, 3);
+    } finally {
+      engine.listed = 0;
+      engine.createDelayMs = 0;
+    }
+  });
+
   it('refuses a network mode pointing at a container that is not the caller\'s', async () => {
     const res = await call(port, 'POST', '/docker/containers/create', bob, '{"Image":"b","HostConfig":{"NetworkMode":"container:alice-web"}}');
     assert.equal(res.status, 400);
