@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway } from './support/gateway-process.js';
+import { sharedGateway, startGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import { createApplicationCredential } from './support/keystone-admin.js';
 import { auditRecordMatching, metricValue } from './support/observability.js';
@@ -181,6 +181,24 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     } finally {
       await engineDocker(['rm', '-f', daily, `${daily}-a`]);
       await engineDocker(['network', 'rm', net]);
+    }
+  });
+
+  it('ten docker creates at once with room for three make three; the others are told the limit', async function () {
+    this.timeout(120_000);
+    const { projectId } = await issueToken('alice', 'alpha');
+    const owned = await engineDocker(['ps', '-aq', '--filter', `label=org.openstack.zun-gateway.project-id=${projectId}`]);
+    const have = owned.stdout.split('\n').filter((l) => l.length > 0).length;
+    const gw = await startGateway({ cacheTtlSeconds: 300, maxContainersPerProject: have + 3 });
+    const names = Array.from({ length: 10 }, (_, i) => `quota-${tag}-${i}`);
+    try {
+      const user = new DockerUser(gw.port, { 'X-Auth-Token': (await issueToken('alice', 'alpha')).token });
+      const results = await Promise.all(names.map((n) => user.docker(['create', '--name', n, IMAGE(), 'true'])));
+      assert.equal(results.filter((r) => r.code === 0).length, 3, results.map((r) => r.stderr).join(''));
+      for (const r of results.filter((x) => x.code !== 0)) assert.match(r.stderr, new RegExp(`already has ${have + 3} containers, the most allowed is ${have + 3}`));
+    } finally {
+      await engineDocker(['rm', '-f', ...names]);
+      await gw.stop();
     }
   });
 

@@ -50,6 +50,8 @@ export interface GatewayProcessOptions {
   /** More settings for the k8s and docker sections, as YAML lines (`responseHeaderTimeoutSeconds: 3`). */
   readonly k8s?: readonly string[];
   readonly docker?: readonly string[];
+  /** docker.limits.maxContainersPerProject (50 unless given). */
+  readonly maxContainersPerProject?: number;
   /** Another Docker engine address than the e2e engine's unix socket (the same engine on tcp:// with TLS). */
   readonly dockerEngine?: { readonly host: string; readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
 }
@@ -94,7 +96,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `docker:`,
       `  host: ${options.dockerEngine?.host ?? `unix://${env.dockerSocket}`}`,
       ...(options.dockerEngine?.tls !== undefined ? [`  tls: ${JSON.stringify(options.dockerEngine.tls)}`] : []),
-      `  limits: {maxContainersPerProject: 50, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
+      `  limits: {maxContainersPerProject: ${options.maxContainersPerProject ?? 50}, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
       ...(options.docker ?? []).map((line) => `  ${line}`),
       // debug: the access-log lines too, so the final secrets check (final/secrets-in-logs) reads everything.
       `log:`,
