@@ -227,8 +227,16 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         const body = identity !== undefined ? await checkedBody(req, matched, identity) : undefined;
         if (identity !== undefined && matched.endpoint.special === 'container-create' && config.limits.maxContainersPerProject !== undefined) {
           // Count and create as one step per project, until the engine has answered the create (or the client left).
-          const release = await quotaSerial.acquire(identity.project.id);
-          res.once('close', release);
+          const held = quotaSerial.acquire(identity.project.id);
+          let release: (() => void) | undefined;
+          let closed = false;
+          res.once('close', () => {
+            closed = true;
+            release?.();
+          });
+          release = await held;
+          // The client left while it waited its turn: nobody to create for, and its 'close' has already come.
+          if (closed) return release();
           try {
             await enforceContainerQuota(identity);
           } catch (err) {

@@ -129,6 +129,28 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it('a create whose client leaves while it waits its turn does not hold up the next ones', async () => {
+    engine.listed = 0;
+    engine.createDelayMs = 300;
+    try {
+      const first = call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}');
+      await new Promise((r) => setTimeout(r, 50));
+      // The second waits behind the first, and its client gives up.
+      const waiting = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/docker/containers/create', headers: { ...alice, 'content-type': 'application/json' } });
+      waiting.on('error', () => undefined);
+      waiting.end('{"Image":"b"}');
+      await new Promise((r) => setTimeout(r, 50));
+      waiting.destroy();
+      assert.equal((await first).status, 201);
+      engine.createDelayMs = 0;
+      const third = await Promise.race([call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}'), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+      assert.equal(third?.status, 201, 'the next create hung behind the one whose client left');
+    } finally {
+      engine.listed = 0;
+      engine.createDelayMs = 0;
+    }
+  });
+
   it('refuses a network mode pointing at a container that is not the caller\'s', async () => {
     const res = await call(port, 'POST', '/docker/containers/create', bob, '{"Image":"b","HostConfig":{"NetworkMode":"container:alice-web"}}');
     assert.equal(res.status, 400);
