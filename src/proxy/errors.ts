@@ -30,9 +30,13 @@ export class UpstreamError extends Error {
     this.status = status;
   }
 
-  static from(err: unknown): UpstreamError {
+  /** `headersTimeoutMs`: the response-head limit the failed request had, to name it when that is what ran out. */
+  static from(err: unknown, headersTimeoutMs = 0): UpstreamError {
     if (err instanceof UpstreamError) return err;
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'UND_ERR_HEADERS_TIMEOUT') {
+      return new UpstreamError(`the upstream accepted the request but did not answer within ${headersTimeoutMs / 1000} s`, e.code, 504);
+    }
     if (e.code === 'UND_ERR_CONNECT_TIMEOUT') {
       return new UpstreamError(`the upstream did not complete a connection within ${CONNECT_TIMEOUT_MS / 1000} s (stopped or overloaded?)`, e.code, 504);
     }

@@ -81,9 +81,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
     failed = true;
     if (res.destroyed) return;
     if (res.headersSent) res.destroy();
-    else if ((err as NodeJS.ErrnoException).code === 'UND_ERR_HEADERS_TIMEOUT') {
-      options.onError(new UpstreamError(`the upstream accepted the request but did not answer within ${headersTimeout / 1000} s`, 'UND_ERR_HEADERS_TIMEOUT', 504));
-    } else options.onError(UpstreamError.from(err));
+    else options.onError(UpstreamError.from(err, headersTimeout));
   };
 
   let body: Buffer | AsyncIterable<Buffer> | null = null;
