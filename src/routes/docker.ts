@@ -151,13 +151,37 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
   };
 
   const quotaSerial = new PerKeySerial();
-  const enforceContainerQuota = async (identity: Identity): Promise<void> => {
+  /**
+   * A create under `maxContainersPerProject`: the project's containers are counted and the create is made as one
+   * step per project (held until this response closes), so parallel creates cannot all count the same containers.
+   * Refuses at the limit; false when the client left while it waited its turn (there is nobody to create for).
+   */
+  const admitContainerCreate = async (identity: Identity, res: ServerResponse): Promise<boolean> => {
     const max = config.limits.maxContainersPerProject;
-    if (max === undefined) return;
-    const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
-    const answer = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
-    if (Array.isArray(answer.body) && answer.body.length >= max) {
-      throw new PolicyError(`project ${identity.project.name} already has ${answer.body.length} containers, the most allowed is ${max}; remove some first`);
+    if (max === undefined) return true;
+    const held = quotaSerial.acquire(identity.project.id);
+    let release: (() => void) | undefined;
+    let closed = false;
+    res.once('close', () => {
+      closed = true;
+      release?.();
+    });
+    release = await held;
+    // Its 'close' has come already: the turn is given back here.
+    if (closed) {
+      release();
+      return false;
+    }
+    try {
+      const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
+      const answer = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
+      if (Array.isArray(answer.body) && answer.body.length >= max) {
+        throw new PolicyError(`project ${identity.project.name} already has ${answer.body.length} containers, the most allowed is ${max}; remove some first`);
+      }
+      return true;
+    } catch (err) {
+      release();
+      throw err;
     }
   };
 
@@ -225,25 +249,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
         const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
         const body = identity !== undefined ? await checkedBody(req, matched, identity) : undefined;
-        if (identity !== undefined && matched.endpoint.special === 'container-create' && config.limits.maxContainersPerProject !== undefined) {
-          // Count and create as one step per project, until the engine has answered the create (or the client left).
-          const held = quotaSerial.acquire(identity.project.id);
-          let release: (() => void) | undefined;
-          let closed = false;
-          res.once('close', () => {
-            closed = true;
-            release?.();
-          });
-          release = await held;
-          // The client left while it waited its turn: nobody to create for, and its 'close' has already come.
-          if (closed) return release();
-          try {
-            await enforceContainerQuota(identity);
-          } catch (err) {
-            release();
-            throw err;
-          }
-        }
+        if (identity !== undefined && matched.endpoint.special === 'container-create' && !(await admitContainerCreate(identity, res))) return;
         forwardRequest(req, res, {
           upstream: engine,
           path: enginePath(r, route, query),
