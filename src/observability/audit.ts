@@ -74,15 +74,66 @@ export interface LineSink {
   flushSync?: () => void;
 }
 
+/** A string as a JSON value (quoted and escaped). */
+const quoted = (value: string): string => JSON.stringify(value);
+
+/** A number as a JSON value (JSON has no NaN or Infinity). */
+const numeric = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+
 /**
- * Records go out as `{"type":"audit","time":...,<the record>}` lines through a batching writer (line-destination.ts):
- * one JSON.stringify per request, no logger machinery on the hot path (docs/performance.md).
+ * The JSON text of each who-part of a record (user, project, domain), made once per object: the exchange hands the
+ * same frozen objects for every request of one identity (see auditParties in routes/exchange.ts).
  */
+const partJson = new WeakMap<object, string>();
+function jsonOfPart(part: object): string {
+  let json = partJson.get(part);
+  if (json === undefined) {
+    json = JSON.stringify(part);
+    partJson.set(part, json);
+  }
+  return json;
+}
+
+/** ISO time of the current millisecond, made once per millisecond. */
+let isoMs = -1;
+let isoText = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
+/**
+ * One audit line: `{"type":"audit","time":...,<the record's fields in their declared order>}`. Composed field by field
+ * (strings through JSON.stringify, who-parts from partJson) because on the request path this is about a quarter of the
+ * cost of one JSON.stringify of the whole record, and the record was the largest single cost of a request
+ * (docs/performance.md). audit.test.ts checks it against JSON.parse for every optional field and hostile strings.
+ */
+export function auditLine(r: AuditRecord, time: string = isoNow()): string {
+  let line = `{"type":"audit","time":"${time}","kind":${quoted(r.kind)},"requestId":${quoted(r.requestId)},"coe":${quoted(r.coe)},"method":${quoted(r.method)},"path":${quoted(r.path)},"status":${numeric(r.status)}`;
+  if (r.user !== undefined) line += `,"user":${jsonOfPart(r.user)}`;
+  if (r.project !== undefined) line += `,"project":${jsonOfPart(r.project)}`;
+  if (r.scope !== undefined) line += `,"scope":${quoted(r.scope)}`;
+  if (r.domain !== undefined) line += `,"domain":${jsonOfPart(r.domain)}`;
+  if (r.applicationCredentialId !== undefined) line += `,"applicationCredentialId":${quoted(r.applicationCredentialId)}`;
+  if (r.namespace !== undefined) line += `,"namespace":${quoted(r.namespace)}`;
+  if (r.object !== undefined) line += `,"object":${quoted(r.object)}`;
+  line += `,"bytesIn":${numeric(r.bytesIn)},"bytesOut":${numeric(r.bytesOut)},"durationMs":${numeric(r.durationMs)}`;
+  if (r.upstreamLatencyMs !== undefined) line += `,"upstreamLatencyMs":${numeric(r.upstreamLatencyMs)}`;
+  line += `,"client":${quoted(r.client)}`;
+  if (r.reason !== undefined) line += `,"reason":${quoted(r.reason)}`;
+  return `${line}}\n`;
+}
+
+/** Records go out as auditLine lines through a batching writer (line-destination.ts); no logger machinery. */
 class JsonLineAuditTrail implements AuditTrail {
   constructor(private readonly destination: LineSink) {}
 
   record(entry: AuditRecord): void {
-    this.destination.write(`{"type":"audit","time":"${new Date().toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
+    this.destination.write(auditLine(entry));
   }
 
   reopen(): void {

@@ -166,17 +166,7 @@ export class Exchange {
       method: this.req.method ?? '',
       path: auditPath(this.req.url ?? ''),
       status,
-      ...(identity !== undefined
-        ? { user: { id: identity.user.id, name: identity.user.name, domainId: identity.user.domainId } }
-        : {}),
-      ...(identity !== undefined && isProjectScoped(identity)
-        ? { project: { id: identity.project.id, name: identity.project.name, domainId: identity.project.domainId } }
-        : identity !== undefined
-          ? { scope: identity.scope, ...(identity.domain !== undefined ? { domain: identity.domain } : {}) }
-          : {}),
-      ...(identity !== undefined && isProjectScoped(identity) && identity.applicationCredentialId !== undefined
-        ? { applicationCredentialId: identity.applicationCredentialId }
-        : {}),
+      ...(identity !== undefined ? auditParties(identity) : {}),
       ...(this.namespace !== undefined ? { namespace: this.namespace } : {}),
       ...(this.object !== undefined ? { object: this.object } : {}),
       bytesIn: this.bytes.in,
@@ -187,6 +177,33 @@ export class Exchange {
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
     };
   }
+}
+
+/** Who an identity is, as its audit records name it. */
+type AuditParties = Pick<AuditRecord, 'user' | 'project' | 'scope' | 'domain' | 'applicationCredentialId'>;
+const partiesByIdentity = new WeakMap<AnyIdentity, AuditParties>();
+
+/**
+ * The who-part of an identity's audit records, made once per identity: identities come from the token cache, so every
+ * request of one token gets the same frozen objects and the audit line reuses their JSON (observability/audit.ts).
+ */
+function auditParties(identity: AnyIdentity): AuditParties {
+  let parties = partiesByIdentity.get(identity);
+  if (parties !== undefined) return parties;
+  const user = Object.freeze({ id: identity.user.id, name: identity.user.name, domainId: identity.user.domainId });
+  if (isProjectScoped(identity)) {
+    const { project } = identity;
+    parties = {
+      user,
+      project: Object.freeze({ id: project.id, name: project.name, domainId: project.domainId }),
+      ...(identity.applicationCredentialId !== undefined ? { applicationCredentialId: identity.applicationCredentialId } : {}),
+    };
+  } else {
+    const { domain } = identity;
+    parties = { user, scope: identity.scope, ...(domain !== undefined ? { domain: Object.freeze({ id: domain.id, name: domain.name }) } : {}) };
+  }
+  partiesByIdentity.set(identity, Object.freeze(parties));
+  return parties;
 }
 
 export function exchangeRecorder(options: ExchangeRecorderOptions): (req: IncomingMessage) => Exchange {

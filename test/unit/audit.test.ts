@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { auditPath, createAuditTrail, type AuditRecord } from '../../src/observability/audit.js';
+import fc from 'fast-check';
+import { auditLine, auditPath, createAuditTrail, type AuditRecord } from '../../src/observability/audit.js';
 import { LineCollector } from '../helpers/memory-audit.js';
 
 const record: AuditRecord = {
@@ -21,6 +22,9 @@ const record: AuditRecord = {
   upstreamLatencyMs: 2.1,
   client: '127.0.0.1',
 };
+
+/** AuditRecord's fields in their declared order. */
+const fieldOrder = ['kind', 'requestId', 'coe', 'method', 'path', 'status', 'user', 'project', 'scope', 'domain', 'applicationCredentialId', 'namespace', 'object', 'bytesIn', 'bytesOut', 'durationMs', 'upstreamLatencyMs', 'client', 'reason'];
 
 describe('audit trail', () => {
   describe('auditPath: query values that may be credentials never reach the trail', () => {
@@ -79,6 +83,60 @@ describe('audit trail', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('auditLine: the hand-composed line is the JSON of the record', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    const part = fc.record({ id: text, name: text, domainId: text });
+    const num = fc.oneof(fc.nat(), fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0));
+    const recordArb: fc.Arbitrary<AuditRecord> = fc.record(
+      {
+        kind: fc.constantFrom('request' as const, 'session' as const),
+        requestId: text,
+        coe: text,
+        method: text,
+        path: text,
+        status: fc.integer({ min: 0, max: 999 }),
+        user: part,
+        project: part,
+        scope: fc.constantFrom('domain' as const, 'system' as const),
+        domain: fc.record({ id: text, name: text }),
+        applicationCredentialId: text,
+        namespace: text,
+        object: text,
+        bytesIn: num,
+        bytesOut: num,
+        durationMs: num,
+        upstreamLatencyMs: num,
+        client: text,
+        reason: text,
+      },
+      { requiredKeys: ['kind', 'requestId', 'coe', 'method', 'path', 'status', 'bytesIn', 'bytesOut', 'durationMs', 'client'] },
+    );
+
+    it('parses back to exactly what JSON.stringify would give, for any fields and strings (10,000 records)', () => {
+      fc.assert(
+        fc.property(recordArb, (r) => {
+          const line = auditLine(r, '2026-11-30T10:00:00.000Z');
+          assert.ok(line.endsWith('}\n') && !line.slice(0, -1).includes('\n'), 'one line');
+          assert.deepEqual(JSON.parse(line), JSON.parse(JSON.stringify({ type: 'audit', time: '2026-11-30T10:00:00.000Z', ...r })));
+        }),
+        { numRuns: 10_000 },
+      );
+    });
+
+    it('keeps the record\'s field order', () => {
+      const keys = Object.keys(JSON.parse(auditLine({ ...record, reason: 'r', object: 'o' })) as object);
+      assert.deepEqual(keys, ['type', 'time', ...Object.keys({ ...record, reason: 'r', object: 'o' }).sort((a, b) => fieldOrder.indexOf(a) - fieldOrder.indexOf(b))]);
+    });
+
+    it('caches the JSON of a who-part per object: another object with other values is written as it is', () => {
+      const user = Object.freeze({ id: 'u9', name: 'carol', domainId: 'default' });
+      const first = JSON.parse(auditLine({ ...record, user })) as AuditRecord;
+      const again = JSON.parse(auditLine({ ...record, user: { ...user, name: 'dave' } })) as AuditRecord;
+      assert.equal(first.user?.name, 'carol');
+      assert.equal(again.user?.name, 'dave');
+    });
   });
 
   it('destination off writes nothing', () => {
