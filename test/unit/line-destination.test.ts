@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,11 +37,52 @@ describe('batched log and audit lines', () => {
     const file = path.join(dir, 'out.log');
     const out = batchedLines(file);
     const line = `${JSON.stringify({ pad: 'x'.repeat(500) })}\n`;
-    for (let i = 0; i < 20; i++) out.write(line);
-    assert.ok(read(file).length >= 4096, 'more than a batch went out without waiting');
+    for (let i = 0; i < 200; i++) out.write(line);
+    assert.ok(read(file).length >= 60_000, 'a full batch went out without waiting');
     out.flushSync();
-    assert.equal(read(file), line.repeat(20), 'in order, nothing lost');
+    assert.equal(read(file), line.repeat(200), 'in order, nothing lost');
     out.end();
+  });
+
+  it('keeps multi-byte characters whole across batch boundaries, and writes a line longer than a batch at once', () => {
+    const file = path.join(dir, 'out.log');
+    const out = batchedLines(file);
+    const lines = [];
+    for (let i = 0; i < 3000; i++) lines.push(`${i} ${'ä€😀\uD800'.repeat(i % 7)} ${'x'.repeat(i % 13)}\n`);
+    lines.push(`${'y€'.repeat(100_000)}\n`, 'after the long one\n');
+    for (const l of lines) out.write(l);
+    out.end();
+    assert.equal(read(file), lines.join('').replace(/\uD800/g, '\uFFFD'));
+  });
+
+  it('after a rotation (reopen) writes to a new file of the same name', () => {
+    const file = path.join(dir, 'sub', 'out.log');
+    const out = batchedLines(file);
+    out.write('before\n');
+    out.flushSync();
+    renameSync(file, `${file}.1`);
+    out.write('queued before the signal\n');
+    out.reopen();
+    out.write('after\n');
+    out.end();
+    assert.equal(read(`${file}.1`), 'before\nqueued before the signal\n');
+    assert.equal(read(file), 'after\n');
+  });
+
+  it('loses nothing to a stdout pipe whose reader is slow (a full pipe stalls the writer, non-blocking stdout included)', async () => {
+    const script = `process.stdout; import(${JSON.stringify(moduleUrl)}).then((m) => { const o = m.batchedLines(1); for (let i = 0; i < 20000; i++) o.write(i + ' ' + 'z'.repeat(100) + '\\n'); o.end(); });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const closed = new Promise((r) => child.on('close', r));
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 500));
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stdout.resume();
+    const code = await closed;
+    assert.equal(code, 0);
+    const got = Buffer.concat(chunks).toString('utf8').split('\n');
+    assert.equal(got.length, 20001);
+    for (let i = 0; i < 20000; i += 997) assert.equal(got[i], `${i} ${'z'.repeat(100)}`);
   });
 
   it('writes what is queued when the process exits', () => {
