@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
-/** Cache keys are hashes: the cache never holds a token (invariants.md 14). */
+/** Cache keys are hashes: the cache never holds a token (invariants.md 14). One-shot hash: half the cost of createHash. */
 export function tokenKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64');
+  return hash('sha256', token, 'base64');
 }
 
 interface Entry<V> {
