@@ -59,13 +59,16 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
     res.writeHead(status, relayedHeaders(headers) as IncomingHttpHeaders);
     res.flushHeaders();
     options.onResponse?.(status);
-  });
-  stream.on('data', (chunk: Buffer) => {
-    if (bytes !== undefined) bytes.out += chunk.length;
-    if (!res.write(chunk)) {
-      stream.pause();
-      res.once('drain', () => stream.resume());
-    }
+    // Read the body only now: Node emits 'response' on the next tick but 'data' at once, so a head and a first chunk
+    // that arrive together would otherwise reach the client as a chunk first (with a default 200 head of Node's) and
+    // then a head nobody can write any more, which threw out of the event loop.
+    stream.on('data', (chunk: Buffer) => {
+      if (bytes !== undefined) bytes.out += chunk.length;
+      if (!res.write(chunk)) {
+        stream.pause();
+        res.once('drain', () => stream.resume());
+      }
+    });
   });
   stream.on('end', () => {
     ended = true;
