@@ -45,17 +45,28 @@ export function responseHeaders(rawHeaders: readonly string[]): string[] {
   return out;
 }
 
+/** Whether relayedHeaders has anything to take out of `headers`. */
+function hasHopByHop(headers: Record<string, unknown>): boolean {
+  for (const name in headers) if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a) return true;
+  return false;
+}
+
 /**
- * The same rule for a response head already parsed into an object (undici's, node:http2's), changed in place:
- * hop-by-hop headers, those the Connection header names and HTTP/2 pseudo-headers (`:status`) go.
+ * The same rule for a response head already parsed into an object (undici's, node:http2's): hop-by-hop headers, those
+ * the Connection header names and HTTP/2 pseudo-headers (`:status`) go. The head is returned as it is when none of them
+ * is there (a Go upstream such as the apiserver sends none on HTTP/1.1), else copied without them: no `delete`, which
+ * turned the object into a slow dictionary on the request path (docs/performance.md).
  */
 export function relayedHeaders<H extends Record<string, string | string[] | undefined>>(headers: H): H {
+  if (!hasHopByHop(headers)) return headers;
   const connection = headers.connection;
-  if (connection !== undefined) {
-    for (const token of String(connection).split(',')) delete headers[token.trim().toLowerCase()];
+  const named = connection === undefined ? undefined : new Set(String(connection).split(',').map((t) => t.trim().toLowerCase()));
+  const kept: Record<string, string | string[] | undefined> = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a || named?.has(name) === true) continue;
+    kept[name] = headers[name];
   }
-  for (const name of Object.keys(headers)) if (name.startsWith(':') || HOP_BY_HOP.has(name)) delete headers[name];
-  return headers;
+  return kept as H;
 }
 
 /** Headers of a 101 answer: the upgrade handshake headers stay, other hop-by-hop ones go. */
