@@ -85,6 +85,14 @@ describe('batched log and audit lines', () => {
     for (let i = 0; i < 20000; i += 997) assert.equal(got[i], `${i} ${'z'.repeat(100)}`);
   });
 
+  it('stops the process when a write fails (disk full): nothing goes on unaudited', () => {
+    const script = `import(${JSON.stringify(moduleUrl)}).then((m) => { const o = m.batchedLines('/dev/full'); for (let i = 0; i < 2000; i++) o.write('x'.repeat(100) + '\\n'); console.error('still running'); });`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: path.dirname(fileURLToPath(import.meta.url)) });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /ENOSPC/);
+    assert.doesNotMatch(r.stderr, /still running/);
+  });
+
   it('writes what is queued when the process exits', () => {
     const file = path.join(dir, 'out.log');
     const script = `import(${JSON.stringify(moduleUrl)}).then((m) => { const o = m.batchedLines(${JSON.stringify(file)}); o.write('last words\\n'); process.exit(0); });`;
