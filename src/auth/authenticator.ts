@@ -54,9 +54,9 @@ export class Authenticator {
     this.valid = new ExpiringCache(options.cacheMaxEntries, this.now);
     this.refused = new ExpiringCache(options.negativeCacheMaxEntries, this.now);
     options.metrics?.reportTokenCacheSize(() => this.cacheSize);
-    const counter = options.metrics?.tokenCache;
-    if (counter !== undefined) {
-      for (const result of ['hit', 'negative_hit', 'miss', 'shared'] as const) this.lookups[result] = counter.labels(result);
+    const metrics = options.metrics;
+    if (metrics !== undefined) {
+      for (const result of ['hit', 'negative_hit', 'miss', 'shared'] as const) this.lookups[result] = metrics.tokenLookups(result);
     }
   }
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterTally, HotHistogram } from './hot-metrics.js';
 
 /** Seconds; requests span from a cached-token proxy hop (sub-millisecond) to Keystone round trips and slow upstreams. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -11,28 +12,32 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export class Metrics {
   readonly registry = new Registry();
 
+  /** Counted on the request path in `requestTally`, handed to prom-client at each scrape (hot-metrics.ts). */
+  private readonly requestTally: CounterTally<'coe' | 'method' | 'code'> = new CounterTally(() => this.requests);
+
   readonly requests = new Counter({
     name: 'zun_gateway_requests_total',
     help: 'Requests answered per COE, method and status code (upgraded sessions count once, with their handshake status)',
     labelNames: ['coe', 'method', 'code'] as const,
     registers: [this.registry],
+    collect: () => this.requestTally.flush(),
   });
 
-  readonly requestDuration = new Histogram({
-    name: 'zun_gateway_request_duration_seconds',
-    help: 'Time from the request to the end of its response (long-lived watches and upgraded sessions excluded)',
-    labelNames: ['coe', 'method'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly requestDuration = new HotHistogram(
+    'zun_gateway_request_duration_seconds',
+    'Time from the request to the end of its response (long-lived watches and upgraded sessions excluded)',
+    ['coe', 'method'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
 
-  readonly upstreamLatency = new Histogram({
-    name: 'zun_gateway_upstream_latency_seconds',
-    help: 'Time from sending a request upstream to receiving its response head',
-    labelNames: ['coe'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly upstreamLatency = new HotHistogram(
+    'zun_gateway_upstream_latency_seconds',
+    'Time from sending a request upstream to receiving its response head',
+    ['coe'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
 
   readonly upstreamErrors = new Counter({
     name: 'zun_gateway_upstream_errors_total',
@@ -63,12 +68,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly tokenCache = new Counter({
+  /** Counted on the request path in `tokenLookupTally` (hot-metrics.ts); `tokenLookups` hands out its counters. */
+  private readonly tokenLookupTally: CounterTally<'result'> = new CounterTally(() => this.tokenCache);
+
+  private readonly tokenCache = new Counter({
     name: 'zun_gateway_token_cache_lookups_total',
     help: 'Token lookups: hit (valid, cached), negative_hit (refused, cached), miss (asked Keystone), shared (joined a lookup in flight)',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => this.tokenLookupTally.flush(),
   });
+
+  /** The token-cache lookup counter for one result (keep it). */
+  tokenLookups(result: 'hit' | 'negative_hit' | 'miss' | 'shared'): { inc(): void } {
+    return this.tokenLookupTally.child(result);
+  }
 
   private tokenCacheSource: (() => { valid: number; refused: number }) | undefined;
 
@@ -134,8 +148,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // prom-client hashes a label object on every call; the per-request metrics keep the child of each label
-  // combination instead (the combinations are bounded: COE, the HTTP parser's methods, status codes).
+  // The per-request metrics keep a child per label combination (bounded: COE, the HTTP parser's methods, status
+  // codes); their updates bypass prom-client's (hot-metrics.ts).
   private readonly requestCounters = new Map<string, { inc(): void }>();
   private readonly durationHistograms = new Map<string, { observe(v: number): void }>();
   private readonly upstreamHistograms = new Map<string, { observe(v: number): void }>();
@@ -145,7 +159,7 @@ export class Metrics {
     const key = `${coe} ${method} ${code}`;
     let child = this.requestCounters.get(key);
     if (child === undefined) {
-      child = this.requests.labels(coe, method, String(code));
+      child = this.requestTally.child(coe, method, String(code));
       this.requestCounters.set(key, child);
     }
     child.inc();
@@ -156,7 +170,7 @@ export class Metrics {
     const key = `${coe} ${method}`;
     let child = this.durationHistograms.get(key);
     if (child === undefined) {
-      child = this.requestDuration.labels(coe, method);
+      child = this.requestDuration.child(coe, method);
       this.durationHistograms.set(key, child);
     }
     child.observe(seconds);
@@ -166,7 +180,7 @@ export class Metrics {
   observeUpstream(coe: string, seconds: number): void {
     let child = this.upstreamHistograms.get(coe);
     if (child === undefined) {
-      child = this.upstreamLatency.labels(coe);
+      child = this.upstreamLatency.child(coe);
       this.upstreamHistograms.set(coe, child);
     }
     child.observe(seconds);
