@@ -13,17 +13,22 @@ import type { Counter, Metric, Registry } from 'prom-client';
  * `collect: () => tally.flush()`.
  */
 export class CounterTally<L extends string> {
-  private readonly tallies: Array<{ readonly labels: readonly string[]; pending: number }> = [];
+  private readonly tallies = new Map<string, { readonly labels: readonly string[]; pending: number }>();
 
   constructor(private readonly counter: () => Counter<L>) {}
 
-  /** The counter for one set of label values (keep it: making one is the slow part). */
+  /** The counter for one set of label values; asked again for the same values, it counts into the same tally. */
   child(...labels: string[]): { inc(): void } {
-    const tally = { labels, pending: 0 };
-    this.tallies.push(tally);
+    const key = labels.join('\u0000');
+    let tally = this.tallies.get(key);
+    if (tally === undefined) {
+      tally = { labels, pending: 0 };
+      this.tallies.set(key, tally);
+    }
+    const target = tally;
     return {
       inc: () => {
-        tally.pending += 1;
+        target.pending += 1;
       },
     };
   }
@@ -31,7 +36,7 @@ export class CounterTally<L extends string> {
   /** Hands what was counted since the last scrape to prom-client. */
   flush(): void {
     const counter = this.counter();
-    for (const tally of this.tallies) {
+    for (const tally of this.tallies.values()) {
       if (tally.pending === 0) continue;
       counter.labels(...tally.labels).inc(tally.pending);
       tally.pending = 0;
@@ -66,7 +71,7 @@ export class HotHistogram {
     registry.registerMetric(this as unknown as Metric);
   }
 
-  /** The histogram for one set of label values, in labelNames order (keep it: making one is the slow part). */
+  /** The histogram for one set of label values, in labelNames order; asked again, it observes into the same series. */
   child(...labels: string[]): { observe(value: number): void } {
     const key = labels.join('\u0000');
     let series = this.series.get(key);
