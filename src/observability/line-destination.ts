@@ -70,7 +70,7 @@ export class LineDestination {
     return openSync(file, 'a');
   }
 
-  write(line: string): boolean {
+  write(line: string): void {
     if (this.closed) throw new Error('line destination closed');
     // A line that surely fits (UTF-8 takes at most 3 bytes per UTF-16 unit) skips the byte count.
     if (line.length * 3 > BATCH_BYTES - this.used) {
@@ -79,12 +79,11 @@ export class LineDestination {
         this.flushSync();
         if (bytes > BATCH_BYTES) {
           writeAll(this.fd, Buffer.from(line));
-          return true;
+          return;
         }
       }
     }
     this.used += this.buffer.write(line, this.used);
-    return true;
   }
 
   /** Writes out what is queued, now. */
