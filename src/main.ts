@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { runCredential } from './client/exec-credential.js';
 import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { keepOldGenerationHeadroom } from './gateway/heap-headroom.js';
 import { createAuditTrail } from './observability/audit.js';
 import { createLogger, stdoutDestination } from './observability/logger.js';
 
@@ -21,6 +22,7 @@ const version = packageVersion();
 const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
 
 async function serve(configFile: string): Promise<void> {
+  keepOldGenerationHeadroom();
   const config = loadConfigFile(configFile, process.env);
   const stdout = stdoutDestination();
   const logger = createLogger(config.log.level, stdout);

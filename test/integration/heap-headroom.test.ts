@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HEAP_GROWING_PERCENT } from '../../src/gateway/heap-headroom.js';
+
+const MAIN = path.resolve('dist/src/main.js');
+
+/** Runs `serve` with V8's heap-controller trace until the gateway listens; returns what it printed. */
+function serveUntilListening(config: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--trace-gc-verbose', MAIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the gateway did not start:\n${out.slice(-2000)}`));
+    }, 20_000);
+    const read = (chunk: Buffer): void => {
+      out += chunk.toString('utf8');
+      if (out.includes('"gateway listening"')) child.kill('SIGTERM');
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+describe('old-generation headroom (V8 heap growing factor) in the serving process', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-heap-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('every old-generation limit computed once `serve` starts loading the gateway uses the fixed factor', async () => {
+    const config = path.join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        '  authUrl: http://127.0.0.1:9/v3',
+        '  serviceCredentials: {username: gateway, password: p, userDomainName: Default, projectName: service, projectDomainName: Default}',
+        '',
+      ].join('\n'),
+    );
+    const out = await serveUntilListening(config);
+    const untilListening = out.slice(0, out.indexOf('"gateway listening"'));
+    // "[HeapController] Limit: old size: 43771 KB, new limit: 81764 KB (1.5)", one per full collection.
+    const limits = [...untilListening.matchAll(/\[HeapController\] Limit: old size: (\d+) KB, new limit: (\d+) KB \(([\d.]+)\)/g)].map((m) => ({
+      live: Number(m[1]),
+      limit: Number(m[2]),
+      factor: Number(m[3]),
+    }));
+    assert.ok(limits.length > 0, `V8 printed no heap limits before the gateway listened:\n${out.slice(-2000)}`);
+    // The gateway's modules (about 40 MB of heap) load after the setting, so the collection they cause, the last one
+    // before listening, sets the limit the running gateway starts from.
+    const last = limits[limits.length - 1]!;
+    assert.equal(last.factor, 1 + HEAP_GROWING_PERCENT / 100, `limits computed: ${JSON.stringify(limits)}`);
+    // Headroom above the young generation (16 MB): a young collection does not start a full mark at once.
+    assert.ok(last.limit - last.live > 16 * 1024, `headroom ${last.limit - last.live} KB above a live heap of ${last.live} KB`);
+  });
+});
