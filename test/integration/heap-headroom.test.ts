@@ -36,7 +36,7 @@ describe('old-generation headroom (V8 heap growing factor) in the serving proces
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('every old-generation limit computed once `serve` starts loading the gateway uses the fixed factor', async () => {
+  it('the old-generation limit the gateway starts serving with is set with the pinned growing factor', async () => {
     const config = path.join(dir, 'gateway.yaml');
     writeFileSync(
       config,
@@ -50,7 +50,7 @@ describe('old-generation headroom (V8 heap growing factor) in the serving proces
     );
     const out = await serveUntilListening(config);
     const untilListening = out.slice(0, out.indexOf('"gateway listening"'));
-    // "[HeapController] Limit: old size: 43771 KB, new limit: 81764 KB (1.5)", one per full collection.
+    // "[HeapController] Limit: old size: 43771 KB, new limit: 103650 KB (2.0)", one per full collection.
     const limits = [...untilListening.matchAll(/\[HeapController\] Limit: old size: (\d+) KB, new limit: (\d+) KB \(([\d.]+)\)/g)].map((m) => ({
       live: Number(m[1]),
       limit: Number(m[2]),
