@@ -15,7 +15,11 @@ import v8 from 'node:v8';
  */
 export const HEAP_GROWING_PERCENT = 100;
 
-/** Applied before the gateway's modules load, so that every old-generation limit V8 computes uses it. */
+/**
+ * Applied before the gateway's modules load, so that every old-generation limit V8 computes uses it. V8 reads the flag
+ * each time it computes a limit, so setting it at run time takes effect (heap-headroom.test.ts checks it in `serve`);
+ * here it needs no change to how the gateway is started (npm start, the image's entrypoint, the installed binary).
+ */
 export function keepOldGenerationHeadroom(): void {
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
