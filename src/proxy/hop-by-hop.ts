@@ -45,9 +45,12 @@ export function responseHeaders(rawHeaders: readonly string[]): string[] {
   return out;
 }
 
+/** A parsed head's name that never goes on: hop-by-hop, or an HTTP/2 pseudo-header (`:status`). */
+const neverRelayed = (name: string): boolean => HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a;
+
 /** Whether relayedHeaders has anything to take out of `headers`. */
 function hasHopByHop(headers: Record<string, unknown>): boolean {
-  for (const name in headers) if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a) return true;
+  for (const name in headers) if (neverRelayed(name)) return true;
   return false;
 }
 
@@ -63,7 +66,7 @@ export function relayedHeaders<H extends Record<string, string | string[] | unde
   const named = connection === undefined ? undefined : new Set(String(connection).split(',').map((t) => t.trim().toLowerCase()));
   const kept: Record<string, string | string[] | undefined> = {};
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 0x3a || named?.has(name) === true) continue;
+    if (neverRelayed(name) || named?.has(name) === true) continue;
     kept[name] = headers[name];
   }
   return kept as H;
