@@ -84,8 +84,8 @@ export function rssSampler(pid: number, everyMs = 10): { stop(): number } {
   };
 }
 
-/** User plus system CPU seconds used so far by a process and every live descendant (nginx's worker, say). */
-export function treeCpuSeconds(pid: number): number {
+/** A process and every live descendant (nginx's worker, say), each with its CPU ticks so far. */
+function processTree(pid: number): Array<{ pid: number; ticks: number }> {
   const children = new Map<number, number[]>();
   const ticks = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
@@ -105,12 +105,30 @@ export function treeCpuSeconds(pid: number): number {
     list.push(self);
     children.set(parent, list);
   }
-  let total = 0;
+  const tree: Array<{ pid: number; ticks: number }> = [];
   const stack = [pid];
   while (stack.length > 0) {
     const p = stack.pop() as number;
-    total += ticks.get(p) ?? 0;
+    if (ticks.has(p)) tree.push({ pid: p, ticks: ticks.get(p) as number });
     stack.push(...(children.get(p) ?? []));
   }
-  return total / 100; // USER_HZ
+  return tree;
+}
+
+/** User plus system CPU seconds used so far by a process and every live descendant. */
+export function treeCpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + p.ticks, 0) / 100; // USER_HZ
+}
+
+/** Resident memory of a process and every live descendant, in bytes. */
+export function treeRssBytes(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      total += rssBytes(p.pid);
+    } catch {
+      // Gone since the tree was read.
+    }
+  }
+  return total;
 }

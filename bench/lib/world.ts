@@ -132,20 +132,44 @@ export async function startMinimalProxy(world: World, upstreamPort: number): Pro
   return { name: 'node:http proxy', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
 }
 
+/** bench/minimal-tls-relay.ts in front of the apiserver, acting as alice like nginx (the client sends the impersonation). */
+export async function startMinimalTlsRelay(world: World): Promise<Endpoint> {
+  const port = await freePort();
+  const { child, service } = startService(
+    'minimal-tls-relay',
+    process.execPath,
+    [path.resolve('dist/bench/minimal-tls-relay.js'), String(port), world.env.kubeServer],
+    path.join(world.dir, `minimal-tls-relay-${port}.log`),
+    {
+      PATH: process.env.PATH ?? '',
+      ZGW_RELAY_CERT: world.env.tlsCert,
+      ZGW_RELAY_KEY: world.env.tlsKey,
+      ZGW_RELAY_UPSTREAM_CA: world.env.kubeCa,
+      ZGW_RELAY_BEARER: world.gatewaySaToken,
+    },
+  );
+  world.services.push(service);
+  await waitForPort(port, 10_000, child, 'minimal TLS relay');
+  return { name: 'node:https relay', base: `https://127.0.0.1:${port}`, headers: world.impersonation, pid: service.pid };
+}
+
 /**
  * Debian's nginx as a plain reverse proxy: one worker (the gateway is one Node.js process), keep-alive to the
- * upstream, no access log, no authentication. For the apiserver it adds the gateway's service-account token, and
- * the client's impersonation headers pass through.
+ * upstream, no access log, no authentication; upgrades (exec, attach) pass through. For the apiserver it adds the
+ * gateway's service-account token, and the client's impersonation headers pass through. `unix:///path` is a
+ * plain-HTTP upstream on a unix socket (the Docker engine).
  */
 export async function startNginx(world: World, upstream: { url: string; bearer?: string }, tls: boolean): Promise<Endpoint> {
   const port = await freePort();
   const prefix = mkdtempSync(path.join(world.dir, 'nginx-'));
   const u = new URL(upstream.url);
+  const server = u.protocol === 'unix:' ? `unix:${u.pathname}` : u.host;
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
   const conf = path.join(prefix, 'nginx.conf');
   writeFileSync(
     conf,
     `worker_processes 1;
-pid ${prefix}/nginx.pid;
+${process.getuid?.() === 0 ? 'user root root; # the worker runs as the bench does, like every other target (the engine socket is not for nobody)\n' : ''}pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 daemon off;
 events { worker_connections 8192; }
@@ -153,14 +177,16 @@ http {
   access_log off;
   client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fcgi;
   uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
-  upstream up { server ${u.host}; keepalive 128; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  upstream up { server ${server}; keepalive 128; }
   server {
     listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
     ${tls ? `ssl_certificate ${world.env.tlsCert}; ssl_certificate_key ${world.env.tlsKey};` : ''}
     location / {
-      proxy_pass ${u.protocol.replace(':', '')}://up;
+      proxy_pass ${scheme}://up;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
       proxy_buffering off;
       proxy_read_timeout 3600s;
       ${upstream.bearer !== undefined ? `proxy_set_header Authorization "Bearer ${upstream.bearer}";` : ''}
@@ -178,21 +204,24 @@ http {
   return { name: 'nginx', base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, headers, pid: service.pid };
 }
 
-/** A kubeconfig straight to the apiserver that impersonates alice exactly as the gateway does (kubectl's `as` fields). */
-export function impersonatingKubeconfig(world: World): string {
+/**
+ * A kubeconfig that impersonates alice exactly as the gateway does (kubectl's `as` fields), straight to the apiserver
+ * or to a plain proxy in front of it (`via`).
+ */
+export function impersonatingKubeconfig(world: World, via?: { server: string; ca: string }): string {
   const groups = world.impersonation.filter(([k]) => k === 'Impersonate-Group').map(([, v]) => v);
   const extras: Record<string, string[]> = {};
   for (const [k, v] of world.impersonation) {
     if (k.startsWith('Impersonate-Extra-')) (extras[k.slice('Impersonate-Extra-'.length)] ??= []).push(decodeURIComponent(v));
   }
   const user = world.impersonation.find(([k]) => k === 'Impersonate-User')?.[1] ?? '';
-  const kubeconfig = path.join(world.dir, 'impersonating.kubeconfig');
+  const kubeconfig = path.join(world.dir, `impersonating-${via === undefined ? 'direct' : new URL(via.server).port}.kubeconfig`);
   writeFileSync(
     kubeconfig,
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'e2e', cluster: { server: world.env.kubeServer, 'certificate-authority': world.env.kubeCa } }],
+      clusters: [{ name: 'e2e', cluster: { server: via?.server ?? world.env.kubeServer, 'certificate-authority': via?.ca ?? world.env.kubeCa } }],
       users: [{ name: 'gw', user: { token: world.gatewaySaToken, as: user, 'as-groups': groups, 'as-user-extra': extras } }],
       contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'gw' } }],
       'current-context': 'e2e',
@@ -201,10 +230,14 @@ export function impersonatingKubeconfig(world: World): string {
   return kubeconfig;
 }
 
-/** `kubectl proxy` (client-go's reverse proxy), impersonating alice exactly as the gateway does. */
-export async function startKubectlProxy(world: World): Promise<Endpoint> {
+/**
+ * `kubectl proxy` (client-go's reverse proxy), impersonating alice exactly as the gateway does. It refuses exec and
+ * attach unless `streams` (its `--reject-paths` default).
+ */
+export async function startKubectlProxy(world: World, options: { streams?: boolean } = {}): Promise<Endpoint> {
   const port = await freePort();
-  const { child, service } = startService('kubectl-proxy', world.kubectl, ['proxy', '--kubeconfig', impersonatingKubeconfig(world), '--address', '127.0.0.1', '--port', String(port)], path.join(world.dir, 'kubectl-proxy.log'), {
+  const args = ['proxy', '--kubeconfig', impersonatingKubeconfig(world), '--address', '127.0.0.1', '--port', String(port), ...(options.streams === true ? ['--reject-paths=^$'] : [])];
+  const { child, service } = startService('kubectl-proxy', world.kubectl, args, path.join(world.dir, 'kubectl-proxy.log'), {
     PATH: process.env.PATH ?? '',
     HOME: world.dir,
   });

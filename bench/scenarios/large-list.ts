@@ -4,7 +4,7 @@ import { tenantNamespace } from '../lib/cluster.js';
 import { timedGet } from '../lib/http-client.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
 import { rssBytes, rssSampler } from '../lib/processes.js';
-import { directApiserver, startGateway, startKubectlProxy, startNginx, type World } from '../lib/world.js';
+import { directApiserver, startGateway, startKubectlProxy, startMinimalTlsRelay, startNginx, type World } from '../lib/world.js';
 import type { BenchOptions } from './options.js';
 
 const NAMESPACE = 'bench-list';
@@ -42,6 +42,7 @@ export async function largeList(world: World, options: BenchOptions): Promise<Ca
     { ...gateway, ca },
     { ...(await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true)), ca },
     { ...(await startKubectlProxy(world)), ca: undefined },
+    { ...(await startMinimalTlsRelay(world)), ca },
   ];
   const path = `/api/v1/namespaces/${NAMESPACE}/configmaps`;
   for (const t of targets) await timedGet(`${t.base}${path}`, t.headers, t.ca);

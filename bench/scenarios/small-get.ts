@@ -8,6 +8,7 @@ import {
   startGateway,
   startKubectlProxy,
   startMinimalProxy,
+  startMinimalTlsRelay,
   startNginx,
   type Endpoint,
   type World,
@@ -38,7 +39,13 @@ async function loadEach(scenario: string, targets: readonly Endpoint[], options:
 export async function smallGetApiserver(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-small', namespace: 'os-alpha' }, data: { key: 'value' } });
   const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
-  const targets = [directApiserver(world), gateway, await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), await startKubectlProxy(world)];
+  const targets = [
+    directApiserver(world),
+    gateway,
+    await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true),
+    await startKubectlProxy(world),
+    await startMinimalTlsRelay(world),
+  ];
   // Warm: the token cache, the tenancy check, every keep-alive pool.
   for (const t of targets) await wrk(`${t.base}${PATH}`, t.headers, { connections: 4, seconds: 1 });
   return loadEach('1 small GET, real apiserver', targets, options);

@@ -1,13 +1,43 @@
 import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { DockerUser } from '../../test/e2e/support/docker-cli.js';
 import { adminKubectl, mustSucceed, tenantKubeconfig } from '../../test/e2e/support/kubectl.js';
 import { run } from '../../test/e2e/support/run.js';
 import { apply, tenantNamespace } from '../lib/cluster.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
-import { impersonatingKubeconfig, startGateway, type World } from '../lib/world.js';
+import { impersonatingKubeconfig, startGateway, startKubectlProxy, startNginx, type World } from '../lib/world.js';
 import type { BenchOptions } from './options.js';
 
 const NAMESPACE = 'bench-stream';
+
+/** A kubeconfig for a plain-HTTP server that needs no credentials (kubectl proxy). */
+function plainKubeconfig(world: World, server: string): string {
+  const file = path.join(world.dir, `plain-${new URL(server).port}.kubeconfig`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'proxy', cluster: { server } }],
+      users: [{ name: 'none', user: {} }],
+      contexts: [{ name: 'proxy', context: { cluster: 'proxy', user: 'none' } }],
+      'current-context': 'proxy',
+    }),
+  );
+  return file;
+}
+
+/** The docker CLI's environment for an engine API behind TLS at `host` (tcp://), trusting the e2e CA. */
+function dockerTlsEnv(world: World, host: string, client?: { cert: string; key: string }): Record<string, string> {
+  const certs = mkdtempSync(path.join(world.dir, 'docker-certs-'));
+  copyFileSync(world.env.tlsCa, path.join(certs, 'ca.pem'));
+  if (client !== undefined) {
+    copyFileSync(client.cert, path.join(certs, 'cert.pem'));
+    copyFileSync(client.key, path.join(certs, 'key.pem'));
+  }
+  return { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs };
+}
 
 /** Seconds for a command that reads `input` to its end; the payload's size over that is the throughput. */
 async function timed(what: string, command: () => ReturnType<typeof run>): Promise<number> {
@@ -18,9 +48,10 @@ async function timed(what: string, command: () => ReturnType<typeof run>): Promi
 }
 
 /**
- * Scenario 5: bytes through upgraded connections: `kubectl exec -i ... cat >/dev/null` (SPDY or WebSocket through
- * the gateway vs straight to the apiserver) and `docker run -i` (the hijacked attach stream through the gateway vs
- * the engine's socket). The commands' start-up is included, the same for both sides.
+ * Scenario 5: bytes through upgraded connections: `kubectl exec -i ... cat >/dev/null` (SPDY or WebSocket straight
+ * to the apiserver, through the gateway, nginx with TLS both ways, and kubectl proxy with plain HTTP to kubectl)
+ * and `docker run -i` (the hijacked attach stream on the engine's socket, on its own TLS endpoint, through the
+ * gateway and through nginx with TLS to the CLI). The commands' start-up is included, the same for every target.
  */
 export async function streams(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await tenantNamespace(NAMESPACE, world.projectId, 'edit');
@@ -37,36 +68,46 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   });
   await mustSucceed(adminKubectl(['wait', '--for=condition=Ready', 'pod/bench-sink', '-n', NAMESPACE, '--timeout=120s']), 'bench-sink ready');
   const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
+  const nginx = await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true);
+  const kubectlProxy = await startKubectlProxy(world, { streams: true });
   const payload = randomBytes(options.streamBytes);
   const mb = options.streamBytes / 1e6;
   const gatewayUrl = gateway.base.replace(/\/k8s$/, '');
   const kubeconfigs = [
     { name: 'direct', file: impersonatingKubeconfig(world) },
     { name: 'gateway', file: tenantKubeconfig(gatewayUrl, world.token, NAMESPACE) },
+    { name: 'nginx', file: impersonatingKubeconfig(world, { server: nginx.base, ca: world.env.tlsCa }) },
+    { name: 'kubectl proxy', file: plainKubeconfig(world, kubectlProxy.base) },
   ];
   const kubectlEnv = { PATH: process.env.PATH ?? '', HOME: world.dir };
-  const exec = await alternate(kubeconfigs, options.runs, async (k) => {
-    const s = await timed(`kubectl exec through ${k.name}`, () =>
+  const execThrough = (k: (typeof kubeconfigs)[number], input: Buffer): Promise<number> =>
+    timed(`kubectl exec through ${k.name}`, () =>
       run(world.kubectl, ['--kubeconfig', k.file, 'exec', '-i', '-n', NAMESPACE, 'bench-sink', '--', 'sh', '-c', 'cat > /dev/null'], {
         env: kubectlEnv,
-        input: payload,
+        input,
         timeoutMs: 600_000,
       }),
     );
-    return { mbPerS: mb / s };
-  });
+  // Warm: the gateway's first request of a token asks Keystone, which is not what a stream costs.
+  for (const k of kubeconfigs) await execThrough(k, Buffer.alloc(0));
+  const exec = await alternate(kubeconfigs, options.runs, async (k) => ({ mbPerS: mb / (await execThrough(k, payload)) }));
 
+  // The engine's socket (no TLS: the limit), its own TLS endpoint (what a remote user of a bare engine has), and the
+  // proxies with TLS towards the CLI.
+  const engineNginx = await startNginx(world, { url: `unix://${world.env.dockerSocket}` }, true);
   const user = new DockerUser(Number(new URL(gatewayUrl).port), { 'X-Auth-Token': world.token });
   const dockers = [
     { name: 'direct', env: { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: `unix://${world.env.dockerSocket}` } },
+    { name: 'engine TLS', env: dockerTlsEnv(world, world.env.dockerTls.host, { cert: world.env.dockerTls.clientCert, key: world.env.dockerTls.clientKey }) },
     { name: 'gateway', env: user.env },
+    { name: 'nginx', env: dockerTlsEnv(world, engineNginx.base.replace(/^https:/, 'tcp:')) },
   ];
-  const attach = await alternate(dockers, options.runs, async (d) => {
-    const s = await timed(`docker run -i through ${d.name}`, () =>
-      run('docker', ['run', '-i', '--rm', world.env.busyboxImage, 'sh', '-c', 'cat > /dev/null'], { env: d.env, input: payload, timeoutMs: 600_000 }),
+  const runThrough = (d: (typeof dockers)[number], input: Buffer): Promise<number> =>
+    timed(`docker run -i through ${d.name}`, () =>
+      run('docker', ['run', '-i', '--rm', world.env.busyboxImage, 'sh', '-c', 'cat > /dev/null'], { env: d.env, input, timeoutMs: 600_000 }),
     );
-    return { mbPerS: mb / s };
-  });
+  for (const d of dockers) await runThrough(d, Buffer.alloc(0));
+  const attach = await alternate(dockers, options.runs, async (d) => ({ mbPerS: mb / (await runThrough(d, payload)) }));
   return [
     ...kubeconfigs.map((k) => summarize('5 streams', `kubectl exec -i, ${mb.toFixed(0)} MB`, k.name, exec.get(k.name) ?? [])),
     ...dockers.map((d) => summarize('5 streams', `docker run -i (attach), ${mb.toFixed(0)} MB`, d.name, attach.get(d.name) ?? [])),

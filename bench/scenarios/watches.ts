@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { adminRequest, apply, tenantNamespace } from '../lib/cluster.js';
 import { headerObject, request } from '../lib/http-client.js';
 import { percentile, summarize, type CaseResult } from '../lib/measure.js';
-import { rssBytes } from '../lib/processes.js';
-import { directApiserver, startGateway, stopService, type Endpoint, type World } from '../lib/world.js';
+import { treeRssBytes } from '../lib/processes.js';
+import { directApiserver, startGateway, startKubectlProxy, startMinimalTlsRelay, startNginx, stopService, type Endpoint, type World } from '../lib/world.js';
 import type { BenchOptions } from './options.js';
 
 const NAMESPACE = 'bench-watch';
@@ -24,10 +24,10 @@ const OPENING_AT_ONCE = 100;
  * Opens `n` watches on the namespace's ConfigMaps from `resourceVersion`, each on its own connection, at most
  * OPENING_AT_ONCE of them being established at any moment.
  */
-async function openWatches(target: Endpoint, n: number, resourceVersion: string, ca: Buffer, marker: () => string): Promise<OpenWatch[]> {
+async function openWatches(target: Endpoint, n: number, resourceVersion: string, ca: Buffer | undefined, marker: () => string): Promise<OpenWatch[]> {
   const url = new URL(`${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&resourceVersion=${resourceVersion}&timeoutSeconds=600`);
   const transport = url.protocol === 'https:' ? https : http;
-  const agent = new transport.Agent({ keepAlive: false, maxSockets: Infinity, ...(url.protocol === 'https:' ? { ca } : {}) });
+  const agent = new transport.Agent({ keepAlive: false, maxSockets: Infinity, ...(url.protocol === 'https:' && ca !== undefined ? { ca } : {}) });
   const watches: OpenWatch[] = [];
   const openOne = (): Promise<void> =>
     new Promise<void>((resolve, reject) => {
@@ -63,49 +63,72 @@ async function openWatches(target: Endpoint, n: number, resourceVersion: string,
   return watches;
 }
 
+type WatchTarget = 'direct' | 'gateway' | 'nginx' | 'kubectl proxy' | 'node:https relay';
+const TARGETS: readonly WatchTarget[] = ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'];
+
+/** A target started for one round (a fresh process, so its memory growth is what the watches cost), and its CA. */
+async function startTarget(world: World, name: WatchTarget): Promise<{ target: Endpoint; ca: Buffer | undefined; metricsUrl?: string; started: boolean }> {
+  switch (name) {
+    case 'direct':
+      return { target: directApiserver(world), ca: readFileSync(world.env.kubeCa), started: false };
+    case 'gateway': {
+      const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
+      return { target: gateway, ca: readFileSync(world.env.tlsCa), metricsUrl: gateway.metricsUrl, started: true };
+    }
+    case 'nginx':
+      return { target: await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), ca: readFileSync(world.env.tlsCa), started: true };
+    case 'kubectl proxy':
+      return { target: await startKubectlProxy(world), ca: undefined, started: true };
+    case 'node:https relay':
+      return { target: await startMinimalTlsRelay(world), ca: readFileSync(world.env.tlsCa), started: true };
+  }
+}
+
 /**
- * Scenario 4: many concurrent watches through one gateway: its memory per watch, and how much later than direct an
- * event reaches all of them.
+ * Scenario 4: many concurrent watches: how much later than direct an event reaches all of them through the gateway
+ * and through the peers (nginx with TLS both ways, one upstream connection per watch; kubectl proxy, plain HTTP to
+ * its clients and HTTP/2 to the apiserver; the minimal node:https relay, the floor of a Node.js proxy), and each
+ * proxy's memory per watch. Targets alternate round by round.
  */
 export async function watches(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await tenantNamespace(NAMESPACE, world.projectId);
   await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-watched', namespace: NAMESPACE }, data: { marker: 'start' } });
-  const results: CaseResult[] = [];
-  for (const name of ['direct', 'gateway'] as const) {
-    const runs: Array<Record<string, number>> = [];
-    for (let round = 0; round < options.runs; round += 1) {
-      // A fresh gateway each round: the memory a process has freed stays mapped, so a second round on the same
-      // gateway would measure reuse, not what 2,000 watches cost.
-      const gateway = name === 'gateway' ? await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true }) : undefined;
-      const target = gateway ?? directApiserver(world);
-      const ca = readFileSync(gateway !== undefined ? world.env.tlsCa : world.env.kubeCa);
+  const runs = new Map<WatchTarget, Array<Record<string, number>>>(TARGETS.map((t) => [t, []]));
+  for (let round = 0; round < options.runs; round += 1) {
+    for (let i = 0; i < TARGETS.length; i += 1) {
+      const name = TARGETS[(i + round) % TARGETS.length] as WatchTarget;
+      // A fresh proxy each round: the memory a process has freed stays mapped, so a second round on the same
+      // process would measure reuse, not what the watches cost.
+      const { target, ca, metricsUrl, started } = await startTarget(world, name);
       try {
-        runs.push(await measureRound(target, gateway, ca, options.watches, round));
+        runs.get(name)?.push(await measureRound(target, started ? target.pid : undefined, metricsUrl, ca, options.watches, round));
       } finally {
-        if (gateway !== undefined) await stopService(world, gateway.pid);
+        if (started) await stopService(world, target.pid);
       }
       await sleep(1000);
     }
-    results.push(summarize('4 watches', `${options.watches} watches`, name, runs));
   }
-  return results;
+  return TARGETS.map((name) => summarize('4 watches', `${options.watches} watches`, name, runs.get(name) ?? []));
 }
 
-/** One round: open the watches, change the ConfigMap once, time its arrival at each; the gateway's memory growth. */
-async function measureRound(target: Endpoint, gateway: (Endpoint & { metricsUrl: string }) | undefined, ca: Buffer, n: number, round: number): Promise<Record<string, number>> {
+/**
+ * One round: open the watches, change the ConfigMap once, time its arrival at each; the proxy's memory growth
+ * (`proxyPid`, its whole process tree), and for the gateway its heap and external memory from its metrics.
+ */
+async function measureRound(target: Endpoint, proxyPid: number | undefined, metricsUrl: string | undefined, ca: Buffer | undefined, n: number, round: number): Promise<Record<string, number>> {
   let marker = `m-${Date.now()}-${round}`;
   const rv = await currentResourceVersion();
-  if (gateway !== undefined) {
+  if (proxyPid !== undefined) {
     // Warm: the first request loads the code paths and opens the pool, which is not what a watch costs.
-    const warm = await request({ url: `${gateway.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(gateway.headers), ca } as https.RequestOptions & { url: string }, undefined, https);
-    if (warm.status !== 200) throw new Error(`listing through the gateway: HTTP ${warm.status}`);
+    const warm = await request({ url: `${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(target.headers), ...(ca !== undefined ? { ca } : {}) } as https.RequestOptions & { url: string }, undefined, target.base.startsWith('https:') ? https : http);
+    if (warm.status !== 200) throw new Error(`listing through ${target.name}: HTTP ${warm.status}`);
   }
-  const rssBefore = gateway !== undefined ? rssBytes(gateway.pid) : 0;
-  const memoryBefore = gateway !== undefined ? await processMemory(gateway.metricsUrl) : undefined;
+  const rssBefore = proxyPid !== undefined ? treeRssBytes(proxyPid) : 0;
+  const memoryBefore = metricsUrl !== undefined ? await processMemory(metricsUrl) : undefined;
   const open = await openWatches(target, n, rv, ca, () => marker);
   await sleep(1000);
-  const rssAfter = gateway !== undefined ? rssBytes(gateway.pid) : 0;
-  const memoryAfter = gateway !== undefined ? await processMemory(gateway.metricsUrl) : undefined;
+  const rssAfter = proxyPid !== undefined ? treeRssBytes(proxyPid) : 0;
+  const memoryAfter = metricsUrl !== undefined ? await processMemory(metricsUrl) : undefined;
   marker = `m-${Date.now()}-${round}-event`;
   const sent = performance.now();
   const patched = await adminRequest('PATCH', `/api/v1/namespaces/${NAMESPACE}/configmaps/bench-watched`, { data: { marker } });
@@ -119,7 +142,7 @@ async function measureRound(target: Endpoint, gateway: (Endpoint & { metricsUrl:
   return {
     eventP50Ms: percentile(latencies, 50),
     eventP99Ms: percentile(latencies, 99),
-    ...(gateway !== undefined ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / n } : {}),
+    ...(proxyPid !== undefined ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / n } : {}),
     ...(memoryBefore !== undefined && memoryAfter !== undefined
       ? {
           heapPerWatchKb: (memoryAfter.heap - memoryBefore.heap) / 1024 / n,

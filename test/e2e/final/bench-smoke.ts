@@ -6,8 +6,10 @@ import { run } from '../support/run.js';
 
 /** What every scenario must report, per target (bench/run.ts; issue 7). */
 const EXPECTED: Record<string, string[]> = {
-  '1 small GET, real apiserver': ['direct', 'gateway', 'nginx', 'kubectl proxy'],
+  '1 small GET, real apiserver': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
   '2 small GET, fast upstream': ['direct', 'gateway', 'nginx', 'node:http proxy'],
+  '3 large LIST': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
+  '4 watches': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
 };
 
 interface Result {
