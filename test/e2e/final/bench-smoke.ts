@@ -10,6 +10,8 @@ const EXPECTED: Record<string, string[]> = {
   '2 small GET, fast upstream': ['direct', 'gateway', 'nginx', 'node:http proxy'],
   '3 large LIST': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
   '4 watches': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
+  // exec: direct, gateway, nginx, kubectl proxy; attach: direct, engine TLS, gateway, nginx.
+  '5 streams': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'engine TLS'],
 };
 
 interface Result {
