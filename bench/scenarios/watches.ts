@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { adminRequest, apply, tenantNamespace } from '../lib/cluster.js';
 import { headerObject, request } from '../lib/http-client.js';
-import { percentile, summarize, type CaseResult } from '../lib/measure.js';
+import { alternate, percentile, summarize, type CaseResult } from '../lib/measure.js';
 import { treeRssBytes } from '../lib/processes.js';
 import { directApiserver, startGateway, startKubectlProxy, startMinimalTlsRelay, startNginx, stopService, type Endpoint, type World } from '../lib/world.js';
 import type { BenchOptions } from './options.js';
@@ -93,21 +94,21 @@ async function startTarget(world: World, name: WatchTarget): Promise<{ target: E
 export async function watches(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await tenantNamespace(NAMESPACE, world.projectId);
   await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-watched', namespace: NAMESPACE }, data: { marker: 'start' } });
-  const runs = new Map<WatchTarget, Array<Record<string, number>>>(TARGETS.map((t) => [t, []]));
-  for (let round = 0; round < options.runs; round += 1) {
-    for (let i = 0; i < TARGETS.length; i += 1) {
-      const name = TARGETS[(i + round) % TARGETS.length] as WatchTarget;
+  const runs = await alternate(
+    TARGETS.map((name) => ({ name })),
+    options.runs,
+    async ({ name }) => {
       // A fresh proxy each round: the memory a process has freed stays mapped, so a second round on the same
       // process would measure reuse, not what the watches cost.
       const { target, ca, metricsUrl, started } = await startTarget(world, name);
       try {
-        runs.get(name)?.push(await measureRound(target, started ? target.pid : undefined, metricsUrl, ca, options.watches, round));
+        return await measureRound(target, started ? target.pid : undefined, metricsUrl, ca, options.watches);
       } finally {
         if (started) await stopService(world, target.pid);
+        await sleep(1000);
       }
-      await sleep(1000);
-    }
-  }
+    },
+  );
   return TARGETS.map((name) => summarize('4 watches', `${options.watches} watches`, name, runs.get(name) ?? []));
 }
 
@@ -115,8 +116,8 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
  * One round: open the watches, change the ConfigMap once, time its arrival at each; the proxy's memory growth
  * (`proxyPid`, its whole process tree), and for the gateway its heap and external memory from its metrics.
  */
-async function measureRound(target: Endpoint, proxyPid: number | undefined, metricsUrl: string | undefined, ca: Buffer | undefined, n: number, round: number): Promise<Record<string, number>> {
-  let marker = `m-${Date.now()}-${round}`;
+async function measureRound(target: Endpoint, proxyPid: number | undefined, metricsUrl: string | undefined, ca: Buffer | undefined, n: number): Promise<Record<string, number>> {
+  let marker = `m-${randomUUID()}`;
   const rv = await currentResourceVersion();
   if (proxyPid !== undefined) {
     // Warm: the first request loads the code paths and opens the pool, which is not what a watch costs.
@@ -129,7 +130,7 @@ async function measureRound(target: Endpoint, proxyPid: number | undefined, metr
   await sleep(1000);
   const rssAfter = proxyPid !== undefined ? treeRssBytes(proxyPid) : 0;
   const memoryAfter = metricsUrl !== undefined ? await processMemory(metricsUrl) : undefined;
-  marker = `m-${Date.now()}-${round}-event`;
+  marker = `m-${randomUUID()}-event`;
   const sent = performance.now();
   const patched = await adminRequest('PATCH', `/api/v1/namespaces/${NAMESPACE}/configmaps/bench-watched`, { data: { marker } });
   if (patched.status !== 200) throw new Error(`patching the watched ConfigMap: HTTP ${patched.status}`);
