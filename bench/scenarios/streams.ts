@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DockerUser } from '../../test/e2e/support/docker-cli.js';
+import { DockerUser, dockerTlsEnv } from '../../test/e2e/support/docker-cli.js';
 import { adminKubectl, mustSucceed, tenantKubeconfig } from '../../test/e2e/support/kubectl.js';
 import { run } from '../../test/e2e/support/run.js';
 import { apply, tenantNamespace } from '../lib/cluster.js';
@@ -26,17 +26,6 @@ function plainKubeconfig(world: World, server: string): string {
     }),
   );
   return file;
-}
-
-/** The docker CLI's environment for an engine API behind TLS at `host` (tcp://), trusting the e2e CA. */
-function dockerTlsEnv(world: World, host: string, client?: { cert: string; key: string }): Record<string, string> {
-  const certs = mkdtempSync(path.join(world.dir, 'docker-certs-'));
-  copyFileSync(world.env.tlsCa, path.join(certs, 'ca.pem'));
-  if (client !== undefined) {
-    copyFileSync(client.cert, path.join(certs, 'cert.pem'));
-    copyFileSync(client.key, path.join(certs, 'key.pem'));
-  }
-  return { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs };
 }
 
 /** Seconds for a command that reads `input` to its end; the payload's size over that is the throughput. */
@@ -98,9 +87,9 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   const user = new DockerUser(Number(new URL(gatewayUrl).port), { 'X-Auth-Token': world.token });
   const dockers = [
     { name: 'direct', env: { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: `unix://${world.env.dockerSocket}` } },
-    { name: 'engine TLS', env: dockerTlsEnv(world, world.env.dockerTls.host, { cert: world.env.dockerTls.clientCert, key: world.env.dockerTls.clientKey }) },
+    { name: 'engine TLS', env: dockerTlsEnv(world.env.dockerTls.host, { client: { cert: world.env.dockerTls.clientCert, key: world.env.dockerTls.clientKey } }) },
     { name: 'gateway', env: user.env },
-    { name: 'nginx', env: dockerTlsEnv(world, engineNginx.base.replace(/^https:/, 'tcp:')) },
+    { name: 'nginx', env: dockerTlsEnv(engineNginx.base.replace(/^https:/, 'tcp:')) },
   ];
   const runThrough = (d: (typeof dockers)[number], input: Buffer): Promise<number> =>
     timed(`docker run -i through ${d.name}`, () =>

@@ -5,6 +5,32 @@ import { e2eEnv } from './env.js';
 import { Background, run, type RunResult } from './run.js';
 
 /**
+ * The docker CLI's environment for an engine API behind TLS at `host` (tcp://...), trusting the e2e CA (ca.pem), with
+ * a client certificate when the endpoint asks for one and HTTP headers (~/.docker/config.json HttpHeaders) when given.
+ */
+export function dockerTlsEnv(host: string, options: { headers?: Record<string, string>; client?: { cert: string; key: string } } = {}): Record<string, string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-docker-'));
+  const certs = path.join(dir, 'certs');
+  const config = path.join(dir, 'config');
+  mkdirSync(certs);
+  mkdirSync(config);
+  copyFileSync(e2eEnv().tlsCa, path.join(certs, 'ca.pem'));
+  if (options.client !== undefined) {
+    copyFileSync(options.client.cert, path.join(certs, 'cert.pem'));
+    copyFileSync(options.client.key, path.join(certs, 'key.pem'));
+  }
+  writeFileSync(path.join(config, 'config.json'), JSON.stringify(options.headers !== undefined ? { HttpHeaders: options.headers } : {}), { mode: 0o600 });
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    DOCKER_HOST: host,
+    DOCKER_TLS_VERIFY: '1',
+    DOCKER_CERT_PATH: certs,
+    DOCKER_CONFIG: config,
+  };
+}
+
+/**
  * A docker CLI set up as a tenant would: DOCKER_HOST=tcp://<gateway>/docker over TLS (DOCKER_TLS_VERIFY with the
  * gateway CA as ca.pem) and the Keystone credential in ~/.docker/config.json HttpHeaders.
  */
@@ -12,21 +38,7 @@ export class DockerUser {
   readonly env: Record<string, string>;
 
   constructor(gatewayPort: number, headers: Record<string, string>) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-docker-'));
-    const certs = path.join(dir, 'certs');
-    const config = path.join(dir, 'config');
-    mkdirSync(certs);
-    mkdirSync(config);
-    copyFileSync(e2eEnv().tlsCa, path.join(certs, 'ca.pem'));
-    writeFileSync(path.join(config, 'config.json'), JSON.stringify({ HttpHeaders: headers }), { mode: 0o600 });
-    this.env = {
-      PATH: process.env.PATH ?? '',
-      HOME: dir,
-      DOCKER_HOST: `tcp://127.0.0.1:${gatewayPort}/docker`,
-      DOCKER_TLS_VERIFY: '1',
-      DOCKER_CERT_PATH: certs,
-      DOCKER_CONFIG: config,
-    };
+    this.env = dockerTlsEnv(`tcp://127.0.0.1:${gatewayPort}/docker`, { headers });
   }
 
   docker(args: readonly string[], options: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
