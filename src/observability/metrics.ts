@@ -149,7 +149,8 @@ export class Metrics {
   });
 
   // The per-request metrics keep a child per label combination (bounded: COE, the HTTP parser's methods, status
-  // codes); their updates bypass prom-client's (hot-metrics.ts).
+  // codes); their updates bypass prom-client's (hot-metrics.ts). These maps, keyed by one template string, stay in
+  // front of `child()` (which joins a rest array of labels): 0.13 against 0.33 µs for the three updates of a request.
   private readonly requestCounters = new Map<string, { inc(): void }>();
   private readonly durationHistograms = new Map<string, { observe(v: number): void }>();
   private readonly upstreamHistograms = new Map<string, { observe(v: number): void }>();
