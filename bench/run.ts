@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import type { CaseResult } from './lib/measure.js';
+import { judgeTargets, targetsTable } from './lib/targets.js';
 import { makeWorld, stopAll, type World } from './lib/world.js';
 import { auth } from './scenarios/auth.js';
 import { docker } from './scenarios/docker.js';
@@ -80,13 +81,17 @@ const program = new Command()
     mkdirSync(opts.out, { recursive: true });
     // Written after every scenario, so a scenario that fails (or a run that is stopped) keeps what came before it.
     const save = (): string => {
-      const text = table(results) + (failures.length > 0 ? `\n\nFailed: ${failures.map((f) => `scenario ${f.scenario}: ${f.error}`).join('; ')}` : '');
+      const text =
+        table(results) +
+        `\n\nAgainst issue 7's targets:\n\n${targetsTable(judgeTargets(results), options.smoke)}` +
+        (failures.length > 0 ? `\n\nFailed: ${failures.map((f) => `scenario ${f.scenario}: ${f.error}`).join('; ')}` : '');
       const record = {
         started: started.toISOString(),
         smoke: options.smoke,
         options,
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
         results,
+        targets: judgeTargets(results),
         failures,
       };
       writeFileSync(path.join(opts.out, `${stamp}.json`), `${JSON.stringify(record, null, 1)}\n`);

@@ -36,7 +36,11 @@ describe('benchmark harness (smoke, real systems)', function () {
       const files = readdirSync(out);
       const json = files.find((f) => f.endsWith('.json'));
       assert.ok(json !== undefined && files.some((f) => f.endsWith('.md')), `results written (${files.join(', ')})`);
-      const record = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { smoke: boolean; results: Result[] };
+      const record = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as {
+        smoke: boolean;
+        results: Result[];
+        targets: Array<{ target: string; met?: string }>;
+      };
       assert.equal(record.smoke, true);
       const scenarios = new Set(record.results.map((x) => x.scenario.split(' ')[0]));
       assert.deepEqual([...scenarios].sort(), ['1', '2', '3', '4', '5', '6', '7']);
@@ -48,6 +52,10 @@ describe('benchmark harness (smoke, real systems)', function () {
         for (const [k, v] of Object.entries(x.metrics)) assert.ok(Number.isFinite(v), `${x.scenario} ${x.case} ${x.target}: ${k} = ${v}`);
       }
       assert.match(r.stdout, /\| scenario \| case \| target \|/, 'the table is printed');
+      // Every target of issue 7 is judged from the run's own cases (bench/lib/targets.ts); a smoke run only shows them.
+      assert.equal(record.targets.length, 11, record.targets.map((t) => t.target).join('\n'));
+      for (const t of record.targets) assert.ok(t.met !== undefined, `the smoke run has the cases for: ${t.target}`);
+      assert.match(r.stdout, /Against issue 7's targets:[\s\S]*smoke run: not judged/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
