@@ -182,8 +182,9 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const burst = results.find((r) => r.scenario.startsWith('6 ') && / new tokens$/.test(r.case));
     const tokens = burst === undefined ? undefined : Number(/(\d+) new tokens$/.exec(burst.case)?.[1]);
     const validations = burst?.metrics.keystoneValidations;
+    const retries = burst?.metrics.keystoneRetries ?? 0;
     if (burst === undefined || tokens === undefined || validations === undefined) notJudged(burstTarget);
-    else verdicts.push({ target: burstTarget, measured: `${validations} validations for ${tokens} new tokens (${burst.case})`, met: outcome(validations === tokens) });
+    else verdicts.push({ target: burstTarget, measured: `${validations} validations for ${tokens} new tokens (${burst.case})${retries > 0 ? `; ${retries} sent twice (Keystone kept answering other calls while the first try hung)` : ''}`, met: outcome(validations === tokens) });
   }
   return verdicts;
 }

@@ -68,6 +68,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly keystoneRetries = new Counter({
+    name: 'zun_gateway_keystone_retries_total',
+    help: 'Keystone reads tried a second time: the first failed while Keystone kept answering other calls (a stuck worker or a broken connection)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
   /** Counted on the request path in `tokenLookupTally` (hot-metrics.ts); `tokenLookups` hands out its counters. */
   private readonly tokenLookupTally: CounterTally<'result'> = new CounterTally(() => this.tokenCache);
 

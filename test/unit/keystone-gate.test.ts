@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KeystoneBusyError, KeystoneClient, KeystoneUnavailableError } from '../../src/auth/keystone-client.js';
 import { KeystoneGate } from '../../src/auth/keystone-gate.js';
+import { Metrics } from '../../src/observability/metrics.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,6 +67,82 @@ describe('KeystoneGate: how many calls are at Keystone at once', () => {
     for (const w of waiting) await assert.rejects(w, /unreachable/);
     await first;
     assert.equal(await gate.run(() => Promise.resolve(3)), 3);
+  });
+});
+
+/**
+ * A Keystone whose workers answer every call after `delayMs`, but one worker hangs on the first call `hangs` picks
+ * (it never answers it), as a uwsgi worker of the e2e Keystone did: the others keep answering.
+ */
+async function keystoneWithStuckWorker(
+  delayMs: number,
+  hangs: (req: http.IncomingMessage) => boolean,
+): Promise<{ url: string; calls: (subject: string) => number; close: () => Promise<void> }> {
+  const seen = new Map<string, number>();
+  let hung = false;
+  const server = http.createServer((req, res) => {
+    const subject = String(req.headers['x-subject-token'] ?? req.method);
+    seen.set(subject, (seen.get(subject) ?? 0) + 1);
+    if (!hung && hangs(req)) {
+      hung = true;
+      return;
+    }
+    const status = req.method === 'POST' ? 201 : 200;
+    setTimeout(() => res.writeHead(status, { 'content-type': 'application/json', 'x-subject-token': 'x' }).end('{}'), delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v3`,
+    calls: (subject) => seen.get(subject) ?? 0,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('KeystoneClient when one Keystone worker hangs and the others answer', function () {
+  this.timeout(10_000);
+
+  it('the stuck validation is tried once more and succeeds, and the calls waiting meanwhile are not failed', async () => {
+    const keystone = await keystoneWithStuckWorker(80, (req) => req.headers['x-subject-token'] === 'stuck');
+    const metrics = new Metrics();
+    const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 300, maxConcurrent: 2, metrics });
+    try {
+      // Ten calls at 80 ms through the one free slot take longer than the stuck call's timeout: some are still
+      // waiting at the gate when it times out.
+      const outcomes = await Promise.allSettled([
+        client.validateToken('service', 'stuck'),
+        ...Array.from({ length: 10 }, (_, i) => client.validateToken('service', `t${i}`)),
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => (o.status === 'fulfilled' ? o.value.status : String(o.reason))),
+        Array.from({ length: 11 }, () => 200),
+      );
+      assert.equal(keystone.calls('stuck'), 2, 'sent again once, after the first try timed out');
+      const text = await metrics.registry.metrics();
+      assert.match(text, /zun_gateway_keystone_retries_total\{operation="validate_token"\} 1/);
+      assert.match(text, /zun_gateway_keystone_requests_total\{operation="validate_token",outcome="200"\} 11/);
+    } finally {
+      client.close();
+      await keystone.close();
+    }
+  });
+
+  it('a token issue (POST) that hangs is not sent again, and it does not fail the calls waiting behind it', async () => {
+    const keystone = await keystoneWithStuckWorker(80, (req) => req.method === 'POST');
+    const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 300, maxConcurrent: 2 });
+    try {
+      const issue = client.authenticate({ method: 'password', username: 'u', password: 'p', userDomainName: 'Default' });
+      const outcomes = await Promise.allSettled([issue, ...Array.from({ length: 10 }, (_, i) => client.validateToken('service', `t${i}`))]);
+      const [first, ...rest] = outcomes;
+      assert.ok(first?.status === 'rejected' && first.reason instanceof KeystoneUnavailableError, 'the hung POST fails as unavailable');
+      assert.equal(keystone.calls('POST'), 1, 'not sent twice');
+      assert.ok(rest.every((o) => o.status === 'fulfilled' && o.value.status === 200), 'every validation waiting behind it answered');
+    } finally {
+      client.close();
+      await keystone.close();
+    }
   });
 });
 
