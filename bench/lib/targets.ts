@@ -59,13 +59,19 @@ function judge(r: Ratio, meets: (v: number) => boolean): Outcome {
 
 const outcome = (ok: boolean): Outcome => (ok ? 'met' : 'missed');
 
-/** "nginx 0.86x, kubectl proxy 0.67x": how the peers did on the same comparison. */
-function peers(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], against: CaseResult, key: string): string {
+/** "; nginx 66 KB, kubectl proxy 43 KB": each peer the run has, as `show` puts its figure (undefined: none). */
+function peerFigures(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], show: (peer: CaseResult) => string | undefined): string {
   const parts = names.flatMap((name) => {
     const peer = find(scenario, caseName, name);
-    return peer === undefined || peer.metrics[key] === undefined ? [] : [`${name} ${x(ratio(peer, against, key).value)}`];
+    const figure = peer === undefined ? undefined : show(peer);
+    return figure === undefined ? [] : [`${name} ${figure}`];
   });
   return parts.length > 0 ? `; ${parts.join(', ')}` : '';
+}
+
+/** "; nginx 0.86x, kubectl proxy 0.67x": how the peers did on the same comparison. */
+function peers(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], against: CaseResult, key: string): string {
+  return peerFigures(find, scenario, caseName, names, (peer) => (peer.metrics[key] === undefined ? undefined : x(ratio(peer, against, key).value)));
 }
 
 /** Issue 7's targets against one run. A target whose cases the run lacks is reported as not judged. */
@@ -138,21 +144,17 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const perWatch = gateway?.metrics.rssPerWatchKb;
     if (perWatch === undefined) notJudged(rssTarget);
     else {
-      const peer = ['kubectl proxy', 'nginx', 'node:https relay'].flatMap((name) => {
-        const kb = find('4', /watches$/, name)?.metrics.rssPerWatchKb;
-        return kb === undefined ? [] : [`${name} ${kb.toFixed(0)} KB`];
-      });
-      verdicts.push({ target: rssTarget, measured: `${perWatch.toFixed(1)} KB${peer.length > 0 ? `; ${peer.join(', ')}` : ''}`, met: outcome(perWatch < 60) });
+      const peer = peerFigures(find, '4', /watches$/, ['kubectl proxy', 'nginx', 'node:https relay'], (p) =>
+        p.metrics.rssPerWatchKb === undefined ? undefined : `${p.metrics.rssPerWatchKb.toFixed(0)} KB`,
+      );
+      verdicts.push({ target: rssTarget, measured: `${perWatch.toFixed(1)} KB${peer}`, met: outcome(perWatch < 60) });
     }
     const p99Target = '4: watches: event latency p99 added <= 20 ms';
     if (direct === undefined || gateway === undefined) notJudged(p99Target);
     else {
       const added = (p: CaseResult): number => (p.metrics.eventP99Ms as number) - (direct.metrics.eventP99Ms as number);
-      const peer = ['nginx', 'kubectl proxy', 'node:https relay'].flatMap((name) => {
-        const p = find('4', /watches$/, name);
-        return p === undefined ? [] : [`${name} ${ms(added(p))}`];
-      });
-      verdicts.push({ target: p99Target, measured: `gateway ${ms(added(gateway))}${peer.length > 0 ? `; ${peer.join(', ')}` : ''}`, met: outcome(added(gateway) <= 20) });
+      const peer = peerFigures(find, '4', /watches$/, ['nginx', 'kubectl proxy', 'node:https relay'], (p) => ms(added(p)));
+      verdicts.push({ target: p99Target, measured: `gateway ${ms(added(gateway))}${peer}`, met: outcome(added(gateway) <= 20) });
     }
   }
 
