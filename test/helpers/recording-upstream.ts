@@ -23,6 +23,7 @@ export { headerLines };
  *   /watch       chunked events every 50 ms until `endWatches()`; records when the client side went away
  *   /hang        never answers
  *   /slow?ms=N   answers 200 `slow-done` after N ms (default 400)
+ *   /slow-body?ms=N  sends the 200 head at once and the body `slow-body-done` after N ms (default 400)
  *   /reset       destroys the connection
  *   anything else: 200 JSON {ok: true}
  * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
@@ -87,6 +88,14 @@ export class RecordingUpstream {
       if (path === '/slow') {
         const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
         const timer = setTimeout(() => res.end('slow-done'), ms);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
+      if (path === '/slow-body') {
+        const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.flushHeaders();
+        const timer = setTimeout(() => res.end('slow-body-done'), ms);
         res.on('close', () => clearTimeout(timer));
         return;
       }

@@ -95,6 +95,22 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
       assert.equal(r.status, 200);
       assert.equal(r.body, 'slow-done');
     });
+
+    it('stops timing once the head has come: a body that takes longer than the limit is relayed whole', async () => {
+      const r = await send(`${gw.url}/k8s/slow-body?ms=2000`, { headers: alice, waitMs: 5000 });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'slow-body-done');
+      assert.ok(r.ms >= 1950, `answered after ${r.ms} ms`);
+    });
+
+    it('times each request from its own start: one sent while another waits gets its full limit', async () => {
+      const first = send(`${gw.url}/k8s/hang`, { headers: alice, waitMs: 5000 });
+      await sleep(300);
+      const second = send(`${gw.url}/k8s/hang`, { headers: alice, waitMs: 5000 });
+      const [a, b] = await Promise.all([first, second]);
+      assert.deepEqual([a.status, b.status], [504, 504]);
+      assert.ok(b.ms >= 450, `the second answered after ${b.ms} ms`);
+    });
   });
 
   describe('/docker', () => {
