@@ -12,6 +12,51 @@ export interface Verdict {
    * run did not have the cases the target needs (an `--only` run, a failed scenario).
    */
   readonly met: Outcome | undefined;
+  /** The gateway's figure the verdict is about, in `unit`, for judging several runs together (summary.ts). */
+  readonly figure?: number;
+  /** The same figure for each peer the run has. */
+  readonly peerFigures?: Readonly<Record<string, number>>;
+  readonly bound?: Bound;
+  readonly unit?: Unit;
+}
+
+export type Unit = 'x' | 'ms' | 'MB' | 'KB' | 'µs' | 'validations';
+
+/** What a target's figure must be; `aheadOf`: also more than that peer's figure, when the run has the peer. */
+export interface Bound {
+  readonly atLeast?: number;
+  readonly atMost?: number;
+  readonly below?: number;
+  readonly equals?: number;
+  readonly aheadOf?: string;
+}
+
+/** Whether `figure` (with the peers' figures beside it) is within `bound`. */
+export function meets(bound: Bound, figure: number, peerFigures: Readonly<Record<string, number>> = {}): boolean {
+  const peer = bound.aheadOf === undefined ? undefined : peerFigures[bound.aheadOf];
+  return (
+    (peer === undefined || figure > peer) &&
+    (bound.atLeast === undefined || figure >= bound.atLeast) &&
+    (bound.atMost === undefined || figure <= bound.atMost) &&
+    (bound.below === undefined || figure < bound.below) &&
+    (bound.equals === undefined || figure === bound.equals)
+  );
+}
+
+/** A figure as the tables print it. */
+export function show(value: number, unit: Unit): string {
+  switch (unit) {
+    case 'x':
+      return `${value.toFixed(2)}x`;
+    case 'ms':
+      return `${value.toFixed(1)} ms`;
+    case 'µs':
+      return `${value.toFixed(2)} µs`;
+    case 'validations':
+      return `${value.toFixed(0)} validations`;
+    default:
+      return `${value.toFixed(1)} ${unit}`;
+  }
 }
 
 const x = (v: number): string => `${v.toFixed(2)}x`;
@@ -51,27 +96,35 @@ function ratio(a: CaseResult, b: CaseResult, key: string): Ratio {
 }
 
 /** Met when both estimates of a ratio meet the bound, missed when neither does, split otherwise. */
-function judge(r: Ratio, meets: (v: number) => boolean): Outcome {
-  const first = meets(r.value);
-  const second = r.roundsMedian === undefined ? first : meets(r.roundsMedian);
+function judge(r: Ratio, bound: Bound, peerValues: Readonly<Record<string, number>> = {}): Outcome {
+  const first = meets(bound, r.value, peerValues);
+  const second = r.roundsMedian === undefined ? first : meets(bound, r.roundsMedian, peerValues);
   return first && second ? 'met' : !first && !second ? 'missed' : 'split';
 }
 
 const outcome = (ok: boolean): Outcome => (ok ? 'met' : 'missed');
 
-/** "; nginx 66 KB, kubectl proxy 43 KB": each peer the run has, as `show` puts its figure (undefined: none). */
-function peerFigures(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], show: (peer: CaseResult) => string | undefined): string {
-  const parts = names.flatMap((name) => {
-    const peer = find(scenario, caseName, name);
-    const figure = peer === undefined ? undefined : show(peer);
-    return figure === undefined ? [] : [`${name} ${figure}`];
-  });
-  return parts.length > 0 ? `; ${parts.join(', ')}` : '';
+interface Peers {
+  /** "; nginx 66.0 KB, kubectl proxy 43.0 KB", or nothing. */
+  readonly text: string;
+  readonly values: Readonly<Record<string, number>>;
 }
 
-/** "; nginx 0.86x, kubectl proxy 0.67x": how the peers did on the same comparison. */
-function peers(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], against: CaseResult, key: string): string {
-  return peerFigures(find, scenario, caseName, names, (peer) => (peer.metrics[key] === undefined ? undefined : x(ratio(peer, against, key).value)));
+/** Each peer the run has, with its figure (`figure` gives undefined when the peer has none). */
+function peerFigures(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], figure: (peer: CaseResult) => number | undefined, unit: Unit): Peers {
+  const values: Record<string, number> = {};
+  for (const name of names) {
+    const peer = find(scenario, caseName, name);
+    const value = peer === undefined ? undefined : figure(peer);
+    if (value !== undefined) values[name] = value;
+  }
+  const parts = Object.entries(values).map(([name, value]) => `${name} ${show(value, unit)}`);
+  return { text: parts.length > 0 ? `; ${parts.join(', ')}` : '', values };
+}
+
+/** How the peers did on the same comparison: their `key` over `against`'s. */
+function peers(find: Find, scenario: string, caseName: string | RegExp, names: readonly string[], against: CaseResult, key: string): Peers {
+  return peerFigures(find, scenario, caseName, names, (peer) => (peer.metrics[key] === undefined ? undefined : ratio(peer, against, key).value), 'x');
 }
 
 /** Issue 7's targets against one run. A target whose cases the run lacks is reported as not judged. */
@@ -81,21 +134,21 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
   const notJudged = (target: string): void => {
     verdicts.push({ target, measured: 'not in this run', met: undefined });
   };
+  /** A verdict on a single figure (no rounds to disagree). */
+  const single = (target: string, measured: string, figure: number, unit: Unit, bound: Bound, peerValues: Readonly<Record<string, number>> = {}): void => {
+    verdicts.push({ target, measured, met: outcome(meets(bound, figure, peerValues)), figure, peerFigures: peerValues, bound, unit });
+  };
+  /** A verdict on a ratio, judged from its medians and from its rounds. */
+  const ratioVerdict = (target: string, r: Ratio, bound: Bound, peer: Peers, extra = ''): void => {
+    verdicts.push({ target, measured: `gateway ${x(r.value)}${r.rounds}${peer.text}${extra}`, met: judge(r, bound, peer.values), figure: r.value, peerFigures: peer.values, bound, unit: 'x' });
+  };
 
   // 1: real apiserver, c16.
   {
     const target = '1: small GET, real apiserver, c16: gateway >= 0.70x direct and ahead of kubectl proxy';
-    const [direct, gateway, kubectlProxy] = ['direct', 'gateway', 'kubectl proxy'].map((t) => find('1', 'c16', t));
+    const [direct, gateway] = ['direct', 'gateway'].map((t) => find('1', 'c16', t));
     if (direct === undefined || gateway === undefined) notJudged(target);
-    else {
-      const r = ratio(gateway, direct, 'rps');
-      const ahead = kubectlProxy === undefined || (gateway.metrics.rps as number) > (kubectlProxy.metrics.rps as number);
-      verdicts.push({
-        target,
-        measured: `gateway ${x(r.value)}${r.rounds}${peers(find, '1', 'c16', ['kubectl proxy', 'nginx', 'node:https relay'], direct, 'rps')}`,
-        met: ahead ? judge(r, (v) => v >= 0.7) : 'missed',
-      });
-    }
+    else ratioVerdict(target, ratio(gateway, direct, 'rps'), { atLeast: 0.7, aheadOf: 'kubectl proxy' }, peers(find, '1', 'c16', ['kubectl proxy', 'nginx', 'node:https relay'], direct, 'rps'));
   }
 
   // 2: fast upstream, c16: against the minimal proxy, and the p99 the gateway adds.
@@ -104,19 +157,18 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const [direct, gateway, minimal] = ['direct', 'gateway', 'node:http proxy'].map((t) => find('2', 'c16', t));
     if (gateway === undefined || minimal === undefined) notJudged(target);
     else {
-      const r = ratio(gateway, minimal, 'rps');
       const cpu =
         gateway.metrics.cpuUsPerReq !== undefined && minimal.metrics.cpuUsPerReq !== undefined
           ? `; CPU a request ${gateway.metrics.cpuUsPerReq.toFixed(0)} against ${minimal.metrics.cpuUsPerReq.toFixed(0)} µs`
           : '';
-      verdicts.push({ target, measured: `gateway ${x(r.value)}${r.rounds}${cpu}`, met: judge(r, (v) => v >= 0.85) });
+      ratioVerdict(target, ratio(gateway, minimal, 'rps'), { atLeast: 0.85 }, { text: '', values: {} }, cpu);
     }
     const p99Target = '2: small GET, fast upstream, c16: p99 added by the gateway <= 2 ms';
     if (direct === undefined || gateway === undefined) notJudged(p99Target);
     else {
-      const added = (gateway.metrics.p99Ms as number) - (direct.metrics.p99Ms as number);
-      const minimalAdded = minimal === undefined ? '' : `; node:http proxy ${ms((minimal.metrics.p99Ms as number) - (direct.metrics.p99Ms as number))}`;
-      verdicts.push({ target: p99Target, measured: `gateway ${ms(added)}${minimalAdded}`, met: outcome(added <= 2) });
+      const added = (p: CaseResult): number => (p.metrics.p99Ms as number) - (direct.metrics.p99Ms as number);
+      const peer = peerFigures(find, '2', 'c16', ['node:http proxy'], added, 'ms');
+      single(p99Target, `gateway ${ms(added(gateway))}${peer.text}`, added(gateway), 'ms', { atMost: 2 }, peer.values);
     }
   }
 
@@ -124,17 +176,13 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
   {
     const target = '3: large LIST: total time <= 1.15x direct';
     const [direct, gateway] = ['direct', 'gateway'].map((t) => find('3', /ConfigMaps$/, t));
+    // Time over direct's time, as the target is stated (the table's ratio is its inverse).
     if (direct === undefined || gateway === undefined) notJudged(target);
-    else {
-      // Time over direct's time, as the target is stated (the table's ratio is its inverse).
-      const r = ratio(gateway, direct, 'totalMs');
-      const peer = peers(find, '3', /ConfigMaps$/, ['nginx', 'kubectl proxy', 'node:https relay'], direct, 'totalMs');
-      verdicts.push({ target, measured: `gateway ${x(r.value)}${r.rounds}${peer}`, met: judge(r, (v) => v <= 1.15) });
-    }
+    else ratioVerdict(target, ratio(gateway, direct, 'totalMs'), { atMost: 1.15 }, peers(find, '3', /ConfigMaps$/, ['nginx', 'kubectl proxy', 'node:https relay'], direct, 'totalMs'));
     const rssTarget = '3: large LIST: gateway RSS grows by less than 30 MB';
     const growth = gateway?.metrics.rssGrowthMb;
     if (growth === undefined) notJudged(rssTarget);
-    else verdicts.push({ target: rssTarget, measured: `${growth.toFixed(1)} MB for ${(gateway?.metrics.mb ?? Number.NaN).toFixed(1)} MB`, met: outcome(growth < 30) });
+    else single(rssTarget, `${growth.toFixed(1)} MB for ${(gateway?.metrics.mb ?? Number.NaN).toFixed(1)} MB`, growth, 'MB', { below: 30 });
   }
 
   // 4: watches.
@@ -144,17 +192,15 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const perWatch = gateway?.metrics.rssPerWatchKb;
     if (perWatch === undefined) notJudged(rssTarget);
     else {
-      const peer = peerFigures(find, '4', /watches$/, ['kubectl proxy', 'nginx', 'node:https relay'], (p) =>
-        p.metrics.rssPerWatchKb === undefined ? undefined : `${p.metrics.rssPerWatchKb.toFixed(0)} KB`,
-      );
-      verdicts.push({ target: rssTarget, measured: `${perWatch.toFixed(1)} KB${peer}`, met: outcome(perWatch < 60) });
+      const peer = peerFigures(find, '4', /watches$/, ['kubectl proxy', 'nginx', 'node:https relay'], (p) => p.metrics.rssPerWatchKb, 'KB');
+      single(rssTarget, `${perWatch.toFixed(1)} KB${peer.text}`, perWatch, 'KB', { below: 60 }, peer.values);
     }
     const p99Target = '4: watches: event latency p99 added <= 20 ms';
     if (direct === undefined || gateway === undefined) notJudged(p99Target);
     else {
       const added = (p: CaseResult): number => (p.metrics.eventP99Ms as number) - (direct.metrics.eventP99Ms as number);
-      const peer = peerFigures(find, '4', /watches$/, ['nginx', 'kubectl proxy', 'node:https relay'], (p) => ms(added(p)));
-      verdicts.push({ target: p99Target, measured: `gateway ${ms(added(gateway))}${peer}`, met: outcome(added(gateway) <= 20) });
+      const peer = peerFigures(find, '4', /watches$/, ['nginx', 'kubectl proxy', 'node:https relay'], added, 'ms');
+      single(p99Target, `gateway ${ms(added(gateway))}${peer.text}`, added(gateway), 'ms', { atMost: 20 }, peer.values);
     }
   }
 
@@ -166,10 +212,7 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const target = `5: streams, ${kind}: >= 0.8x direct MB/s`;
     const [direct, gateway] = ['direct', 'gateway'].map((t) => find('5', pattern, t));
     if (direct === undefined || gateway === undefined) notJudged(target);
-    else {
-      const r = ratio(gateway, direct, 'mbPerS');
-      verdicts.push({ target, measured: `gateway ${x(r.value)}${r.rounds}${peers(find, '5', pattern, peerNames, direct, 'mbPerS')}`, met: judge(r, (v) => v >= 0.8) });
-    }
+    else ratioVerdict(target, ratio(gateway, direct, 'mbPerS'), { atLeast: 0.8 }, peers(find, '5', pattern, peerNames, direct, 'mbPerS'));
   }
 
   // 6: authentication.
@@ -177,14 +220,17 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
     const target = '6: cache-hit authentication <= 20 µs';
     const perHit = find('6', 'cache hit, in-process', 'gateway')?.metrics.usPerHit;
     if (perHit === undefined) notJudged(target);
-    else verdicts.push({ target, measured: `${perHit.toFixed(2)} µs`, met: outcome(perHit <= 20) });
+    else single(target, `${perHit.toFixed(2)} µs`, perHit, 'µs', { atMost: 20 });
     const burstTarget = '6: concurrent requests with N new tokens make exactly N Keystone validations';
     const burst = results.find((r) => r.scenario.startsWith('6 ') && / new tokens$/.test(r.case));
     const tokens = burst === undefined ? undefined : Number(/(\d+) new tokens$/.exec(burst.case)?.[1]);
     const validations = burst?.metrics.keystoneValidations;
     const retries = burst?.metrics.keystoneRetries ?? 0;
     if (burst === undefined || tokens === undefined || validations === undefined) notJudged(burstTarget);
-    else verdicts.push({ target: burstTarget, measured: `${validations} validations for ${tokens} new tokens (${burst.case})${retries > 0 ? `; ${retries} sent twice (Keystone kept answering other calls while the first try hung)` : ''}`, met: outcome(validations === tokens) });
+    else {
+      const measured = `${validations} validations for ${tokens} new tokens (${burst.case})${retries > 0 ? `; ${retries} sent twice (Keystone kept answering other calls while the first try hung)` : ''}`;
+      single(burstTarget, measured, validations, 'validations', { equals: tokens });
+    }
   }
   return verdicts;
 }
