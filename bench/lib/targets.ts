@@ -59,8 +59,8 @@ export function show(value: number, unit: Unit): string {
   }
 }
 
-const x = (v: number): string => `${v.toFixed(2)}x`;
-const ms = (v: number): string => `${v.toFixed(1)} ms`;
+const x = (v: number): string => show(v, 'x');
+const ms = (v: number): string => show(v, 'ms');
 
 type Find = (scenario: string, caseName: string | RegExp, target: string) => CaseResult | undefined;
 
