@@ -67,7 +67,9 @@ program
   .command('credential')
   .description('kubectl exec credential plugin: prints an ExecCredential with a Keystone token from OS_* / clouds.yaml')
   .action(async () => {
-    process.exitCode = await runCredential(process.env, stdio);
+    // Run by kubectl (client-go sets KUBERNETES_EXEC_INFO): kubectl is the parent, and asks again only after a 401.
+    const byKubectl = (process.env.KUBERNETES_EXEC_INFO ?? '') !== '';
+    process.exitCode = await runCredential(process.env, stdio, byKubectl ? { caller: process.ppid } : {});
   });
 
 program

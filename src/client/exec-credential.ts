@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { tokenBodySchema, KeystoneClient, KeystoneUnavailableError } from '../auth/keystone-client.js';
 import { describeWho, InputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
-import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken } from './token-file-cache.js';
+import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
 
 export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
 export const EXEC_API_V1BETA1 = 'client.authentication.k8s.io/v1beta1';
@@ -30,8 +30,18 @@ export interface UserToken {
   readonly expiresAt?: string | undefined;
 }
 
+/** A process asking again this soon for the token it was given is taken to have had it refused (userToken). */
+export const ASKED_AGAIN_WITHIN_MS = 10 * 60_000;
+
 export interface UserTokenOptions extends ResolveOptions {
   readonly now?: () => number;
+  /**
+   * The process running the plugin, when that is kubectl (client-go sets KUBERNETES_EXEC_INFO). client-go runs the
+   * plugin once per process, and again only when the server answered 401: a cached token asked for again by the
+   * process it was given to was refused (revoked, or Keystone lost it), so a new one is issued instead of handing
+   * out the refused one until it expires.
+   */
+  readonly caller?: number;
   /** One-line warnings that do not stop the command (the cache could not be written). */
   readonly warn?: (line: string) => void;
 }
@@ -95,14 +105,21 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
   if (inputs.kind === 'token') return givenToken(inputs);
   // The key holds the secret so that a changed password misses; only its hash ever reaches the disk.
   const file = cacheFile(env, { authUrl: inputs.authUrl, auth: inputs.auth });
+  const { caller } = options;
   const cached = readCachedToken(file, now());
-  if (cached !== undefined) return cached;
+  const refused = cached !== undefined && caller !== undefined && cached.servedTo?.caller === caller && now() - cached.servedTo.at < ASKED_AGAIN_WITHIN_MS;
+  if (cached !== undefined && !refused) return served(file, cached, caller, now());
   return withCacheLock(
     file,
     now,
-    () => readCachedToken(file, now()),
+    () => {
+      const again = readCachedToken(file, now());
+      // Another run may have replaced the refused token meanwhile; the refused one is never handed out again.
+      return again === undefined || again.token === cached?.token ? undefined : served(file, again, caller, now());
+    },
     async () => {
-      const token = await authenticate(inputs);
+      const issued = await authenticate(inputs);
+      const token = caller === undefined ? issued : { ...issued, servedTo: { caller, at: now() } };
       try {
         writeCachedToken(file, token);
       } catch (err) {
@@ -113,6 +130,18 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
       return token;
     },
   );
+}
+
+/** Notes in the cache which process `token` went to (best effort: only a re-run after a 401 needs it). */
+function served(file: string, token: CachedToken, caller: number | undefined, at: number): UserToken {
+  if (caller !== undefined && token.servedTo?.caller !== caller) {
+    try {
+      writeCachedToken(file, { token: token.token, expiresAt: token.expiresAt, servedTo: { caller, at } });
+    } catch {
+      /* a cache that cannot be written was warned about when the token was issued */
+    }
+  }
+  return { token: token.token, expiresAt: token.expiresAt };
 }
 
 /** RFC 3339 in UTC, seconds precision, as client-go prints and parses it. */

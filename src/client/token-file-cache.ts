@@ -14,6 +14,8 @@ const LOCK_WAIT_MS = 20_000;
 export interface CachedToken {
   readonly token: string;
   readonly expiresAt: string;
+  /** The process the token was last handed to (kubectl), and when (ms since the epoch). */
+  readonly servedTo?: { readonly caller: number; readonly at: number };
 }
 
 export function cacheDir(env: Env): string {
@@ -36,7 +38,9 @@ export function readCachedToken(file: string, now: number): CachedToken | undefi
     if (typeof parsed.token !== 'string' || parsed.token === '' || typeof parsed.expiresAt !== 'string') return undefined;
     const expires = Date.parse(parsed.expiresAt);
     if (Number.isNaN(expires) || expires - REUSE_UNTIL_BEFORE_EXPIRY_MS <= now) return undefined;
-    return { token: parsed.token, expiresAt: parsed.expiresAt };
+    const served = parsed.servedTo;
+    const servedTo = typeof served?.caller === 'number' && typeof served.at === 'number' ? { caller: served.caller, at: served.at } : undefined;
+    return { token: parsed.token, expiresAt: parsed.expiresAt, ...(servedTo !== undefined ? { servedTo } : {}) };
   } catch {
     return undefined;
   }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway } from './support/gateway-process.js';
-import { issueToken, type E2eUser } from './support/keystone.js';
+import { httpsGet, sharedGateway } from './support/gateway-process.js';
+import { issueToken, projectId, revokeToken, type E2eUser } from './support/keystone.js';
+import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { countingKeystoneProxy, createApplicationCredential, createProjectWithMember, deleteProject } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
 import { auditRecordMatching, metricValue } from './support/observability.js';
@@ -128,6 +129,36 @@ spec:
       assert.match(create.stderr, forbidden);
     });
 
+    it("a member is a reader too (Keystone's implied roles): alice's token lists both, and a binding for the reader group reaches her (invariants.md 27)", async function () {
+      this.timeout(60_000);
+      const whoami = await httpsGet(`${sharedGateway().url}/whoami`, { 'x-auth-token': aliceToken });
+      assert.equal(whoami?.status, 200, whoami?.body);
+      const roles = (JSON.parse(whoami?.body ?? '{}') as { roles?: string[] }).roles ?? [];
+      assert.ok(roles.includes('member') && roles.includes('reader'), `alice's roles: ${roles.join(', ')}`);
+      // alice is seeded with member only, which maps to `edit`: no RBAC reads. A Role bound to alpha's reader group
+      // alone gives her one; the real apiserver decides, from the groups the gateway impersonated.
+      const config = tenantKubeconfig(sharedGateway().url, aliceToken);
+      assert.match((await kubectl(config, ['get', 'rolebindings', '-n', 'os-alpha'])).stderr, forbidden, 'edit cannot read RoleBindings');
+      const readerGroup = `keystone:project:${await projectId('alpha')}:role:reader`;
+      await mustSucceed(adminKubectl(['create', 'role', 'implied-reader-probe', '-n', 'os-alpha', '--verb=list', '--resource=rolebindings.rbac.authorization.k8s.io']), 'create the probe Role');
+      try {
+        await mustSucceed(adminKubectl(['create', 'rolebinding', 'implied-reader-probe', '-n', 'os-alpha', '--role=implied-reader-probe', `--group=${readerGroup}`]), 'bind it to the reader group');
+        let last = '';
+        for (let i = 0; i < 20; i += 1) {
+          const r = await kubectl(config, ['get', 'rolebindings', '-n', 'os-alpha', '-o', 'name']);
+          if (r.code === 0) {
+            last = r.stdout;
+            break;
+          }
+          last = r.stderr;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        assert.match(last, /rolebinding\.rbac\.authorization\.k8s\.io\/implied-reader-probe/, `alice could not list RoleBindings through the reader group: ${last}`);
+      } finally {
+        await adminKubectl(['delete', 'rolebinding,role', 'implied-reader-probe', '-n', 'os-alpha', '--ignore-not-found']);
+      }
+    });
+
     it('carol (reader) can get and list, cannot create or delete', async () => {
       await mustSucceed(kubectl(carol, ['get', 'deployment', 'tenant-app', '-n', 'os-alpha']), 'carol get');
       await mustSucceed(kubectl(carol, ['get', 'pods', '-n', 'os-alpha']), 'carol list');
@@ -163,7 +194,8 @@ spec:
       await mustSucceed(kubectl(config, ['get', 'pods']), 'first request of the new project');
       assert.equal(await metricValue('zun_gateway_provisioning_actions_total', { action: 'namespace_created', outcome: 'ok' }), created + 1);
       assert.ok((await metricValue('zun_gateway_provisioning_actions_total', { action: 'rolebinding_created', outcome: 'ok' })) > bound);
-      const record = await auditRecordMatching(started, (r) => r.project?.id === projectId);
+      // The request for pods, not kubectl's discovery before it (made when its discovery cache is cold), which names no namespace.
+      const record = await auditRecordMatching(started, (r) => r.project?.id === projectId && r.path.includes('/pods'));
       assert.equal(record.namespace, `os-${name}`);
       assert.equal(record.project?.name, name);
       assert.equal(record.status, 200);
@@ -221,5 +253,31 @@ spec:
     } finally {
       await proxy.close();
     }
+  });
+
+  it('a revoked cached token: kubectl re-runs the plugin on the 401 and gets a new token, so at most one command fails (invariants.md 23)', async function () {
+    this.timeout(120_000);
+    const user = await makeKubeconfig(osEnv('alice', 'alpha'));
+    await mustSucceed(kubectl(user.file, ['get', 'pods'], { env: user.env }), 'kubectl with the plugin');
+    const cacheDir = path.join(user.env.XDG_CACHE_HOME ?? '', 'zun-gateway');
+    const cachedToken = (): string => {
+      const file = readdirSync(cacheDir).find((f) => f.endsWith('.json'));
+      return file === undefined ? '' : (JSON.parse(readFileSync(path.join(cacheDir, file), 'utf8')) as { token: string }).token;
+    };
+    const revoked = cachedToken();
+    assert.notEqual(revoked, '', 'the plugin cached its token');
+    await revokeToken(revoked);
+    // The gateway may serve the revoked token from its own cache for up to cacheTtlSeconds; then it answers 401,
+    // client-go runs the plugin again, and the plugin must not hand back the token it just gave.
+    const deadline = Date.now() + (E2E_CACHE_TTL_SECONDS + 15) * 1000;
+    const failures: string[] = [];
+    while (cachedToken() === revoked && Date.now() < deadline) {
+      const r = await kubectl(user.file, ['get', 'pods'], { env: user.env });
+      if (r.code !== 0) failures.push(r.stderr.trim());
+      if (cachedToken() === revoked) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    assert.notEqual(cachedToken(), revoked, `the plugin still hands out the revoked token: ${failures.at(-1) ?? ''}`);
+    assert.ok(failures.length <= 1, `${failures.length} commands failed: ${failures.join(' | ')}`);
+    await mustSucceed(kubectl(user.file, ['get', 'pods'], { env: user.env }), 'the next kubectl run, with the new token');
   });
 });

@@ -156,6 +156,28 @@ describe('zun-gateway credential (kubectl exec plugin)', () => {
     assert.equal(keystone.posts.length, 1);
   });
 
+  it('kubectl asking again for the token it was just given (client-go re-runs the plugin on a 401) gets a new one; other kubectl runs reuse it', async () => {
+    const first = await credential(base, { caller: 1001 });
+    assert.equal(JSON.parse(first.out).status.token, 'tok-1');
+    assert.equal(JSON.parse((await credential(base, { caller: 1002 })).out).status.token, 'tok-1', 'another kubectl process reuses the cached token');
+    // kubectl 1002 got a 401 with tok-1 (revoked, say) and runs the plugin again.
+    const again = await credential(base, { caller: 1002 });
+    assert.equal(again.code, 0, again.err);
+    assert.equal(JSON.parse(again.out).status.token, 'tok-2', 'the refused token is not handed out again');
+    assert.equal(JSON.parse((await credential(base, { caller: 1003 })).out).status.token, 'tok-2', 'the next kubectl run gets the new token');
+    assert.equal(JSON.parse((await credential(base, { caller: 1004 })).out).status.token, 'tok-2');
+    assert.equal(keystone.posts.length, 2);
+  });
+
+  it('without a caller (not run by kubectl), or asked again long after, the cached token is simply reused', async () => {
+    let now = Date.now();
+    for (let i = 0; i < 3; i += 1) assert.equal(JSON.parse((await credential(base)).out).status.token, 'tok-1');
+    await credential(base, { caller: 7, now: () => now });
+    now += 11 * 60_000; // a PID reused later is not the same kubectl run
+    assert.equal(JSON.parse((await credential(base, { caller: 7, now: () => now })).out).status.token, 'tok-1');
+    assert.equal(keystone.posts.length, 1);
+  });
+
   it('runs started together wait for one authentication instead of each making their own', async () => {
     keystone.delayMs = 300;
     const runs = await Promise.all(Array.from({ length: 6 }, () => credential(base)));
@@ -301,6 +323,14 @@ describe('zun-gateway credential (kubectl exec plugin)', () => {
     assert.equal(revoked.code, 1);
     assert.match(revoked.err, /^zun-gateway credential: Keystone does not accept OS_TOKEN \(HTTP 404\)/);
     assert.doesNotMatch(revoked.err, /revoked-token/);
+  });
+
+  it('on the command line under kubectl (KUBERNETES_EXEC_INFO set), the same parent asking twice gets a new token', async () => {
+    const exec = { ...base, KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}' };
+    // Both runs are children of this test process: to the plugin, one kubectl asking again.
+    assert.equal(JSON.parse((await cli(['credential'], exec)).out).status.token, 'tok-1');
+    assert.equal(JSON.parse((await cli(['credential'], exec)).out).status.token, 'tok-2');
+    assert.equal(keystone.posts.length, 2);
   });
 
   it('is wired as `zun-gateway credential`: an ExecCredential on stdout, then the cached token on the next run', async () => {
