@@ -117,9 +117,10 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     // Exactly as for a container that does not exist: same exit code, same message.
     const missing = `missing-${tag}`;
     for (const ref of [containerId, containerId.slice(0, 8), name]) {
-      for (const args of [['inspect', ref], ['logs', ref], ['exec', ref, 'true'], ['stop', ref], ['rm', '-f', ref]]) {
+      // export and cp read a container's files (invariants.md 20): they must not reach alice's either.
+      for (const args of [['inspect', ref], ['logs', ref], ['exec', ref, 'true'], ['export', '-o', `/tmp/zgw-bob-export-${tag}.tar`, ref], ['cp', `${ref}:/etc/hostname`, '-'], ['stop', ref], ['rm', '-f', ref]]) {
         const res = await bob.docker(args);
-        const control = await bob.docker(args.map((a) => (a === ref ? missing : a)));
+        const control = await bob.docker(args.map((a) => a.split(ref).join(missing)));
         // (`docker rm -f` of a missing container exits 0 with a message: the control says what "missing" looks like.)
         assert.equal(res.code, control.code, `docker ${args.join(' ')}`);
         assert.equal(res.stderr, control.stderr.split(missing).join(ref), `docker ${args.join(' ')}`);

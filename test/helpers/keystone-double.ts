@@ -31,6 +31,8 @@ export class KeystoneDouble {
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
+  /** When set, a token validation answers 200 with this text as its body (a proxy's error page, a broken Keystone). */
+  validationBody: string | undefined;
   serviceTokenLifetimeMs = 3600_000;
 
   constructor() {
@@ -125,6 +127,11 @@ export class KeystoneDouble {
     }
     if (req.method === 'GET') {
       this.validateCalls += 1;
+      if (this.validationBody !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(this.validationBody);
+        return;
+      }
       const service = req.headers['x-auth-token'];
       if (this.rejectAllServiceTokens || typeof service !== 'string' || !this.serviceTokens.has(service)) return this.json(res, 401, { error: { code: 401 } });
       const subject = req.headers['x-subject-token'];

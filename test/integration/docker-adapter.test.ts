@@ -10,12 +10,12 @@ import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { MemoryAudit } from '../helpers/memory-audit.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
 
-function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) } }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
     });
     req.on('error', reject);
     req.end(body);
@@ -80,6 +80,43 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     const own = await call(port, 'GET', '/docker/v1.41/containers/alice-web/json', alice);
     assert.equal(own.status, 200);
     assert.ok(engine.requests.some((r) => r.url === '/v1.41/containers/a1b2c3d4e5f6/json'), 'forwarded with the resolved id, not the name');
+  });
+
+  it("another project's container's files and output cannot be read: export, archive (GET and HEAD), logs (invariants.md 20)", async () => {
+    const reads: Array<[string, string]> = [
+      ['GET', '/docker/v1.41/containers/alice-web/export'],
+      ['GET', '/docker/v1.41/containers/alice-web/archive?path=%2Fetc%2Fshadow'],
+      ['HEAD', '/docker/v1.41/containers/a1b2c3d4e5f6/archive?path=%2Fetc'],
+      ['GET', '/docker/v1.41/containers/a1b2c3/logs?stdout=1'],
+      ['GET', '/docker/v%31.41/containers/alice-web/export'],
+    ];
+    for (const [method, path] of reads) {
+      const before = engine.requests.length;
+      const r = await call(port, method, path, bob);
+      assert.equal(r.status, 404, `${method} ${path}: ${r.status} ${r.body}`);
+      assert.ok(
+        engine.requests.slice(before).every((q) => !/\/(export|archive|logs)/.test(q.url)),
+        `${method} ${path} reached the engine`,
+      );
+    }
+  });
+
+  it('POST /images/create serves pulls only: an import (fromSrc, repo) is refused before the engine sees it', async () => {
+    for (const query of ['fromSrc=-&repo=evil', 'fromSrc=http%3A%2F%2F127.0.0.1%2Froot.tar', 'fromImage=busybox&fromSrc=-', 'repo=evil']) {
+      const before = engine.requests.length;
+      const r = await call(port, 'POST', `/docker/v1.41/images/create?${query}`, alice);
+      assert.equal(r.status, 403, query);
+      assert.match(JSON.parse(r.body).message, /pulls only/);
+      assert.equal(engine.requests.length, before, `${query} reached the engine`);
+    }
+  });
+
+  it("HEAD and GET /_ping carry the engine's Api-Version, which the CLI negotiates with (invariants.md 21)", async () => {
+    for (const method of ['HEAD', 'GET']) {
+      const r = await call(port, method, '/docker/_ping', alice);
+      assert.equal(r.status, 200, method);
+      assert.equal(r.headers['api-version'], '1.41', method);
+    }
   });
 
   it('containers the gateway did not create (kubelet pods) are invisible to every tenant', async () => {

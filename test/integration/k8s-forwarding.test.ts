@@ -172,15 +172,21 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
   describe('streams', () => {
     it('delivers the first watch event before the upstream ends the response', async () => {
       const before = upstream.requests.length;
-      const req = http.get(`${gw.url}/k8s/watch?watch=1`, { headers: { 'x-auth-token': 'alice-token' } });
+      // The client would take gzip: the gateway compresses nothing (a compressor holds bytes back; invariants.md 11).
+      const req = http.get(`${gw.url}/k8s/watch?watch=1`, { headers: { 'x-auth-token': 'alice-token', 'accept-encoding': 'gzip, deflate, br' } });
       req.on('error', () => undefined);
       try {
+        let encoding: string | undefined;
         const got = await new Promise<string>((resolve, reject) => {
-          req.on('response', (res) => res.once('data', (d: Buffer) => resolve(d.toString())));
+          req.on('response', (res) => {
+            encoding = res.headers['content-encoding'];
+            res.once('data', (d: Buffer) => resolve(d.toString()));
+          });
           req.on('error', reject);
           setTimeout(() => reject(new Error('no watch event reached the client within 2 s')), 2000).unref();
         });
         assert.match(got, /"type":"ADDED","n":0/);
+        assert.equal(encoding, undefined, 'the watch was compressed');
         const rec = upstream.requests[before];
         assert.ok(rec, 'the watch reached the upstream');
         assert.equal(rec.closedAt, undefined, 'the upstream response was still open when the event arrived');
@@ -236,19 +242,30 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
   });
 
   describe('upgrades', () => {
-    for (const [label, method, upgrade, extra] of [
-      ['SPDY/3.1 over POST (kubectl exec)', 'POST', 'SPDY/3.1', [['X-Stream-Protocol-Version', 'v4.channel.k8s.io']]],
-      ['WebSocket over GET', 'GET', 'websocket', [['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Protocol', 'v5.channel.k8s.io']]],
-    ] as const) {
+    const exec = '/k8s/api/v1/namespaces/x/pods/p/exec?command=sh&stdin=true';
+    const portForward = '/k8s/api/v1/namespaces/x/pods/p/portforward?ports=8080';
+    const webSocket = (subprotocol: string): Array<[string, string]> => [
+      ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Protocol', subprotocol],
+    ];
+    // Every protocol kubectl speaks for exec, attach and port-forward (invariants.md 8), passed through untouched.
+    for (const [label, method, path, upgrade, extra] of [
+      ['SPDY/3.1 over POST (kubectl exec)', 'POST', exec, 'SPDY/3.1', [['X-Stream-Protocol-Version', 'v4.channel.k8s.io']]],
+      ['SPDY/3.1 over POST (kubectl port-forward)', 'POST', portForward, 'SPDY/3.1', [['X-Stream-Protocol-Version', 'portforward.k8s.io']]],
+      ['WebSocket over GET, v5.channel.k8s.io', 'GET', exec, 'websocket', webSocket('v5.channel.k8s.io')],
+      ['WebSocket over GET, v4.channel.k8s.io', 'GET', exec, 'websocket', webSocket('v4.channel.k8s.io')],
+      ['WebSocket over GET, SPDY/3.1+portforward.k8s.io (kubectl >= 1.31 port-forward)', 'GET', portForward, 'websocket', webSocket('SPDY/3.1+portforward.k8s.io')],
+      ['WebSocket over GET, portforward.k8s.io', 'GET', portForward, 'websocket', webSocket('portforward.k8s.io')],
+    ] as ReadonlyArray<readonly [string, string, string, string, ReadonlyArray<readonly [string, string]>]>) {
       it(`${label}: 101, bytes both ways, half-close keeps the other direction open`, async () => {
         const c = await RawConnection.open(gw.port);
-        c.write(requestHead(method, '/k8s/api/v1/namespaces/x/pods/p/exec?command=sh&stdin=true', [
-          ['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', upgrade], ...extra,
-        ]));
+        c.write(requestHead(method, path, [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', upgrade], ...extra]));
         await c.until((t) => t.includes('\r\n\r\n'));
         assert.match(c.text(), /^HTTP\/1\.1 101 /);
         assert.match(c.text(), new RegExp(`\r\nUpgrade: ${upgrade.replace(/[./]/g, '\\$&')}\r\n`));
-        if (upgrade === 'websocket') assert.match(c.text(), /\r\nSec-WebSocket-Protocol: v5\.channel\.k8s\.io\r\n/);
+        for (const [name, value] of extra.filter(([n]) => /^(sec-websocket-protocol|x-stream-protocol-version)$/i.test(n))) {
+          assert.deepEqual(headerLines(upstream.last().rawHeaders, name.toLowerCase()), [value], `${name} reached the upstream untouched`);
+          if (name === 'Sec-WebSocket-Protocol') assert.ok(c.text().includes(`\r\nSec-WebSocket-Protocol: ${value}\r\n`), 'the chosen subprotocol came back');
+        }
         c.write('ping');
         await c.until((t) => t.includes('echo:ping'));
         c.endWrite();
@@ -339,6 +356,19 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       assert.ok(!upstream.last().rawHeaders.some((h) => h.includes(encoded)));
     });
 
+    it('an upgrade whose Connection names an identity header is refused with 400 and never reaches the upstream (invariants.md 2)', async () => {
+      const before = upstream.requests.length;
+      const c = await RawConnection.open(gw.port);
+      c.write(requestHead('POST', '/k8s/api/v1/namespaces/x/pods/p/exec', [
+        ['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade, Impersonate-User'], ['Upgrade', 'SPDY/3.1'], ['Impersonate-User', 'system:admin'],
+      ]));
+      const text = await c.untilEnded();
+      assert.match(text, /^HTTP\/1\.1 400 /);
+      assert.match(text, /Connection header may not name/);
+      await sleep(50);
+      assert.equal(upstream.requests.length, before, 'the upgrade was forwarded');
+    });
+
     it('an upgrade without a token gets a 401 Status on the socket and never reaches the upstream', async () => {
       const before = upstream.requests.length;
       const c = await RawConnection.open(gw.port);
@@ -357,8 +387,8 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       assert.match(res.headers['content-type'] ?? '', /^application\/json/);
       const s = JSON.parse(res.body.toString()) as Record<string, unknown>;
       assert.deepEqual(
-        { kind: s.kind, apiVersion: s.apiVersion, status: s.status, code: s.code, reason: s.reason },
-        { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason },
+        { kind: s.kind, apiVersion: s.apiVersion, metadata: s.metadata, status: s.status, code: s.code, reason: s.reason },
+        { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason },
       );
       assert.equal(typeof s.message, 'string');
       assert.match(s.message as string, message);
@@ -381,6 +411,17 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       const res = await request(`${gw.url}/k8s/api`, { headers: { 'x-auth-token': 'unscoped-token' } });
       assertStatus(res, 403, 'Forbidden', /unscoped.*project-scoped token.*--os-project-name/);
       assert.equal(res.headers['www-authenticate'], undefined);
+    });
+
+    it('403 and nothing forwarded when Keystone names no user, or one no header can carry (fails closed: invariants.md 3)', async () => {
+      keystone.register('nameless-token', { user: '', project: { id: 'p-alpha', name: 'alpha' } });
+      keystone.register('crlf-token', { user: 'eve\r\nImpersonate-User: admin', project: { id: 'p-alpha', name: 'alpha' } });
+      for (const token of ['nameless-token', 'crlf-token']) {
+        const before = upstream.requests.length;
+        const res = await request(`${gw.url}/k8s/api/v1/namespaces/x/pods`, { headers: { 'x-auth-token': token } });
+        assertStatus(res, 403, 'Forbidden', /user/);
+        assert.equal(upstream.requests.length, before, `${token}: the upstream was reached`);
+      }
     });
 
     it('400 for two different tokens', async () => {

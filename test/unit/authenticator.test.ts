@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { KeystoneClient } from '../../src/auth/keystone-client.js';
 import { SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
+import { tokenKey } from '../../src/auth/token-cache.js';
 import type { ServiceCredentials } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
@@ -122,6 +124,22 @@ describe('Authenticator (Keystone double)', () => {
     assert.equal(keystone.validateCalls, 50);
   });
 
+  it('50 concurrent requests with one unknown token make one validation call, and all get 401', async () => {
+    keystone.delayMs = 50;
+    const { auth } = setup(keystone);
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => auth.authenticate('bogus-burst')));
+    assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof AuthError && o.reason.status === 401));
+    assert.equal(keystone.validateCalls, 1);
+  });
+
+  it('keys its caches by a SHA-256 of the token, never the token itself (invariants.md 14)', () => {
+    const token = 'gAAAAABsecret-token-value';
+    const key = tokenKey(token);
+    assert.equal(key, createHash('sha256').update(token).digest('base64'));
+    assert.ok(!key.includes('secret'), 'the key carries none of the token');
+    assert.notEqual(tokenKey(`${token}x`), key);
+  });
+
   it('a 401 for an unknown token is remembered only for the negative-cache TTL', async () => {
     let now = Date.now();
     const { auth } = setup(keystone, { now: () => now });
@@ -155,6 +173,25 @@ describe('Authenticator (Keystone double)', () => {
     await rejectsWith(auth.authenticate('t2'), 503);
     keystone.failWith = undefined;
     assert.equal((await auth.authenticate('t2')).user.name, 'alice');
+  });
+
+  it('answers 503, never 401, for any other Keystone answer: 400, 403, 429, 502, or a 200 that is not a token (invariants.md 12)', async () => {
+    keystone.register('t');
+    const { auth } = setup(keystone);
+    await auth.authenticate('t'); // the service token is issued before the failures start
+    for (const status of [400, 403, 429, 502]) {
+      keystone.register(`t-${status}`);
+      keystone.failWith = status;
+      await rejectsWith(auth.authenticate(`t-${status}`), 503);
+      keystone.failWith = undefined;
+    }
+    for (const body of ['<html>gateway timeout</html>', '{"token":{"user":{}}}', '{}']) {
+      keystone.register('t-body');
+      keystone.validationBody = body;
+      await rejectsWith(auth.authenticate('t-body'), 503);
+    }
+    keystone.validationBody = undefined;
+    assert.equal((await auth.authenticate('t-body')).user.name, 'alice', 'none of those answers was cached');
   });
 
   it('answers 503 when Keystone is too slow (timeout), never 401', async () => {
@@ -208,6 +245,21 @@ describe('Authenticator (Keystone double)', () => {
     now += 61_000;
     await auth.authenticate('b');
     assert.equal(keystone.issueCalls, 2);
+  });
+
+  it('reuses its service token until 120 s before expires_at, not a second later (invariants.md 13)', async () => {
+    assert.equal(SERVICE_TOKEN_RENEW_BEFORE_MS, 120_000);
+    let now = Date.now();
+    for (const t of ['a', 'b', 'c']) keystone.register(t);
+    keystone.serviceTokenLifetimeMs = 600_000;
+    const { auth } = setup(keystone, { now: () => now });
+    await auth.authenticate('a');
+    now += 600_000 - 121_000; // 121 s left
+    await auth.authenticate('b');
+    assert.equal(keystone.issueCalls, 1, 'reused with 121 s left');
+    now += 2_000; // 119 s left
+    await auth.authenticate('c');
+    assert.equal(keystone.issueCalls, 2, 'renewed with 119 s left');
   });
 
   it('answers 403 for an unscoped token, saying how to get a project-scoped one', async () => {

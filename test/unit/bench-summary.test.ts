@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { summarize, type CaseResult } from '../../bench/lib/measure.js';
 import { judgeRuns, type JudgedRun } from '../../bench/lib/summary.js';
 import { judgeTargets } from '../../bench/lib/targets.js';
@@ -63,5 +68,30 @@ describe('issue 7 over several bench runs (bench/lib/summary.ts)', () => {
     assert.deepEqual(row(met, '6: concurrent').slice(1), ['100 validations', '-', '2 of 2', 'met']);
     const missed = judgeRuns([run('a', 720, 650, burst(100)), run('b', 720, 650, burst(101)), run('c', 720, 650, burst(101))]);
     assert.equal(row(missed, '6: concurrent')[4], 'missed');
+  });
+
+  it('the command reads results files, leaves smoke runs out and says so', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-summary-'));
+    try {
+      const results = (gateway: number): CaseResult[] => [
+        c('1 small GET, real apiserver', 'c16', 'direct', [{ rps: 1000 }]),
+        c('1 small GET, real apiserver', 'c16', 'gateway', [{ rps: gateway }]),
+      ];
+      const full = path.join(dir, 'full.json');
+      const smoke = path.join(dir, 'smoke.json');
+      writeFileSync(full, JSON.stringify({ started: '2026-11-30T18:00:00.000Z', smoke: false, results: results(750) }));
+      writeFileSync(smoke, JSON.stringify({ started: '2026-11-30T18:30:00.000Z', smoke: true, results: results(100) }));
+      const cli = fileURLToPath(new URL('../../bench/summary.js', import.meta.url));
+      const r = spawnSync(process.execPath, [cli, full, smoke], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /smoke\.json is a smoke run .*left out/);
+      assert.match(r.stdout, /over 1 runs \(2026-11-30T18:00:00\.000Z\)/);
+      assert.deepEqual(row(r.stdout, '1:').slice(1), ['0.75x', '-', '1 of 1', 'met']);
+      const onlySmoke = spawnSync(process.execPath, [cli, smoke], { encoding: 'utf8' });
+      assert.equal(onlySmoke.status, 2);
+      assert.match(onlySmoke.stderr, /no full runs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -59,6 +59,7 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     ['{"VolumeDriver":"x"}', /--volume-driver/],
     ['{"VolumesFrom":["other"]}', /--volumes-from/],
     ['{"CgroupParent":"/"}', /--cgroup-parent/],
+    ['{"Cgroup":"host"}', /--cgroup/],
     ['{"OomScoreAdj":-1000}', /--oom-score-adj/],
   ];
   for (const [hostConfig, option] of hostEscapes) {
@@ -74,8 +75,21 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     assert.deepEqual(checkContainerCreate(body('{"Image":"x","Cmd":["sh"],"HostConfig":{"Memory":1000000,"Mounts":[{"Type":"volume","Source":"data","Target":"/d"}],"NetworkMode":"none"}}')), []);
   });
 
+  it("returns every namespace's container: reference, not only the network's (ownership is checked on each)", () => {
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"container:a","IpcMode":"Container:b"}}')), [
+      { field: 'HostConfig.PidMode', option: '--pid', container: 'a' },
+      { field: 'HostConfig.IpcMode', option: '--ipc', container: 'b' },
+    ]);
+  });
+
   it('applies the same checks to update, and Privileged to exec create', () => {
     refused(() => checkContainerUpdate(body('{"Privileged":true}')), /--privileged/);
+    refused(() => checkContainerUpdate(body('{"Devices":[{"PathOnHost":"/dev/sda"}]}')), /--device/);
+    refused(() => checkContainerUpdate(body('{"DeviceCgroupRules":["a *:* rwm"]}')), /--device-cgroup-rule/);
+    refused(() => checkContainerUpdate(body('{"DeviceRequests":[{"Count":-1}]}')), /--gpus/);
+    refused(() => checkContainerUpdate(body('{"CgroupParent":"/"}')), /--cgroup-parent/);
+    refused(() => checkContainerUpdate(body('{"PidMode":"container:other"}')), /cannot be changed by update/);
+    checkContainerUpdate(body('{"Memory":1000000,"RestartPolicy":{"Name":"always"}}'));
     refused(() => checkExecCreate(body('{"Cmd":["sh"],"privileged":true}')), /exec --privileged/);
     checkExecCreate(body('{"Cmd":["sh"]}'));
   });
@@ -134,6 +148,8 @@ describe('Docker adapter: the endpoint allow-list', () => {
     ['GET', 'images/get', /images are shared/], ['POST', 'images/x/push', /images are shared/], ['POST', 'images/x/tag', /images are shared/],
     ['DELETE', 'images/x', /images are shared/], ['POST', 'volumes/prune', /prunes/], ['POST', 'grpc', /host-level/], ['GET', 'containers/x/attach/ws', /not an endpoint/],
     ['PATCH', 'containers/x', /not an endpoint/], ['POST', 'plugins/pull', /host/],
+    ['GET', 'tasks', /swarm/], ['GET', 'configs', /swarm/], ['POST', 'networks/prune', /prunes/], ['POST', 'images/prune', /prunes/],
+    ['POST', 'build/prune', /builds run on the host|prunes/],
   ];
   it('answers a plugin inspect as not found (docker inspect probes it), not as forbidden', () => {
     assert.throws(() => matchEndpoint('GET', ['plugins', 'abc', 'json']), (e: unknown) => e instanceof PolicyError && e.status === 404 && /not found/.test(e.message));

@@ -127,6 +127,11 @@ describe('impersonation headers', () => {
     assert.ok(groups.every((g) => !g.startsWith('system:')));
   });
 
+  it('a Keystone user named system:admin becomes keystone:system:admin, never a system: user (invariants.md 5)', () => {
+    const out = impersonationHeaders({ ...alice, user: { ...alice.user, name: 'system:admin' } }, config);
+    assert.deepEqual(lines(out, 'impersonate-user'), ['keystone:system:admin']);
+  });
+
   it('a role name with a comma stays one Impersonate-Group line', () => {
     const groups = lines(impersonationHeaders({ ...alice, roles: ['a,b'] }, config), 'impersonate-group');
     assert.deepEqual(groups, ['keystone:project:p-1', 'keystone:project:p-1:role:a,b']);
