@@ -140,6 +140,30 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     assert.doesNotMatch(res.stdout, new RegExp(bobName));
   });
 
+  it('alice: docker events and docker stats follow live: each event and sample arrives while the command runs, bob\'s never (invariants.md 11)', async function () {
+    this.timeout(60_000);
+    const events = alice.background(['events', '--filter', 'type=container', '--format', '{{.Action}} {{.Actor.Attributes.name}}']);
+    const stats = alice.background(['stats', '--format', 'sample {{.Name}} {{.MemUsage}}', name]);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // both streams open
+      const bobName = `bob-live-${tag}`;
+      const aliceName = `live-${tag}`;
+      await ok(bob.docker(['create', '--name', bobName, IMAGE(), 'true']), 'bob create');
+      await ok(alice.docker(['create', '--name', aliceName, IMAGE(), 'true']), 'alice create');
+      await events.waitFor((out) => out.includes(`create ${aliceName}`), 10_000, "alice's create event while following");
+      await ok(alice.docker(['rm', aliceName]), 'alice rm');
+      await events.waitFor((out) => out.includes(`destroy ${aliceName}`), 10_000, "alice's destroy event while following");
+      await ok(bob.docker(['rm', bobName]), 'bob rm');
+      assert.equal(events.child.exitCode, null, 'docker events ended');
+      assert.doesNotMatch(events.stdout, new RegExp(bobName), "bob's container showed in alice's events");
+      await stats.waitFor((out) => out.split(`sample ${name}`).length > 3, 15_000, 'three stats samples while following');
+      assert.equal(stats.child.exitCode, null, 'docker stats ended');
+    } finally {
+      await events.stop();
+      await stats.stop();
+    }
+  });
+
   it('alice: the everyday commands work (top, stats, rename, restart, update, diff, kill, wait, pause, start -a, networks, images); bob sees none of it', async function () {
     this.timeout(180_000);
     const daily = `daily-${tag}`;
