@@ -1,5 +1,5 @@
 import { median } from './measure.js';
-import { meets, show, type Outcome, type Verdict } from './targets.js';
+import { meets, show, type Outcome, type Unit, type Verdict } from './targets.js';
 
 /** One run's verdicts, named by when it started. */
 export interface JudgedRun {
@@ -7,7 +7,7 @@ export interface JudgedRun {
   readonly verdicts: readonly Verdict[];
 }
 
-const range = (values: readonly number[], unit: Parameters<typeof show>[1]): string => {
+const range = (values: readonly number[], unit: Unit): string => {
   const sorted = [...values].sort((a, b) => a - b);
   const [low, high] = [show(sorted[0] as number, unit), show(sorted[sorted.length - 1] as number, unit)];
   return low === high ? '' : ` (${low} to ${high})`;

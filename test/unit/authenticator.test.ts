@@ -185,8 +185,8 @@ describe('Authenticator (Keystone double)', () => {
       await rejectsWith(auth.authenticate(`t-${status}`), 503);
       keystone.failWith = undefined;
     }
+    keystone.register('t-body');
     for (const body of ['<html>gateway timeout</html>', '{"token":{"user":{}}}', '{}']) {
-      keystone.register('t-body');
       keystone.validationBody = body;
       await rejectsWith(auth.authenticate('t-body'), 503);
     }
