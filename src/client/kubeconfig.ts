@@ -41,10 +41,23 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** `zun-gateway` when it is on PATH, else this very node and script: what kubectl will run as the exec plugin. */
+/**
+ * Directories npm and npx put on PATH only while they run a command (a project's `node_modules/.bin`, npx's cache):
+ * a `zun-gateway` found there is not on the PATH kubectl will have.
+ */
+function onlyWhileNpmRuns(dir: string): boolean {
+  const parts = path.resolve(dir).split(path.sep);
+  return parts.includes('_npx') || parts.slice(-2).join('/') === 'node_modules/.bin';
+}
+
+/**
+ * `zun-gateway` when it is on the user's PATH (a global install), else this very node and script: what kubectl will
+ * run as the exec plugin.
+ */
 export function pluginCommand(env: Env, mainScript: string, nodePath: string): { command: string; args: string[] } {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (dir !== '' && isExecutable(path.join(dir, 'zun-gateway'))) return { command: 'zun-gateway', args: ['credential'] };
+    if (dir === '' || onlyWhileNpmRuns(dir)) continue;
+    if (isExecutable(path.join(dir, 'zun-gateway'))) return { command: 'zun-gateway', args: ['credential'] };
   }
   return { command: path.resolve(nodePath), args: [path.resolve(mainScript), 'credential'] };
 }

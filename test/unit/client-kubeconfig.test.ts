@@ -190,6 +190,18 @@ describe('zun-gateway kubeconfig', () => {
     assert.deepEqual(exec.args, ['credential']);
   });
 
+  it('a `zun-gateway` that npx or `npm run` put on PATH for the moment is not recorded: kubectl would not find it', async () => {
+    const dirs = [path.join(dir, '.npm', '_npx', 'a1b2', 'node_modules', '.bin'), path.join(dir, 'project', 'node_modules', '.bin')];
+    for (const bin of dirs) {
+      execFileSync('mkdir', ['-p', bin]);
+      writeFileSync(path.join(bin, 'zun-gateway'), '#!/bin/sh\n', { mode: 0o755 });
+    }
+    const r = await kubeconfig({ server: 'https://gw', namespace: 'n' }, { HOME: dir, PATH: dirs.join(':') });
+    const exec = parseYaml(r.out).users[0].user.exec;
+    assert.equal(exec.command, path.resolve(SELF.nodePath));
+    assert.deepEqual(exec.args, [SELF.mainScript, 'credential']);
+  });
+
   it('records only non-secret selectors for the plugin, with absolute paths', () => {
     const text = buildKubeconfig(
       { server: 'https://gw', plugin: { command: 'zun-gateway', args: ['credential'] } },
