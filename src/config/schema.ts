@@ -6,8 +6,22 @@ import { z } from 'zod';
  */
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
-const port = z.number().int().min(0).max(65535);
-const seconds = z.number().positive();
+
+/**
+ * `${NAME}` substitutes text, so a number or a boolean given from the environment (`port: ${PORT}`) arrives as the
+ * text of one: read as the number or boolean it spells. Anything else is left for the schema to refuse.
+ */
+function fromEnvText<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value: unknown) => {
+    if (typeof value !== 'string') return value;
+    const text = value.trim();
+    if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+    if (text === 'true' || text === 'false') return text === 'true';
+    return value;
+  }, schema);
+}
+const port = fromEnvText(z.number().int().min(0).max(65535));
+const seconds = fromEnvText(z.number().positive());
 /** Prefixes keep Keystone-derived names out of the apiserver's reserved `system:` space (invariants.md 5). */
 const identityPrefix = nonEmpty.refine((p) => !p.toLowerCase().startsWith('system:'), {
   message: "must not start with 'system:' (names derived from Keystone must never become system users or groups)",
@@ -89,7 +103,7 @@ const byteSize = z.union([
 
 /** Per project and COE: a token bucket of `burst` requests refilled at `requestsPerSecond` (routes/rate-limit.ts). */
 const rateLimit = z
-  .strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() })
+  .strictObject({ requestsPerSecond: fromEnvText(z.number().positive()), burst: fromEnvText(z.number().int().positive()).optional() })
   .transform((r) => ({ requestsPerSecond: r.requestsPerSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.requestsPerSecond)) }));
 
 const docker = z.strictObject({
@@ -103,18 +117,18 @@ const docker = z.strictObject({
    * An ordinary request the engine has not started answering after this long gets 504 (0: no limit). Never applied
    * to long-lived requests (events, logs --follow, stats, wait), hijacked streams, or uploads still under way.
    */
-  responseHeaderTimeoutSeconds: z.number().nonnegative().default(300),
+  responseHeaderTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(300),
   /** Optional: requests per project and second (429 with Retry-After beyond it). */
   rateLimit: rateLimit.optional(),
   /** Request bodies the adapter reads to check (create, update, exec) are refused above this size. */
-  maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+  maxBodyBytes: fromEnvText(z.number().int().positive()).default(1024 * 1024),
   limits: z
     .strictObject({
-      maxContainersPerProject: z.number().int().positive().optional(),
+      maxContainersPerProject: fromEnvText(z.number().int().positive()).optional(),
       defaultMemory: byteSize.optional(),
       maxMemory: byteSize.optional(),
-      defaultCpus: z.number().positive().optional(),
-      maxCpus: z.number().positive().optional(),
+      defaultCpus: fromEnvText(z.number().positive()).optional(),
+      maxCpus: fromEnvText(z.number().positive()).optional(),
     })
     .default({}),
 });
@@ -133,12 +147,12 @@ export const configSchema = z.strictObject({
       error: 'needs {username, password, userDomainName, projectName, projectDomainName} or {applicationCredentialId, applicationCredentialSecret}',
     }),
     cacheTtlSeconds: seconds.default(300),
-    cacheMaxEntries: z.number().int().positive().default(50_000),
+    cacheMaxEntries: fromEnvText(z.number().int().positive()).default(50_000),
     negativeCacheTtlSeconds: seconds.default(10),
-    negativeCacheMaxEntries: z.number().int().positive().default(10_000),
+    negativeCacheMaxEntries: fromEnvText(z.number().int().positive()).default(10_000),
     timeoutSeconds: seconds.default(5),
     /** Calls at Keystone at once (a burst of new tokens waits its turn instead of timing out inside Keystone). */
-    maxConcurrentRequests: z.number().int().positive().default(8),
+    maxConcurrentRequests: fromEnvText(z.number().int().positive()).default(8),
     caFile: nonEmpty.optional(),
   }),
   k8s: z
@@ -150,16 +164,16 @@ export const configSchema = z.strictObject({
        * the apiserver's own --request-timeout (60 s) so its answer comes first. Never applied to watches, follows,
        * exec/attach/port-forward or uploads still under way.
        */
-      responseHeaderTimeoutSeconds: z.number().nonnegative().default(90),
+      responseHeaderTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(90),
       /** Optional: requests per project and second (429 with Retry-After beyond it; watches and exec count once). */
       rateLimit: rateLimit.optional(),
       /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
-      http2Watches: z.boolean().default(true),
+      http2Watches: fromEnvText(z.boolean()).default(true),
       impersonation: z
         .strictObject({
           userPrefix: identityPrefix.default('keystone:'),
           groupPrefix: identityPrefix.default('keystone:'),
-          extras: z.boolean().default(true),
+          extras: fromEnvText(z.boolean()).default(true),
           /** Domain-scoped tokens (by domain id or name) act with exactly these groups; unmapped domains get 403. */
           domainScopeGroups: z.record(nonEmpty, z.array(identityPrefix).min(1)).optional(),
           /** System-scoped tokens act with exactly these groups; unset: 403. */
@@ -193,7 +207,7 @@ export const configSchema = z.strictObject({
     .optional(),
   shutdown: z
     .strictObject({
-      graceSeconds: z.number().min(0).default(25),
+      graceSeconds: fromEnvText(z.number().min(0)).default(25),
     })
     .default({ graceSeconds: 25 }),
 });

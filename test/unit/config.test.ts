@@ -22,6 +22,22 @@ describe('configuration', () => {
     assert.equal((config.keystone.serviceCredentials as { password: string }).password, 'p: {w}');
   });
 
+  it('${NAME} gives numbers and booleans too (a port from the environment), and passwords that look like numbers stay text', () => {
+    const config = parseConfig(
+      minimal('listen: {port: "${PORT}"}\nmetrics: {port: "${METRICS_PORT:-9090}"}\nk8s: {http2Watches: "${H2}", responseHeaderTimeoutSeconds: "${RHT}"}\nshutdown: {graceSeconds: "${GRACE:-5}"}'),
+      { GATEWAY_PASSWORD: '12345', PORT: '28443', H2: 'false', RHT: '2.5' },
+    );
+    assert.equal(config.listen.port, 28443);
+    assert.equal(config.metrics?.port, 9090);
+    assert.equal(config.k8s?.http2Watches, false);
+    assert.equal(config.k8s?.responseHeaderTimeoutSeconds, 2.5);
+    assert.equal(config.shutdown.graceSeconds, 5);
+    assert.equal((config.keystone.serviceCredentials as { password: string }).password, '12345');
+    // What is not a number is still refused by name.
+    assert.throws(() => parseConfig(minimal('listen: {port: "${PORT}"}'), { GATEWAY_PASSWORD: 'p', PORT: '84a3' }), /listen\.port: Invalid input: expected number, received string/);
+    assert.throws(() => parseConfig(minimal('k8s: {http2Watches: "${H2}"}'), { GATEWAY_PASSWORD: 'p', H2: 'yes' }), /k8s\.http2Watches: Invalid input: expected boolean, received string/);
+  });
+
   it('${NAME:-default} prefers the variable when it is set, the default when it is unset or empty', () => {
     assert.deepEqual(substituteEnv({ a: '${X:-d}', b: '${Y:-d}', c: '${Z:-}' }, { X: 'set', Y: '' }), { a: 'set', b: 'd', c: '' });
   });
