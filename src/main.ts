@@ -31,6 +31,10 @@ async function serve(configFile: string): Promise<void> {
   const audit = createAuditTrail(config.audit, stdout);
   const gateway = await createGateway(config, { version, logger, audit });
   await gateway.listen();
+  // A wrong service password or Keystone URL is said at start, not at the first tenant's request.
+  void gateway.keystoneReady().then((check) => {
+    if (!check.ok) logger.error({ keystone: check.detail, authUrl: config.keystone.authUrl }, 'not ready: Keystone check failed at start (see /readyz)');
+  });
   // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.
   process.on('SIGHUP', () => {
     audit.reopen();

@@ -55,7 +55,7 @@ export class ApplicationCredentialExchange {
       throw err;
     }
     if (res.status === 401 || res.status === 404 || res.status === 400) {
-      const err = unauthorized('Keystone rejected the application credential (wrong id or secret, expired or deleted)');
+      const err = unauthorized('Keystone rejected the application credential (wrong id or secret, expired or deleted); Basic carries an application credential id and secret (openstack application credential create), not a user name and password');
       this.rejected.set(key, err, this.now() + 10_000);
       throw err;
     }

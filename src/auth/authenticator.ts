@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AuthError, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
-import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import { GatewayRefusedError, KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
 import { identityFromToken, scopeRefusal } from './token-identity.js';
@@ -28,6 +28,8 @@ export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptio
 }
 
 const UNAVAILABLE = 'Keystone is unavailable, so this new token cannot be checked; retry shortly (tokens already in use keep working)';
+const GATEWAY_REFUSED =
+  "Keystone refuses the gateway's own service account, so no new token can be checked; this is not a fault of your token: tell the gateway's operator (its log says what to fix)";
 
 /**
  * Keystone token -> Identity, online validation with a cache (invariants.md 12-16):
@@ -119,6 +121,7 @@ export class Authenticator {
         }
         throw err;
       }
+      if (err instanceof GatewayRefusedError) throw keystoneUnavailable(GATEWAY_REFUSED);
       if (err instanceof KeystoneUnavailableError) {
         this.logger.warn({ err: err.message }, 'token validation failed: Keystone unavailable');
         throw keystoneUnavailable(UNAVAILABLE);
@@ -143,7 +146,7 @@ export class Authenticator {
     }
     if (res.status === 403) {
       this.logger.error("Keystone refuses to let the gateway validate tokens: give the gateway's user the 'service' role");
-      throw new KeystoneUnavailableError('the gateway is not allowed to validate tokens');
+      throw new GatewayRefusedError('the gateway is not allowed to validate tokens');
     }
     if (res.status !== 200) throw new KeystoneUnavailableError(`Keystone answered HTTP ${res.status}`);
     const parsed = tokenBodySchema.safeParse(res.body);

@@ -7,6 +7,9 @@ export const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.
 export const MAX_TOKEN_LENGTH = 8192;
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 
+/** The docker CLI has no login for this: its HttpHeaders setting sends the credential with every request. */
+const DOCKER_HOW_TO =
+  'the docker CLI sends one from ~/.docker/config.json: {"HttpHeaders": {"X-Auth-Token": "<openstack token issue -f value -c id>"}}, or an application credential as {"HttpHeaders": {"Authorization": "Basic <base64 of id:secret>"}}';
 const HOW_TO = 'send a project-scoped Keystone token as "X-Auth-Token: <token>" or "Authorization: Bearer <token>" (openstack token issue)';
 
 function headerValues(rawHeaders: readonly string[], lowerName: string): string[] {
@@ -114,6 +117,7 @@ function fromBasic(value: string): { id: string; secret: string } | undefined {
  */
 export function extractCredential(rawHeaders: readonly string[], options: { upgrade: boolean }): RequestCredential {
   const authorization = headerValues(rawHeaders, 'authorization');
+  if (authorization.length === 0 && headerValues(rawHeaders, 'x-auth-token').length === 0) throw unauthorized(`no token; ${DOCKER_HOW_TO}`);
   if (authorization.length === 1) {
     const basic = fromBasic(authorization[0] as string);
     if (basic !== undefined) {

@@ -12,6 +12,14 @@ export class KeystoneUnavailableError extends Error {
   override readonly name: string = 'KeystoneUnavailableError';
 }
 
+/**
+ * Keystone answers, but refuses the gateway itself (its service credentials, or its right to validate tokens): the
+ * operator's to fix, not the user's, and not a passing outage.
+ */
+export class GatewayRefusedError extends KeystoneUnavailableError {
+  override readonly name = 'GatewayRefusedError';
+}
+
 /** Too many calls were waiting for Keystone: it is slow, not known to be down. */
 export class KeystoneBusyError extends KeystoneUnavailableError {
   override readonly name = 'KeystoneBusyError';

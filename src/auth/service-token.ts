@@ -1,9 +1,16 @@
 import type { ServiceCredentials } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import { GatewayRefusedError, KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 
 /** Re-use the gateway's own token until this long before Keystone's expires_at (invariants.md 13). */
 export const SERVICE_TOKEN_RENEW_BEFORE_MS = 120_000;
+
+/**
+ * After Keystone refused the gateway's credentials, the refusal is given to callers for this long without asking
+ * again: a wrong password is not retried once per request (nor per readiness probe), which would load Keystone with
+ * password checks and could lock the gateway's account where Keystone locks accounts after failed logins.
+ */
+export const SERVICE_REFUSAL_HOLD_MS = 10_000;
 
 interface HeldToken {
   readonly token: string;
@@ -17,6 +24,7 @@ interface HeldToken {
 export class ServiceTokenProvider {
   private held: HeldToken | undefined;
   private pending: Promise<string> | undefined;
+  private refused: { error: GatewayRefusedError; untilMs: number } | undefined;
 
   constructor(
     private readonly keystone: KeystoneClient,
@@ -28,6 +36,7 @@ export class ServiceTokenProvider {
   get(): Promise<string> {
     const held = this.held;
     if (held && held.expiresAtMs - SERVICE_TOKEN_RENEW_BEFORE_MS > this.now()) return Promise.resolve(held.token);
+    if (this.refused !== undefined && this.refused.untilMs > this.now()) return Promise.reject(this.refused.error);
     this.pending ??= this.issue().finally(() => {
       this.pending = undefined;
     });
@@ -41,12 +50,21 @@ export class ServiceTokenProvider {
 
   private async issue(): Promise<string> {
     const res = await this.keystone.issueServiceToken(this.credentials);
-    if (res.status !== 201 || res.subjectToken === undefined) {
+    if (res.status >= 400 && res.status < 500 && res.status !== 429) {
       this.logger.error(
         { keystoneStatus: res.status },
         "Keystone refused the gateway's service credentials (keystone.serviceCredentials); no user token can be validated",
       );
-      throw new KeystoneUnavailableError(`Keystone refused the gateway's own credentials (HTTP ${res.status})`);
+      const error = new GatewayRefusedError(
+        res.status === 404
+          ? 'Keystone has no /auth/tokens under keystone.authUrl (HTTP 404): the URL should end in /v3'
+          : `Keystone refuses the gateway's service credentials (keystone.serviceCredentials, HTTP ${res.status})`,
+      );
+      this.refused = { error, untilMs: this.now() + SERVICE_REFUSAL_HOLD_MS };
+      throw error;
+    }
+    if (res.status !== 201 || res.subjectToken === undefined) {
+      throw new KeystoneUnavailableError(`Keystone answered the gateway's login with HTTP ${res.status} and no token`);
     }
     const parsed = tokenBodySchema.safeParse(res.body);
     const expiresAtMs = parsed.success ? Date.parse(parsed.data.token.expires_at) : NaN;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readConfiguredFile } from '../config/files.js';
 import type { DockerConfig } from '../config/schema.js';
 import { Upstream } from '../proxy/upstream.js';
 
@@ -9,9 +9,9 @@ export function engineUpstream(config: DockerConfig): Upstream {
   const tls = config.tls;
   const scheme = tls !== undefined ? 'https' : 'http';
   return new Upstream(`${scheme}://${config.host.slice('tcp://'.length)}`, {
-    ca: tls?.caFile !== undefined ? readFileSync(tls.caFile) : undefined,
-    cert: tls?.certFile !== undefined ? readFileSync(tls.certFile) : undefined,
-    key: tls?.keyFile !== undefined ? readFileSync(tls.keyFile) : undefined,
+    ca: tls?.caFile !== undefined ? readConfiguredFile('docker.tls.caFile', tls.caFile) : undefined,
+    cert: tls?.certFile !== undefined ? readConfiguredFile('docker.tls.certFile', tls.certFile) : undefined,
+    key: tls?.keyFile !== undefined ? readConfiguredFile('docker.tls.keyFile', tls.keyFile) : undefined,
     rejectUnauthorized: true,
   }, undefined, options);
 }

@@ -12,7 +12,7 @@ const API_ROOTS: ReadonlyArray<{ readonly mount: string; readonly matches: (segm
     mount: 'k8s',
     matches: (s) => s === 'api' || s === 'apis' || s === 'openapi' || s === 'version',
     // kubectl keeps the server URL's path for every request except `get --raw` (invariants.md 28).
-    hint: 'Kubernetes API paths are under /k8s on this gateway; `kubectl get --raw` does not add the server\'s path, so give it whole: kubectl get --raw /k8s/api/...',
+    hint: 'Kubernetes API paths are under /k8s on this gateway: a kubeconfig\'s server must end in /k8s (server: https://<gateway>/k8s); `kubectl get --raw` does not add the server\'s path, so give it whole: kubectl get --raw /k8s/api/...',
   },
   {
     mount: 'docker',

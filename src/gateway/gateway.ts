@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
-import { KeystoneClient } from '../auth/keystone-client.js';
+import { GatewayRefusedError, KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
+import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
 import { loadK8sUpstream } from '../k8s/upstream.js';
@@ -32,6 +32,8 @@ export interface Gateway {
   readonly server: GatewayServer;
   readonly metrics: Metrics;
   listen(): Promise<AddressInfo>;
+  /** Keystone answers and accepts the gateway's service credentials (the keystone check of /readyz). */
+  keystoneReady(): Promise<Readiness>;
   /** Where /metrics is served, once listening; undefined when `metrics` is not configured. */
   metricsAddress(): AddressInfo | undefined;
   /** Stop accepting, let in-flight requests finish within the grace period, then close upgraded sessions. */
@@ -55,7 +57,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     timeoutMs: config.keystone.timeoutSeconds * 1000,
     maxConcurrent: config.keystone.maxConcurrentRequests,
     metrics,
-    ...(config.keystone.caFile !== undefined ? { ca: readFileSync(config.keystone.caFile) } : {}),
+    ...(config.keystone.caFile !== undefined ? { ca: readConfiguredFile('keystone.caFile', config.keystone.caFile) } : {}),
   });
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
@@ -111,8 +113,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
     readiness: async () => {
       const checks: Record<string, Readiness> = {};
-      const [keystoneOk, ...mountChecks] = await Promise.all([keystone.ping(), ...mounts.map((m) => m.ready())]);
-      checks.keystone = { ok: keystoneOk, detail: keystoneOk ? 'reachable' : 'unreachable' };
+      const [keystoneCheck, ...mountChecks] = await Promise.all([keystoneReadiness(keystone, serviceToken), ...mounts.map((m) => m.ready())]);
+      checks.keystone = keystoneCheck;
       mounts.forEach((m, i) => {
         checks[m.name] = mountChecks[i] as Readiness;
       });
@@ -159,15 +161,20 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     server,
     metrics,
     metricsAddress: () => metricsAt,
+    keystoneReady: () => keystoneReadiness(keystone, serviceToken),
     listen: async () => {
       if (metricsServer !== undefined && config.metrics !== undefined) {
-        metricsAt = await listenOn(metricsServer, config.metrics.port, config.metrics.host);
+        const { port, host } = config.metrics;
+        metricsAt = await listenOn(metricsServer, port, host).catch((err: unknown) => {
+          throw listenError('metrics.port', host, port, err);
+        });
         logger.info({ host: metricsAt.address, port: metricsAt.port }, 'metrics listening (GET /metrics)');
       }
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (err: unknown): void => reject(listenError('listen.port', config.listen.host, config.listen.port, err));
+        server.once('error', failed);
         server.listen(config.listen.port, config.listen.host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           const address = server.address() as AddressInfo;
           logger.info({ host: address.address, port: address.port, tls: config.listen.tls !== undefined }, 'gateway listening');
           if (config.listen.tls === undefined) {
@@ -200,4 +207,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       logger.info('shut down');
     },
   };
+}
+
+/**
+ * Keystone answers, and accepts the gateway's own service credentials: a gateway whose password is wrong cannot
+ * check a single new token, so it is not ready (and says why) rather than failing each tenant with a 503.
+ */
+async function keystoneReadiness(keystone: KeystoneClient, serviceToken: ServiceTokenProvider): Promise<Readiness> {
+  if (!(await keystone.ping())) return { ok: false, detail: 'unreachable' };
+  try {
+    await serviceToken.get();
+  } catch (err) {
+    if (err instanceof GatewayRefusedError) return { ok: false, detail: `reachable, but ${err.message}` };
+  }
+  return { ok: true, detail: 'reachable' };
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { tlsServerOptions } from './tls.js';
 
@@ -18,8 +19,11 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
     noDelay: true,
   };
   if (config.tls === undefined) return http.createServer(common);
-  return https.createServer({
-    ...common,
-    ...tlsServerOptions(config.tls),
-  } as https.ServerOptions);
+  const options = { ...common, ...tlsServerOptions(config.tls) } as https.ServerOptions;
+  try {
+    return https.createServer(options);
+  } catch (err) {
+    // OpenSSL's own words ("key values mismatch", "no start line"), with which files they are about.
+    throw new ConfigError(`listen.tls: certFile and keyFile are not a usable PEM certificate and its key (${(err as Error).message})`);
+  }
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type https from 'node:https';
 import tls from 'node:tls';
+import { readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -12,9 +12,9 @@ export const MIN_TLS_VERSION = 'TLSv1.2';
 /** The certificate, key and client CA as one secure context's options, read from the configured files. */
 export function readTlsMaterial(config: TlsConfig): tls.SecureContextOptions {
   return {
-    cert: readFileSync(config.certFile),
-    key: readFileSync(config.keyFile),
-    ...(config.clientCaFile !== undefined ? { ca: readFileSync(config.clientCaFile) } : {}),
+    cert: readConfiguredFile('listen.tls.certFile', config.certFile),
+    key: readConfiguredFile('listen.tls.keyFile', config.keyFile),
+    ...(config.clientCaFile !== undefined ? { ca: readConfiguredFile('listen.tls.clientCaFile', config.clientCaFile) } : {}),
     minVersion: MIN_TLS_VERSION,
   };
 }

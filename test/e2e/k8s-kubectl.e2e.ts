@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { HELM } from '../chart/render.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway } from './support/gateway-process.js';
+import { httpsGet, sharedGateway, startGateway } from './support/gateway-process.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { issueToken, revokeToken, type IssuedToken } from './support/keystone.js';
 import { applicationCredentialToken, createApplicationCredential } from './support/keystone-admin.js';
@@ -424,6 +424,33 @@ spec:
       assert.notEqual(res.code, 0, 'the revoked token still works after cacheTtlSeconds');
       assert.match(res.stderr, /token is not valid/);
     });
+  });
+
+  it("a gateway started with a wrong service password: not ready, naming the setting; kubectl users are told it is the gateway's fault", async function () {
+    this.timeout(60_000);
+    const wrong = await startGateway({ cacheTtlSeconds: E2E_CACHE_TTL_SECONDS, servicePassword: `not-${randomBytes(6).toString('hex')}` });
+    try {
+      const ready = await httpsGet(`${wrong.url}/readyz`);
+      assert.equal(ready?.status, 503);
+      const checks = (JSON.parse(ready?.body ?? '{}') as { checks: Record<string, { ok: boolean; detail: string }> }).checks;
+      assert.deepEqual(checks.keystone, { ok: false, detail: "reachable, but Keystone refuses the gateway's service credentials (keystone.serviceCredentials, HTTP 401)" });
+      assert.equal(checks.k8s?.ok, true);
+      const token = await issueToken('alice', 'alpha');
+      // kubectl prints a Status message only for requests made once it knows the API: client-go reads discovery
+      // answers raw, so with a cold discovery cache any 503 reads "the server is currently unable to handle the
+      // request". The user here has used this gateway URL before (its discovery cache is warm), as after a restart
+      // with a wrong password: the shared gateway's cache stands in for this one's.
+      await mustSucceed(kubectl(tenantKubeconfig(sharedGateway().url, token.token, ns), ['get', 'pods']), 'warm the discovery cache');
+      const discovery = path.join(process.env.E2E_HOME ?? os.tmpdir(), '.kube', 'cache', 'discovery');
+      cpSync(path.join(discovery, `127.0.0.1_${sharedGateway().port}`), path.join(discovery, `127.0.0.1_${wrong.port}`), { recursive: true });
+      const res = await kubectl(tenantKubeconfig(wrong.url, token.token, ns), ['get', 'pods']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /refuses the gateway's own service account.*not a fault of your token.*operator/);
+      const log = readFileSync(wrong.logFile, 'utf8').slice(wrong.logOffset);
+      assert.match(log, /not ready: Keystone check failed at start/);
+    } finally {
+      await wrong.stop();
+    }
   });
 
   describe('Keystone stopped and started again', () => {

@@ -28,6 +28,8 @@ export class KeystoneDouble {
   readonly issueRequests: Array<{ identity?: { methods?: string[] }; scope?: unknown }> = [];
   /** When true, every validation answers 401 as if no service token were good, even a freshly issued one. */
   rejectAllServiceTokens = false;
+  /** When true, every login (POST /v3/auth/tokens) answers 401, as for the gateway's wrong password. */
+  refuseLogins = false;
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
@@ -102,6 +104,7 @@ export class KeystoneDouble {
         auth = undefined;
       }
       if (auth !== undefined) this.issueRequests.push(auth);
+      if (this.refuseLogins) return this.json(res, 401, { error: { code: 401, title: 'Unauthorized' } });
       const method = auth?.identity?.methods?.[0];
       if (method !== 'password' && method !== 'application_credential') return this.json(res, 400, { error: { code: 400 } });
       this.serial += 1;

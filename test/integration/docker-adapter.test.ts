@@ -222,7 +222,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it('errors are Docker {"message"} bodies: 401 without a token, 403 for host-level endpoints', async () => {
     const noToken = await call(port, 'GET', '/docker/containers/json', {});
     assert.equal(noToken.status, 401);
-    assert.match(JSON.parse(noToken.body).message, /no token/);
+    assert.match(JSON.parse(noToken.body).message, /^no token; the docker CLI sends one from ~\/\.docker\/config\.json: \{"HttpHeaders": \{"X-Auth-Token": /);
     const build = await call(port, 'POST', '/docker/v1.41/build', alice);
     assert.equal(build.status, 403);
     assert.match(JSON.parse(build.body).message, /builds run on the host/);
@@ -235,5 +235,17 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     const basic = { authorization: `Basic ${Buffer.from('ac-id:ac-secret').toString('base64')}` };
     for (let i = 0; i < 5; i += 1) assert.equal((await call(port, 'GET', '/docker/version', basic)).status, 200);
     assert.equal(keystone.issueCalls - before, 1, 'one exchange for five requests');
+  });
+
+  it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {
+    keystone.refuseLogins = true;
+    try {
+      const res = await call(port, 'GET', '/docker/version', { authorization: `Basic ${Buffer.from('alice:her-password').toString('base64')}` });
+      assert.equal(res.status, 401);
+      assert.match(JSON.parse(res.body).message, /rejected the application credential.*not a user name and password/);
+      assert.doesNotMatch(res.body, /her-password/);
+    } finally {
+      keystone.refuseLogins = false;
+    }
   });
 });

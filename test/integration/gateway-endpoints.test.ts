@@ -103,7 +103,7 @@ describe("the gateway's own endpoints (supertest)", () => {
       const res = await request(gw.gateway.server).get(path).set('X-Auth-Token', 'alice-token').expect(404);
       assert.equal(res.body.kind, 'Status', path);
       assert.equal(res.body.reason, 'NotFound');
-      assert.match(res.body.message, /under \/k8s on this gateway.*kubectl get --raw \/k8s\/api/);
+      assert.match(res.body.message, /under \/k8s on this gateway: a kubeconfig's server must end in \/k8s.*kubectl get --raw \/k8s\/api/);
       assert.equal(upstream.requests.length, before, `${path} reached the apiserver`);
     }
     // An exec at the root: the same answer on the upgrade's socket.
@@ -119,6 +119,41 @@ describe("the gateway's own endpoints (supertest)", () => {
     const res = await request(gw.gateway.server).get('/k8sfoo/api').set('X-Auth-Token', 'alice-token').expect(404);
     assert.equal(res.body.error, 404);
     assert.equal(upstream.requests.length, before, 'the request reached the apiserver');
+  });
+});
+
+describe("a gateway whose own service credentials Keystone refuses (a wrong password)", () => {
+  let keystone: KeystoneDouble;
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    keystone = await KeystoneDouble.withAlice();
+    keystone.refuseLogins = true;
+    upstream = await new RecordingUpstream().start();
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.stop();
+    await keystone.stop();
+  });
+
+  it('is not ready, and /readyz names the setting to fix without its secret', async () => {
+    const res = await request(gw.gateway.server).get('/readyz').expect(503);
+    assert.equal(res.body.ready, false);
+    assert.equal(res.body.checks.keystone.ok, false);
+    assert.match(res.body.checks.keystone.detail, /^reachable, but Keystone refuses the gateway's service credentials \(keystone\.serviceCredentials, HTTP 401\)$/);
+    assert.equal(res.body.checks.k8s.ok, true);
+    assert.doesNotMatch(res.text, /service-password/);
+  });
+
+  it("tells a tenant it is the gateway's fault (503, a Status for kubectl), and forwards nothing", async () => {
+    const before = upstream.requests.length;
+    const res = await request(gw.gateway.server).get('/k8s/api/v1/namespaces/os-alpha/pods').set('X-Auth-Token', 'alice-token').expect(503);
+    assert.equal(res.body.kind, 'Status');
+    assert.match(res.body.message, /refuses the gateway's own service account.*not a fault of your token.*operator/);
+    assert.equal(upstream.requests.length, before);
   });
 });
 

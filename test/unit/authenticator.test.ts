@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { KeystoneClient } from '../../src/auth/keystone-client.js';
-import { SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
+import { SERVICE_REFUSAL_HOLD_MS, SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
 import { tokenKey } from '../../src/auth/token-cache.js';
 import type { ServiceCredentials } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -208,6 +208,31 @@ describe('Authenticator (Keystone double)', () => {
     await rejectsWith(auth.authenticate('t'), 503);
     assert.equal(keystone.issueCalls, 2, 'the first service token, then exactly one renewal');
     assert.equal(keystone.validateCalls, 2);
+  });
+
+  it("a refused service login (the gateway's wrong password) is a 503 that sends the user to the operator, not to retry", async () => {
+    keystone.register('t');
+    keystone.refuseLogins = true;
+    const { auth } = setup(keystone);
+    await rejectsWith(auth.authenticate('t'), 503, /refuses the gateway's own service account.*not a fault of your token.*operator/);
+    // Keystone answering 5xx is an outage, not the operator's mistake: the retry message stays.
+    keystone.refuseLogins = false;
+    keystone.failWith = 500;
+    const { auth: other } = setup(keystone);
+    await rejectsWith(other.authenticate('t'), 503, /Keystone is unavailable.*retry shortly/);
+  });
+
+  it('a refused service login is not tried again for every request, only after SERVICE_REFUSAL_HOLD_MS', async () => {
+    keystone.register('t');
+    keystone.refuseLogins = true;
+    let now = 1_000_000;
+    const { auth } = setup(keystone, { now: () => now });
+    for (let i = 0; i < 5; i++) await rejectsWith(auth.authenticate(`t`), 503, /operator/);
+    assert.equal(keystone.issueCalls, 1, 'one login for five requests within the hold');
+    now += SERVICE_REFUSAL_HOLD_MS + 1;
+    keystone.refuseLogins = false;
+    assert.equal((await auth.authenticate('t')).user.name, 'alice', 'asked again after the hold, and the login now works');
+    assert.equal(keystone.issueCalls, 2);
   });
 
   it('asks for its service token with a project scope (password) or without one (application credential)', async () => {

@@ -54,6 +54,8 @@ export interface GatewayProcessOptions {
   readonly maxContainersPerProject?: number;
   /** Another Docker engine address than the e2e engine's unix socket (the same engine on tcp:// with TLS). */
   readonly dockerEngine?: { readonly host: string; readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
+  /** The service password given to the gateway (the right one unless given: a test of a wrong one). */
+  readonly servicePassword?: string;
 }
 
 /**
@@ -113,7 +115,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
   const log = createWriteStream(logFile, { flags: 'a' });
   const main = path.resolve('dist/src/main.js');
   const child: ChildProcess = spawn(process.execPath, [main, 'serve', '--config', configFile], {
-    env: { PATH: process.env.PATH ?? '', GATEWAY_PASSWORD: env.passwords.gateway },
+    env: { PATH: process.env.PATH ?? '', GATEWAY_PASSWORD: options.servicePassword ?? env.passwords.gateway },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);
