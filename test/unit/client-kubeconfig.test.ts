@@ -152,6 +152,12 @@ describe('zun-gateway kubeconfig', () => {
     assert.match(none.err, /^zun-gateway kubeconfig: warning: the gateway maps you to no namespace[^\n]*\n$/);
   });
 
+  it('a gateway certificate signed by a CA not given: the warning says to pass --certificate-authority', async () => {
+    const r = await kubeconfig({ server: cloud.gatewayUrl }, env);
+    assert.equal(r.code, 0);
+    assert.match(r.err, /^zun-gateway kubeconfig: warning: could not ask the gateway's \/whoami \([^)]*\); the gateway's certificate is not trusted here, and kubectl will refuse it too: pass --certificate-authority <the CA that signed it>; /);
+  });
+
   it('credentials Keystone rejects are an error (one line, exit 1, no secret), not a kubeconfig that cannot work', async () => {
     const r = await kubeconfig({ server: cloud.gatewayUrl, certificateAuthority: caFile }, { ...env, OS_PASSWORD: 'wrong-pass' });
     assert.equal(r.code, 1);
