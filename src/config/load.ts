@@ -40,16 +40,31 @@ function keyName(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(top level)' : path.map(String).join('.');
 }
 
+type Issue = z.core.$ZodIssue;
+
+/** A union branch that cannot be the one meant: the value is not even of its type, or has keys it does not know. */
+function plainlyOtherBranch(branch: readonly Issue[]): boolean {
+  return branch.some((i) => i.code === 'unrecognized_keys' || (i.code === 'invalid_type' && i.path.length === 0));
+}
+
+/**
+ * One line per problem, named by its key. For a value matching none of a union's forms, the problems of the one
+ * form it was plainly meant as (a size with a typo, credentials missing their secret) rather than a generic line.
+ */
+function issueLines(issue: Issue, base: readonly PropertyKey[]): string[] {
+  const path = [...base, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const meant = issue.errors.filter((branch) => !plainlyOtherBranch(branch));
+    if (meant.length === 1) return (meant[0] as Issue[]).flatMap((i) => issueLines(i, path));
+  }
+  const key = keyName(path);
+  if (issue.code === 'unrecognized_keys') return [`${key}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`];
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return [`${key}: missing (required)`];
+  return [`${key}: ${issue.message}`];
+}
+
 function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const key = keyName(issue.path);
-      if (issue.code === 'unrecognized_keys') {
-        return `${key}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-      }
-      return `${key}: ${issue.message}`;
-    })
-    .join('\n  ');
+  return error.issues.flatMap((issue) => issueLines(issue, [])).join('\n  ');
 }
 
 /** Parses and validates configuration text. Throws ConfigError naming every bad key. */

@@ -66,6 +66,17 @@ describe('configuration', () => {
     assert.throws(() => parseConfig(minimal('k8s: {tenancy: {namespaceTemplate: "ns-{user}"}}'), { GATEWAY_PASSWORD: 'p' }), /namespaceTemplate: may only use the placeholders/);
   });
 
+  it('a value meant as one form of a union is told what that form lacks; an empty file is told what is missing', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    const creds = (c: string) => `keystone:\n  authUrl: http://127.0.0.1:5000/v3\n  serviceCredentials: ${c}\n`;
+    assert.throws(() => parseConfig(creds('{username: g, userDomainName: D, projectName: s, projectDomainName: D}'), env), /configuration is invalid:\n  keystone\.serviceCredentials\.password: missing \(required\)$/);
+    assert.throws(() => parseConfig(creds('{applicationCredentialId: a}'), env), /configuration is invalid:\n  keystone\.serviceCredentials\.applicationCredentialSecret: missing \(required\)$/);
+    // Neither form at all: both are named.
+    assert.throws(() => parseConfig(creds('hello'), env), /keystone\.serviceCredentials: needs \{username, password, .*\} or \{applicationCredentialId, applicationCredentialSecret\}$/);
+    assert.throws(() => parseConfig(minimal('docker: {limits: {maxMemory: 2 gigs}}'), env), /configuration is invalid:\n  docker\.limits\.maxMemory: must be a size such as 512m or 2g$/);
+    assert.throws(() => parseConfig('', env), /configuration is invalid:\n  keystone: missing \(required\)$/);
+  });
+
   it('fills defaults', () => {
     const config = parseConfig(minimal('k8s: {tenancy: {}}'), { GATEWAY_PASSWORD: 'p' });
     assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443 });
