@@ -9,45 +9,33 @@ import { KeystoneDouble } from '../helpers/keystone-double.js';
 
 const MAIN = path.resolve('dist/src/main.js');
 
-/** Runs `serve` until a log line matches `until` (then stops it) or 20 s pass; returns everything it printed. */
-function serveUntil(config: string, env: NodeJS.ProcessEnv, until: RegExp): Promise<string> {
+/**
+ * Runs `serve` with `env` until it exits, or until what it printed matches `until` (then stops it); fails after
+ * 20 s. Returns its exit code and everything it printed.
+ */
+function runServe(config: string, env: NodeJS.ProcessEnv, until?: RegExp): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`no line matching ${until} within 20 s:\n${out.slice(-2000)}`));
+      reject(new Error(`${until === undefined ? 'the gateway kept running' : `no line matching ${until}`} after 20 s:\n${out.slice(-2000)}`));
     }, 20_000);
     const read = (chunk: Buffer): void => {
       out += chunk.toString('utf8');
-      if (until.test(out)) child.kill('SIGTERM');
+      if (until?.test(out)) child.kill('SIGTERM');
     };
     child.stdout.on('data', read);
     child.stderr.on('data', read);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
-
-/** Runs `serve` expecting it to refuse to start: its exit code and what it printed. */
-function serveFailing(config: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], { env: { PATH: process.env.PATH, GATEWAY_PASSWORD: 'p' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the gateway started instead of refusing:\n${out.slice(-2000)}`));
-    }, 20_000);
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
     });
   });
 }
+
+/** Runs `serve` expecting it to refuse to start. */
+const serveFailing = (config: string) => runServe(config, { GATEWAY_PASSWORD: 'p' });
 
 describe('`serve` checks Keystone as it starts', () => {
   let dir: string;
@@ -74,7 +62,7 @@ describe('`serve` checks Keystone as it starts', () => {
         '',
       ].join('\n'),
     );
-    const out = await serveUntil(config, { GATEWAY_PASSWORD: 'wrong-horse-battery' }, /not ready: Keystone check failed at start/);
+    const { out } = await runServe(config, { GATEWAY_PASSWORD: 'wrong-horse-battery' }, /not ready: Keystone check failed at start/);
     const line = out.split('\n').find((l) => l.includes('not ready: Keystone check failed at start'));
     assert.ok(line !== undefined, out);
     const record = JSON.parse(line) as { level: number; keystone: string };
