@@ -7,18 +7,23 @@ export class ConnectionTracker {
   private readonly upgraded = new Set<Duplex>();
   private readonly sockets = new Set<Duplex>();
   private drainedWaiters: Array<() => void> = [];
+  private closedWaiters: Array<() => void> = [];
 
   trackRequest(_req: IncomingMessage, res: ServerResponse): void {
     this.requests += 1;
     res.once('close', () => {
       this.requests -= 1;
       if (this.requests === 0) this.notifyDrained();
+      this.notifyIfAllClosed();
     });
   }
 
   trackUpgrade(socket: Duplex): void {
     this.upgraded.add(socket);
-    socket.once('close', () => this.upgraded.delete(socket));
+    socket.once('close', () => {
+      this.upgraded.delete(socket);
+      this.notifyIfAllClosed();
+    });
   }
 
   /**
@@ -28,7 +33,10 @@ export class ConnectionTracker {
    */
   trackSocket(socket: Duplex): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.notifyIfAllClosed();
+    });
   }
 
   closeAll(): void {
@@ -51,8 +59,35 @@ export class ConnectionTracker {
     });
   }
 
+  /**
+   * Resolves once every request, upgraded session and connection has emitted 'close', or after `ms`. These
+   * listeners were added before the routes' own, so by the time the promise's continuation runs, each exchange has
+   * written its audit record: shutdown flushes the audit trail after this, and the process exits after that.
+   */
+  allClosed(ms: number): Promise<void> {
+    if (this.isAllClosed()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.closedWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   closeUpgraded(): void {
     for (const socket of this.upgraded) socket.destroy();
+  }
+
+  private isAllClosed(): boolean {
+    return this.requests === 0 && this.upgraded.size === 0 && this.sockets.size === 0;
+  }
+
+  private notifyIfAllClosed(): void {
+    if (!this.isAllClosed()) return;
+    const waiters = this.closedWaiters;
+    this.closedWaiters = [];
+    for (const w of waiters) w();
   }
 
   private notifyDrained(): void {

@@ -48,6 +48,9 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
 }
 
+/** How long shutdown waits, after closing every connection, for their 'close' events (normally one loop turn). */
+const SESSIONS_CLOSED_WITHIN_MS = 2000;
+
 /** Assembles the gateway from validated configuration: the one place that knows every part. */
 export async function createGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
   const { logger, audit } = options;
@@ -195,6 +198,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       server.closeAllConnections();
       tracker.closeAll();
       await closed;
+      // Sessions cut just now write their audit records in their 'close' listeners: wait for those before the
+      // flush below, after which main.ts exits.
+      await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
       keystone.close();
       tlsReload?.stop();

@@ -225,6 +225,31 @@ spec:
     assert.ok(!readFileSync(sharedGateway().auditFile, 'utf8').includes(alice.token), 'a token in the audit file');
   });
 
+  it('a watch and an exec session still open when the gateway is stopped (SIGTERM) are in its audit trail when it has exited', async function () {
+    this.timeout(60_000);
+    const started = new Date(Date.now() - 1000);
+    const other = await startGateway({ cacheTtlSeconds: E2E_CACHE_TTL_SECONDS, graceSeconds: 1 });
+    const config = tenantKubeconfig(other.url, alice.token, ns);
+    const watch = kubectlBackground(config, ['get', 'pods', '-w']);
+    const exec = kubectlBackground(config, ['exec', '-i', podName, '--', 'cat']);
+    try {
+      await watch.waitFor((out) => out.includes(podName), 20_000, 'the watch through the second gateway');
+      const marker = `open-at-shutdown-${randomBytes(4).toString('hex')}`;
+      exec.child.stdin?.write(`${marker}\n`);
+      await exec.waitFor((out) => out.includes(marker), 20_000, 'the exec session through the second gateway');
+      await other.stop();
+      // Read once, at once: the process has exited, so whatever it did not write before is lost.
+      const watched = await auditRecordMatching(started, (r) => r.kind === 'request' && r.path.startsWith(`/k8s/api/v1/namespaces/${ns}/pods?`) && r.path.includes('watch=true'), 0);
+      assert.equal(watched.user?.name, 'alice');
+      const session = await auditRecordMatching(started, (r) => r.kind === 'session' && r.path.includes(`/pods/${podName}/exec?`) && r.bytesIn >= marker.length, 0);
+      assert.equal(session.status, 101);
+    } finally {
+      await watch.stop();
+      await exec.stop();
+      await other.stop();
+    }
+  });
+
   it('/metrics on its own port counts what kubectl did; the tenant port does not serve it', async () => {
     assert.ok((await metricValue('zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '200' })) > 10);
     assert.ok((await metricValue('zun_gateway_keystone_requests_total', { operation: 'validate_token', outcome: '200' })) >= 2);

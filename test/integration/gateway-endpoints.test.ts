@@ -212,6 +212,29 @@ describe('graceful shutdown', () => {
     }
   });
 
+  for (const tls of [false, true]) {
+    it(`a watch and an exec session still open at shutdown are audited before shutdown() returns${tls ? ' (TLS listener)' : ''}`, async function () {
+      this.timeout(10_000);
+      const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 0.2, tls });
+      const session = await RawConnection.open(gw.port, tls);
+      const watch = await RawConnection.open(gw.port, tls);
+      try {
+        session.write(requestHead('POST', '/k8s/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+        await session.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
+        watch.write(requestHead('GET', '/k8s/watch', [['X-Auth-Token', 't']]));
+        await watch.until((t) => t.includes('ADDED'));
+        await gw.stop();
+        // Read at once: main.ts exits the process as soon as shutdown() returns.
+        const kinds = gw.audit.records.map((r) => `${r.kind} ${r.path} ${r.status}`);
+        assert.ok(kinds.includes('session /k8s/exec 101'), `the exec session's record: ${JSON.stringify(kinds)}`);
+        assert.ok(kinds.some((k) => k.startsWith('request /k8s/watch ')), `the watch's record: ${JSON.stringify(kinds)}`);
+      } finally {
+        session.destroy();
+        watch.destroy();
+      }
+    });
+  }
+
   it('closes an upgraded session and a request that never ends once the grace period has passed', async function () {
     this.timeout(10_000);
     const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 1 });

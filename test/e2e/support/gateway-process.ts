@@ -56,6 +56,8 @@ export interface GatewayProcessOptions {
   readonly dockerEngine?: { readonly host: string; readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
   /** The service password given to the gateway (the right one unless given: a test of a wrong one). */
   readonly servicePassword?: string;
+  /** shutdown.graceSeconds (the gateway's default, 25 s, unless given). */
+  readonly graceSeconds?: number;
 }
 
 /**
@@ -105,6 +107,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  level: debug`,
       `audit: {destination: file, file: ${JSON.stringify(auditFile)}}`,
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
+      ...(options.graceSeconds !== undefined ? [`shutdown: {graceSeconds: ${options.graceSeconds}}`] : []),
       '',
     ].join('\n'),
   );
