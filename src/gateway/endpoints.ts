@@ -38,7 +38,7 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
       return;
     }
     const checks = await options.readiness();
-    const ready = Object.values(checks).every((c) => c.ok);
+    const ready = Object.values(checks).every((c) => c.ok || c.blocking !== true);
     res.status(ready ? 200 : 503).json({ ready, checks });
   });
 

@@ -115,13 +115,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
     readiness: async () => {
-      const checks: Record<string, Readiness> = {};
-      const [keystoneCheck, ...mountChecks] = await Promise.all([keystoneReadiness(keystone, serviceToken), ...mounts.map((m) => m.ready())]);
-      checks.keystone = keystoneCheck;
-      mounts.forEach((m, i) => {
-        checks[m.name] = mountChecks[i] as Readiness;
-      });
-      return checks;
+      const named: Array<[string, Promise<Readiness>]> = [['keystone', keystoneReadiness(keystone, serviceToken)], ...mounts.map((m) => [m.name, m.ready()] as [string, Promise<Readiness>])];
+      return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check)] as const)));
     },
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
@@ -215,6 +210,17 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   };
 }
 
+/** Each readiness check answers within this, so /readyz answers inside the probe's timeout (the chart's: 3 s). */
+const READINESS_CHECK_MS = 2000;
+
+function answeredWithin(check: Promise<Readiness>): Promise<Readiness> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Readiness>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${READINESS_CHECK_MS / 1000} s` }), READINESS_CHECK_MS);
+  });
+  return Promise.race([check, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Keystone answers, and accepts the gateway's own service credentials: a gateway whose password is wrong cannot
  * check a single new token, so it is not ready (and says why) rather than failing each tenant with a 503.
@@ -224,7 +230,7 @@ async function keystoneReadiness(keystone: KeystoneClient, serviceToken: Service
   try {
     await serviceToken.get();
   } catch (err) {
-    if (err instanceof GatewayRefusedError) return { ok: false, detail: `reachable, but ${err.message}` };
+    if (err instanceof GatewayRefusedError) return { ok: false, detail: `reachable, but ${err.message}`, blocking: true };
   }
   return { ok: true, detail: 'reachable' };
 }

@@ -2,6 +2,21 @@
 export const CONNECT_TIMEOUT_MS = 10_000;
 
 const CERTIFICATE_NOT_ACCEPTED = "the upstream's TLS certificate was not accepted: check the configured CA and name";
+/** Node's codes for an upstream certificate the configured CA and name do not vouch for. */
+const CERTIFICATE_CODES = [
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+] as const;
+
+/** The error is the upstream's certificate refused by the gateway's own TLS settings (a configuration matter). */
+export function isCertificateRefusal(err: unknown): boolean {
+  return (CERTIFICATE_CODES as readonly string[]).includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** What the commonest failure codes mean, for the client's message (the code stays first, as operators grep for it). */
 const MEANINGS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused: is it running?',
@@ -9,12 +24,7 @@ const MEANINGS: Readonly<Record<string, string>> = {
   EHOSTUNREACH: 'host unreachable',
   ECONNRESET: 'the upstream closed the connection before answering',
   UND_ERR_SOCKET: 'the upstream closed the connection before answering (a TLS upstream does this to a client certificate it does not accept)',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: CERTIFICATE_NOT_ACCEPTED,
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: CERTIFICATE_NOT_ACCEPTED,
-  SELF_SIGNED_CERT_IN_CHAIN: CERTIFICATE_NOT_ACCEPTED,
-  DEPTH_ZERO_SELF_SIGNED_CERT: CERTIFICATE_NOT_ACCEPTED,
-  CERT_HAS_EXPIRED: CERTIFICATE_NOT_ACCEPTED,
-  ERR_TLS_CERT_ALTNAME_INVALID: CERTIFICATE_NOT_ACCEPTED,
+  ...Object.fromEntries(CERTIFICATE_CODES.map((code) => [code, CERTIFICATE_NOT_ACCEPTED])),
 };
 
 /** The upstream could not be reached or broke before answering: the client gets 502 (or 504 on a timeout). */

@@ -21,6 +21,7 @@ import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from './exchange.js';
+import { isCertificateRefusal } from '../proxy/errors.js';
 import { forwardRequest } from '../proxy/forward.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
@@ -315,7 +316,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         const answer = await engineJson(engine, 'GET', '/_ping');
         return { ok: answer.status === 200, detail: answer.status === 200 ? 'engine answers' : `engine answered HTTP ${answer.status}` };
       } catch (err) {
-        return { ok: false, detail: `engine unreachable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+        return { ok: false, detail: `engine unreachable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, ...(isCertificateRefusal(err) ? { blocking: true } : {}) };
       }
     },
 

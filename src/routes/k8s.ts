@@ -16,6 +16,7 @@ import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder, type Exchange } from './exchange.js';
+import { isCertificateRefusal } from '../proxy/errors.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
@@ -175,10 +176,17 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
         req.on('response', (res) => {
           res.resume();
           const ok = res.statusCode === 200;
-          resolve({ ok, detail: ok ? 'apiserver healthy' : `apiserver answered HTTP ${res.statusCode}` });
+          const refused = res.statusCode === 401 || res.statusCode === 403;
+          resolve({
+            ok,
+            detail: ok ? 'apiserver healthy' : `apiserver answered HTTP ${res.statusCode}${refused ? " to the gateway's own credentials (k8s.kubeconfig)" : ''}`,
+            ...(refused ? { blocking: true } : {}),
+          });
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', (err) => resolve({ ok: false, detail: `apiserver unreachable (${(err as NodeJS.ErrnoException).code ?? err.message})` }));
+        req.on('error', (err) =>
+          resolve({ ok: false, detail: `apiserver unreachable (${(err as NodeJS.ErrnoException).code ?? err.message})`, ...(isCertificateRefusal(err) ? { blocking: true } : {}) }),
+        );
         req.end();
       });
     },

@@ -7,6 +7,12 @@ import type { Dialect } from './respond.js';
 export interface Readiness {
   readonly ok: boolean;
   readonly detail: string;
+  /**
+   * The failure is this gateway's own configuration being refused (its credentials, its CA), which no other replica
+   * shares and a rollout must not pass: /readyz answers 503. Without it a failed check is reported but the gateway
+   * stays ready: an upstream that is down is down for every replica, and the other COE and cached tokens still work.
+   */
+  readonly blocking?: boolean;
 }
 
 /** One container engine's endpoint (`/k8s`, later `/docker`): the gateway hands it everything under its prefix. */

@@ -457,8 +457,8 @@ spec:
     try {
       const ready = await httpsGet(`${wrong.url}/readyz`);
       assert.equal(ready?.status, 503);
-      const checks = (JSON.parse(ready?.body ?? '{}') as { checks: Record<string, { ok: boolean; detail: string }> }).checks;
-      assert.deepEqual(checks.keystone, { ok: false, detail: "reachable, but Keystone refuses the gateway's service credentials (keystone.serviceCredentials, HTTP 401)" });
+      const checks = (JSON.parse(ready?.body ?? '{}') as { checks: Record<string, { ok: boolean; detail: string; blocking?: boolean }> }).checks;
+      assert.deepEqual(checks.keystone, { ok: false, detail: "reachable, but Keystone refuses the gateway's service credentials (keystone.serviceCredentials, HTTP 401)", blocking: true });
       assert.equal(checks.k8s?.ok, true);
       const token = await issueToken('alice', 'alpha');
       // kubectl prints a Status message only for requests made once it knows the API: client-go reads discovery
@@ -471,8 +471,10 @@ spec:
       const res = await kubectl(tenantKubeconfig(wrong.url, token.token, ns), ['get', 'pods']);
       assert.notEqual(res.code, 0);
       assert.match(res.stderr, /refuses the gateway's own service account.*not a fault of your token.*operator/);
-      const log = readFileSync(wrong.logFile, 'utf8').slice(wrong.logOffset);
-      assert.match(log, /not ready: Keystone check failed at start/);
+      // The gateway writes its log in batches through a pipe: give the line a moment to land.
+      const started = /not ready: Keystone check failed at start/;
+      for (let i = 0; i < 50 && !started.test(readFileSync(wrong.logFile, 'utf8').slice(wrong.logOffset)); i += 1) await new Promise((r) => setTimeout(r, 100));
+      assert.match(readFileSync(wrong.logFile, 'utf8').slice(wrong.logOffset), started);
     } finally {
       await wrong.stop();
     }

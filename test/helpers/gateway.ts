@@ -30,6 +30,8 @@ export interface TestGatewayOptions {
   /** More keys inside the k8s section, each line indented by two spaces. */
   readonly k8sYaml?: string;
   readonly graceSeconds?: number;
+  /** keystone.timeoutSeconds (2 unless given). */
+  readonly keystoneTimeoutSeconds?: number;
   /** Log at info into `logs` instead of dropping everything. */
   readonly captureLogs?: boolean;
 }
@@ -69,7 +71,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     'keystone:',
     `  authUrl: ${options.keystoneUrl}`,
     '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
-    '  timeoutSeconds: 2',
+    `  timeoutSeconds: ${options.keystoneTimeoutSeconds ?? 2}`,
     'k8s:',
     `  kubeconfig: ${kubeconfig}`,
     ...(options.k8sYaml !== undefined ? [options.k8sYaml] : []),

@@ -25,6 +25,7 @@ export { headerLines };
  *   /slow?ms=N   answers 200 `slow-done` after N ms (default 400)
  *   /slow-body?ms=N  sends the 200 head at once and the body `slow-body-done` after N ms (default 400)
  *   /reset       destroys the connection
+ *   /healthz     answers `healthzStatus` (200 unless set)
  *   anything else: 200 JSON {ok: true}
  * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
  * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends;
@@ -32,6 +33,8 @@ export { headerLines };
  */
 export class RecordingUpstream {
   readonly requests: Recorded[] = [];
+  /** What `/healthz` answers (the gateway's readiness probe of the apiserver). */
+  healthzStatus = 200;
   private readonly server: http.Server;
   private readonly watches = new Set<http.ServerResponse>();
   private readonly sockets = new Set<Duplex>();
@@ -85,6 +88,11 @@ export class RecordingUpstream {
       rec.body = Buffer.concat(chunks);
       const path = rec.url.split('?')[0];
       if (path === '/hang') return;
+      if (path === '/healthz' && this.healthzStatus !== 200) {
+        res.writeHead(this.healthzStatus, { 'content-type': 'application/json' });
+        res.end('{"kind":"Status"}');
+        return;
+      }
       if (path === '/slow') {
         const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
         const timer = setTimeout(() => res.end('slow-done'), ms);

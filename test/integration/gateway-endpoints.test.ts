@@ -35,13 +35,15 @@ describe("the gateway's own endpoints (supertest)", () => {
     await request(gw.gateway.server).get('/healthz').expect(200, 'ok');
   });
 
-  it('GET /readyz is 200 when Keystone and the apiserver answer, 503 naming the broken one otherwise', async () => {
+  it('GET /readyz names a Keystone that is down, and stays 200: cached tokens keep working, every replica shares Keystone', async () => {
     const ok = await request(gw.gateway.server).get('/readyz').expect(200);
     assert.equal(ok.body.ready, true);
+    assert.deepEqual(ok.body.checks.keystone, { ok: true, detail: 'reachable' });
     await keystone.stop();
     try {
-      const down = await request(gw.gateway.server).get('/readyz').expect(503);
-      assert.equal(down.body.checks.keystone.ok, false);
+      const down = await request(gw.gateway.server).get('/readyz').expect(200);
+      assert.equal(down.body.ready, true);
+      assert.deepEqual(down.body.checks.keystone, { ok: false, detail: 'unreachable' });
       assert.equal(down.body.checks.k8s.ok, true);
       assert.doesNotMatch(JSON.stringify(down.body), /token|password/i);
     } finally {
@@ -49,20 +51,57 @@ describe("the gateway's own endpoints (supertest)", () => {
     }
   });
 
-  it('GET /readyz is 503 naming the apiserver when it is unreachable, and no secret in the body', async () => {
+  it('GET /readyz names an apiserver that is down and stays 200 (the /docker mount would still serve), no secret in the body', async () => {
     const dead = await new RecordingUpstream().start();
     const deadUrl = dead.url;
     await dead.stop();
     const other = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: deadUrl });
     try {
-      const res = await request(other.gateway.server).get('/readyz').expect(503);
-      assert.equal(res.body.ready, false);
+      const res = await request(other.gateway.server).get('/readyz').expect(200);
+      assert.equal(res.body.ready, true);
       assert.equal(res.body.checks.keystone.ok, true);
       assert.equal(res.body.checks.k8s.ok, false);
-      assert.match(res.body.checks.k8s.detail, /apiserver unreachable/);
+      assert.match(res.body.checks.k8s.detail, /apiserver unreachable \(ECONNREFUSED\)/);
       assert.doesNotMatch(res.text, /gateway-sa-token|service-token|service-password/);
     } finally {
       await other.stop();
+    }
+  });
+
+  it("GET /readyz is 503 when the apiserver refuses the gateway's own credentials (a rollout with a wrong kubeconfig must not pass)", async () => {
+    for (const status of [401, 403]) {
+      upstream.healthzStatus = status;
+      try {
+        const res = await request(gw.gateway.server).get('/readyz').expect(503);
+        assert.equal(res.body.ready, false);
+        assert.deepEqual(res.body.checks.k8s, { ok: false, detail: `apiserver answered HTTP ${status} to the gateway's own credentials (k8s.kubeconfig)`, blocking: true });
+      } finally {
+        upstream.healthzStatus = 200;
+      }
+    }
+    // Any other answer is the apiserver's trouble, shared by every replica: reported, still ready.
+    upstream.healthzStatus = 500;
+    try {
+      const res = await request(gw.gateway.server).get('/readyz').expect(200);
+      assert.deepEqual(res.body.checks.k8s, { ok: false, detail: 'apiserver answered HTTP 500' });
+    } finally {
+      upstream.healthzStatus = 200;
+    }
+  });
+
+  it('GET /readyz answers within its probe timeout even when Keystone hangs: that check says it did not answer', async function () {
+    this.timeout(10_000);
+    // Keystone's own timeout (10 s) is longer than the probe's: the check gives up first.
+    const patient = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, keystoneTimeoutSeconds: 10 });
+    keystone.delayMs = 5000;
+    try {
+      const started = Date.now();
+      const res = await request(patient.gateway.server).get('/readyz').expect(200);
+      assert.ok(Date.now() - started < 2900, `answered after ${Date.now() - started} ms`);
+      assert.deepEqual(res.body.checks.keystone, { ok: false, detail: 'no answer within 2 s' });
+    } finally {
+      keystone.delayMs = 0;
+      await patient.stop();
     }
   });
 
@@ -144,6 +183,7 @@ describe("a gateway whose own service credentials Keystone refuses (a wrong pass
     assert.equal(res.body.ready, false);
     assert.equal(res.body.checks.keystone.ok, false);
     assert.match(res.body.checks.keystone.detail, /^reachable, but Keystone refuses the gateway's service credentials \(keystone\.serviceCredentials, HTTP 401\)$/);
+    assert.equal(res.body.checks.keystone.blocking, true);
     assert.equal(res.body.checks.k8s.ok, true);
     assert.doesNotMatch(res.text, /service-password/);
   });

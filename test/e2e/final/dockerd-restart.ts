@@ -50,10 +50,15 @@ describe('dockerd restarted during docker logs -f (real dockerd, docker CLI, gat
       await logs.waitFor(() => logs.child.exitCode !== null || logs.child.signalCode !== null, 30_000, 'docker logs -f to end once the engine went away');
       const seen = logs.stdout.length;
 
-      // While the engine is away: the gateway is alive, not ready, and tells docker users what is wrong.
+      // While the engine is away: the gateway is alive, says in /readyz what is down but stays ready (kubectl users
+      // are still served, and every replica shares the engine), and tells docker users what is wrong.
       assert.equal((await httpsGet(`${gw.url}/healthz`))?.status, 200, 'the gateway is alive');
       const ready = await httpsGet(`${gw.url}/readyz`);
-      assert.equal(ready?.status, 503, 'the gateway is not ready without its Docker engine');
+      assert.equal(ready?.status, 200, 'an engine that is away makes no replica better than another');
+      const checks = (JSON.parse(ready?.body ?? '{}') as { checks: Record<string, { ok: boolean; detail: string }> }).checks;
+      assert.equal(checks.docker?.ok, false);
+      assert.match(checks.docker?.detail ?? '', /^engine unreachable \((ENOENT|ECONNREFUSED)\)$/);
+      assert.equal(checks.k8s?.ok, true);
       const ps = await alice.docker(['ps'], { timeoutMs: 60_000 });
       assert.notEqual(ps.code, 0);
       assert.match(ps.stderr, /upstream unreachable|did not complete a connection/);
