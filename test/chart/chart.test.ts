@@ -94,9 +94,10 @@ function deployment(r: Rendered): Obj {
 function podSpec(r: Rendered): Obj {
   return objAt(deployment(r), 'spec', 'template', 'spec');
 }
+/** The gateway's container (values-full adds a sidecar after it). */
 function container(r: Rendered): Obj {
   const containers = listAt(podSpec(r), 'containers');
-  assert.equal(containers.length, 1);
+  assert.equal(at(containers[0], 'name'), 'gateway');
   return objAt(containers, 0);
 }
 function gatewayYaml(r: Rendered): string {
@@ -323,6 +324,23 @@ describe('Helm chart charts/zun-gateway', function () {
     const mount = listAt(container(full), 'volumeMounts').find((m) => at(m, 'mountPath') === auditDir);
     assert.notEqual(at(mount, 'readOnly'), true);
     assert.ok(isObj(at(listAt(podSpec(full), 'volumes').find((v) => at(v, 'name') === at(mount, 'name')), 'emptyDir')));
+  });
+
+  it('bounds the audit volume and lets a sidecar ship the file from it (extraContainers, extraVolumes)', () => {
+    const volumes = listAt(podSpec(full), 'volumes');
+    assert.deepEqual(at(volumes.find((v) => at(v, 'name') === 'audit'), 'emptyDir'), { sizeLimit: '2Gi' });
+    assert.deepEqual(at(volumes.find((v) => at(v, 'name') === 'shipper-state'), 'emptyDir'), {});
+    const containers = listAt(podSpec(full), 'containers');
+    assert.deepEqual(containers.map((c) => at(c, 'name')), ['gateway', 'audit-shipper']);
+    assert.deepEqual(listAt(containers[1], 'volumeMounts').map((m) => at(m, 'name')), ['audit', 'shipper-state']);
+    // The default: 1Gi when the file is chosen without a limit; no audit volume and no extra container otherwise.
+    assert.equal(listAt(podSpec(defaults), 'containers').length, 1);
+    assert.equal(listAt(podSpec(defaults), 'volumes').some((v) => at(v, 'name') === 'audit'), false);
+  });
+
+  it('an audit file without a size limit set gets 1Gi', async () => {
+    const volumes = listAt(podSpec(await render({ set: { 'config.audit.destination': 'file', 'config.audit.volumeSizeLimit': 'null' } })), 'volumes');
+    assert.deepEqual(at(volumes.find((v) => at(v, 'name') === 'audit'), 'emptyDir'), { sizeLimit: '1Gi' });
   });
 
   it("mounts gateway.yaml where the image's ENTRYPOINT reads it, and passes no args that would repeat it", () => {
