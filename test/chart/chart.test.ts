@@ -170,7 +170,7 @@ describe('Helm chart charts/zun-gateway', function () {
     const kinds = (r: Rendered) => r.objects.map((o) => o.kind).sort();
     assert.deepEqual(kinds(defaults), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
     assert.deepEqual(kinds(full), [
-      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ]);
   });
 
@@ -336,6 +336,22 @@ describe('Helm chart charts/zun-gateway', function () {
     // The default: 1Gi when the file is chosen without a limit; no audit volume and no extra container otherwise.
     assert.equal(listAt(podSpec(defaults), 'containers').length, 1);
     assert.equal(listAt(podSpec(defaults), 'volumes').some((v) => at(v, 'name') === 'audit'), false);
+  });
+
+  it('NetworkPolicy: off by default; on, the tenant port is open, the metrics port only to metricsFrom, nothing else', async () => {
+    assert.equal(defaults.all('NetworkPolicy').length, 0);
+    const policy = full.one('NetworkPolicy');
+    assert.deepEqual(at(policy, 'spec', 'podSelector', 'matchLabels'), at(deployment(full), 'spec', 'selector', 'matchLabels'));
+    assert.deepEqual(at(policy, 'spec', 'policyTypes'), ['Ingress']);
+    assert.deepEqual(at(policy, 'spec', 'ingress'), [
+      { ports: [{ port: 'gateway', protocol: 'TCP' }] },
+      { ports: [{ port: 'metrics', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    ]);
+    // The ports it names are the container's.
+    assert.deepEqual(listAt(container(full), 'ports').map((p) => at(p, 'name')), ['gateway', 'metrics']);
+    // Enabled without metricsFrom: no rule admits anyone to the metrics port.
+    const closed = (await render({ set: { 'networkPolicy.enabled': 'true' } })).one('NetworkPolicy');
+    assert.deepEqual(at(closed, 'spec', 'ingress'), [{ ports: [{ port: 'gateway', protocol: 'TCP' }] }]);
   });
 
   it('an audit file without a size limit set gets 1Gi', async () => {
