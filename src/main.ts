@@ -38,7 +38,8 @@ async function serve(configFile: string): Promise<void> {
   // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.
   process.on('SIGHUP', () => {
     audit.reopen();
-    logger.info('audit file reopened (SIGHUP)');
+    if (config.audit.destination === 'file') logger.info({ file: config.audit.file }, 'audit file reopened (SIGHUP)');
+    else logger.info(`SIGHUP: nothing to reopen (the audit goes to ${config.audit.destination})`);
   });
   const stop = (signal: string): void => {
     logger.info({ signal }, 'signal received');

@@ -67,7 +67,8 @@ export class LineDestination {
 
   private static openFile(file: string): number {
     mkdirSync(path.dirname(file), { recursive: true });
-    return openSync(file, 'a');
+    // Audit records name users, projects and client addresses: no access for others (a log shipper may be in the group).
+    return openSync(file, 'a', 0o640);
   }
 
   write(line: string): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,15 @@ describe('batched log and audit lines', () => {
     out.end();
     assert.equal(read(`${file}.1`), 'before\nqueued before the signal\n');
     assert.equal(read(file), 'after\n');
+  });
+
+  it('creates its file without access for others (audit records name users and client addresses)', () => {
+    const file = path.join(dir, 'private', 'audit.log');
+    const out = batchedLines(file);
+    out.write('x\n');
+    out.end();
+    assert.equal(statSync(file).mode & 0o007, 0, `mode ${(statSync(file).mode & 0o777).toString(8)}`);
+    assert.equal(statSync(file).mode & 0o600, 0o600);
   });
 
   it('loses nothing to a stdout pipe whose reader is slow (a full pipe stalls the writer, non-blocking stdout included)', async () => {
