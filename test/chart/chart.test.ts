@@ -422,6 +422,8 @@ describe('Helm chart charts/zun-gateway', function () {
     const hpa = full.one('HorizontalPodAutoscaler');
     assert.equal(strAt(hpa, 'apiVersion'), 'autoscaling/v2');
     assert.deepEqual(at(hpa, 'spec', 'scaleTargetRef'), { apiVersion: 'apps/v1', kind: 'Deployment', name: strAt(deployment(full), 'metadata', 'name') });
+    // Scaling in ends the sessions of the pods removed: one pod per 5 minutes, after 10 minutes of lower load.
+    assert.deepEqual(at(hpa, 'spec', 'behavior'), { scaleDown: { stabilizationWindowSeconds: 600, policies: [{ type: 'Pods', value: 1, periodSeconds: 300 }] } });
     for (const r of [defaults, full]) {
       const podLabels = objAt(deployment(r), 'spec', 'template', 'metadata', 'labels');
       for (const [k, v] of Object.entries(objAt(r.one('PodDisruptionBudget'), 'spec', 'selector', 'matchLabels'))) assert.equal(podLabels[k], v);
@@ -437,7 +439,7 @@ describe('Helm chart charts/zun-gateway', function () {
 
   it('documents every value in the chart README, and nothing that is not a value', () => {
     // Maps whose keys are free-form (or documented as one value) end the walk.
-    const whole = new Set(['config.k8s.tenancy.roleBindings', 'probes.liveness', 'probes.readiness', 'resources', 'podSecurityContext', 'securityContext']);
+    const whole = new Set(['config.k8s.tenancy.roleBindings', 'probes.liveness', 'probes.readiness', 'resources', 'podSecurityContext', 'securityContext', 'autoscaling.behavior']);
     const keys: string[] = [];
     const collect = (value: unknown, prefix: string): void => {
       if (isObj(value) && Object.keys(value).length > 0 && !whole.has(prefix)) {
