@@ -33,7 +33,9 @@ async function serve(configFile: string): Promise<void> {
   await gateway.listen();
   // A wrong service password or Keystone URL is said at start, not at the first tenant's request.
   void gateway.keystoneReady().then((check) => {
-    if (!check.ok) logger.error({ keystone: check.detail, authUrl: config.keystone.authUrl }, 'not ready: Keystone check failed at start (see /readyz)');
+    const fields = { keystone: check.detail, authUrl: config.keystone.authUrl };
+    if (check.blocking === true) logger.error(fields, 'not ready: Keystone check failed at start (see /readyz)');
+    else if (!check.ok) logger.warn(fields, 'Keystone check failed at start: new tokens get 503 until it answers');
   });
   // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.
   process.on('SIGHUP', () => {

@@ -71,6 +71,27 @@ describe('`serve` checks Keystone as it starts', () => {
     assert.equal(keystone.validateCalls, 0, 'no request was needed to find out');
     assert.doesNotMatch(out, /wrong-horse-battery/);
   });
+
+  it('a Keystone that does not answer at start is a warning, not "not ready": the gateway serves what it can', async () => {
+    const config = path.join(dir, 'gateway-down.yaml');
+    writeFileSync(
+      config,
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        '  authUrl: http://127.0.0.1:9/v3',
+        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
+        '',
+      ].join('\n'),
+    );
+    const { out } = await runServe(config, { GATEWAY_PASSWORD: 'p' }, /Keystone check failed at start/);
+    const line = out.split('\n').find((l) => l.includes('Keystone check failed at start'));
+    assert.ok(line !== undefined, out);
+    const record = JSON.parse(line) as { level: number; msg: string; keystone: string };
+    assert.equal(record.level, 40, 'a warning');
+    assert.equal(record.msg, 'Keystone check failed at start: new tokens get 503 until it answers');
+    assert.equal(record.keystone, 'unreachable');
+  });
 });
 
 describe('`serve` refuses to start with a setting it cannot use, naming the setting (exit 2, as for a bad config)', () => {
