@@ -34,6 +34,24 @@ function runServe(config: string, env: NodeJS.ProcessEnv, until?: RegExp): Promi
   });
 }
 
+/** A gateway.yaml in `dir` with the given listener and Keystone URL, and any further lines; returns its path. */
+function writeConfig(dir: string, options: { authUrl: string; listen?: string; keystoneExtra?: string; rest?: string }): string {
+  const file = path.join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(
+    file,
+    [
+      `listen: ${options.listen ?? '{host: 127.0.0.1, port: 0}'}`,
+      'keystone:',
+      `  authUrl: ${options.authUrl}`,
+      '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
+      options.keystoneExtra ?? '',
+      options.rest ?? '',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 /** Runs `serve` expecting it to refuse to start. */
 const serveFailing = (config: string) => runServe(config, { GATEWAY_PASSWORD: 'p' });
 
@@ -51,17 +69,7 @@ describe('`serve` checks Keystone as it starts', () => {
 
   it("a wrong service password is logged at start, before any request, naming the setting and not the password", async () => {
     keystone.refuseLogins = true;
-    const config = path.join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        `  authUrl: ${keystone.url}`,
-        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
-        '',
-      ].join('\n'),
-    );
+    const config = writeConfig(dir, { authUrl: keystone.url });
     const { out } = await runServe(config, { GATEWAY_PASSWORD: 'wrong-horse-battery' }, /not ready: Keystone check failed at start/);
     const line = out.split('\n').find((l) => l.includes('not ready: Keystone check failed at start'));
     assert.ok(line !== undefined, out);
@@ -73,17 +81,7 @@ describe('`serve` checks Keystone as it starts', () => {
   });
 
   it('a Keystone that does not answer at start is a warning, not "not ready": the gateway serves what it can', async () => {
-    const config = path.join(dir, 'gateway-down.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        '  authUrl: http://127.0.0.1:9/v3',
-        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
-        '',
-      ].join('\n'),
-    );
+    const config = writeConfig(dir, { authUrl: 'http://127.0.0.1:9/v3' });
     const { out } = await runServe(config, { GATEWAY_PASSWORD: 'p' }, /Keystone check failed at start/);
     const line = out.split('\n').find((l) => l.includes('Keystone check failed at start'));
     assert.ok(line !== undefined, out);
@@ -115,22 +113,8 @@ describe('`serve` refuses to start with a setting it cannot use, naming the sett
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const configWith = (listen: string, keystoneExtra = '', rest = ''): string => {
-    const file = path.join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(
-      file,
-      [
-        `listen: ${listen}`,
-        'keystone:',
-        '  authUrl: http://127.0.0.1:9/v3',
-        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
-        keystoneExtra,
-        rest,
-        '',
-      ].join('\n'),
-    );
-    return file;
-  };
+  const configWith = (listen: string, keystoneExtra = '', rest = ''): string =>
+    writeConfig(dir, { authUrl: 'http://127.0.0.1:9/v3', listen, keystoneExtra, rest });
 
   it('a certificate, key, client CA or Keystone CA file that cannot be read', async () => {
     const missing = path.join(dir, 'nope.pem');
