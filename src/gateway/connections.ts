@@ -6,15 +6,14 @@ export class ConnectionTracker {
   private requests = 0;
   private readonly upgraded = new Set<Duplex>();
   private readonly sockets = new Set<Duplex>();
-  private drainedWaiters: Array<() => void> = [];
-  private closedWaiters: Array<() => void> = [];
+  /** Shutdown's waits: each resolved at the first 'close' after which its condition holds. */
+  private waiters: Array<{ readonly holds: () => boolean; readonly resolve: () => void }> = [];
 
   trackRequest(_req: IncomingMessage, res: ServerResponse): void {
     this.requests += 1;
     res.once('close', () => {
       this.requests -= 1;
-      if (this.requests === 0) this.notifyDrained();
-      this.notifyIfAllClosed();
+      this.settle();
     });
   }
 
@@ -22,7 +21,7 @@ export class ConnectionTracker {
     this.upgraded.add(socket);
     socket.once('close', () => {
       this.upgraded.delete(socket);
-      this.notifyIfAllClosed();
+      this.settle();
     });
   }
 
@@ -35,7 +34,7 @@ export class ConnectionTracker {
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
-      this.notifyIfAllClosed();
+      this.settle();
     });
   }
 
@@ -49,14 +48,7 @@ export class ConnectionTracker {
 
   /** Resolves when no ordinary request is in flight, or after `ms`. */
   drain(ms: number): Promise<void> {
-    if (this.requests === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.drainedWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.until(() => this.requests === 0, ms);
   }
 
   /**
@@ -65,34 +57,33 @@ export class ConnectionTracker {
    * written its audit record: shutdown flushes the audit trail after this, and the process exits after that.
    */
   allClosed(ms: number): Promise<void> {
-    if (this.isAllClosed()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.closedWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.until(() => this.requests === 0 && this.upgraded.size === 0 && this.sockets.size === 0, ms);
   }
 
   closeUpgraded(): void {
     for (const socket of this.upgraded) socket.destroy();
   }
 
-  private isAllClosed(): boolean {
-    return this.requests === 0 && this.upgraded.size === 0 && this.sockets.size === 0;
+  private until(holds: () => boolean, ms: number): Promise<void> {
+    if (holds()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push({
+        holds,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
   }
 
-  private notifyIfAllClosed(): void {
-    if (!this.isAllClosed()) return;
-    const waiters = this.closedWaiters;
-    this.closedWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private notifyDrained(): void {
-    const waiters = this.drainedWaiters;
-    this.drainedWaiters = [];
-    for (const w of waiters) w();
+  private settle(): void {
+    const waiting = [];
+    for (const w of this.waiters) {
+      if (w.holds()) w.resolve();
+      else waiting.push(w);
+    }
+    this.waiters = waiting;
   }
 }
