@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
 import { InputError, type Env } from './openstack-inputs.js';
+import { isUntrustedIssuer } from '../proxy/errors.js';
 
 export interface KubeconfigOptions {
   /** The gateway's URL, its root or its /k8s endpoint. */
@@ -118,14 +119,6 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
-/** Node's codes for a server certificate its trust store cannot vouch for. */
-const UNTRUSTED_CERTIFICATE = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-]);
-
 /** Asks the gateway's GET /whoami which namespace the token's project maps to. */
 export function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
   return new Promise((resolve) => {
@@ -176,8 +169,7 @@ export function askNamespace(root: string, token: string, ca: Buffer | undefined
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${WHOAMI_TIMEOUT_MS / 1000} s`)));
     req.on('error', (err) => {
-      const untrusted = UNTRUSTED_CERTIFICATE.has((err as NodeJS.ErrnoException).code ?? '');
-      const hint = untrusted && ca === undefined ? "; the gateway's certificate is not trusted here, and kubectl will refuse it too: pass --certificate-authority <the CA that signed it>" : '';
+      const hint = isUntrustedIssuer(err) && ca === undefined ? "; the gateway's certificate is not trusted here, and kubectl will refuse it too: pass --certificate-authority <the CA that signed it>" : '';
       resolve({ warning: `could not ask the gateway's /whoami (${oneLine(err.message)})${hint}` });
     });
   });

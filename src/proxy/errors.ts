@@ -2,19 +2,21 @@
 export const CONNECT_TIMEOUT_MS = 10_000;
 
 const CERTIFICATE_NOT_ACCEPTED = "the upstream's TLS certificate was not accepted: check the configured CA and name";
+/** Node's codes for a server certificate signed by no CA the client trusts (the remedy: give the right CA). */
+const UNTRUSTED_ISSUER_CODES = ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT'];
 /** Node's codes for an upstream certificate the configured CA and name do not vouch for. */
-const CERTIFICATE_CODES = [
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-] as const;
+const CERTIFICATE_CODES = [...UNTRUSTED_ISSUER_CODES, 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID'];
+
+const codeOf = (err: unknown): string => (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+
+/** The server's certificate is signed by no CA the client was given or trusts. */
+export function isUntrustedIssuer(err: unknown): boolean {
+  return UNTRUSTED_ISSUER_CODES.includes(codeOf(err));
+}
 
 /** The error is the upstream's certificate refused by the gateway's own TLS settings (a configuration matter). */
 export function isCertificateRefusal(err: unknown): boolean {
-  return (CERTIFICATE_CODES as readonly string[]).includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return CERTIFICATE_CODES.includes(codeOf(err));
 }
 
 /** What the commonest failure codes mean, for the client's message (the code stays first, as operators grep for it). */
