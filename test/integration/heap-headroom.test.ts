@@ -1,33 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HEAP_GROWING_PERCENT } from '../../src/gateway/heap-headroom.js';
-
-const MAIN = path.resolve('dist/src/main.js');
-
-/** Runs `serve` with V8's heap-controller trace until the gateway listens; returns what it printed. */
-function serveUntilListening(config: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--trace-gc-verbose', MAIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the gateway did not start:\n${out.slice(-2000)}`));
-    }, 20_000);
-    const read = (chunk: Buffer): void => {
-      out += chunk.toString('utf8');
-      if (out.includes('"gateway listening"')) child.kill('SIGTERM');
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
+import { runServe } from '../helpers/serve-process.js';
 
 describe('old-generation headroom (V8 heap growing factor) in the serving process', () => {
   let dir: string;
@@ -48,7 +24,8 @@ describe('old-generation headroom (V8 heap growing factor) in the serving proces
         '',
       ].join('\n'),
     );
-    const out = await serveUntilListening(config);
+    // Until it listens, with V8's heap-controller trace.
+    const { out } = await runServe(config, {}, /"gateway listening"/, ['--trace-gc-verbose']);
     const untilListening = out.slice(0, out.indexOf('"gateway listening"'));
     // "[HeapController] Limit: old size: 43771 KB, new limit: 103650 KB (2.0)", one per full collection.
     const limits = [...untilListening.matchAll(/\[HeapController\] Limit: old size: (\d+) KB, new limit: (\d+) KB \(([\d.]+)\)/g)].map((m) => ({

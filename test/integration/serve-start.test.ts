@@ -1,38 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { selfSignedCert } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
-
-const MAIN = path.resolve('dist/src/main.js');
-
-/**
- * Runs `serve` with `env` until it exits, or until what it printed matches `until` (then stops it); fails after
- * 20 s. Returns its exit code and everything it printed.
- */
-function runServe(config: string, env: NodeJS.ProcessEnv, until?: RegExp): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${until === undefined ? 'the gateway kept running' : `no line matching ${until}`} after 20 s:\n${out.slice(-2000)}`));
-    }, 20_000);
-    const read = (chunk: Buffer): void => {
-      out += chunk.toString('utf8');
-      if (until?.test(out)) child.kill('SIGTERM');
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+import { runServe } from '../helpers/serve-process.js';
 
 /** A gateway.yaml in `dir` with the given listener and Keystone URL, and any further lines; returns its path. */
 function writeConfig(dir: string, options: { authUrl: string; listen?: string; keystoneExtra?: string; rest?: string }): string {
