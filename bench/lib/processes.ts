@@ -2,16 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort } from '../../test/e2e/support/gateway-process.js';
 
 export async function waitForPort(port: number, timeoutMs = 20_000, child?: ChildProcess, what = 'process'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
