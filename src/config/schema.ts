@@ -131,6 +131,18 @@ const docker = z.strictObject({
       maxCpus: fromEnvText(z.number().positive()).optional(),
     })
     .default({}),
+  /**
+   * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
+   * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.
+   */
+  roles: z
+    .strictObject({ write: z.array(nonEmpty).default(['admin', 'member']), read: z.array(nonEmpty).default(['reader']) })
+    .default({ write: ['admin', 'member'], read: ['reader'] }),
+  /**
+   * Registries tenants may pull from (host[:port], `docker.io` for Docker Hub). Unset: any registry whose host is not
+   * loopback, link-local, private or unspecified (by name: `localhost`); the engine fetches what a tenant names.
+   */
+  allowedRegistries: z.array(nonEmpty).optional(),
 });
 
 export const configSchema = z.strictObject({

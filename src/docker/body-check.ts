@@ -1,4 +1,5 @@
 import { BodyError, field, isObject, type Json, type JsonObject } from './json-body.js';
+import { refuseReservedLabels } from './ownership.js';
 
 /**
  * Host-escape fields of container create / update and exec create (invariants.md 18). Each refusal names the field
@@ -22,38 +23,82 @@ const NAMESPACE_MODES: ReadonlyArray<[string, string]> = [
   ['CgroupnsMode', '--cgroupns'],
 ];
 
-/** Containers another container's namespaces point at (`container:<x>`); the caller checks they are the tenant's. */
-export interface ContainerReference {
+/** An object of another kind a create names, which the caller must check is the tenant's before the engine sees it. */
+export interface Reference {
   readonly field: string;
   readonly option: string;
-  readonly container: string;
+  readonly name: string;
 }
 
-function checkMounts(mounts: Json | undefined): void {
+/** What a container create names besides itself: each must be the caller's (or, for a volume, become the caller's). */
+export interface References {
+  /** `container:<x>` namespace modes. */
+  readonly containers: Reference[];
+  /** Named volumes, from Binds (`-v name:/path`) and Mounts (`--mount type=volume,source=name`). */
+  readonly volumes: Array<Reference & { readonly labels?: JsonObject }>;
+  /** User-defined networks, from NetworkMode and NetworkingConfig. */
+  readonly networks: Reference[];
+}
+
+const emptyReferences = (): References => ({ containers: [], volumes: [], networks: [] });
+
+/** A volume name as the engine accepts it: anything else in a volume's place is a host path. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** The engine's own networks every container may use; `host` is refused, `container:` is a container reference. */
+const BUILTIN_NETWORKS = new Set(['', 'default', 'bridge', 'none']);
+
+/** `-v` entries: `name:/path[:mode]` is a named volume, `/path` an anonymous one; a host path is refused. */
+function checkBinds(binds: Json | undefined, refs: References): void {
+  if (binds === undefined || binds === null) return;
+  if (!Array.isArray(binds)) throw new BodyError('HostConfig.Binds must be a list');
+  for (const bind of binds) {
+    if (typeof bind !== 'string') throw new BodyError('HostConfig.Binds entries must be strings');
+    const parts = bind.split(':');
+    if (parts.length === 1 && bind.startsWith('/')) continue;
+    const source = parts[0] as string;
+    if (parts.length > 3 || !VOLUME_NAME.test(source)) {
+      refuse(`HostConfig.Binds ${bind}`, '-v /host/path:/path', 'mounts host paths; use named volumes (-v name:/path) or --mount type=volume');
+    }
+    refs.volumes.push({ field: 'HostConfig.Binds', option: `-v ${bind}`, name: source });
+  }
+}
+
+function checkMounts(mounts: Json | undefined, refs: References): void {
   if (mounts === undefined || mounts === null) return;
   if (!Array.isArray(mounts)) throw new BodyError('HostConfig.Mounts must be a list');
   for (const m of mounts) {
     const type = String(field(m, 'Type') ?? 'volume').toLowerCase();
-    if (type === 'bind' || type === 'npipe' || type === 'cluster') refuse(`HostConfig.Mounts type=${type}`, `--mount type=${type}`);
+    if (type !== 'volume' && type !== 'tmpfs') refuse(`HostConfig.Mounts type=${type}`, `--mount type=${type}`, 'is not a volume or tmpfs mount');
     if (nonEmpty(field(m, 'BindOptions'))) refuse('HostConfig.Mounts BindOptions', '--mount bind-propagation');
     const volumeOptions = field(m, 'VolumeOptions');
     const driver = field(volumeOptions, 'DriverConfig');
     if (nonEmpty(driver)) {
       refuse('HostConfig.Mounts VolumeOptions.DriverConfig', '--mount volume-driver/volume-opt', 'can mount host paths through the volume driver');
     }
+    const labels = field(volumeOptions, 'Labels');
+    refuseReservedLabels(labels, 'HostConfig.Mounts VolumeOptions.Labels');
     const source = field(m, 'Source');
-    if (type === 'volume' && typeof source === 'string' && (source.includes('/') || source.includes('\\'))) {
-      refuse('HostConfig.Mounts Source', '--mount source', 'names a host path');
-    }
+    if (type !== 'volume' || source === undefined || source === null || source === '') continue;
+    if (typeof source !== 'string' || !VOLUME_NAME.test(source)) refuse('HostConfig.Mounts Source', '--mount source', 'names a host path');
+    refs.volumes.push({ field: 'HostConfig.Mounts', option: `--mount source=${source}`, name: source, ...(isObject(labels ?? null) ? { labels: labels as JsonObject } : {}) });
   }
 }
 
-function checkHostConfig(hc: Json | undefined, references: ContainerReference[]): void {
+/** A network a container joins: the engine's own ones pass, `host` is refused, others must be the caller's. */
+function checkNetwork(name: string, fieldName: string, refs: References): void {
+  const lower = name.toLowerCase();
+  if (BUILTIN_NETWORKS.has(lower) || lower.startsWith('container:')) return;
+  if (lower === 'host') refuse(`${fieldName}=host`, '--network host');
+  refs.networks.push({ field: fieldName, option: `--network ${name}`, name });
+}
+
+function checkHostConfig(hc: Json | undefined, refs: References): void {
   if (hc === undefined || hc === null) return;
   if (!isObject(hc)) throw new BodyError('HostConfig must be an object');
   if (truthy(field(hc, 'Privileged'))) refuse('HostConfig.Privileged', '--privileged');
-  if (nonEmpty(field(hc, 'Binds'))) refuse('HostConfig.Binds', '-v /host/path:/path', 'mounts host paths; use named volumes (-v name:/path) or --mount type=volume');
-  checkMounts(field(hc, 'Mounts'));
+  checkBinds(field(hc, 'Binds'), refs);
+  checkMounts(field(hc, 'Mounts'), refs);
   if (nonEmpty(field(hc, 'VolumeDriver'))) refuse('HostConfig.VolumeDriver', '--volume-driver');
   if (nonEmpty(field(hc, 'VolumesFrom'))) refuse('HostConfig.VolumesFrom', '--volumes-from', "reaches other containers' volumes");
   if (nonEmpty(field(hc, 'CapAdd'))) refuse('HostConfig.CapAdd', '--cap-add');
@@ -65,8 +110,11 @@ function checkHostConfig(hc: Json | undefined, references: ContainerReference[])
     if (typeof mode !== 'string' || mode === '') continue;
     const lower = mode.toLowerCase();
     if (lower === 'host') refuse(`HostConfig.${name}=host`, `${option} host`);
-    if (lower.startsWith('container:')) references.push({ field: `HostConfig.${name}`, option, container: mode.slice('container:'.length) });
+    if (lower.startsWith('container:')) refs.containers.push({ field: `HostConfig.${name}`, option, name: mode.slice('container:'.length) });
+    else if (name === 'NetworkMode') checkNetwork(mode, 'HostConfig.NetworkMode', refs);
   }
+  if (nonEmpty(field(hc, 'PortBindings'))) refuse('HostConfig.PortBindings', '-p', "publishes ports on the engine's host, which every tenant shares; reach the container from another container on its network");
+  if (truthy(field(hc, 'PublishAllPorts'))) refuse('HostConfig.PublishAllPorts', '-P', "publishes ports on the engine's host, which every tenant shares");
   if (nonEmpty(field(hc, 'Cgroup'))) refuse('HostConfig.Cgroup', '--cgroup');
   if (nonEmpty(field(hc, 'CgroupParent'))) refuse('HostConfig.CgroupParent', '--cgroup-parent');
   const securityOpt = field(hc, 'SecurityOpt');
@@ -95,29 +143,28 @@ function checkHostConfig(hc: Json | undefined, references: ContainerReference[])
   }
 }
 
-/** POST /containers/create: returns the `container:` references the caller must verify. */
-export function checkContainerCreate(body: JsonObject): ContainerReference[] {
-  const references: ContainerReference[] = [];
-  checkHostConfig(field(body, 'HostConfig'), references);
+/** POST /containers/create: returns the containers, volumes and networks it names, which the caller must verify. */
+export function checkContainerCreate(body: JsonObject): References {
+  const refs = emptyReferences();
+  checkHostConfig(field(body, 'HostConfig'), refs);
   if (nonEmpty(field(body, 'Volumes')) && isObject(field(body, 'Volumes') ?? null)) {
     for (const target of Object.keys(field(body, 'Volumes') as JsonObject)) {
       if (!target.startsWith('/')) throw new BodyError(`Volumes: '${target}' is not an absolute container path`);
     }
   }
-  const networking = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
-  if (isObject(networking ?? null)) {
-    for (const name of Object.keys(networking as JsonObject)) {
-      if (name.toLowerCase() === 'host') refuse('NetworkingConfig host', '--network host');
-    }
+  const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
+  if (isObject(endpoints ?? null)) {
+    for (const name of Object.keys(endpoints as JsonObject)) checkNetwork(name, 'NetworkingConfig.EndpointsConfig', refs);
   }
-  return references;
+  return refs;
 }
 
 /** POST /containers/{id}/update takes HostConfig fields at the top level: the same checks apply. */
 export function checkContainerUpdate(body: JsonObject): void {
-  const references: ContainerReference[] = [];
-  checkHostConfig(body, references);
-  if (references.length > 0) throw new BodyError(`${references[0]?.field} cannot be changed by update`);
+  const refs = emptyReferences();
+  checkHostConfig(body, refs);
+  const named = [...refs.containers, ...refs.volumes, ...refs.networks][0];
+  if (named !== undefined) throw new BodyError(`${named.field} cannot be changed by update`);
 }
 
 /** POST /containers/{id}/exec */

@@ -2,7 +2,7 @@ import type { DockerLimits } from '../config/schema.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
 import { BodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
-import type { ObjectKind } from './policy.js';
+import { PolicyError, type ObjectKind } from './policy.js';
 
 /** Labels in this prefix are the gateway's: clients can never set them, so they cannot claim another's objects. */
 export const LABEL_PREFIX = 'org.openstack.zun-gateway.';
@@ -61,6 +61,43 @@ export async function resolveOwned(engine: Upstream, kind: ObjectKind, ref: stri
   return typeof id === 'string' ? id : ref;
 }
 
+/** The engine's answer to a volume create, once it is known to be the project's volume. */
+export interface CreatedVolume {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+const ownerOf = (volume: unknown): Json | undefined => field(field(volume as Json, 'Labels'), OWNER_LABEL);
+
+function nameTaken(name: string): PolicyError {
+  return new PolicyError(`the volume name ${name} is taken on this engine (volume names are engine-wide); choose another name`, 409);
+}
+
+/**
+ * Creates a volume for the project from a body already stamped with its owner. The engine answers a create for a
+ * name that exists with the existing volume, whoever owns it: that answer is never relayed, it is a conflict.
+ */
+export async function createOwnedVolume(engine: Upstream, body: JsonObject, projectId: string): Promise<CreatedVolume> {
+  const answer = await engineJson(engine, 'POST', '/volumes/create', body);
+  if (answer.status === 201 && ownerOf(answer.body) !== projectId) throw nameTaken(String(field(body, 'Name') ?? ''));
+  return answer;
+}
+
+/**
+ * A named volume a container create mounts: the project's own, or created now as the project's. Left to the engine,
+ * a missing one would be created without an owner, and an existing one would be mounted whoever owns it.
+ */
+export async function claimVolume(engine: Upstream, name: string, projectId: string, labels: JsonObject | undefined): Promise<void> {
+  const existing = await engineJson(engine, 'GET', `/volumes/${encodeURIComponent(name)}`);
+  if (existing.status === 200) {
+    if (ownerOf(existing.body) !== projectId) throw nameTaken(name);
+    return;
+  }
+  if (existing.status !== 404) throw new EngineError(existing.status, `the Docker engine answered ${existing.status} while checking volume ${name}`);
+  const created = await createOwnedVolume(engine, { Name: name, Labels: { ...(labels ?? {}), [OWNER_LABEL]: projectId } }, projectId);
+  if (created.status !== 201) throw new EngineError(created.status, `the Docker engine answered ${created.status} while creating volume ${name}`);
+}
+
 export class EngineError extends Error {
   override readonly name = 'EngineError';
   constructor(
@@ -71,18 +108,20 @@ export class EngineError extends Error {
   }
 }
 
-/** Refuses client labels in the reserved prefix, then stamps the owner label (Labels at `path` in the body). */
+/** Labels in the gateway's prefix, which nobody else may set. */
+export function refuseReservedLabels(labels: Json | undefined, where: string): void {
+  if (labels === undefined || labels === null) return;
+  if (!isObject(labels)) throw new BodyError(`${where} must be an object`);
+  for (const key of Object.keys(labels)) {
+    if (key.toLowerCase().startsWith(LABEL_PREFIX)) throw new BodyError(`label ${key} in ${where} is reserved for the gateway (prefix ${LABEL_PREFIX})`);
+  }
+}
+
+/** Refuses client labels in the reserved prefix, then stamps the owner label (the body's Labels). */
 export function stampOwner(body: JsonObject, projectId: string): void {
   const labels = field(body, 'Labels');
-  if (labels !== undefined && labels !== null && !isObject(labels)) throw new BodyError('Labels must be an object');
-  const own: JsonObject = { ...((labels as JsonObject | undefined) ?? {}) };
-  for (const key of Object.keys(own)) {
-    if (key.toLowerCase().startsWith(LABEL_PREFIX)) {
-      throw new BodyError(`label ${key} is reserved for the gateway (prefix ${LABEL_PREFIX})`);
-    }
-  }
-  own[OWNER_LABEL] = projectId;
-  setField(body, 'Labels', own);
+  refuseReservedLabels(labels, 'Labels');
+  setField(body, 'Labels', { ...((labels as JsonObject | null | undefined) ?? {}), [OWNER_LABEL]: projectId });
 }
 
 /** `filters` with the owner label added: lists and events show the project's objects only. */

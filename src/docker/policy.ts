@@ -8,7 +8,7 @@
 export type ObjectKind = 'container' | 'exec' | 'volume' | 'network';
 
 /** Bodies the adapter must read, check and rewrite before the engine sees them. */
-export type BodyCheck = 'container-create' | 'container-update' | 'exec-create' | 'volume-create' | 'network-create' | 'network-connect';
+export type BodyCheck = 'container-create' | 'container-update' | 'exec-create' | 'exec-start' | 'volume-create' | 'network-create' | 'network-connect';
 
 export interface Endpoint {
   readonly methods: readonly string[];
@@ -18,11 +18,15 @@ export interface Endpoint {
   /** A list whose results are filtered to the caller's project. */
   readonly list?: boolean;
   /** Answered by the adapter itself from the engine's answer. */
-  readonly special?: 'info' | 'image-pull' | 'container-create';
+  readonly special?: 'info' | 'image-pull' | 'container-create' | 'volume-create';
   /** May (or must) be a hijacked / upgraded stream. */
   readonly upgrade?: boolean;
   /** Served without authentication (API version negotiation). */
   readonly anonymous?: boolean;
+  /** Takes a body the engine reads as a stream (a tar archive), forwarded as it is. */
+  readonly rawBody?: boolean;
+  /** Reads a container's files: as much a write as exec is (a reader role may not). */
+  readonly contents?: boolean;
 }
 
 const C = ['containers', ':id'];
@@ -38,17 +42,19 @@ const ENDPOINTS: readonly Endpoint[] = [
   ),
   { methods: ['POST'], pattern: [...C, 'update'], object: 'container', body: 'container-update' },
   { methods: ['DELETE'], pattern: C, object: 'container' },
-  ...['logs', 'stats', 'top', 'changes', 'export'].map((action): Endpoint => ({ methods: ['GET'], pattern: [...C, action], object: 'container' })),
+  ...['logs', 'stats', 'top', 'changes'].map((action): Endpoint => ({ methods: ['GET'], pattern: [...C, action], object: 'container' })),
+  { methods: ['GET'], pattern: [...C, 'export'], object: 'container', contents: true },
   { methods: ['POST'], pattern: [...C, 'attach'], object: 'container', upgrade: true },
-  { methods: ['GET', 'HEAD', 'PUT'], pattern: [...C, 'archive'], object: 'container' },
+  { methods: ['GET', 'HEAD'], pattern: [...C, 'archive'], object: 'container', contents: true },
+  { methods: ['PUT'], pattern: [...C, 'archive'], object: 'container', rawBody: true },
   { methods: ['POST'], pattern: [...C, 'exec'], object: 'container', body: 'exec-create' },
-  { methods: ['POST'], pattern: ['exec', ':id', 'start'], object: 'exec', upgrade: true },
+  { methods: ['POST'], pattern: ['exec', ':id', 'start'], object: 'exec', upgrade: true, body: 'exec-start' },
   { methods: ['POST'], pattern: ['exec', ':id', 'resize'], object: 'exec' },
   { methods: ['GET'], pattern: ['exec', ':id', 'json'], object: 'exec' },
   { methods: ['GET'], pattern: ['images', 'json'] },
   { methods: ['POST'], pattern: ['images', 'create'], special: 'image-pull' },
   { methods: ['GET'], pattern: ['volumes'], list: true },
-  { methods: ['POST'], pattern: ['volumes', 'create'], body: 'volume-create' },
+  { methods: ['POST'], pattern: ['volumes', 'create'], body: 'volume-create', special: 'volume-create' },
   { methods: ['GET', 'DELETE'], pattern: ['volumes', ':id'], object: 'volume' },
   { methods: ['GET'], pattern: ['networks'], list: true },
   { methods: ['POST'], pattern: ['networks', 'create'], body: 'network-create' },
@@ -130,6 +136,30 @@ export function matchEndpoint(method: string, route: readonly string[]): Matched
   const hostReason = HOST_LEVEL[first];
   if (hostReason !== undefined) throw new PolicyError(`${what} is not available through the gateway: ${hostReason}`);
   throw new PolicyError(`${what} is not an endpoint the gateway serves to tenants`);
+}
+
+/**
+ * The oldest Docker API version served. Older versions take settings where the gateway does not look for them: below
+ * 1.24 `POST /containers/{id}/start` still applies a HostConfig from its body. 1.40 is the oldest the current docker
+ * CLI speaks; clients negotiate the version from `_ping`.
+ */
+export const MIN_API_VERSION = { major: 1, minor: 40 } as const;
+
+/** Refuses a `/v1.NN` prefix older than MIN_API_VERSION (unversioned paths are the engine's own version). */
+export function checkApiVersion(version: string | undefined): void {
+  if (version === undefined) return;
+  const [major, minor] = version.slice(1).split('.').map(Number) as [number, number];
+  if (major > MIN_API_VERSION.major || (major === MIN_API_VERSION.major && minor >= MIN_API_VERSION.minor)) return;
+  const oldest = `${MIN_API_VERSION.major}.${MIN_API_VERSION.minor}`;
+  throw new PolicyError(
+    `API version ${major}.${minor} is not served through the gateway, the oldest is ${oldest} (older versions take settings the gateway cannot check): use a current Docker client and let it negotiate the version (unset DOCKER_API_VERSION)`,
+    400,
+  );
+}
+
+/** Whether the endpoint changes something or reads a container's files, as opposed to listing and inspecting. */
+export function writes(matched: Matched, method: string): boolean {
+  return !(method === 'GET' || method === 'HEAD') || matched.endpoint.contents === true;
 }
 
 /** The object a matched request names, for the audit trail: `container:web`, `image:library/busybox`, `exec:<id>`. */

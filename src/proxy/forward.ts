@@ -46,7 +46,7 @@ function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
 }
 
 /** Whether the client sends a body: framed by Content-Length (non-zero) or Transfer-Encoding. */
-function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

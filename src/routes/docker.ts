@@ -11,18 +11,38 @@ import {
   checkExecCreate,
   checkNetworkCreate,
   checkVolumeCreate,
+  type References,
 } from '../docker/body-check.js';
 import { engineJson } from '../docker/engine.js';
 import { BodyError, field, isObject, parseBody, setField, type JsonObject } from '../docker/json-body.js';
-import { OWNER_LABEL, applyLimits, ownerFilters, resolveOwned, stampOwner } from '../docker/ownership.js';
+import {
+  NotFoundError,
+  OWNER_LABEL,
+  applyLimits,
+  claimVolume,
+  createOwnedVolume,
+  ownerFilters,
+  resolveOwned,
+  stampOwner,
+} from '../docker/ownership.js';
 import { PerKeySerial } from '../docker/per-key-serial.js';
-import { PolicyError, isLongLived, matchEndpoint, namedObject, responseWaitMs, type Matched } from '../docker/policy.js';
+import {
+  PolicyError,
+  checkApiVersion,
+  isLongLived,
+  matchEndpoint,
+  namedObject,
+  responseWaitMs,
+  writes,
+  type Matched,
+} from '../docker/policy.js';
+import { checkPullSource } from '../docker/registries.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from './exchange.js';
 import { isCertificateRefusal } from '../proxy/errors.js';
-import { forwardRequest } from '../proxy/forward.js';
+import { forwardRequest, hasBody } from '../proxy/forward.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { readBody } from '../proxy/read-body.js';
@@ -74,6 +94,13 @@ function enginePath(r: DockerRoute, route: readonly string[], query: URLSearchPa
   return q === '' ? path : `${path}?${q}`;
 }
 
+/** The body of a hijacked request: exec start's small JSON object (checked and re-serialized), nothing for attach. */
+function upgradeBody(matched: Matched, r: DockerRoute, raw: Buffer): Buffer | undefined {
+  if (raw.length === 0) return undefined;
+  if (matched.endpoint.body === 'exec-start') return Buffer.from(JSON.stringify(parseBody(raw)));
+  throw new BodyError(`POST /${r.route.join('/')} takes no body`);
+}
+
 /** `/docker/*`: the Docker Engine API for tenants sharing one engine. */
 export function dockerMount(options: DockerMountOptions): CoeMount {
   const { authenticator, engine, config, logger } = options;
@@ -82,6 +109,19 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
   const reply = (err: unknown): ErrorReply => {
     const r = toErrorReply(err, logger);
     return r.status === 401 ? { ...r, headers: { 'WWW-Authenticate': wwwAuthenticate } } : r;
+  };
+
+  /** A request the caller's roles allow: reading with a read role, anything else with a write role. */
+  const authorize = (matched: Matched, method: string, identity: Identity): void => {
+    const has = (roles: readonly string[]): boolean => roles.some((r) => identity.roles.includes(r));
+    if (has(config.roles.write)) return;
+    const roles = identity.roles.length > 0 ? identity.roles.join(', ') : 'none';
+    if (!has(config.roles.read)) {
+      throw new PolicyError(`your roles in project ${identity.project.name} (${roles}) do not allow the Docker API: it needs one of ${[...config.roles.write, ...config.roles.read].join(', ')}`);
+    }
+    if (writes(matched, method)) {
+      throw new PolicyError(`your roles in project ${identity.project.name} (${roles}) allow listing, inspecting and reading logs only: this needs one of ${config.roles.write.join(', ')}`);
+    }
   };
 
   const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
@@ -104,20 +144,46 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     return route;
   };
 
-  const checkedBody = async (req: IncomingMessage, matched: Matched, identity: Identity): Promise<Buffer | undefined> => {
+  /** Every container and network a create names is the project's; every named volume is, or becomes, the project's. */
+  const verifyReferences = async (refs: References, project: string): Promise<void> => {
+    const owned = async (kind: 'container' | 'network', ref: References['containers'][number], hint: string): Promise<void> => {
+      await resolveOwned(engine, kind, ref.name, project).catch((err: unknown) => {
+        throw err instanceof NotFoundError ? new BodyError(`${ref.field} (${ref.option}) names a ${kind} that is not yours${hint}`) : err;
+      });
+    };
+    for (const ref of refs.containers) await owned('container', ref, '');
+    for (const ref of refs.networks) await owned('network', ref, ': make your own with docker network create');
+    for (const ref of refs.volumes) await claimVolume(engine, ref.name, project, ref.labels);
+  };
+
+  const readRequestBody = (req: IncomingMessage): Promise<Buffer> =>
+    readBody(req, config.maxBodyBytes, req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined);
+
+  /**
+   * An endpoint that takes no body gets none. Below API 1.24 the engine applied a HostConfig sent to `start`: whatever
+   * the client sends is read (bounded), must be empty (`{}` and `null` count as empty), and is not forwarded.
+   */
+  const noBody = async (req: IncomingMessage, r: DockerRoute): Promise<Buffer | undefined> => {
+    if (!hasBody(req)) return undefined;
+    const text = (await readRequestBody(req)).toString('utf8').trim();
+    if (text === '' || text === '{}' || text === 'null') return Buffer.alloc(0);
+    throw new BodyError(`${req.method} /${r.route.join('/')} takes no body through the gateway: container settings are given when it is created (docker create, docker run)`);
+  };
+
+  const checkedBody = async (req: IncomingMessage, matched: Matched, r: DockerRoute, identity: Identity): Promise<Buffer | undefined> => {
     const kind = matched.endpoint.body;
-    if (kind === undefined) return undefined;
-    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
-    const body = parseBody(await readBody(req, config.maxBodyBytes, declared));
+    if (kind === undefined) return matched.endpoint.rawBody === true ? undefined : noBody(req, r);
+    const body = parseBody(await readRequestBody(req));
     const project = identity.project.id;
     switch (kind) {
+      case 'exec-start':
+        // Attached sessions are hijacked connections (handleUpgrade); only a detached start comes as a plain request.
+        if (field(body, 'Detach') !== true) throw new PolicyError('exec start must use a hijacked connection (Upgrade: tcp) unless it is detached (docker exec -d)');
+        break;
       case 'container-create': {
-        for (const ref of checkContainerCreate(body)) {
-          await resolveOwned(engine, 'container', ref.container, project).catch(() => {
-            throw new BodyError(`${ref.field} (${ref.option} container:${ref.container}) names a container that is not yours`);
-          });
-        }
+        const refs = checkContainerCreate(body);
         stampOwner(body, project);
+        await verifyReferences(refs, project);
         let hostConfig = field(body, 'HostConfig');
         if (!isObject(hostConfig ?? null)) {
           hostConfig = {};
@@ -190,9 +256,11 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     const query = new URLSearchParams(r.query);
     if (matched.endpoint.list) query.set('filters', ownerFilters(r.query.get('filters'), identity.project.id));
     if (matched.endpoint.special === 'image-pull') {
-      if (!query.has('fromImage') || query.has('fromSrc') || query.has('repo')) {
+      const image = query.get('fromImage');
+      if (image === null || query.has('fromSrc') || query.has('repo')) {
         throw new PolicyError('POST /images/create is served for pulls only (?fromImage=); importing images is engine-wide');
       }
+      checkPullSource(image, config.allowedRegistries);
     }
     return query;
   };
@@ -208,6 +276,13 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
 
   const startExchange = exchangeRecorder({ coe: 'docker', logger, audit: options.audit, metrics: options.metrics });
 
+  /** An answer the adapter composed or checked itself, relayed as JSON. */
+  const relayJson = (res: ServerResponse, status: number, body: unknown): void => {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
   const serveInfo = async (res: ServerResponse, identity: Identity): Promise<void> => {
     const answer = await engineJson(engine, 'GET', '/info');
     const info = answer.body as JsonObject;
@@ -216,9 +291,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
     const own = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
     if (Array.isArray(own.body)) redacted.Containers = own.body.length;
-    const text = JSON.stringify(redacted);
-    res.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+    relayJson(res, answer.status, redacted);
   };
 
   return {
@@ -243,13 +316,18 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         exchange.longLived = isLongLived(matched, r.query);
         const identity = matched.endpoint.anonymous ? undefined : await identify(req, false);
         exchange.identity = identity;
-        if (matched.endpoint.upgrade && req.headers.upgrade === undefined && matched.endpoint.pattern[0] === 'exec') {
-          throw new PolicyError('exec start must use a hijacked connection (Upgrade: tcp)');
+        if (identity !== undefined) {
+          checkApiVersion(r.version);
+          authorize(matched, method, identity);
         }
         const route = identity !== undefined ? await ownedRoute(matched, r, identity) : r.route;
         if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
         const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
-        const body = identity !== undefined ? await checkedBody(req, matched, identity) : undefined;
+        const body = identity !== undefined ? await checkedBody(req, matched, r, identity) : await noBody(req, r);
+        if (identity !== undefined && body !== undefined && matched.endpoint.special === 'volume-create') {
+          const created = await createOwnedVolume(engine, JSON.parse(body.toString('utf8')) as JsonObject, identity.project.id);
+          return relayJson(res, created.status, created.body);
+        }
         if (identity !== undefined && matched.endpoint.special === 'container-create' && !(await admitContainerCreate(identity, res))) return;
         forwardRequest(req, res, {
           upstream: engine,
@@ -281,6 +359,8 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         exchange.identity = identity;
         const matched = matchEndpoint(req.method ?? 'GET', r.route);
         exchange.object = namedObject(matched, r.query);
+        checkApiVersion(r.version);
+        authorize(matched, req.method ?? 'GET', identity);
         if (!matched.endpoint.upgrade) throw new PolicyError(`${req.method} /${r.route.join('/')} cannot be upgraded`);
         const route = await ownedRoute(matched, r, identity);
         // exec start carries a small JSON body ({"Detach":false,"Tty":false}) before the stream begins.
@@ -294,13 +374,13 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           });
           buffered = Buffer.concat([buffered, more]);
         }
-        const body = buffered.subarray(0, length);
+        const body = upgradeBody(matched, r, buffered.subarray(0, length));
         const rest = buffered.subarray(length);
         forwardUpgrade(req, socket, rest, {
           upstream: engine,
           path: enginePath(r, route, r.query),
-          headers: headersFor(req, true, length > 0 ? body : undefined),
-          ...(length > 0 ? { body } : {}),
+          headers: headersFor(req, true, body),
+          ...(body !== undefined ? { body } : {}),
           onError: (err) => {
             exchange.upstreamFailed(err, sendErrorOnSocket(socket, dialect, reply(err)));
           },

@@ -26,6 +26,10 @@ export class FakeDockerEngine {
   readonly requests: EngineRequest[] = [];
   readonly containers: FakeContainer[] = [];
   readonly execs = new Map<string, string>();
+  /** Volumes by name, with their labels; a create for an existing name answers the existing volume, as the engine does. */
+  readonly volumes = new Map<string, Record<string, string>>();
+  /** Networks by name (ids are `net-<name>`), with their labels. */
+  readonly networks = new Map<string, Record<string, string>>();
   /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
   /** How long a create takes before the engine answers it. */
@@ -89,6 +93,25 @@ export class FakeDockerEngine {
         const container = this.execs.get(m[1] as string);
         if (!container) return this.send(res, 404, { message: `No such exec instance: ${m[1]}` });
         return this.send(res, 200, { ID: m[1], ContainerID: container });
+      }
+      if ((m = /^\/volumes\/([^/]+)$/.exec(p)) && req.method === 'GET') {
+        const name = decodeURIComponent(m[1] as string);
+        const labels = this.volumes.get(name);
+        if (!labels) return this.send(res, 404, { message: `get ${name}: no such volume` });
+        return this.send(res, 200, { Name: name, Labels: labels, Mountpoint: `/var/lib/docker/volumes/${name}/_data` });
+      }
+      if (p === '/volumes/create') {
+        const spec = JSON.parse(body || '{}') as { Name?: string; Labels?: Record<string, string> };
+        const name = spec.Name ?? `anon${this.volumes.size}`;
+        if (!this.volumes.has(name)) this.volumes.set(name, spec.Labels ?? {});
+        return this.send(res, 201, { Name: name, Labels: this.volumes.get(name), Mountpoint: `/var/lib/docker/volumes/${name}/_data` });
+      }
+      if ((m = /^\/networks\/([^/]+)$/.exec(p)) && req.method === 'GET') {
+        const ref = decodeURIComponent(m[1] as string);
+        const name = ref.startsWith('net-') ? ref.slice(4) : ref;
+        const labels = this.networks.get(name);
+        if (!labels) return this.send(res, 404, { message: `network ${ref} not found` });
+        return this.send(res, 200, { Id: `net-${name}`, Name: name, Labels: labels });
       }
       if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
       if (p === '/containers/create') {

@@ -35,6 +35,8 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     keystone = await new KeystoneDouble().start();
     keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
     keystone.register('bob-token', { user: 'bob', project: { id: 'p-beta', name: 'beta' } });
+    keystone.register('carol-token', { user: 'carol', project: { id: 'p-alpha', name: 'alpha' }, roles: ['reader'] });
+    keystone.register('nobody-token', { user: 'nobody', project: { id: 'p-alpha', name: 'alpha' }, roles: ['observer'] });
     engine = await new FakeDockerEngine().start();
     engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
     engine.containers.push({ id: 'ffff00001111', name: 'kube-pod', labels: {} });
@@ -211,6 +213,108 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.ok((await c.untilEnded()).endsWith('exec-done'));
     const start = engine.requests.find((r) => r.url.includes('/exec/exec-alice/start'));
     assert.equal(start?.body, body);
+  });
+
+  const engineSaw = (fragment: string) => engine.requests.filter((r) => r.url.includes(fragment));
+
+  it('refuses API versions below 1.40: below 1.24 start applied a HostConfig from its body', async () => {
+    const before = engine.requests.length;
+    const res = await call(port, 'POST', '/docker/v1.23/containers/alice-web/start', alice, '{"Binds":["/:/host"],"Privileged":true}');
+    assert.equal(res.status, 400);
+    assert.match(JSON.parse(res.body).message, /API version 1\.23 is not served through the gateway, the oldest is 1\.40/);
+    assert.equal((await call(port, 'GET', '/docker/v%31.12/containers/json', alice)).status, 400, 'an encoded old version');
+    assert.equal(engine.requests.length, before, 'the engine saw nothing');
+  });
+
+  it('an endpoint without a body forwards none: a HostConfig sent to start is refused, an empty {} is dropped', async () => {
+    const refused = await call(port, 'POST', '/docker/v1.41/containers/alice-web/start', alice, '{"Binds":["/:/host"]}');
+    assert.equal(refused.status, 400);
+    assert.match(JSON.parse(refused.body).message, /takes no body through the gateway/);
+    assert.equal(engineSaw('/containers/a1b2c3d4e5f6/start').length, 0);
+    const empty = await call(port, 'POST', '/docker/v1.41/containers/alice-web/start', alice, '{}');
+    assert.equal(empty.status, 200);
+    assert.equal(engineSaw('/containers/a1b2c3d4e5f6/start').at(-1)?.body, '');
+  });
+
+  it('a detached exec start (docker exec -d) is a plain request; an attached one must be hijacked', async () => {
+    assert.equal((await call(port, 'POST', '/docker/v1.41/exec/exec-alice/start', alice, '{"Detach":true,"Tty":false}')).status, 200);
+    assert.equal(JSON.parse(engineSaw('/exec/exec-alice/start').at(-1)?.body ?? '').Detach, true);
+    const attached = await call(port, 'POST', '/docker/v1.41/exec/exec-alice/start', alice, '{"Detach":false}');
+    assert.equal(attached.status, 403);
+    assert.match(JSON.parse(attached.body).message, /hijacked connection/);
+  });
+
+  it('a reader role lists, inspects and reads logs; exec, cp out, export and changes need a write role; no known role, nothing', async () => {
+    const carol = { 'x-auth-token': 'carol-token' };
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/json', carol)).status, 200);
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/alice-web/json', carol)).status, 200);
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/alice-web/logs?stdout=1', carol)).status, 200);
+    const before = engine.requests.length;
+    for (const [method, path, body] of [
+      ['POST', '/docker/v1.41/containers/alice-web/exec', '{"Cmd":["cat","/secret"]}'],
+      ['DELETE', '/docker/v1.41/containers/alice-web?force=1', undefined],
+      ['GET', '/docker/v1.41/containers/alice-web/archive?path=/secret', undefined],
+      ['GET', '/docker/v1.41/containers/alice-web/export', undefined],
+      ['POST', '/docker/v1.41/containers/create', '{"Image":"b"}'],
+    ] as const) {
+      const res = await call(port, method, path, carol, body);
+      assert.equal(res.status, 403, `${method} ${path}`);
+      assert.match(JSON.parse(res.body).message, /allow listing, inspecting and reading logs only: this needs one of admin, member/);
+    }
+    const nobody = await call(port, 'GET', '/docker/v1.41/containers/json', { 'x-auth-token': 'nobody-token' });
+    assert.equal(nobody.status, 403);
+    assert.match(JSON.parse(nobody.body).message, /\(observer\) do not allow the Docker API/);
+    assert.equal(engine.requests.length, before, 'the engine saw none of the refused requests');
+  });
+
+  it("mounting another project's volume is refused, by -v and by --mount; a missing one is created as the caller's", async () => {
+    engine.volumes.set('bob-data', { [OWNER_LABEL]: 'p-beta' });
+    for (const hostConfig of ['{"Binds":["bob-data:/x"]}', '{"Mounts":[{"Type":"volume","Source":"bob-data","Target":"/x"}]}']) {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, `{"Image":"b","HostConfig":${hostConfig}}`);
+      assert.equal(res.status, 409, hostConfig);
+      assert.match(JSON.parse(res.body).message, /volume name bob-data is taken on this engine/);
+      assert.doesNotMatch(res.body, /p-beta|Mountpoint/);
+    }
+    const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"Mounts":[{"Type":"volume","Source":"alice-new","Target":"/x","VolumeOptions":{"Labels":{"tier":"db"}}}]}}');
+    assert.equal(res.status, 201);
+    assert.deepEqual(engine.volumes.get('alice-new'), { tier: 'db', [OWNER_LABEL]: 'p-alpha' });
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"Binds":["alice-new:/y:ro"]}}')).status, 201, 'her own volume again');
+  });
+
+  it("a volume create for another project's name is a conflict that shows nothing of it", async () => {
+    engine.volumes.set('bob-vol', { [OWNER_LABEL]: 'p-beta' });
+    const res = await call(port, 'POST', '/docker/v1.41/volumes/create', alice, '{"Name":"bob-vol"}');
+    assert.equal(res.status, 409);
+    assert.doesNotMatch(res.body, /p-beta|Mountpoint|_data/);
+    const own = await call(port, 'POST', '/docker/v1.41/volumes/create', alice, '{"Name":"alice-vol"}');
+    assert.equal(own.status, 201);
+    assert.equal(JSON.parse(own.body).Labels[OWNER_LABEL], 'p-alpha');
+  });
+
+  it("joining another project's network is refused, by NetworkMode and by EndpointsConfig, name or id", async () => {
+    engine.networks.set('bobnet', { [OWNER_LABEL]: 'p-beta' });
+    engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
+    for (const body of [
+      '{"Image":"b","HostConfig":{"NetworkMode":"bobnet"}}',
+      '{"Image":"b","HostConfig":{"NetworkMode":"net-bobnet"}}',
+      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bobnet":{}}}}',
+    ]) {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
+      assert.equal(res.status, 400, body);
+      assert.match(JSON.parse(res.body).message, /names a network that is not yours/);
+    }
+    const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{}}}}');
+    assert.equal(own.status, 201);
+  });
+
+  it('a pull from the engine host\'s loopback or a private address is refused before the engine fetches it', async () => {
+    const before = engine.requests.length;
+    for (const image of ['127.0.0.1:5000/v3/x', 'localhost:19090/foo', '10.0.0.1/x']) {
+      const res = await call(port, 'POST', `/docker/v1.41/images/create?fromImage=${encodeURIComponent(image)}&tag=latest`, alice);
+      assert.equal(res.status, 403, image);
+      assert.match(JSON.parse(res.body).message, /not allowed through the gateway/);
+    }
+    assert.equal(engine.requests.length, before);
   });
 
   it("exec instances of another project's container look missing", async () => {

@@ -8,7 +8,8 @@ import {
 } from '../../src/docker/body-check.js';
 import { BodyError, foldKey, parseBody } from '../../src/docker/json-body.js';
 import { OWNER_LABEL, applyLimits, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
-import { PolicyError, matchEndpoint } from '../../src/docker/policy.js';
+import { PolicyError, checkApiVersion, matchEndpoint, writes } from '../../src/docker/policy.js';
+import { checkPullSource, registryOf } from '../../src/docker/registries.js';
 
 const body = (text: string) => parseBody(Buffer.from(text));
 const refused = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BodyError && pattern.test(e.message));
@@ -69,17 +70,65 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
   }
 
   it('returns container: references for the caller to check, and accepts an ordinary container', () => {
-    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"container:web"}}')), [
-      { field: 'HostConfig.NetworkMode', option: '--network', container: 'web' },
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"container:web"}}')).containers, [
+      { field: 'HostConfig.NetworkMode', option: '--network', name: 'web' },
     ]);
-    assert.deepEqual(checkContainerCreate(body('{"Image":"x","Cmd":["sh"],"HostConfig":{"Memory":1000000,"Mounts":[{"Type":"volume","Source":"data","Target":"/d"}],"NetworkMode":"none"}}')), []);
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","Cmd":["sh"],"HostConfig":{"Memory":1000000,"Mounts":[{"Type":"tmpfs","Target":"/t"}],"NetworkMode":"none"}}')), {
+      containers: [],
+      volumes: [],
+      networks: [],
+    });
   });
 
   it("returns every namespace's container: reference, not only the network's (ownership is checked on each)", () => {
-    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"container:a","IpcMode":"Container:b"}}')), [
-      { field: 'HostConfig.PidMode', option: '--pid', container: 'a' },
-      { field: 'HostConfig.IpcMode', option: '--ipc', container: 'b' },
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"container:a","IpcMode":"Container:b"}}')).containers, [
+      { field: 'HostConfig.PidMode', option: '--pid', name: 'a' },
+      { field: 'HostConfig.IpcMode', option: '--ipc', name: 'b' },
     ]);
+  });
+
+  it('returns every named volume (-v name:/path, --mount source=name) for the caller to claim; a lone path is an anonymous volume', () => {
+    const refs = checkContainerCreate(
+      body('{"Image":"x","HostConfig":{"Binds":["data:/d","logs:/l:ro","/anon"],"Mounts":[{"Type":"volume","Source":"cache","Target":"/c","VolumeOptions":{"Labels":{"tier":"1"}}},{"Type":"volume","Target":"/a"}]}}'),
+    );
+    assert.deepEqual(
+      refs.volumes.map((v) => [v.name, v.labels]),
+      [['data', undefined], ['logs', undefined], ['cache', { tier: '1' }]],
+    );
+  });
+
+  it('refuses host paths and odd entries among -v binds, and mounts other than volume and tmpfs', () => {
+    for (const bind of ['/:/host', '/var/run/docker.sock:/s', './rel:/x', '~/x:/x', 'a:b:c:d', '.hidden:/x']) {
+      refused(() => checkContainerCreate(body(`{"Image":"x","HostConfig":{"Binds":["${bind}"]}}`)), /HostConfig.Binds/);
+    }
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"Binds":[1]}}')), /strings/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/x"}]}}')), /type=npipe/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"Mounts":[{"Type":"image","Source":"x","Target":"/x"}]}}')), /type=image/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"Mounts":[{"Type":"volume","Source":"../x","Target":"/x"}]}}')), /host path/);
+  });
+
+  it("refuses the owner label in a mount's VolumeOptions.Labels (it would make the volume another project's)", () => {
+    refused(
+      () => checkContainerCreate(body(`{"Image":"x","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/x","VolumeOptions":{"Labels":{"${OWNER_LABEL}":"other"}}}]}}`)),
+      /reserved/,
+    );
+  });
+
+  it('returns user-defined networks from NetworkMode and EndpointsConfig; the engine\'s own ones pass, host is refused', () => {
+    const refs = checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"appnet"},"NetworkingConfig":{"EndpointsConfig":{"appnet":{},"other":{},"bridge":{}}}}'));
+    assert.deepEqual(refs.networks.map((n) => [n.field, n.name]), [
+      ['HostConfig.NetworkMode', 'appnet'],
+      ['NetworkingConfig.EndpointsConfig', 'appnet'],
+      ['NetworkingConfig.EndpointsConfig', 'other'],
+    ]);
+    for (const mode of ['default', 'bridge', 'none', '']) assert.deepEqual(checkContainerCreate(body(`{"Image":"x","HostConfig":{"NetworkMode":"${mode}"}}`)).networks, []);
+    refused(() => checkContainerCreate(body('{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"HOST":{}}}}')), /--network host/);
+  });
+
+  it("refuses publishing ports on the engine's host (-p, -P)", () => {
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}}}')), /-p/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"PublishAllPorts":true}}')), /-P/);
+    checkContainerCreate(body('{"Image":"x","ExposedPorts":{"80/tcp":{}},"HostConfig":{"PortBindings":{}}}'));
   });
 
   it('applies the same checks to update, and Privileged to exec create', () => {
@@ -89,6 +138,8 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => checkContainerUpdate(body('{"DeviceRequests":[{"Count":-1}]}')), /--gpus/);
     refused(() => checkContainerUpdate(body('{"CgroupParent":"/"}')), /--cgroup-parent/);
     refused(() => checkContainerUpdate(body('{"PidMode":"container:other"}')), /cannot be changed by update/);
+    refused(() => checkContainerUpdate(body('{"Binds":["vol:/x"]}')), /cannot be changed by update/);
+    refused(() => checkContainerUpdate(body('{"NetworkMode":"othernet"}')), /cannot be changed by update/);
     checkContainerUpdate(body('{"Memory":1000000,"RestartPolicy":{"Name":"always"}}'));
     refused(() => checkExecCreate(body('{"Cmd":["sh"],"privileged":true}')), /exec --privileged/);
     checkExecCreate(body('{"Cmd":["sh"]}'));
@@ -126,6 +177,54 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => applyLimits(body('{"Memory":4294967296}'), { maxMemory: 2 ** 30 }, true), /--memory/);
     refused(() => applyLimits(body('{"NanoCpus":4000000000}'), { maxCpus: 2 }, true), /--cpus/);
     refused(() => applyLimits(body('{"CpuQuota":300000,"CpuPeriod":100000}'), { maxCpus: 2 }, false), /--cpus/);
+  });
+});
+
+describe('Docker adapter: API versions', () => {
+  it('serves 1.40 and later and unversioned paths; refuses older versions (below 1.24 start took a HostConfig)', () => {
+    for (const v of [undefined, 'v1.40', 'v1.41', 'v1.47', 'v2.0']) checkApiVersion(v);
+    for (const v of ['v1.23', 'v1.12', 'v1.39', 'v1.024', 'v0.99']) {
+      assert.throws(() => checkApiVersion(v), (e: unknown) => e instanceof PolicyError && e.status === 400 && /oldest is 1\.40/.test(e.message), v);
+    }
+  });
+});
+
+describe('Docker adapter: which requests need a write role', () => {
+  it('listing, inspecting, logs and stats read; exec, cp out, export, attach and every change write', () => {
+    const w = (method: string, path: string) => writes(matchEndpoint(method, path.split('/')), method);
+    for (const [m, p] of [['GET', 'containers/json'], ['GET', 'containers/x/json'], ['GET', 'containers/x/logs'], ['GET', 'containers/x/stats'], ['GET', 'events'], ['GET', 'volumes'], ['HEAD', '_ping']]) {
+      assert.equal(w(m as string, p as string), false, `${m} ${p}`);
+    }
+    for (const [m, p] of [['GET', 'containers/x/archive'], ['HEAD', 'containers/x/archive'], ['GET', 'containers/x/export'], ['POST', 'containers/x/exec'], ['POST', 'containers/x/attach'], ['DELETE', 'containers/x'], ['POST', 'containers/create'], ['PUT', 'containers/x/archive']]) {
+      assert.equal(w(m as string, p as string), true, `${m} ${p}`);
+    }
+  });
+});
+
+describe('Docker adapter: which registries a pull may reach', () => {
+  it('splits the registry from a reference as docker does', () => {
+    assert.equal(registryOf('busybox'), 'docker.io');
+    assert.equal(registryOf('library/busybox:1'), 'docker.io');
+    assert.equal(registryOf('quay.io/a/b'), 'quay.io');
+    assert.equal(registryOf('localhost/x'), 'localhost');
+    assert.equal(registryOf('127.0.0.1:5000/x'), '127.0.0.1:5000');
+    assert.equal(registryOf('Myhost/x'), 'Myhost');
+  });
+
+  it('refuses loopback, private, link-local and internal names when no allow-list is set', () => {
+    for (const image of ['127.0.0.1:5000/v3/x', 'localhost:5000/x', 'localhost/x', '10.0.0.1/x', '192.168.1.1:80/x', '172.20.0.1/x', '169.254.169.254/latest',
+      '[::1]:5000/x', '[fe80::1]/x', '[::ffff:127.0.0.1]:80/x', '0.0.0.0:80/x', '2130706433:80/x', '127.1:80/x', '0x7f.1/x', 'keystone:5000/x',
+      'api.svc/x', 'reg.cluster.local/x', 'metadata.google.internal/x', 'a.localhost/x', 'Reg:80/x']) {
+      assert.throws(() => checkPullSource(image, undefined), (e: unknown) => e instanceof PolicyError && e.status === 403 && /not allowed/.test(e.message), image);
+    }
+    for (const image of ['busybox', 'library/busybox', 'quay.io/a/b:1', 'registry.example.com:5000/x', '8.8.8.8/x']) checkPullSource(image, undefined);
+  });
+
+  it('with an allow-list, pulls only from the registries listed (docker.io for Docker Hub)', () => {
+    checkPullSource('busybox', ['docker.io']);
+    checkPullSource('registry.example.com:5000/x', ['registry.example.com:5000']);
+    assert.throws(() => checkPullSource('quay.io/x', ['docker.io']), /allowed are docker\.io/);
+    assert.throws(() => checkPullSource('busybox', []), /allowed are none/);
   });
 });
 

@@ -119,7 +119,11 @@ const notEmpty = (v: Value | undefined): boolean =>
 function escape(body: Value): string | undefined {
   const hc = goField(body, 'HostConfig');
   if (goField(hc, 'Privileged') === true) return 'Privileged';
-  for (const name of ['Binds', 'CapAdd', 'Devices', 'VolumesFrom', 'Sysctls', 'CgroupParent']) if (notEmpty(goField(hc, name))) return name;
+  for (const name of ['CapAdd', 'Devices', 'VolumesFrom', 'Sysctls', 'CgroupParent']) if (notEmpty(goField(hc, name))) return name;
+  // The daemon reads `source:target[:mode]` with an absolute source as a bind of the host path; a relative source is
+  // a volume name, and a lone path an anonymous volume at that path in the container.
+  const binds = goField(hc, 'Binds');
+  if (Array.isArray(binds) && binds.some((b) => typeof b !== 'string' || (b.split(':').length > 1 && b.startsWith('/')))) return 'Binds';
   for (const name of ['NetworkMode', 'PidMode', 'IpcMode', 'UTSMode', 'UsernsMode']) {
     const mode = goField(hc, name);
     if (typeof mode === 'string' && mode.toLowerCase() === 'host') return `${name}=host`;
@@ -144,7 +148,7 @@ function spelled(name: string): fc.Arbitrary<string> {
 }
 
 const scalarArb = fc.constantFrom<Value>(true, false, null, 0, 1, '', 'host', 'HOST', 'bridge', 'container:abc', '/:/host', 'volume', 'bind', 'BIND');
-const listArb = fc.array(fc.constantFrom<Value>('/:/host', 'SYS_ADMIN', '/dev/sda', 'other', ''), { maxLength: 2 });
+const listArb = fc.array(fc.constantFrom<Value>('/:/host', 'SYS_ADMIN', '/dev/sda', 'other', '', 'data:/data', 'data:/data:ro'), { maxLength: 2 });
 const mountArb: fc.Arbitrary<Value> = fc
   .array(fc.tuple(fc.oneof(spelled('Type'), spelled('Source'), spelled('Target')), fc.constantFrom<Value>('bind', 'volume', 'BIND', '/', 'data', '/data')), { maxLength: 3 })
   .map((entries) => ({ entries }));
