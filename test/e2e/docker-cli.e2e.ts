@@ -308,6 +308,118 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     });
   });
 
+  describe("another project's things and the host, found by a security review", () => {
+    const t = randomBytes(3).toString('hex');
+    const bobVol = `bobvol-${t}`;
+    const bobNet = `bobnet-${t}`;
+    const aliceVol = `alicevol-${t}`;
+    const cname = `old-api-${t}`;
+    let token: string;
+    const curl = (method: string, urlPath: string, data?: string) =>
+      run('curl', [
+        '-sS', '--cacert', e2eEnv().tlsCa, '-X', method, '-o', '-', '-w', '\n%{http_code}', '-H', `X-Auth-Token: ${token}`,
+        '-H', 'Content-Type: application/json', ...(data !== undefined ? ['--data-binary', data] : []), `${sharedGateway().url}${urlPath}`,
+      ]);
+
+    before(async function () {
+      this.timeout(60_000);
+      token = (await issueToken('alice', 'alpha')).token;
+      await ok(bob.docker(['volume', 'create', bobVol]), 'bob volume create');
+      await ok(bob.docker(['run', '--rm', '-v', `${bobVol}:/data`, IMAGE(), 'sh', '-c', 'echo BOB-SECRET > /data/secret']), 'bob writes his volume');
+      await ok(bob.docker(['network', 'create', bobNet]), 'bob network create');
+    });
+
+    after(async function () {
+      this.timeout(60_000);
+      await engineDocker(['rm', '-f', cname]);
+      await engineDocker(['volume', 'rm', '-f', bobVol, aliceVol]);
+      await engineDocker(['network', 'rm', bobNet]);
+    });
+
+    it('a HostConfig sent to start under API 1.23 is refused and the container keeps its own (no host root)', async () => {
+      const created = await curl('POST', `/docker/v1.41/containers/create?name=${cname}`, `{"Image":"${IMAGE()}","Cmd":["true"]}`);
+      assert.match(created.stdout, /\n201$/);
+      const old = await curl('POST', `/docker/v1.23/containers/${cname}/start`, '{"Binds":["/:/host"],"PidMode":"host"}');
+      assert.match(old.stdout, /oldest is 1\.40[\s\S]*\n400$/);
+      const current = await curl('POST', `/docker/v1.41/containers/${cname}/start`, '{"Binds":["/:/host"]}');
+      assert.match(current.stdout, /takes no body[\s\S]*\n400$/);
+      const inspect = JSON.parse(await ok(engineDocker(['inspect', cname]), 'inspect'))[0];
+      assert.equal(inspect.HostConfig.Binds, null);
+      assert.equal(inspect.State.StartedAt, '0001-01-01T00:00:00Z', 'the container was started');
+    });
+
+    it("alice cannot mount bob's volume, by -v or --mount, nor learn about it from a volume create", async () => {
+      for (const flags of [['-v', `${bobVol}:/x`], ['--mount', `type=volume,source=${bobVol},target=/x`]]) {
+        const res = await alice.docker(['run', '--rm', ...flags, IMAGE(), 'cat', '/x/secret']);
+        assert.notEqual(res.code, 0, flags.join(' '));
+        assert.match(res.stderr, /is taken on this engine/);
+        assert.doesNotMatch(res.stdout + res.stderr, /BOB-SECRET/);
+      }
+      const create = await alice.docker(['volume', 'create', bobVol]);
+      assert.notEqual(create.code, 0);
+      assert.doesNotMatch(create.stdout + create.stderr, /project-id|_data/);
+    });
+
+    it('alice: -v name:/path makes her own volume, which bob cannot see', async () => {
+      const out = await ok(alice.docker(['run', '--rm', '-v', `${aliceVol}:/data`, IMAGE(), 'sh', '-c', 'echo mine > /data/f && cat /data/f']), 'run -v');
+      assert.match(out, /mine/);
+      assert.ok((await ok(alice.docker(['volume', 'ls', '-q']), 'volume ls')).split('\n').includes(aliceVol));
+      assert.ok(!(await ok(bob.docker(['volume', 'ls', '-q']), 'bob volume ls')).split('\n').includes(aliceVol));
+    });
+
+    it("alice cannot join bob's network by name or id prefix", async () => {
+      const id = (await ok(engineDocker(['network', 'inspect', '-f', '{{.Id}}', bobNet]), 'network id')).trim().slice(0, 12);
+      for (const ref of [bobNet, id]) {
+        const res = await alice.docker(['run', '--rm', '--network', ref, IMAGE(), 'true']);
+        assert.notEqual(res.code, 0, ref);
+        assert.match(res.stderr, /names a network that is not yours/);
+      }
+    });
+
+    it("publishing a port on the engine's host is refused naming -p", async () => {
+      const res = await alice.docker(['run', '--rm', '-p', '127.0.0.1:18777:80', IMAGE(), 'true']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /PortBindings \(-p\)/);
+    });
+
+    it("a pull from the engine host's loopback is refused before the engine fetches it", async () => {
+      const res = await alice.docker(['pull', '127.0.0.1:5000/v3/x']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /pulling from 127\.0\.0\.1:5000 is not allowed/);
+      assert.doesNotMatch(res.stderr, /html|404 page/i);
+    });
+
+    it("carol, a reader of alpha, can list and read logs of alice's container but not exec into it or remove it", async () => {
+      const carol = new DockerUser(sharedGateway().port, { 'X-Auth-Token': (await issueToken('carol', 'alpha')).token });
+      const victim = `reader-${t}`;
+      await ok(alice.docker(['run', '-d', '--name', victim, IMAGE(), 'sh', '-c', 'echo ALICE-SECRET > /secret; echo started; sleep 300']), 'alice run');
+      try {
+        assert.ok((await ok(carol.docker(['ps', '--format', '{{.Names}}']), 'carol ps')).split('\n').includes(victim));
+        for (const args of [['exec', victim, 'cat', '/secret'], ['cp', `${victim}:/secret`, '-'], ['rm', '-f', victim]]) {
+          const res = await carol.docker(args);
+          assert.notEqual(res.code, 0, args.join(' '));
+          assert.match(res.stderr, /allow listing, inspecting and reading logs only/);
+          assert.doesNotMatch(res.stdout, /ALICE-SECRET/);
+        }
+        assert.equal((await engineDocker(['inspect', '-f', '{{.State.Running}}', victim])).stdout.trim(), 'true');
+      } finally {
+        await engineDocker(['rm', '-f', victim]);
+      }
+    });
+
+    it('alice: docker exec -d runs detached', async () => {
+      const c = `detached-${t}`;
+      await ok(alice.docker(['run', '-d', '--name', c, IMAGE(), 'sleep', '300']), 'run');
+      try {
+        await ok(alice.docker(['exec', '-d', c, 'sh', '-c', 'echo detached > /tmp/d']), 'exec -d');
+        await new Promise((r) => setTimeout(r, 500));
+        assert.match(await ok(alice.docker(['exec', c, 'cat', '/tmp/d']), 'exec cat'), /detached/);
+      } finally {
+        await engineDocker(['rm', '-f', c]);
+      }
+    });
+  });
+
   it('an application credential in Authorization: Basic through HttpHeaders works', async function () {
     this.timeout(60_000);
     const t = await issueToken('alice', 'alpha');
