@@ -35,12 +35,33 @@ export function toErrorReply(err: unknown, logger: Logger): ErrorReply {
   return { status: 500, message: 'internal error in the gateway; the operator can find details in its log' };
 }
 
+/** How long a refused request's body may go on arriving after the refusal was sent. */
+export const REFUSED_BODY_LINGER_MS = 5_000;
+
+/**
+ * A request refused while its body is still arriving: the rest is read and dropped (so the client, still sending,
+ * can read the refusal) for at most REFUSED_BODY_LINGER_MS after the answer, then the connection is closed. Without
+ * the limit a client without a token could hold a connection open by sending a huge body a byte at a time.
+ */
+function limitRefusedBody(res: ServerResponse): void {
+  const req = res.req as ServerResponse['req'] | undefined;
+  if (req === undefined || req.complete) return;
+  req.resume();
+  res.once('finish', () => {
+    if (req.complete) return;
+    setTimeout(() => {
+      if (!req.complete) req.socket.destroy();
+    }, REFUSED_BODY_LINGER_MS).unref();
+  });
+}
+
 /** Writes the error in the COE's dialect; returns the body's size in bytes (0 when the response had already begun). */
 export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorReply): number {
   if (res.headersSent) {
     res.destroy();
     return 0;
   }
+  limitRefusedBody(res);
   const { contentType, body } = dialect(reply);
   res.writeHead(reply.status, {
     ...reply.headers,

@@ -5,6 +5,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { REFUSED_BODY_LINGER_MS } from '../../src/routes/respond.js';
 
 /** Sends raw bytes and returns the status line's code and the whole answer (the connection is closed after it). */
 async function raw(port: number, bytes: string): Promise<{ status: number; text: string }> {
@@ -107,4 +108,24 @@ describe('hostile requests: each gets a clear 4xx and nothing is forwarded', fun
       assert.equal(engine.requests.length, before, 'the engine saw the request');
     });
   }
+
+  it(`a refused request whose body keeps dripping is closed ${REFUSED_BODY_LINGER_MS / 1000} s after the refusal, not held open (no token, huge Content-Length)`, async function () {
+    this.timeout(REFUSED_BODY_LINGER_MS + 10_000);
+    for (const path of ['/k8s/api/v1/namespaces/a/configmaps', '/docker/v1.41/containers/create']) {
+      const c = await RawConnection.open(port);
+      c.write(`POST ${path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{`);
+      await c.until((t) => /^HTTP\/1\.1 401/.test(t) && t.includes('\r\n\r\n'));
+      const refusedAt = Date.now();
+      const drip = setInterval(() => {
+        if (!c.isEnded) c.write('x');
+      }, 200);
+      try {
+        await c.untilEnded(REFUSED_BODY_LINGER_MS + 3_000);
+      } finally {
+        clearInterval(drip);
+      }
+      const held = Date.now() - refusedAt;
+      assert.ok(held >= REFUSED_BODY_LINGER_MS - 500 && held < REFUSED_BODY_LINGER_MS + 2_500, `${path}: closed after ${held} ms`);
+    }
+  });
 });
