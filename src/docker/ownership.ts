@@ -98,6 +98,20 @@ export async function claimVolume(engine: Upstream, name: string, projectId: str
   if (created.status !== 201) throw new EngineError(created.status, `the Docker engine answered ${created.status} while creating volume ${name}`);
 }
 
+/**
+ * A container name the project may take (create `?name=`, rename `?name=`). Names are engine-wide: the engine's own
+ * conflict answer would show the id of another project's container, so a name held by another project is answered
+ * here, without it. (A lookup by name also matches id prefixes; only an exact name counts.)
+ */
+export async function checkContainerName(engine: Upstream, name: string, projectId: string): Promise<void> {
+  const bare = name.replace(/^\//, '');
+  const answer = await engineJson(engine, 'GET', `/containers/${encodeURIComponent(bare)}/json`);
+  if (answer.status !== 200 || field(answer.body as Json, 'Name') !== `/${bare}`) return;
+  const labels = labelsOf(answer.body, 'container');
+  if (isObject(labels ?? null) && (labels as JsonObject)[OWNER_LABEL] === projectId) return;
+  throw new PolicyError(`Conflict. The container name "/${bare}" is already in use on this engine (container names are engine-wide); choose another name`, 409);
+}
+
 export class EngineError extends Error {
   override readonly name = 'EngineError';
   constructor(

@@ -19,6 +19,7 @@ import {
   NotFoundError,
   OWNER_LABEL,
   applyLimits,
+  checkContainerName,
   claimVolume,
   createOwnedVolume,
   ownerFilters,
@@ -323,6 +324,10 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         const route = identity !== undefined ? await ownedRoute(matched, r, identity) : r.route;
         if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
         const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
+        const newName = query.get('name');
+        if (identity !== undefined && newName !== null && newName !== '' && (matched.endpoint.special === 'container-create' || matched.endpoint.pattern[2] === 'rename')) {
+          await checkContainerName(engine, newName, identity.project.id);
+        }
         const body = identity !== undefined ? await checkedBody(req, matched, r, identity) : await noBody(req, r);
         if (identity !== undefined && body !== undefined && matched.endpoint.special === 'volume-create') {
           const created = await createOwnedVolume(engine, JSON.parse(body.toString('utf8')) as JsonObject, identity.project.id);

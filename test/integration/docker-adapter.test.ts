@@ -317,6 +317,22 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(engine.requests.length, before);
   });
 
+  it("creating or renaming to a name another project's container holds is a conflict that does not show its id", async () => {
+    engine.containers.push({ id: 'b0b0b0b0b0b0', name: 'bob-web', labels: { [OWNER_LABEL]: 'p-beta' } });
+    const before = engine.requests.filter((r) => r.method === 'POST').length;
+    for (const [path, body] of [['/docker/v1.41/containers/create?name=bob-web', '{"Image":"b"}'], ['/docker/v1.41/containers/alice-web/rename?name=%2Fbob-web', undefined]] as const) {
+      const res = await call(port, 'POST', path, alice, body);
+      assert.equal(res.status, 409, path);
+      assert.match(JSON.parse(res.body).message, /name "\/bob-web" is already in use on this engine/);
+      assert.doesNotMatch(res.body, /b0b0/);
+    }
+    assert.equal(engine.requests.filter((r) => r.method === 'POST').length, before, 'nothing was created or renamed');
+    // A name that is only a prefix of another project's container id is free; the caller's own name goes to the engine.
+    engine.listed = 0;
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create?name=b0b0', alice, '{"Image":"b"}')).status, 201);
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create?name=alice-web', alice, '{"Image":"b"}')).status, 201);
+  });
+
   it("exec instances of another project's container look missing", async () => {
     const res = await call(port, 'GET', '/docker/exec/exec-alice/json', bob);
     assert.equal(res.status, 404);
