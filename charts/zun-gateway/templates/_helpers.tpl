@@ -134,6 +134,8 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- $_ := set $docker "tls" (dict "caFile" (printf "%s/%s" $paths.docker $d.caKey) "certFile" (printf "%s/%s" $paths.docker $d.certKey) "keyFile" (printf "%s/%s" $paths.docker $d.keyKey)) }}
 {{- end }}
 {{- if $d.limits }}{{ $_ := set $docker "limits" $d.limits }}{{ end }}
+{{- if $d.roles }}{{ $_ := set $docker "roles" $d.roles }}{{ end }}
+{{- if $d.allowedRegistries }}{{ $_ := set $docker "allowedRegistries" $d.allowedRegistries }}{{ end }}
 {{- $_ := set $cfg "docker" $docker }}
 {{- end }}
 {{- toYaml $cfg }}
