@@ -252,7 +252,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.ok(permissions(listAt(full.one('ClusterRole'), 'rules')).includes('rbac.authorization.k8s.io clusterroles bind zun-observer'));
     // Sanity of the derivation itself: what tenancy.ts does today, so a silently empty scan cannot pass.
     assert.deepEqual(tenancyCalls().sort(), [
-      'core limitranges create', 'core limitranges get', 'core limitranges update', 'core namespaces create', 'core namespaces get',
+      'core limitranges create', 'core limitranges get', 'core limitranges update', 'core namespaces create', 'core namespaces get', 'core namespaces patch',
       'core resourcequotas create', 'core resourcequotas get', 'core resourcequotas update',
       'rbac.authorization.k8s.io rolebindings create', 'rbac.authorization.k8s.io rolebindings delete', 'rbac.authorization.k8s.io rolebindings list',
     ]);
