@@ -98,20 +98,9 @@ describe('pod security: the webhook refuses host escapes from tenant namespaces 
   }
 
   it('a Deployment whose template has hostPath gets no pod: its ReplicaSet records FailedCreate with the message', async () => {
-    const deployment = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sneaky}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: sneaky}}
-  template:
-    metadata: {labels: {app: sneaky}}
-    spec:
-      volumes: [{name: root, hostPath: {path: /}}]
-      containers:
-      - {name: main, image: ${e2eEnv().busyboxImage}, imagePullPolicy: Never, command: [sleep, '3600'], volumeMounts: [{name: root, mountPath: /host}]}
-`;
+    const container = { name: 'main', image: e2eEnv().busyboxImage, imagePullPolicy: 'Never', command: ['sleep', '3600'], volumeMounts: [{ name: 'root', mountPath: '/host' }] };
+    const template = { metadata: { labels: { app: 'sneaky' } }, spec: { volumes: [{ name: 'root', hostPath: { path: '/' } }], containers: [container] } };
+    const deployment = JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'sneaky' }, spec: { replicas: 1, selector: { matchLabels: { app: 'sneaky' } }, template } });
     await mustSucceed(k(['apply', '-f', '-'], deployment), 'the Deployment itself is accepted');
     let events = '';
     for (let i = 0; i < 60 && !/FailedCreate/.test(events); i += 1) {

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { selfSignedCert, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { KeystoneDouble } from '../helpers/keystone-double.js';
-import { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { selfSignedCert, startGatewayWithDoubles, startTestGateway, type GatewayWithDoubles, type TestGateway } from '../helpers/gateway.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { podAdmissionHandler } from '../../src/routes/pod-admission.js';
 
 interface Reply {
   readonly status: number;
@@ -54,29 +57,18 @@ function review(spec: Record<string, unknown>, name = 'probe'): string {
 const ADMISSION = '/admission/v1/pods';
 
 describe('the pod security admission webhook, served by the real gateway', () => {
-  let keystone: KeystoneDouble;
-  let upstream: RecordingUpstream;
+  let doubles: GatewayWithDoubles;
   let gw: TestGateway;
+  let upstream: RecordingUpstream;
+  const otherGateway = (k8sYaml?: string) => startTestGateway({ keystoneUrl: doubles.keystone.url, upstreamUrl: upstream.url, tls: true, captureLogs: true, ...(k8sYaml !== undefined ? { k8sYaml } : {}) });
 
   before(async () => {
-    keystone = await new KeystoneDouble().start();
-    upstream = await new RecordingUpstream().start();
     // Mutual TLS on: the apiserver presents no client certificate to webhooks unless configured to.
     const anyCa = selfSignedCert(mkdtempSync(path.join(os.tmpdir(), 'zgw-ca-'))).cert;
-    gw = await startTestGateway({
-      keystoneUrl: keystone.url,
-      upstreamUrl: upstream.url,
-      tls: true,
-      captureLogs: true,
-      k8sYaml: '  tenancy: {}',
-      tlsExtra: `clientCaFile: ${anyCa}`,
-    });
+    doubles = await startGatewayWithDoubles({ tls: true, captureLogs: true, k8sYaml: '  tenancy: {}', tlsExtra: `clientCaFile: ${anyCa}` });
+    ({ gw, upstream } = doubles);
   });
-  after(async () => {
-    await gw.stop();
-    await upstream.stop();
-    await keystone.stop();
-  });
+  after(() => doubles.stop());
 
   it('refuses a pod with hostPath /, hostPID, hostNetwork and a privileged container: 200 with allowed=false and the reason, no token needed', async () => {
     const body = review({ hostPID: true, hostNetwork: true, volumes: [{ name: 'root', hostPath: { path: '/' } }], containers: [{ name: 'main', image: 'b', securityContext: { privileged: true } }] }, 'evil');
@@ -111,6 +103,26 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     assert.equal((await call(gw.port, 'POST', ADMISSION, Buffer.alloc(3 * 1024 * 1024, 0x20))).status, 400);
   });
 
+  it('a body still arriving after the read limit is answered 408 (nobody holds a connection by dripping bytes)', async () => {
+    const server = http.createServer((req, res) => void podAdmissionHandler('baseline', silentLogger(), 200)(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: ADMISSION, headers: { 'content-length': '1000' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('{"apiVersion":');
+      });
+      assert.equal(status, 408);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('serves POST only; under mutual TLS only this path goes without a client certificate', async () => {
     assert.equal((await call(gw.port, 'GET', ADMISSION)).status, 404);
     const elsewhere = await call(gw.port, 'POST', '/admission/v1/deployments', review({}));
@@ -129,19 +141,13 @@ describe('the pod security admission webhook, served by the real gateway', () =>
   });
 
   it('is not served without tenancy, and at level privileged allows everything with a warning at start', async () => {
-    const plain = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true });
+    const plain = await otherGateway();
     try {
       assert.equal((await call(plain.port, 'POST', ADMISSION, review({}))).status, 404);
     } finally {
       await plain.stop();
     }
-    const open = await startTestGateway({
-      keystoneUrl: keystone.url,
-      upstreamUrl: upstream.url,
-      tls: true,
-      captureLogs: true,
-      k8sYaml: '  tenancy: {podSecurity: {level: privileged}}',
-    });
+    const open = await otherGateway('  tenancy: {podSecurity: {level: privileged}}');
     try {
       const res = await call(open.port, 'POST', ADMISSION, review({ hostPID: true }));
       assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, true);
@@ -152,7 +158,7 @@ describe('the pod security admission webhook, served by the real gateway', () =>
   });
 
   it('restricted refuses what baseline allows', async () => {
-    const strict = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true, k8sYaml: '  tenancy: {podSecurity: {level: restricted}}' });
+    const strict = await otherGateway('  tenancy: {podSecurity: {level: restricted}}');
     try {
       const res = await call(strict.port, 'POST', ADMISSION, review({}));
       const answer = JSON.parse(res.body) as { response: { allowed: boolean; status: { message: string } } };
