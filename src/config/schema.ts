@@ -84,8 +84,13 @@ const tenancy = z.strictObject({
     .strictObject({ default: quantities, defaultRequest: quantities, max: quantities, min: quantities })
     .partial()
     .optional(),
-  /** A provisioned project is re-checked after this long (mapping changes, deleted bindings). */
+  /** A provisioned project is re-checked after this long (mapping changes, deleted bindings, missing labels). */
   recheckSeconds: seconds.default(600),
+  /**
+   * The Pod Security Standards level pods in project namespaces must meet: the gateway's admission webhook enforces
+   * it, and namespaces are labelled for the apiserver's own PodSecurity admission (1.23+). privileged: no checks.
+   */
+  podSecurity: z.strictObject({ level: z.enum(['privileged', 'baseline', 'restricted']).default('baseline') }).default({ level: 'baseline' }),
 });
 
 /** Bytes, as a number or with a unit: 512m, 2g, 1.5G, 1048576. */
@@ -230,5 +235,6 @@ export type ServiceCredentials = KeystoneConfig['serviceCredentials'];
 export type K8sConfig = NonNullable<GatewayConfig['k8s']>;
 export type ImpersonationConfig = K8sConfig['impersonation'];
 export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;
+export type PodSecurityLevel = TenancyConfig['podSecurity']['level'];
 export type DockerConfig = NonNullable<GatewayConfig['docker']>;
 export type DockerLimits = DockerConfig['limits'];

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Readiness } from '../routes/mount.js';
+import { POD_ADMISSION_PATH } from '../routes/pod-admission.js';
 
 export interface EndpointOptions {
   readonly version: string;
@@ -9,9 +10,14 @@ export interface EndpointOptions {
   readonly readiness: () => Promise<Record<string, Readiness>>;
   readonly isShuttingDown: () => boolean;
   readonly whoami: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The pod security admission webhook (k8s.tenancy), called by the apiserver; not served without it. */
+  readonly podAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
-/** The gateway's own small endpoints: discovery, liveness, readiness. The COE mounts never pass through here. */
+/**
+ * The gateway's own small endpoints: discovery, liveness, readiness, whoami, the pod admission webhook. The COE mounts
+ * never pass through here.
+ */
 export function gatewayEndpoints(options: EndpointOptions): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -27,6 +33,9 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
   });
 
   app.get('/whoami', (req, res) => options.whoami(req, res));
+
+  const { podAdmission } = options;
+  if (podAdmission !== undefined) app.post(POD_ADMISSION_PATH, (req, res) => podAdmission(req, res));
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');

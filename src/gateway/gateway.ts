@@ -16,6 +16,7 @@ import { ProjectRateLimiter } from '../routes/rate-limit.js';
 import { engineUpstream } from '../docker/engine.js';
 import { dockerMount } from '../routes/docker.js';
 import { k8sMount } from '../routes/k8s.js';
+import { podAdmissionHandler } from '../routes/pod-admission.js';
 import type { CoeMount, Readiness } from '../routes/mount.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
@@ -107,6 +108,13 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     logger.info({ host: config.docker.host }, 'docker engine configured');
   }
 
+  const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
+  if (podSecurityLevel === 'privileged') {
+    logger.warn(
+      'k8s.tenancy.podSecurity.level is privileged: pods in project namespaces are not checked, and any tenant who may create pods can take over the node they run on',
+    );
+  }
+
   let shuttingDown = false;
   const tracker = new ConnectionTracker();
   const endpoints = gatewayEndpoints({
@@ -114,6 +122,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
+    ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
     readiness: async () => {
       const named: Array<[string, Promise<Readiness>]> = [['keystone', keystoneReadiness(keystone, serviceToken)], ...mounts.map((m) => [m.name, m.ready()] as [string, Promise<Readiness>])];
       return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check)] as const)));

@@ -1,16 +1,18 @@
 import {
   ApiException,
   CoreV1Api,
+  PatchStrategy,
   RbacAuthorizationV1Api,
   type KubeConfig,
   type V1LimitRange,
   type V1Namespace,
   type V1ResourceQuota,
   type V1RoleBinding,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../auth/identity.js';
-import type { ImpersonationConfig, TenancyConfig } from '../config/schema.js';
+import type { ImpersonationConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { namespaceOf } from './request-kind.js';
 import { projectGroup, roleGroup } from './impersonation.js';
@@ -22,6 +24,11 @@ export const MANAGED_BY = 'zun-gateway';
 export const PROJECT_NAME_ANNOTATION = 'zun-gateway.openstack.org/project-name';
 export const DOMAIN_ANNOTATION = 'zun-gateway.openstack.org/domain-id';
 export const BINDING_PREFIX = 'zun-gateway-';
+/** Selects the namespaces whose pods the gateway's admission webhook checks (the chart's namespaceSelector). */
+export const POD_SECURITY_LABEL = 'zun-gateway.openstack.org/pod-security';
+/** The apiserver's own PodSecurity admission (Kubernetes 1.23+) enforces these by itself. */
+export const PSA_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+export const PSA_ENFORCE_VERSION_LABEL = 'pod-security.kubernetes.io/enforce-version';
 const QUOTA_NAME = 'zun-gateway-quota';
 const LIMITS_NAME = 'zun-gateway-limits';
 
@@ -67,6 +74,15 @@ export function namespaceName(template: string, identity: Identity): string {
   const safe = dns1123(filled);
   if (safe.length > 0 && safe.length <= DNS1123_MAX) return safe;
   return dns1123(`os-${identity.project.id}`).slice(0, DNS1123_MAX);
+}
+
+/**
+ * The labels the gateway stamps on every project namespace, besides ownership: the pod security level, for its own
+ * webhook's namespaceSelector and for PodSecurity admission. Tenants cannot change them: edit and admin do not
+ * grant updating namespaces.
+ */
+export function podSecurityLabels(level: PodSecurityLevel): Record<string, string> {
+  return { [POD_SECURITY_LABEL]: level, [PSA_ENFORCE_LABEL]: level, [PSA_ENFORCE_VERSION_LABEL]: 'latest' };
 }
 
 function bindingName(role: string): string {
@@ -131,6 +147,7 @@ export class TenantProvisioner {
   /** Refusals are remembered briefly, so a project whose namespace is taken does not cost apiserver calls per request. */
   private readonly failed: LRUCache<string, { error: TenancyError; at: number }>;
   private readonly pending = new Map<string, Promise<string>>();
+  private readonly labels: Record<string, string>;
 
   constructor(
     private readonly apis: TenancyApis,
@@ -142,6 +159,7 @@ export class TenantProvisioner {
   ) {
     this.done = new LRUCache({ max: 10_000 });
     this.failed = new LRUCache({ max: 10_000 });
+    this.labels = podSecurityLabels(config.podSecurity.level);
   }
 
   namespaceFor(identity: Identity): string {
@@ -208,7 +226,7 @@ export class TenantProvisioner {
           body: {
             metadata: {
               name: namespace,
-              labels: { [PROJECT_LABEL]: identity.project.id, [MANAGED_BY_LABEL]: MANAGED_BY },
+              labels: { [PROJECT_LABEL]: identity.project.id, [MANAGED_BY_LABEL]: MANAGED_BY, ...this.labels },
               annotations: { [PROJECT_NAME_ANNOTATION]: identity.project.name, [DOMAIN_ANNOTATION]: identity.project.domainId },
             },
           },
@@ -232,6 +250,20 @@ export class TenantProvisioner {
     if (existing.status?.phase === 'Terminating') {
       throw new TenancyError(`namespace ${namespace} is being deleted; retry when it is gone`, 409);
     }
+    await this.ensureLabels(namespace, existing);
+  }
+
+  /** Namespaces made before a label was introduced, or with another level, get the current labels (a merge patch). */
+  private async ensureLabels(namespace: string, existing: V1Namespace): Promise<void> {
+    const have = existing.metadata?.labels ?? {};
+    const missing = Object.fromEntries(Object.entries(this.labels).filter(([k, v]) => have[k] !== v));
+    if (Object.keys(missing).length === 0) return;
+    await this.apis.core.patchNamespace(
+      { name: namespace, body: { metadata: { labels: missing } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    this.onAction('namespace_labelled');
+    this.logger.info({ namespace, labels: Object.keys(missing) }, 'labelled project namespace');
   }
 
   private async ensureRoleBindings(namespace: string, identity: Identity): Promise<void> {

@@ -6,6 +6,8 @@ import type { Identity, ScopeOnlyIdentity } from '../../src/auth/identity.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig, ImpersonationConfig } from '../../src/config/schema.js';
 import { impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
+import { POD_SECURITY_LABEL } from '../../src/k8s/tenancy.js';
+import { POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
 import {
   CHART_DIR,
   FULL_VALUES,
@@ -171,6 +173,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual(kinds(defaults), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
     assert.deepEqual(kinds(full), [
       'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
+      'ValidatingWebhookConfiguration',
     ]);
   });
 
@@ -254,7 +257,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.ok(permissions(listAt(full.one('ClusterRole'), 'rules')).includes('rbac.authorization.k8s.io clusterroles bind zun-observer'));
     // Sanity of the derivation itself: what tenancy.ts does today, so a silently empty scan cannot pass.
     assert.deepEqual(tenancyCalls().sort(), [
-      'core limitranges create', 'core limitranges get', 'core limitranges update', 'core namespaces create', 'core namespaces get',
+      'core limitranges create', 'core limitranges get', 'core limitranges update', 'core namespaces create', 'core namespaces get', 'core namespaces patch',
       'core resourcequotas create', 'core resourcequotas get', 'core resourcequotas update',
       'rbac.authorization.k8s.io rolebindings create', 'rbac.authorization.k8s.io rolebindings delete', 'rbac.authorization.k8s.io rolebindings list',
     ]);
@@ -452,6 +455,37 @@ describe('Helm chart charts/zun-gateway', function () {
     const readme = readFileSync(path.join(CHART_DIR, 'README.md'), 'utf8');
     const documented = [...readme.matchAll(/^\| `([A-Za-z0-9_.]+)` \|/gm)].map((m) => m[1] as string);
     assert.deepEqual([...documented].sort(), [...keys].sort());
+  });
+
+  it('registers the pod security webhook: Fail, no side effects, pods and ephemeral containers in the namespaces the gateway labels, through the Service', () => {
+    const hook = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
+    assert.equal(strAt(full.one('ValidatingWebhookConfiguration'), 'metadata', 'name'), 'zun-zun-gateway-pods');
+    assert.equal(at(hook, 'failurePolicy'), 'Fail');
+    assert.equal(at(hook, 'sideEffects'), 'None');
+    assert.deepEqual(at(hook, 'admissionReviewVersions'), ['v1']);
+    assert.equal(at(hook, 'timeoutSeconds'), 5);
+    assert.deepEqual(at(hook, 'namespaceSelector'), { matchExpressions: [{ key: POD_SECURITY_LABEL, operator: 'Exists' }] });
+    assert.deepEqual(at(hook, 'rules'), [
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+    ]);
+    const service = full.one('Service', 'zun-gateway');
+    assert.deepEqual(at(hook, 'clientConfig', 'service'), {
+      name: 'zun-gateway',
+      namespace: 'zun',
+      port: at(listAt(service, 'spec', 'ports')[0], 'port'),
+      path: POD_ADMISSION_PATH,
+    });
+    assert.match(strAt(hook, 'clientConfig', 'caBundle'), /^LS0tLS1CRUdJTi/);
+    assert.equal(loadedConfig(full).k8s?.tenancy?.podSecurity.level, 'restricted', 'the gateway enforces the level the values name');
+    assert.equal(loadedConfig(defaults).k8s?.tenancy?.podSecurity.level, 'baseline');
+  });
+
+  it('no webhook when it is turned off, without tenancy, or without TLS (the apiserver calls webhooks over HTTPS only; NOTES warns)', async () => {
+    const tls = { 'tls.secretName': 'gateway-tls' };
+    assert.equal((await render({ set: tls })).all('ValidatingWebhookConfiguration').length, 1, 'on by default');
+    assert.deepEqual((await render({ set: { ...tls, 'admissionWebhook.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
+    assert.deepEqual((await render({ set: { ...tls, 'config.k8s.tenancy.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
+    assert.deepEqual(defaults.all('ValidatingWebhookConfiguration'), []);
   });
 
   it('refuses values it cannot honour, saying which', async () => {

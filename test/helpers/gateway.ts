@@ -6,7 +6,9 @@ import path from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
+import { KeystoneDouble } from './keystone-double.js';
 import { LineCollector, MemoryAudit } from './memory-audit.js';
+import { RecordingUpstream } from './recording-upstream.js';
 
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -115,4 +117,28 @@ export async function startDockerTestGateway(keystoneUrl: string, socketPath: st
   const gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
   const port = ((await gateway.listen()) as AddressInfo).port;
   return { base: `http://127.0.0.1:${port}/docker/v1.41`, port, stop: () => gateway.shutdown() };
+}
+
+/** A gateway with its two doubles (Keystone and a recording apiserver), started together and stopped together. */
+export interface GatewayWithDoubles {
+  readonly keystone: KeystoneDouble;
+  readonly upstream: RecordingUpstream;
+  readonly gw: TestGateway;
+  stop(): Promise<void>;
+}
+
+export async function startGatewayWithDoubles(options: Omit<TestGatewayOptions, 'keystoneUrl' | 'upstreamUrl'>): Promise<GatewayWithDoubles> {
+  const keystone = await new KeystoneDouble().start();
+  const upstream = await new RecordingUpstream().start();
+  const gw = await startTestGateway({ ...options, keystoneUrl: keystone.url, upstreamUrl: upstream.url });
+  return {
+    keystone,
+    upstream,
+    gw,
+    stop: async () => {
+      await gw.stop();
+      await upstream.stop();
+      await keystone.stop();
+    },
+  };
 }

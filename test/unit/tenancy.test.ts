@@ -6,8 +6,10 @@ import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
   PROJECT_LABEL,
+  POD_SECURITY_LABEL,
   TenancyError,
   TenantProvisioner,
+  podSecurityLabels,
   namespaceName,
   targetsNamespace,
   type TenancyApis,
@@ -57,6 +59,15 @@ class FakeCluster {
         if (self.namespaces.has(body.metadata?.name as string)) throw conflict();
         self.namespaces.set(body.metadata?.name as string, body);
         return body;
+      },
+      async patchNamespace({ name, body }: { name: string; body: V1Namespace }, options: unknown) {
+        self.calls.push(`patchNamespace ${name}`);
+        assert.ok(options !== undefined, 'the patch names its content type (merge patch)');
+        const ns = self.namespaces.get(name);
+        if (!ns) throw notFound();
+        const merged = { ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata?.labels, ...body.metadata?.labels } } };
+        self.namespaces.set(name, merged);
+        return merged;
       },
       async readNamespacedResourceQuota({ name, namespace }: { name: string; namespace: string }) {
         const q = self.quotas.get(`${namespace}/${name}`);
@@ -119,6 +130,7 @@ function tenancy(overrides: Partial<TenancyConfig> = {}): TenancyConfig {
     namespaceTemplate: 'os-{project_name}',
     roleBindings: { admin: 'admin', member: 'edit', reader: 'view' },
     recheckSeconds: 600,
+    podSecurity: { level: 'baseline' },
     ...overrides,
   };
 }
@@ -149,6 +161,32 @@ describe('tenancy: project namespaces and role bindings', () => {
     assert.equal(member?.subjects?.[0]?.name, `keystone:project:${identity().project.id}:role:member`);
     assert.equal(member?.subjects?.[0]?.kind, 'Group');
     assert.equal(member?.metadata?.labels?.[MANAGED_BY_LABEL], MANAGED_BY);
+  });
+
+  it('labels a new namespace with the pod security level: for its own webhook and for PodSecurity admission', async () => {
+    const cluster = new FakeCluster();
+    await new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(identity());
+    const labels = cluster.namespaces.get('os-alpha')?.metadata?.labels ?? {};
+    assert.equal(labels[POD_SECURITY_LABEL], 'baseline');
+    assert.equal(labels['pod-security.kubernetes.io/enforce'], 'baseline');
+    assert.equal(labels['pod-security.kubernetes.io/enforce-version'], 'latest');
+    assert.ok(!cluster.calls.some((c) => c.startsWith('patchNamespace')), 'made with its labels, not patched after');
+  });
+
+  it('adds the labels to a namespace provisioned before them on the next check, once, keeping its other labels', async () => {
+    const cluster = new FakeCluster();
+    const old = { [PROJECT_LABEL]: identity().project.id, [MANAGED_BY_LABEL]: MANAGED_BY, team: 'a' };
+    cluster.namespaces.set('os-alpha', { metadata: { name: 'os-alpha', labels: old } });
+    let now = 0;
+    const p = new TenantProvisioner(cluster.apis(), tenancy({ recheckSeconds: 1 }), impersonation, silentLogger(), undefined, () => now);
+    await p.ensure(identity());
+    assert.deepEqual(cluster.namespaces.get('os-alpha')?.metadata?.labels, { ...old, ...podSecurityLabels('baseline') });
+    now += 2000;
+    await p.ensure(identity());
+    assert.equal(cluster.calls.filter((c) => c.startsWith('patchNamespace')).length, 1, 'labels in place: no second patch');
+    const restricted = new TenantProvisioner(cluster.apis(), tenancy({ podSecurity: { level: 'restricted' } }), impersonation, silentLogger());
+    await restricted.ensure(identity());
+    assert.equal(cluster.namespaces.get('os-alpha')?.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted', 'a changed level is applied');
   });
 
   it('never adopts an existing namespace it does not own: 403 saying why', async () => {

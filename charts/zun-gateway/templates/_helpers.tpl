@@ -105,7 +105,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- if $c.k8s.rateLimit }}{{ $_ := set $k8s "rateLimit" $c.k8s.rateLimit }}{{ end }}
 {{- $t := $c.k8s.tenancy }}
 {{- if $t.enabled }}
-{{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds }}
+{{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds "podSecurity" (dict "level" $t.podSecurity.level) }}
 {{- if $t.resourceQuota }}{{ $_ := set $tenancy "resourceQuota" $t.resourceQuota }}{{ end }}
 {{- if $t.limitRange }}{{ $_ := set $tenancy "limitRange" $t.limitRange }}{{ end }}
 {{- $_ := set $k8s "tenancy" $tenancy }}

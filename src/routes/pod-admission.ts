@@ -1,0 +1,65 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { reviewPodAdmission } from '../k8s/pod-admission.js';
+import type { PodSecurityLevel } from '../k8s/pod-security.js';
+import type { Logger } from '../observability/logger.js';
+import { readBody } from '../proxy/read-body.js';
+import { gatewayDialect, sendError, toErrorReply } from './respond.js';
+
+/** Where the apiserver calls the gateway's validating admission webhook for pods (outside /k8s and /docker). */
+export const POD_ADMISSION_PATH = '/admission/v1/pods';
+
+/**
+ * An AdmissionReview holds the pod and, on updates, the old pod: the apiserver stores objects of up to 1.5 MiB, so
+ * twice that is the most a genuine review needs.
+ */
+export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
+
+/**
+ * The apiserver gives a webhook at most 30 s; a body still arriving after that is no apiserver's (the endpoint needs no
+ * token, so an unbounded read would let anyone hold connections by dripping bytes).
+ */
+export const REVIEW_READ_MS = 30_000;
+
+class ReviewTooSlowError extends Error {
+  override readonly name = 'ReviewTooSlowError';
+  readonly status = 408;
+}
+
+function readReview(req: IncomingMessage, readMs: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new ReviewTooSlowError(`the AdmissionReview did not arrive within ${readMs / 1000} s`)), readMs);
+  });
+  return Promise.race([readBody(req, MAX_REVIEW_BYTES, Number.isFinite(declared) ? declared : undefined), late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * POST /admission/v1/pods: the apiserver's call to the pod security webhook. No Keystone authentication (the caller
+ * is the apiserver, and the answer is only a decision about the object it sent); the body is read up to
+ * MAX_REVIEW_BYTES within REVIEW_READ_MS. What cannot be read is answered 400, 408 or 413, which the webhook's failurePolicy Fail turns into a
+ * refusal. The log gets the decision with names only, never the pod's contents.
+ */
+export function podAdmissionHandler(level: PodSecurityLevel, logger: Logger, readMs = REVIEW_READ_MS) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const body = await readReview(req, readMs);
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch {
+        sendError(res, gatewayDialect, { status: 400, message: 'the body is not JSON: an admission.k8s.io/v1 AdmissionReview was expected' });
+        return;
+      }
+      const decision = reviewPodAdmission(json, level);
+      logger.info({ admission: decision.summary, allowed: decision.allowed, level }, decision.allowed ? 'pod admitted' : 'pod refused by pod security');
+      const text = JSON.stringify(decision.review);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
+    } catch (err) {
+      const reply = toErrorReply(err, logger);
+      logger.warn({ status: reply.status, reason: reply.message }, 'pod admission review refused unread');
+      sendError(res, gatewayDialect, reply);
+    }
+  };
+}
