@@ -41,6 +41,27 @@ function checkConnection(tokens: Set<string>): void {
   }
 }
 
+/** A client asking to act as someone else (`kubectl --as`, `--as-group`, `--as-uid`). */
+export class ImpersonationRefusedError extends Error {
+  override readonly name = 'ImpersonationRefusedError';
+  readonly status = 403;
+}
+
+/**
+ * Client Impersonate-* headers are refused, not dropped (invariants.md 1): dropped, `kubectl auth can-i --as=x`
+ * answered for the caller instead of x, and `kubectl get --as=x` showed the caller's objects as if they were x's.
+ */
+function refuseImpersonation(rawHeaders: readonly string[]): void {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if ((name.charCodeAt(0) | 0x20) === 0x69 && name.toLowerCase().startsWith('impersonate-')) {
+      throw new ImpersonationRefusedError(
+        `${name} (kubectl --as, --as-group, --as-uid) cannot be used through the gateway: every request acts as the Keystone user and project of its token; to check another subject's rights, ask a cluster administrator`,
+      );
+    }
+  }
+}
+
 export interface K8sHeaderOptions {
   readonly hostHeader: string;
   /** The gateway's own Authorization for the apiserver, if it uses a token. */
@@ -48,6 +69,11 @@ export interface K8sHeaderOptions {
   /** Impersonate-* lines for the caller; never empty (see impersonation.ts). */
   readonly identityHeaders: readonly string[];
   readonly upgrade: boolean;
+  /**
+   * A discovery or OpenAPI request: client Impersonate-* headers are dropped, not refused. kubectl reads discovery
+   * answers raw ("Forbidden: unknown"); refused on the request that follows, it prints the refusal's message.
+   */
+  readonly discovery?: boolean;
 }
 
 const withoutBearerProtocol = (lower: string, value: string): string | undefined =>
@@ -59,6 +85,7 @@ const withoutBearerProtocol = (lower: string, value: string): string | undefined
  */
 export function k8sRequestHeaders(rawHeaders: readonly string[], options: K8sHeaderOptions): string[] {
   checkConnection(connectionTokens(rawHeaders));
+  if (options.discovery !== true) refuseImpersonation(rawHeaders);
   return outgoingHeaders(rawHeaders, {
     hostHeader: options.hostHeader,
     drop: isProtected,

@@ -26,3 +26,10 @@ export function isLongLived(path: string): boolean {
   const on = (key: string): boolean => ['true', '1'].includes(query.get(key) ?? '');
   return on('watch') || (route.endsWith('/log') && on('follow'));
 }
+
+/** Discovery and OpenAPI: what every authenticated user may read, the same whoever asks. */
+export function isDiscovery(path: string): boolean {
+  const q = path.indexOf('?');
+  const route = q < 0 ? path : path.slice(0, q);
+  return /^\/(?:api(?:\/[^/]+)?|apis(?:\/[^/]+){0,2}|version|openapi(?:\/.*)?)\/?$/.test(route);
+}

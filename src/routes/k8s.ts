@@ -11,7 +11,7 @@ import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
-import { isLongLived, namespaceOf } from '../k8s/request-kind.js';
+import { isDiscovery, isLongLived, namespaceOf } from '../k8s/request-kind.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -98,12 +98,13 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
     );
   };
 
-  const outgoingHeaders = (req: IncomingMessage, identity: AnyIdentity, upgrade: boolean): string[] =>
+  const outgoingHeaders = (req: IncomingMessage, identity: AnyIdentity, upgrade: boolean, path: string): string[] =>
     k8sRequestHeaders(req.rawHeaders, {
       hostHeader: k8s.upstream.hostHeader,
       authorization: k8s.authorization(),
       identityHeaders: identityLines(identity),
       upgrade,
+      discovery: isDiscovery(path),
     });
 
   const startExchange = exchangeRecorder({ coe: 'k8s', logger, audit: options.audit, metrics: options.metrics });
@@ -131,7 +132,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           forwardRequest(req, res, {
             upstream: k8s.upstream,
             path,
-            headers: outgoingHeaders(req, identity, false),
+            headers: outgoingHeaders(req, identity, false, path),
             bytes: exchange.bytes,
             longLived: exchange.longLived,
             onResponse: exchange.answered,
@@ -156,7 +157,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
           forwardUpgrade(req, socket, head, {
             upstream: k8s.upstream,
             path,
-            headers: outgoingHeaders(req, identity, true),
+            headers: outgoingHeaders(req, identity, true, path),
             onError: (err) => {
               exchange.upstreamFailed(err, sendErrorOnSocket(socket, dialect, reply(err)));
             },

@@ -391,10 +391,20 @@ spec:
       ]);
     const statusOf = (out: string): number => Number(out.trim().split('\n').pop());
 
-    it('Impersonate-User: admin and Impersonate-Group: system:masters are ignored: bob stays bob', async () => {
+    it('Impersonate-User: admin and Impersonate-Group: system:masters are refused (403), never forwarded', async () => {
       const res = await curl(bob.token, ['Impersonate-User: admin', 'Impersonate-Group: system:masters', 'iMpErSoNaTe-GrOuP: system:masters'], `/api/v1/namespaces/${ns}/pods`);
       assert.equal(statusOf(res.stdout), 403);
-      assert.match(res.stdout, /User \\?"keystone:bob\\?"/);
+      assert.match(res.stdout, /cannot be used through the gateway/);
+      assert.doesNotMatch(res.stdout, /"kind":\s*"PodList"/);
+    });
+
+    it('kubectl --as and auth can-i --as fail saying why, instead of answering for the caller', async () => {
+      for (const args of [['auth', 'can-i', 'delete', 'pods', '--as=system:anonymous'], ['get', 'pods', '--as=keystone:bob'], ['get', 'pods', '--as-group=system:masters', '--as=x']]) {
+        const res = await kubectl(aliceConfig, args);
+        assert.notEqual(res.code, 0, `${args.join(' ')}: ${res.stdout} ${res.stderr}`);
+        assert.match(res.stderr, /kubectl --as, --as-group, --as-uid\) cannot be used through the gateway/, `${args.join(' ')}: ${res.stderr}`);
+        assert.doesNotMatch(res.stdout, /^yes/m);
+      }
     });
 
     it('Connection: Impersonate-User cannot strip the gateway identity headers', async () => {

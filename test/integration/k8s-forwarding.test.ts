@@ -113,7 +113,7 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
     it('the hostile header table never reaches the upstream, which sees exactly the gateway identity', async () => {
       // The caller's token goes once in X-Auth-Token (a second credential header would be refused as ambiguous);
       // every other hostile header goes in every letter case.
-      const raw = ['Host', '127.0.0.1', 'X-Auth-Token', 'alice-token', ...hostileHeaderLines({ skip: (n) => n === 'authorization' || n === 'x-auth-token' })];
+      const raw = ['Host', '127.0.0.1', 'X-Auth-Token', 'alice-token', ...hostileHeaderLines({ skip: (n) => n === 'authorization' || n === 'x-auth-token' || n.startsWith('impersonate-') })];
       const res = await request(`${gw.url}/k8s/api/v1/pods`, { headers: raw });
       assert.equal(res.status, 200, res.body.toString());
       const seen = upstream.last().rawHeaders;
@@ -132,6 +132,20 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       assert.deepEqual(headerLines(seen, 'impersonate-extra-keystone-domain-id'), ['default']);
       assert.deepEqual(headerLines(seen, 'authorization'), ['Bearer gateway-sa-token']);
     });
+
+    for (const name of ['Impersonate-User', 'impersonate-group', 'IMPERSONATE-UID', 'Impersonate-Extra-scopes']) {
+      it(`refuses a client ${name} (kubectl --as) with a 403 Status saying so, and forwards nothing`, async () => {
+        const before = upstream.requests.length;
+        const res = await request(`${gw.url}/k8s/api/v1/pods`, { headers: { 'x-auth-token': 'alice-token', [name]: 'system:admin' } });
+        assert.equal(res.status, 403);
+        const status = JSON.parse(res.body.toString());
+        assert.equal(status.kind, 'Status');
+        assert.equal(status.reason, 'Forbidden');
+        assert.match(status.message, /kubectl --as, --as-group, --as-uid\) cannot be used through the gateway/);
+        await sleep(50);
+        assert.equal(upstream.requests.length, before, 'something was forwarded');
+      });
+    }
 
     it("the client's Authorization: Bearer is replaced by the gateway's own", async () => {
       const res = await request(`${gw.url}/k8s/api`, { headers: { authorization: 'Bearer alice-token' } });

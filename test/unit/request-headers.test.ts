@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Identity } from '../../src/auth/identity.js';
 import { ImpersonationError, impersonationHeaders } from '../../src/k8s/impersonation.js';
-import { HeaderPolicyError, k8sRequestHeaders } from '../../src/k8s/request-headers.js';
+import { HeaderPolicyError, ImpersonationRefusedError, k8sRequestHeaders } from '../../src/k8s/request-headers.js';
 import { HOSTILE_NAMES, hostileHeaderLines, letterCases } from '../helpers/hostile-headers.js';
 
 const config = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
@@ -20,8 +20,10 @@ const build = (raw: string[], upgrade = false) =>
   k8sRequestHeaders(raw, { hostHeader: 'api:6443', authorization: 'Bearer sa', identityHeaders: impersonationHeaders(alice, config), upgrade });
 
 describe('Kubernetes request headers', () => {
-  it('removes every client identity, impersonation, forwarding and remote-user header, in every letter case', () => {
-    const raw = [...hostileHeaderLines(), 'Accept', 'application/json'];
+  const impersonating = (lower: string): boolean => lower.startsWith('impersonate-');
+
+  it('removes every client identity, forwarding and remote-user header, in every letter case', () => {
+    const raw = [...hostileHeaderLines({ skip: impersonating }), 'Accept', 'application/json'];
     const out = build(raw);
     const survivors = out.filter((v) => v.startsWith('hostile-'));
     assert.deepEqual(survivors, [], `hostile values survived: ${JSON.stringify(out)}`);
@@ -34,7 +36,7 @@ describe('Kubernetes request headers', () => {
     }
   });
 
-  for (const name of HOSTILE_NAMES) {
+  for (const name of HOSTILE_NAMES.filter((n) => !impersonating(n.toLowerCase()))) {
     it(`removes ${name} in every letter case (${letterCases(name).join(', ')})`, () => {
       const raw: string[] = [];
       letterCases(name).forEach((variant, i) => raw.push(variant, `hostile-${i}`));
@@ -42,6 +44,25 @@ describe('Kubernetes request headers', () => {
       assert.deepEqual(out.filter((v) => v.startsWith('hostile-')), [], JSON.stringify(out));
     });
   }
+
+  for (const name of HOSTILE_NAMES.filter((n) => impersonating(n.toLowerCase()))) {
+    it(`refuses ${name} in every letter case with 403 naming kubectl --as (dropped, can-i --as answered for the caller)`, () => {
+      for (const variant of letterCases(name)) {
+        assert.throws(
+          () => build(['Accept', '*/*', variant, 'someone']),
+          (e: unknown) => e instanceof ImpersonationRefusedError && e.status === 403 && e.message.includes('kubectl --as') && e.message.startsWith(variant),
+        );
+      }
+    });
+  }
+
+  it('on discovery and OpenAPI requests, client Impersonate-* headers are dropped instead (kubectl reads discovery raw)', () => {
+    const out = k8sRequestHeaders(['Impersonate-User', 'hostile-1', 'impersonate-group', 'hostile-2'], {
+      hostHeader: 'api:6443', authorization: 'Bearer sa', identityHeaders: impersonationHeaders(alice, config), upgrade: false, discovery: true,
+    });
+    assert.deepEqual(out.filter((v) => v.startsWith('hostile-')), []);
+    assert.deepEqual(lines(out, 'impersonate-user'), ['keystone:alice']);
+  });
 
   for (const named of [
     'Impersonate-User', 'authorization', 'X-Remote-User', 'IMPERSONATE-GROUP', 'impersonate-uid', 'x-auth-token', 'X-Forwarded-For',

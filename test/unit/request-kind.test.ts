@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isLongLived as dockerLongLived, matchEndpoint, namedObject } from '../../src/docker/policy.js';
-import { isLongLived, namespaceOf } from '../../src/k8s/request-kind.js';
+import { isDiscovery, isLongLived, namespaceOf } from '../../src/k8s/request-kind.js';
 import { targetsNamespace } from '../../src/k8s/tenancy.js';
 
 describe('what a request addresses (audit trail and metrics)', () => {
@@ -61,5 +61,16 @@ describe('what a request addresses (audit trail and metrics)', () => {
       assert.equal(ll('POST', ['containers', 'w', 'wait']), true);
       assert.equal(ll('GET', ['containers', 'json']), false);
     });
+  });
+});
+
+describe('isDiscovery', () => {
+  it('is discovery and OpenAPI, nothing that names a resource', () => {
+    for (const p of ['/api', '/api/v1', '/apis', '/apis/apps', '/apis/apps/v1', '/apis/apps/v1/', '/version', '/version?timeout=32s', '/openapi/v2', '/openapi/v3/apis/apps/v1']) {
+      assert.equal(isDiscovery(p), true, p);
+    }
+    for (const p of ['/api/v1/pods', '/api/v1/namespaces/a/pods', '/apis/apps/v1/deployments', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', '/healthz', '/logs']) {
+      assert.equal(isDiscovery(p), false, p);
+    }
   });
 });
