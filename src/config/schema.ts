@@ -134,8 +134,11 @@ const docker = z.strictObject({
       maxMemory: byteSize.optional(),
       defaultCpus: fromEnvText(z.number().positive()).optional(),
       maxCpus: fromEnvText(z.number().positive()).optional(),
+      /** Processes per container (HostConfig.PidsLimit): one tenant's fork bomb must not use up the host's PIDs. */
+      defaultPids: fromEnvText(z.number().int().positive()).optional(),
+      maxPids: fromEnvText(z.number().int().positive()).default(4096),
     })
-    .default({}),
+    .default({ maxPids: 4096 }),
   /**
    * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
    * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.

@@ -165,7 +165,7 @@ export function ownerFilters(raw: string | null, projectId: string): string {
 const NANO = 1e9;
 
 /** Default and maximum memory and CPU per container (HostConfig.Memory, NanoCpus / CpuQuota). */
-export function applyLimits(hostConfig: JsonObject, limits: DockerLimits, fill: boolean): void {
+export function applyLimits(hostConfig: JsonObject, limits: Partial<DockerLimits>, fill: boolean): void {
   const memory = field(hostConfig, 'Memory');
   if (typeof memory === 'number' && memory > 0) {
     if (limits.maxMemory !== undefined && memory > limits.maxMemory) {
@@ -173,6 +173,18 @@ export function applyLimits(hostConfig: JsonObject, limits: DockerLimits, fill: 
     }
   } else if (fill && limits.defaultMemory !== undefined) setField(hostConfig, 'Memory', limits.defaultMemory);
   else if (fill && limits.maxMemory !== undefined) setField(hostConfig, 'Memory', limits.maxMemory);
+
+  const pids = field(hostConfig, 'PidsLimit');
+  if (typeof pids === 'number' && pids > 0) {
+    if (limits.maxPids !== undefined && pids > limits.maxPids) {
+      throw new BodyError(`HostConfig.PidsLimit (--pids-limit) ${pids} is above the limit of ${limits.maxPids} processes per container`);
+    }
+  } else if (pids !== undefined && pids !== null && !fill) {
+    // 0 and -1 mean no limit to the engine: an update may not lift it.
+    if (limits.maxPids !== undefined) throw new BodyError(`HostConfig.PidsLimit (--pids-limit) ${String(pids)} would lift the limit of ${limits.maxPids} processes per container`);
+  } else if (fill && (limits.defaultPids ?? limits.maxPids) !== undefined) {
+    setField(hostConfig, 'PidsLimit', (limits.defaultPids ?? limits.maxPids) as number);
+  }
 
   const nano = field(hostConfig, 'NanoCpus');
   const quota = field(hostConfig, 'CpuQuota');

@@ -407,6 +407,19 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
       }
     });
 
+    it('a container gets a process limit by default (no host-wide fork bomb); above the maximum is refused', async () => {
+      const c = `pids-${t}`;
+      await ok(alice.docker(['create', '--name', c, IMAGE(), 'true']), 'create');
+      try {
+        assert.equal((await ok(engineDocker(['inspect', '-f', '{{.HostConfig.PidsLimit}}', c]), 'inspect')).trim(), '4096');
+      } finally {
+        await engineDocker(['rm', '-f', c]);
+      }
+      const res = await alice.docker(['run', '--rm', '--pids-limit', '100000', IMAGE(), 'true']);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /--pids-limit/);
+    });
+
     it('alice: docker exec -d runs detached', async () => {
       const c = `detached-${t}`;
       await ok(alice.docker(['run', '-d', '--name', c, IMAGE(), 'sleep', '300']), 'run');

@@ -178,6 +178,24 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => applyLimits(body('{"NanoCpus":4000000000}'), { maxCpus: 2 }, true), /--cpus/);
     refused(() => applyLimits(body('{"CpuQuota":300000,"CpuPeriod":100000}'), { maxCpus: 2 }, false), /--cpus/);
   });
+
+  it('bounds processes per container (a fork bomb must not use up the host PIDs): default, maximum, no lifting by update', () => {
+    const hc = body('{}');
+    applyLimits(hc, { maxPids: 4096 }, true);
+    assert.equal(hc.PidsLimit, 4096);
+    const asked = body('{"PidsLimit":100}');
+    applyLimits(asked, { defaultPids: 512, maxPids: 4096 }, true);
+    assert.equal(asked.PidsLimit, 100);
+    const unlimited = body('{"PidsLimit":-1}');
+    applyLimits(unlimited, { defaultPids: 512, maxPids: 4096 }, true);
+    assert.equal(unlimited.PidsLimit, 512, 'no limit (-1) at create gets the default');
+    refused(() => applyLimits(body('{"PidsLimit":100000}'), { maxPids: 4096 }, true), /--pids-limit/);
+    refused(() => applyLimits(body('{"PidsLimit":0}'), { maxPids: 4096 }, false), /would lift the limit/);
+    refused(() => applyLimits(body('{"PidsLimit":-1}'), { maxPids: 4096 }, false), /would lift the limit/);
+    const update = body('{"Memory":1000000}');
+    applyLimits(update, { maxPids: 4096 }, false);
+    assert.equal(update.PidsLimit, undefined, 'an update that does not name it leaves it');
+  });
 });
 
 describe('Docker adapter: API versions', () => {
