@@ -1,5 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { tlsServerOptions } from './tls.js';
@@ -21,9 +23,30 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
   if (config.tls === undefined) return http.createServer(common);
   const options = { ...common, ...tlsServerOptions(config.tls) } as https.ServerOptions;
   try {
-    return https.createServer(options);
+    const server = https.createServer(options);
+    server.on('tlsClientError', answerPlainHttp);
+    return server;
   } catch (err) {
     // OpenSSL's own words ("key values mismatch", "no start line"), with which files they are about.
     throw new ConfigError(`listen.tls: certFile and keyFile are not a usable PEM certificate and its key (${(err as Error).message})`);
   }
+}
+
+const PLAIN_HTTP_ANSWER = (() => {
+  const body = JSON.stringify({
+    error: 400,
+    message: 'this port speaks HTTPS: use https://<gateway>/k8s in the kubeconfig, and DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH (holding the CA as ca.pem) for docker',
+  });
+  return `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+})();
+
+/**
+ * Plain HTTP sent to the TLS port (`http://` in a kubeconfig, docker without DOCKER_TLS_VERIFY) got only a closed
+ * connection ("EOF"). OpenSSL recognizes an HTTP request where a handshake should be: it is answered in plain HTTP,
+ * as Go's servers do, on the connection under the TLS socket. Other handshake failures just close.
+ */
+function answerPlainHttp(err: Error & { code?: string }, socket: TLSSocket): void {
+  const raw = (socket as TLSSocket & { _parent?: unknown })._parent;
+  if (err.code === 'ERR_SSL_HTTP_REQUEST' && raw instanceof net.Socket && !raw.destroyed && raw.writable) raw.end(PLAIN_HTTP_ANSWER);
+  else socket.destroy();
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { RawConnection } from '../helpers/raw-client.js';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,6 +145,16 @@ describe('TLS listener (in-process gateway, real TLS, certificates made with ope
         n = await open();
       }
       assert.equal(n, 0, 'half-open TLS connections pile up');
+    });
+
+    it('plain HTTP sent to the TLS port gets a plain 400 saying to use https, not a bare closed connection', async () => {
+      for (const path of ['/k8s/api', '/docker/_ping']) {
+        const c = await RawConnection.open(gw.port);
+        c.write(`GET ${path} HTTP/1.1\r\nHost: gw\r\n\r\n`);
+        const text = await c.untilEnded();
+        assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/, path);
+        assert.match(text, /this port speaks HTTPS: use https:\/\/<gateway>\/k8s/);
+      }
     });
 
     it('refuses TLS 1.1 and older', async () => {
