@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import type { Exchange } from '../routes/exchange.js';
 import type { CoeMount } from '../routes/mount.js';
-import { PathError, parseRequestTarget } from '../routes/path.js';
+import { DOCKER_PREFIX_HINT, PathError, isDockerApiRoot, parseRequestTarget } from '../routes/path.js';
 import { gatewayDialect, sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from '../routes/respond.js';
 
 /** First path segments of each COE's API: a request for one at the root left out the mount's prefix. */
@@ -16,8 +16,8 @@ const API_ROOTS: ReadonlyArray<{ readonly mount: string; readonly matches: (segm
   },
   {
     mount: 'docker',
-    matches: (s) => s === '_ping' || /^v\d+\.\d+$/.test(s) || ['containers', 'images', 'exec', 'volumes', 'networks', 'events', 'info'].includes(s),
-    hint: 'Docker API paths are under /docker on this gateway: set DOCKER_HOST=tcp://<gateway host>:<port>/docker',
+    matches: isDockerApiRoot,
+    hint: DOCKER_PREFIX_HINT,
   },
 ];
 

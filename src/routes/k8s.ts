@@ -20,7 +20,7 @@ import { isCertificateRefusal } from '../proxy/errors.js';
 import { forwardRequest } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import { upstreamPath, type CoeMount, type Readiness } from './mount.js';
-import type { RequestTarget } from './path.js';
+import { DOCKER_PREFIX_HINT, isDockerApiRoot, type RequestTarget } from './path.js';
 import { sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from './respond.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import { settle } from './settle.js';
@@ -125,6 +125,12 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       const exchange = startExchange(req);
       exchange.observe(res);
       const path = upstreamPath(rest);
+      // DOCKER_HOST=tcp://<gateway>/k8s: the apiserver would answer "cannot get path /v1.41/containers/json".
+      const first = path.slice(1).split(/[/?]/, 1)[0] as string;
+      if (isDockerApiRoot(first)) {
+        exchange.refuseWith({ status: 404, message: `nothing at /k8s${path.split('?')[0] as string}: ${DOCKER_PREFIX_HINT}` }, (r) => sendError(res, dialect, r));
+        return;
+      }
       settle(
         () => identify(req, false, rest),
         (identity) => {

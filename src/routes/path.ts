@@ -65,3 +65,10 @@ export function parseRequestTarget(url: string): RequestTarget {
   });
   return { segments, rawPath, rest: url.slice(1 + (rawSegments[0] as string).length) };
 }
+
+/** A first path segment of the Docker Engine API (`_ping`, `v1.41`, `containers` ...), never one of Kubernetes'. */
+export function isDockerApiRoot(segment: string): boolean {
+  return segment === '_ping' || /^v\d+\.\d+$/.test(segment) || ['containers', 'images', 'exec', 'volumes', 'networks', 'events', 'info'].includes(segment);
+}
+
+export const DOCKER_PREFIX_HINT = 'Docker API paths are under /docker on this gateway: set DOCKER_HOST=tcp://<gateway host>:<port>/docker';

@@ -227,10 +227,18 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     }
   });
 
-  it('a DOCKER_HOST without /docker gets an error saying how to set it', async () => {
-    const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_HOST: `tcp://127.0.0.1:${sharedGateway().port}` }, timeoutMs: 60_000 });
+  it('a DOCKER_HOST without /docker, or ending in /k8s, gets an error saying how to set it', async () => {
+    for (const suffix of ['', '/k8s']) {
+      const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_HOST: `tcp://127.0.0.1:${sharedGateway().port}${suffix}` }, timeoutMs: 60_000 });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /under \/docker on this gateway: set DOCKER_HOST=tcp:\/\/<gateway host>:<port>\/docker/, suffix);
+    }
+  });
+
+  it('docker without TLS against the TLS port is told to use it', async () => {
+    const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_TLS_VERIFY: '' }, timeoutMs: 60_000 });
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /under \/docker on this gateway: set DOCKER_HOST=tcp:\/\/<gateway host>:<port>\/docker/);
+    assert.match(r.stderr, /this port speaks HTTPS/);
   });
 
   it('alice: stop and rm', async function () {

@@ -49,6 +49,18 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
     await keystone.stop();
   });
 
+  it('Docker API paths under /k8s (DOCKER_HOST=tcp://<gateway>/k8s) get a 404 saying DOCKER_HOST ends in /docker, not the apiserver\'s "cannot get path"', async () => {
+    const before = upstream.requests.length;
+    for (const path of ['/k8s/_ping', '/k8s/v1.50/containers/json?all=1', '/k8s/containers/json']) {
+      const res = await request(`${gw.url}${path}`, { headers: { 'x-auth-token': 'alice-token' } });
+      assert.equal(res.status, 404, path);
+      const status = JSON.parse(res.body.toString());
+      assert.equal(status.kind, 'Status');
+      assert.match(status.message, /Docker API paths are under \/docker on this gateway: set DOCKER_HOST=tcp:\/\/<gateway host>:<port>\/docker/);
+    }
+    assert.equal(upstream.requests.length, before, 'forwarded to the apiserver');
+  });
+
   describe('bytes', () => {
     it('forwards a binary body byte for byte with Content-Length; method, path and query unchanged; /k8s stripped', async () => {
       const body = Buffer.concat([randomBytes(1 << 20), Buffer.from('\r\n\0\r\n0\r\n\r\n')]);
