@@ -290,8 +290,17 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     const redacted: JsonObject = { Name: 'zun-gateway', Containers: 0, Images: 0, Driver: '', SecurityOptions: [] };
     for (const k of INFO_FIELDS) if (info[k] !== undefined) redacted[k] = info[k] as JsonObject[string];
     const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${identity.project.id}`] }));
-    const own = await engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`);
-    if (Array.isArray(own.body)) redacted.Containers = own.body.length;
+    const [own, images] = await Promise.all([engineJson(engine, 'GET', `/containers/json?all=1&filters=${filters}`), engineJson(engine, 'GET', '/images/json')]);
+    if (Array.isArray(own.body)) {
+      // The counts `docker info` shows, from the project's own containers (the engine's describe every tenant's).
+      const states = own.body.map((c) => String(field(c as JsonObject, 'State') ?? ''));
+      redacted.Containers = states.length;
+      redacted.ContainersRunning = states.filter((s) => s === 'running').length;
+      redacted.ContainersPaused = states.filter((s) => s === 'paused').length;
+      redacted.ContainersStopped = states.length - redacted.ContainersRunning - redacted.ContainersPaused;
+    }
+    // Images are shared by every tenant, and `docker images` lists them all.
+    if (Array.isArray(images.body)) redacted.Images = images.body.length;
     relayJson(res, answer.status, redacted);
   };
 

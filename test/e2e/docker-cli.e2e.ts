@@ -227,6 +227,17 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     }
   });
 
+  it("docker info counts the project's own containers by state, and the engine's images (shared, as docker images lists them)", async () => {
+    const out = await ok(alice.docker(['info', '--format', '{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}']), 'docker info');
+    const [total, running, paused, stopped, images] = out.trim().split(' ').map(Number) as [number, number, number, number, number];
+    const own = (await ok(alice.docker(['ps', '-a', '--format', '{{.State}}']), 'ps -a')).split('\n').filter((l) => l !== '');
+    assert.equal(total, own.length);
+    assert.equal(running, own.filter((s) => s === 'running').length);
+    assert.equal(total, running + paused + stopped);
+    const ids = new Set((await ok(alice.docker(['images', '-q', '--no-trunc']), 'images')).split('\n').filter((l) => l !== ''));
+    assert.equal(images, ids.size);
+  });
+
   it('a DOCKER_HOST without /docker, or ending in /k8s, gets an error saying how to set it', async () => {
     for (const suffix of ['', '/k8s']) {
       const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_HOST: `tcp://127.0.0.1:${sharedGateway().port}${suffix}` }, timeoutMs: 60_000 });
