@@ -142,7 +142,7 @@ export class Authenticator {
       if (res.status === 401) throw new KeystoneUnavailableError("Keystone rejects the gateway's own token even after renewal");
     }
     if (res.status === 404) {
-      throw unauthorized('the token is not valid (expired, revoked or unknown to Keystone); get a new one with `openstack token issue`');
+      throw unauthorized('the token is not valid (expired, revoked or unknown to Keystone); get a new one with `openstack token issue` (with the `zun-gateway credential` plugin in the kubeconfig, run the command again: it gets one itself)');
     }
     if (res.status === 403) {
       this.logger.error("Keystone refuses to let the gateway validate tokens: give the gateway's user the 'service' role");

@@ -19,7 +19,7 @@ export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
   const t = body.token;
   const expiresAt = new Date(t.expires_at);
   if (Number.isNaN(expiresAt.getTime())) throw new AuthError('ServiceUnavailable', 'Keystone returned a token without a readable expiry');
-  if (expiresAt.getTime() <= now) throw unauthorized('the token has expired; get a new one with `openstack token issue`');
+  if (expiresAt.getTime() <= now) throw unauthorized('the token has expired; get a new one with `openstack token issue` (with the `zun-gateway credential` plugin in the kubeconfig, run the command again: it gets one itself)');
 
   const rules = t.application_credential?.access_rules;
   if (rules !== undefined && rules.length > 0) {
