@@ -151,6 +151,11 @@ const docker = z.strictObject({
    * loopback, link-local, private or unspecified (by name: `localhost`); the engine fetches what a tenant names.
    */
   allowedRegistries: z.array(nonEmpty).optional(),
+  /**
+   * Containers that name no network join their project's own network (made on first use) instead of the engine's
+   * default bridge, where every tenant's containers could reach each other. false: the engine's default.
+   */
+  projectNetworks: fromEnvText(z.boolean()).default(true),
 });
 
 export const configSchema = z.strictObject({

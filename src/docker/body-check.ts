@@ -1,4 +1,4 @@
-import { BodyError, field, isObject, type Json, type JsonObject } from './json-body.js';
+import { BodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
 import { refuseReservedLabels } from './ownership.js';
 
 /**
@@ -157,6 +157,30 @@ export function checkContainerCreate(body: JsonObject): References {
     for (const name of Object.keys(endpoints as JsonObject)) checkNetwork(name, 'NetworkingConfig.EndpointsConfig', refs);
   }
   return refs;
+}
+
+/**
+ * Whether the create puts the container on the engine's default bridge (no network named, `default` or `bridge`),
+ * and if so, moves it to `network` (the project's own): NetworkMode and an endpoint configured for the default
+ * bridge (aliases, addresses) are re-pointed at it.
+ */
+export function moveOffSharedBridge(body: JsonObject, network: () => Promise<string>): Promise<void> | undefined {
+  const hostConfig = field(body, 'HostConfig');
+  const mode = field(hostConfig, 'NetworkMode');
+  const lower = typeof mode === 'string' ? mode.toLowerCase() : '';
+  if (mode !== undefined && mode !== null && !['', 'default', 'bridge'].includes(lower)) return undefined;
+  return network().then((id) => {
+    if (isObject(hostConfig ?? null)) setField(hostConfig as JsonObject, 'NetworkMode', id);
+    else setField(body, 'HostConfig', { NetworkMode: id });
+    const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
+    if (!isObject(endpoints ?? null)) return;
+    const config = endpoints as JsonObject;
+    for (const key of Object.keys(config)) {
+      if (!['default', 'bridge'].includes(key.toLowerCase())) continue;
+      config[id] = config[key] as Json;
+      delete config[key];
+    }
+  });
 }
 
 /** POST /containers/{id}/update takes HostConfig fields at the top level: the same checks apply. */

@@ -112,6 +112,34 @@ export async function checkContainerName(engine: Upstream, name: string, project
   throw new PolicyError(`Conflict. The container name "/${bare}" is already in use on this engine (container names are engine-wide); choose another name`, 409);
 }
 
+/** Marks the network the gateway made as a project's own default network. */
+export const DEFAULT_NETWORK_LABEL = `${LABEL_PREFIX}default-network`;
+
+/**
+ * The project's default network, made on first use: containers that name no network join it instead of the engine's
+ * default bridge, which every tenant's containers share. Found by its labels (which only the gateway can set), not by
+ * name: network names are not unique, and another project could take any name first.
+ */
+export async function projectNetwork(engine: Upstream, projectId: string): Promise<string> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`, `${DEFAULT_NETWORK_LABEL}=true`] }));
+  const listed = await engineJson(engine, 'GET', `/networks?filters=${filters}`);
+  if (listed.status !== 200 || !Array.isArray(listed.body)) throw new EngineError(listed.status, `the Docker engine answered ${listed.status} while looking for the project's network`);
+  // Two creates at once can each make one: the oldest is the one.
+  const oldest = (listed.body as Json[])
+    .map((n) => ({ id: field(n, 'Id'), created: String(field(n, 'Created') ?? '') }))
+    .filter((n): n is { id: string; created: string } => typeof n.id === 'string')
+    .sort((a, b) => a.created.localeCompare(b.created))[0];
+  if (oldest !== undefined) return oldest.id;
+  const created = await engineJson(engine, 'POST', '/networks/create', {
+    Name: `zun-${projectId}`,
+    Driver: 'bridge',
+    Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' },
+  });
+  const id = field(created.body as Json, 'Id');
+  if (created.status !== 201 || typeof id !== 'string') throw new EngineError(created.status, `the Docker engine answered ${created.status} while creating the project's network`);
+  return id;
+}
+
 export class EngineError extends Error {
   override readonly name = 'EngineError';
   constructor(

@@ -11,6 +11,7 @@ import {
   checkExecCreate,
   checkNetworkCreate,
   checkVolumeCreate,
+  moveOffSharedBridge,
   type References,
 } from '../docker/body-check.js';
 import { engineJson } from '../docker/engine.js';
@@ -23,6 +24,7 @@ import {
   claimVolume,
   createOwnedVolume,
   ownerFilters,
+  projectNetwork,
   resolveOwned,
   stampOwner,
 } from '../docker/ownership.js';
@@ -185,6 +187,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         const refs = checkContainerCreate(body);
         stampOwner(body, project);
         await verifyReferences(refs, project);
+        if (config.projectNetworks) await moveOffSharedBridge(body, () => projectNetwork(engine, project));
         let hostConfig = field(body, 'HostConfig');
         if (!isObject(hostConfig ?? null)) {
           hostConfig = {};

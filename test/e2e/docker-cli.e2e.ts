@@ -439,6 +439,27 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
       assert.match(res.stderr, /--pids-limit/);
     });
 
+    it("containers that name no network join their project's own network: alice's find each other by name, bob's cannot", async function () {
+      this.timeout(120_000);
+      const web = `pnet-${t}`;
+      await ok(alice.docker(['run', '-d', '--name', web, IMAGE(), 'sleep', '300']), 'run web');
+      try {
+        const net = (await ok(engineDocker(['inspect', '-f', '{{.HostConfig.NetworkMode}}', web]), 'inspect')).trim();
+        assert.notEqual(net, 'default');
+        const aliceNets = (await ok(alice.docker(['network', 'ls', '--format', '{{.ID}}']), 'network ls')).split('\n').filter((l) => l !== '');
+        assert.ok(aliceNets.some((id) => net.startsWith(id)), `alice does not see her network ${net}: ${aliceNets.join(' ')}`);
+        // (ping: this image's static busybox wget crashes on any address)
+        assert.match(await ok(alice.docker(['run', '--rm', IMAGE(), 'ping', '-c1', '-W2', web]), 'alice ping'), /1 packets received/);
+        const bobTry = await bob.docker(['run', '--rm', IMAGE(), 'ping', '-c1', '-W2', web]);
+        assert.notEqual(bobTry.code, 0);
+        assert.match(bobTry.stdout + bobTry.stderr, /bad address/);
+        const bobNets = (await ok(bob.docker(['network', 'ls', '--format', '{{.ID}}']), 'bob network ls')).split('\n');
+        assert.ok(!bobNets.some((id) => id !== '' && net.startsWith(id)), "bob sees alice's network");
+      } finally {
+        await engineDocker(['rm', '-f', web]);
+      }
+    });
+
     it('alice: docker exec -d runs detached', async () => {
       const c = `detached-${t}`;
       await ok(alice.docker(['run', '-d', '--name', c, IMAGE(), 'sleep', '300']), 'run');

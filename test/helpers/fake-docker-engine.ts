@@ -106,6 +106,17 @@ export class FakeDockerEngine {
         if (!this.volumes.has(name)) this.volumes.set(name, spec.Labels ?? {});
         return this.send(res, 201, { Name: name, Labels: this.volumes.get(name), Mountpoint: `/var/lib/docker/volumes/${name}/_data` });
       }
+      if (p === '/networks' && req.method === 'GET') {
+        const q = new URL(`http://x${req.url ?? ''}`).searchParams.get('filters');
+        const wanted: string[] = q === null ? [] : ((JSON.parse(q) as { label?: string[] }).label ?? []);
+        const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => labels[kv.split('=')[0] as string] === kv.slice(kv.indexOf('=') + 1)));
+        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z' })));
+      }
+      if (p === '/networks/create') {
+        const spec = JSON.parse(body || '{}') as { Name: string; Labels?: Record<string, string> };
+        this.networks.set(spec.Name, spec.Labels ?? {});
+        return this.send(res, 201, { Id: `net-${spec.Name}`, Warning: '' });
+      }
       if ((m = /^\/networks\/([^/]+)$/.exec(p)) && req.method === 'GET') {
         const ref = decodeURIComponent(m[1] as string);
         const name = ref.startsWith('net-') ? ref.slice(4) : ref;

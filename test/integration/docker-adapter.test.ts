@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
-import { OWNER_LABEL } from '../../src/docker/ownership.js';
+import { DEFAULT_NETWORK_LABEL, OWNER_LABEL } from '../../src/docker/ownership.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
@@ -305,6 +305,25 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
     const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{}}}}');
     assert.equal(own.status, 201);
+  });
+
+  it("a container that names no network (or the default bridge) joins its project's own network, made once; none stays none", async () => {
+    engine.listed = 0;
+    const sent = () => JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b"}')).status, 201);
+    assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-alpha');
+    assert.deepEqual(engine.networks.get('zun-p-alpha'), { [OWNER_LABEL]: 'p-alpha', [DEFAULT_NETWORK_LABEL]: 'true' });
+    const body = '{"Image":"b","HostConfig":{"NetworkMode":"default"},"NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["web"]}}}}';
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, body)).status, 201);
+    assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-alpha');
+    assert.deepEqual(sent().NetworkingConfig.EndpointsConfig, { 'net-zun-p-alpha': { Aliases: ['web'] } });
+    assert.equal(engine.requests.filter((r) => r.url === '/networks/create').length, 1, 'made once');
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', bob, '{"Image":"b","HostConfig":{"NetworkMode":"bridge"}}')).status, 201);
+    assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-beta', "bob's own");
+    engine.listed = 0;
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"none"}}')).status, 201);
+    assert.equal(sent().HostConfig.NetworkMode, 'none');
+    engine.listed = 0;
   });
 
   it('a pull from the engine host\'s loopback or a private address is refused before the engine fetches it', async () => {
