@@ -136,7 +136,14 @@ export async function projectNetwork(engine: Upstream, projectId: string): Promi
     Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' },
   });
   const id = field(created.body as Json, 'Id');
-  if (created.status !== 201 || typeof id !== 'string') throw new EngineError(created.status, `the Docker engine answered ${created.status} while creating the project's network`);
+  if (created.status !== 201 || typeof id !== 'string') {
+    // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix.
+    const said = field(created.body as Json, 'message');
+    throw new EngineError(
+      created.status >= 400 ? created.status : 502,
+      `the Docker engine could not create the project's network (HTTP ${created.status}${typeof said === 'string' ? `: ${said}` : ''}); ask the operator, or name a network of yours with --network`,
+    );
+  }
   return id;
 }
 

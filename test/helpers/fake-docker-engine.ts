@@ -28,6 +28,8 @@ export class FakeDockerEngine {
   readonly execs = new Map<string, string>();
   /** Volumes by name, with their labels; a create for an existing name answers the existing volume, as the engine does. */
   readonly volumes = new Map<string, Record<string, string>>();
+  /** When set, network creates fail with this engine message (HTTP 500). */
+  failNetworkCreate: string | undefined;
   /** Networks by name (ids are `net-<name>`), with their labels. */
   readonly networks = new Map<string, Record<string, string>>();
   /** How many containers GET /containers/json reports; each create adds one. */
@@ -112,6 +114,7 @@ export class FakeDockerEngine {
         const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => labels[kv.split('=')[0] as string] === kv.slice(kv.indexOf('=') + 1)));
         return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z' })));
       }
+      if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, 500, { message: this.failNetworkCreate });
       if (p === '/networks/create') {
         const spec = JSON.parse(body || '{}') as { Name: string; Labels?: Record<string, string> };
         this.networks.set(spec.Name, spec.Labels ?? {});

@@ -326,6 +326,19 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     engine.listed = 0;
   });
 
+  it("when the engine cannot make the project's network (address pools used up), the create fails saying so and what to do", async () => {
+    keystone.register('carl-token', { user: 'carl', project: { id: 'p-gamma', name: 'gamma' } });
+    engine.failNetworkCreate = 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network';
+    try {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'carl-token' }, '{"Image":"b"}');
+      assert.equal(res.status, 500);
+      assert.match(JSON.parse(res.body).message, /could not create the project's network \(HTTP 500: could not find an available, non-overlapping IPv4 address pool.*ask the operator/);
+    } finally {
+      engine.failNetworkCreate = undefined;
+      engine.listed = 0;
+    }
+  });
+
   it('a pull from the engine host\'s loopback or a private address is refused before the engine fetches it', async () => {
     const before = engine.requests.length;
     for (const image of ['127.0.0.1:5000/v3/x', 'localhost:19090/foo', '10.0.0.1/x']) {
