@@ -32,6 +32,12 @@ function labelsOf(answer: unknown, kind: ObjectKind): Json | undefined {
   return field(answer as Json, 'Labels');
 }
 
+/** Whether the engine's answer for an object carries the project's owner label. */
+function ownedBy(answer: unknown, kind: ObjectKind, projectId: string): boolean {
+  const labels = labelsOf(answer, kind);
+  return isObject(labels ?? null) && (labels as JsonObject)[OWNER_LABEL] === projectId;
+}
+
 /**
  * Resolves a container (id, id prefix or name), exec instance, volume or network to its engine id when it belongs
  * to the project; otherwise NotFoundError with the engine's own "missing" message.
@@ -55,8 +61,7 @@ export async function resolveOwned(engine: Upstream, kind: ObjectKind, ref: stri
     });
     return String(field(answer.body as Json, 'ID') ?? ref);
   }
-  const labels = labelsOf(answer.body, kind);
-  if (!isObject(labels ?? null) || (labels as JsonObject)[OWNER_LABEL] !== projectId) throw missing();
+  if (!ownedBy(answer.body, kind, projectId)) throw missing();
   const id = kind === 'volume' ? field(answer.body as Json, 'Name') : field(answer.body as Json, 'Id');
   return typeof id === 'string' ? id : ref;
 }
@@ -66,8 +71,6 @@ export interface CreatedVolume {
   readonly status: number;
   readonly body: unknown;
 }
-
-const ownerOf = (volume: unknown): Json | undefined => field(field(volume as Json, 'Labels'), OWNER_LABEL);
 
 function nameTaken(name: string): PolicyError {
   return new PolicyError(`the volume name ${name} is taken on this engine (volume names are engine-wide); choose another name`, 409);
@@ -79,7 +82,7 @@ function nameTaken(name: string): PolicyError {
  */
 export async function createOwnedVolume(engine: Upstream, body: JsonObject, projectId: string): Promise<CreatedVolume> {
   const answer = await engineJson(engine, 'POST', '/volumes/create', body);
-  if (answer.status === 201 && ownerOf(answer.body) !== projectId) throw nameTaken(String(field(body, 'Name') ?? ''));
+  if (answer.status === 201 && !ownedBy(answer.body, 'volume', projectId)) throw nameTaken(String(field(body, 'Name') ?? ''));
   return answer;
 }
 
@@ -90,7 +93,7 @@ export async function createOwnedVolume(engine: Upstream, body: JsonObject, proj
 export async function claimVolume(engine: Upstream, name: string, projectId: string, labels: JsonObject | undefined): Promise<void> {
   const existing = await engineJson(engine, 'GET', `/volumes/${encodeURIComponent(name)}`);
   if (existing.status === 200) {
-    if (ownerOf(existing.body) !== projectId) throw nameTaken(name);
+    if (!ownedBy(existing.body, 'volume', projectId)) throw nameTaken(name);
     return;
   }
   if (existing.status !== 404) throw new EngineError(existing.status, `the Docker engine answered ${existing.status} while checking volume ${name}`);
@@ -107,8 +110,7 @@ export async function checkContainerName(engine: Upstream, name: string, project
   const bare = name.replace(/^\//, '');
   const answer = await engineJson(engine, 'GET', `/containers/${encodeURIComponent(bare)}/json`);
   if (answer.status !== 200 || field(answer.body as Json, 'Name') !== `/${bare}`) return;
-  const labels = labelsOf(answer.body, 'container');
-  if (isObject(labels ?? null) && (labels as JsonObject)[OWNER_LABEL] === projectId) return;
+  if (ownedBy(answer.body, 'container', projectId)) return;
   throw new PolicyError(`Conflict. The container name "/${bare}" is already in use on this engine (container names are engine-wide); choose another name`, 409);
 }
 
