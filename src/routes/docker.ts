@@ -37,6 +37,7 @@ import {
   namedObject,
   responseWaitMs,
   writes,
+  type BodyCheck,
   type Matched,
 } from '../docker/policy.js';
 import { checkPullSource } from '../docker/registries.js';
@@ -173,9 +174,8 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     throw new BodyError(`${req.method} /${r.route.join('/')} takes no body through the gateway: container settings are given when it is created (docker create, docker run)`);
   };
 
-  const checkedBody = async (req: IncomingMessage, matched: Matched, r: DockerRoute, identity: Identity): Promise<Buffer | undefined> => {
-    const kind = matched.endpoint.body;
-    if (kind === undefined) return matched.endpoint.rawBody === true ? undefined : noBody(req, r);
+  /** A body the adapter reads and checks (`kind`), as it will go to the engine. */
+  const checkedJson = async (req: IncomingMessage, kind: BodyCheck, identity: Identity): Promise<JsonObject> => {
     const body = parseBody(await readRequestBody(req));
     const project = identity.project.id;
     switch (kind) {
@@ -218,7 +218,14 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         break;
       }
     }
-    return Buffer.from(JSON.stringify(body));
+    return body;
+  };
+
+  /** What goes to the engine as the body: the checked one, none, or (undefined) the client's own stream. */
+  const checkedBody = async (req: IncomingMessage, matched: Matched, r: DockerRoute, identity: Identity): Promise<Buffer | undefined> => {
+    const kind = matched.endpoint.body;
+    if (kind === undefined) return matched.endpoint.rawBody === true ? undefined : noBody(req, r);
+    return Buffer.from(JSON.stringify(await checkedJson(req, kind, identity)));
   };
 
   const quotaSerial = new PerKeySerial();
@@ -340,11 +347,11 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         if (identity !== undefined && newName !== null && newName !== '' && (matched.endpoint.special === 'container-create' || matched.endpoint.pattern[2] === 'rename')) {
           await checkContainerName(engine, newName, identity.project.id);
         }
-        const body = identity !== undefined ? await checkedBody(req, matched, r, identity) : await noBody(req, r);
-        if (identity !== undefined && body !== undefined && matched.endpoint.special === 'volume-create') {
-          const created = await createOwnedVolume(engine, JSON.parse(body.toString('utf8')) as JsonObject, identity.project.id);
+        if (identity !== undefined && matched.endpoint.special === 'volume-create') {
+          const created = await createOwnedVolume(engine, await checkedJson(req, 'volume-create', identity), identity.project.id);
           return relayJson(res, created.status, created.body);
         }
+        const body = identity !== undefined ? await checkedBody(req, matched, r, identity) : await noBody(req, r);
         if (identity !== undefined && matched.endpoint.special === 'container-create' && !(await admitContainerCreate(identity, res))) return;
         forwardRequest(req, res, {
           upstream: engine,
