@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -175,14 +175,19 @@ export function askNamespace(root: string, token: string, ca: Buffer | undefined
   });
 }
 
-/** Written atomically with mode 0600: a kubeconfig is the user's own file, even without a secret in it. */
+/**
+ * Written atomically with mode 0600: a kubeconfig is the user's own file, even without a secret in it. A missing
+ * directory (`--output ~/.kube/zun` on an account that never ran kubectl) is made, mode 0700, as kubectl makes ~/.kube.
+ */
 export function writeKubeconfig(text: string, output: string | undefined, out: (s: string) => void): void {
   if (output === undefined) {
     out(text);
     return;
   }
-  const tmp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
+  const dir = path.dirname(path.resolve(output));
+  const tmp = path.join(dir, `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
     renameSync(tmp, output);
   } catch (err) {

@@ -67,12 +67,23 @@ function describeIssues(error: z.ZodError): string {
   return error.issues.flatMap((issue) => issueLines(issue, [])).join('\n  ');
 }
 
+/**
+ * `{password: ${GATEWAY_PASSWORD}}` is not YAML: in a flow collection (`{ }`, `[ ]`) a `{` cannot start a plain
+ * value. The parser's message does not say so, so the line of the error is checked for an unquoted `${`.
+ */
+function unquotedPlaceholderHint(text: string, line: number | undefined): string {
+  if (line === undefined) return '';
+  const content = text.split(/\r?\n/)[line - 1] ?? '';
+  if (!/(^|[^"'$])\$\{/.test(content)) return '';
+  return '\n(a ${NAME} inside { } or [ ] must be quoted, e.g. {password: "${GATEWAY_PASSWORD}"}; or write the mapping one key per line)';
+}
+
 /** Parses and validates configuration text. Throws ConfigError naming every bad key. */
 export function parseConfig(text: string, env: Env, source = 'configuration'): GatewayConfig {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
-    throw new ConfigError(`${source} is not valid YAML: ${first?.message ?? 'parse error'}`);
+    throw new ConfigError(`${source} is not valid YAML: ${first?.message ?? 'parse error'}${unquotedPlaceholderHint(text, first?.linePos?.[0]?.line)}`);
   }
   const raw: unknown = doc.toJS() ?? {};
   const substituted = substituteEnv(raw, env);

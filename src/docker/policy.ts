@@ -66,8 +66,8 @@ const ENDPOINTS: readonly Endpoint[] = [
 
 /** Engine-wide or host-level areas, named in the refusal so the user knows it is policy, not a typo. */
 const HOST_LEVEL: Readonly<Record<string, string>> = {
-  build: 'image builds run on the host',
-  session: 'build sessions run on the host',
+  build: 'image builds run on the host: build the image elsewhere (your own docker, a CI), push it to a registry and `docker pull` it here',
+  session: 'build sessions run on the host: build the image elsewhere (your own docker, a CI), push it to a registry and `docker pull` it here',
   grpc: 'the engine gRPC endpoint is host-level',
   commit: 'committing creates engine-wide images',
   plugins: 'plugins are installed on the host',

@@ -249,4 +249,21 @@ describe('zun-gateway kubeconfig', () => {
     assert.deepEqual(kc.users[0].user.exec.args, [MAIN, 'credential']);
     assert.equal(kc.users[0].user.exec.command, process.execPath);
   });
+
+  it('--output ~/.kube/zun on an account without ~/.kube (as the README says to run it) makes the directory, mode 0700', async () => {
+    const home = path.join(dir, 'home-without-kube');
+    const output = path.join(home, '.kube', 'zun');
+    const r = await new Promise<{ code: number; err: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [MAIN, 'kubeconfig', '--server', 'https://gw:8443', '--certificate-authority', caFile, '--namespace', 'team-x', '--output', output],
+        { env: { HOME: home, PATH: '/nonexistent', OS_PASSWORD: 'pw' } },
+        (error, _stdout, stderr) => resolve({ code: error === null ? 0 : 1, err: stderr }),
+      ),
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(statSync(path.join(home, '.kube')).mode & 0o777, 0o700);
+    assert.equal(statSync(output).mode & 0o777, 0o600);
+    assert.equal(parseYaml(readFileSync(output, 'utf8')).clusters[0].cluster.server, 'https://gw:8443/k8s');
+  });
 });

@@ -38,6 +38,17 @@ describe('configuration', () => {
     assert.throws(() => parseConfig(minimal('k8s: {http2Watches: "${H2}"}'), { GATEWAY_PASSWORD: 'p', H2: 'yes' }), /k8s\.http2Watches: Invalid input: expected boolean, received string/);
   });
 
+  it('an unquoted ${NAME} inside { } or [ ] (not YAML) is refused with how to write it', () => {
+    for (const line of ['listen: {port: ${PORT}}', 'docker: {allowedRegistries: [${REGISTRY}]}']) {
+      assert.throws(() => parseConfig(minimal(line), { GATEWAY_PASSWORD: 'p', PORT: '1', REGISTRY: 'r' }), (err: unknown) =>
+        err instanceof ConfigError && /is not valid YAML/.test(err.message) && err.message.includes('must be quoted, e.g. {password: "${GATEWAY_PASSWORD}"}'));
+    }
+    // Other YAML errors get no such hint, and the quoted and block forms are fine.
+    assert.throws(() => parseConfig(minimal('listen: {port: 1'), { GATEWAY_PASSWORD: 'p' }), (err: unknown) =>
+      err instanceof ConfigError && /is not valid YAML/.test(err.message) && !err.message.includes('must be quoted'));
+    assert.equal(parseConfig(minimal('listen: {port: "${PORT}"}'), { GATEWAY_PASSWORD: 'p', PORT: '1' }).listen.port, 1);
+  });
+
   it('${NAME:-default} prefers the variable when it is set, the default when it is unset or empty', () => {
     assert.deepEqual(substituteEnv({ a: '${X:-d}', b: '${Y:-d}', c: '${Z:-}' }, { X: 'set', Y: '' }), { a: 'set', b: 'd', c: '' });
   });

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('`npm start` (the README quick start)', function () {
+  this.timeout(40_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-npm-start-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('SIGTERM to npm (what `kill`, systemd or a container runtime sends) shuts the gateway down instead of orphaning it', async () => {
+    const config = path.join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        '  authUrl: http://127.0.0.1:9/v3',
+        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
+        'shutdown: {graceSeconds: 1}',
+        '',
+      ].join('\n'),
+    );
+    // --ignore-scripts skips prestart (the build, done by `npm test` already), not start itself. Its own process
+    // group, so that whatever is left is killed at the end whatever the outcome.
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
+      cwd: process.cwd(),
+      env: { ...process.env, ZUN_GATEWAY_CONFIG: config, GATEWAY_PASSWORD: 'p' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "gateway listening" after 25 s:\n${out}`)), 25_000);
+        const read = (chunk: Buffer): void => {
+          out += chunk.toString('utf8');
+          const m = /"port":(\d+),"tls":false,"msg":"gateway listening"/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(Number(m[1]));
+          }
+        };
+        npm.stdout.on('data', read);
+        npm.stderr.on('data', read);
+        npm.once('exit', () => reject(new Error(`npm exited before the gateway listened:\n${out}`)));
+      });
+      assert.equal(await accepts(port), true);
+      const exited = new Promise<void>((resolve) => npm.once('exit', () => resolve()));
+      process.kill(npm.pid as number, 'SIGTERM');
+      await exited;
+      // npm is gone; the gateway must be too (it had 1 s of grace and nothing in flight).
+      let open = true;
+      for (let i = 0; i < 30 && open; i += 1) {
+        open = await accepts(port);
+        if (open) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(open, false, `the gateway still listens on ${port} after npm exited: it never got the SIGTERM\n${out}`);
+      assert.match(out, /"signal":"SIGTERM","msg":"signal received"/);
+    } finally {
+      try {
+        process.kill(-(npm.pid as number), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+});

@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { Metrics } from '../../src/observability/metrics.js';
+
+describe('metrics', () => {
+  it('exports the failure counters operations.md says to alert on at 0 before the first failure (a series first seen at 1 shows no increase)', async () => {
+    const text = await new Metrics({ processMetrics: false }).registry.metrics();
+    for (const series of [
+      'zun_gateway_keystone_errors_total{operation="issue_token"} 0',
+      'zun_gateway_keystone_errors_total{operation="validate_token"} 0',
+      'zun_gateway_keystone_errors_total{operation="ping"} 0',
+      'zun_gateway_keystone_retries_total{operation="validate_token"} 0',
+      'zun_gateway_keystone_retries_total{operation="ping"} 0',
+      'zun_gateway_rate_limited_total{coe="k8s"} 0',
+      'zun_gateway_rate_limited_total{coe="docker"} 0',
+      'zun_gateway_provisioning_actions_total{action="provision",outcome="error"} 0',
+    ]) {
+      assert.ok(text.split('\n').includes(series), `${series} missing from:\n${text}`);
+    }
+  });
+});
