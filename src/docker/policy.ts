@@ -18,7 +18,7 @@ export interface Endpoint {
   /** A list whose results are filtered to the caller's project. */
   readonly list?: boolean;
   /** Answered by the adapter itself from the engine's answer. */
-  readonly special?: 'info' | 'image-pull' | 'container-create' | 'volume-create';
+  readonly special?: 'info' | 'version' | 'image-pull' | 'container-create' | 'volume-create';
   /** May (or must) be a hijacked / upgraded stream. */
   readonly upgrade?: boolean;
   /** Served without authentication (API version negotiation). */
@@ -32,7 +32,7 @@ export interface Endpoint {
 const C = ['containers', ':id'];
 const ENDPOINTS: readonly Endpoint[] = [
   { methods: ['GET', 'HEAD'], pattern: ['_ping'], anonymous: true },
-  { methods: ['GET'], pattern: ['version'] },
+  { methods: ['GET'], pattern: ['version'], special: 'version' },
   { methods: ['GET'], pattern: ['info'], special: 'info' },
   { methods: ['GET'], pattern: ['containers', 'json'], list: true },
   { methods: ['POST'], pattern: ['containers', 'create'], body: 'container-create', special: 'container-create' },
@@ -145,12 +145,22 @@ export function matchEndpoint(method: string, route: readonly string[]): Matched
  */
 export const MIN_API_VERSION = { major: 1, minor: 40 } as const;
 
+/** MIN_API_VERSION as the engine writes versions (`1.40`). */
+export const MIN_API_VERSION_TEXT = `${MIN_API_VERSION.major}.${MIN_API_VERSION.minor}`;
+
+/** Whether an engine's `1.NN` version text is older than MIN_API_VERSION (not a version: false). */
+export function olderThanServed(version: unknown): boolean {
+  if (typeof version !== 'string' || !/^\d+\.\d+$/.test(version)) return false;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  return major < MIN_API_VERSION.major || (major === MIN_API_VERSION.major && minor < MIN_API_VERSION.minor);
+}
+
 /** Refuses a `/v1.NN` prefix older than MIN_API_VERSION (unversioned paths are the engine's own version). */
 export function checkApiVersion(version: string | undefined): void {
   if (version === undefined) return;
   const [major, minor] = version.slice(1).split('.').map(Number) as [number, number];
-  if (major > MIN_API_VERSION.major || (major === MIN_API_VERSION.major && minor >= MIN_API_VERSION.minor)) return;
-  const oldest = `${MIN_API_VERSION.major}.${MIN_API_VERSION.minor}`;
+  if (!olderThanServed(`${major}.${minor}`)) return;
+  const oldest = MIN_API_VERSION_TEXT;
   throw new PolicyError(
     `API version ${major}.${minor} is not served through the gateway, the oldest is ${oldest} (older versions take settings the gateway cannot check): use a current Docker client and let it negotiate the version (unset DOCKER_API_VERSION)`,
     400,

@@ -30,11 +30,13 @@ import {
 } from '../docker/ownership.js';
 import { PerKeySerial } from '../docker/per-key-serial.js';
 import {
+  MIN_API_VERSION_TEXT,
   PolicyError,
   checkApiVersion,
   isLongLived,
   matchEndpoint,
   namedObject,
+  olderThanServed,
   responseWaitMs,
   writes,
   type BodyCheck,
@@ -314,6 +316,23 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     relayJson(res, answer.status, redacted);
   };
 
+  /**
+   * `docker version` shows the engine's oldest API version (1.12 on Docker 20.10); the gateway serves none older than
+   * MIN_API_VERSION, so that is what it says, at the top and in the Engine component.
+   */
+  const serveVersion = async (res: ServerResponse): Promise<void> => {
+    const answer = await engineJson(engine, 'GET', '/version');
+    const version = answer.body as JsonObject;
+    if (olderThanServed(version.MinAPIVersion)) version.MinAPIVersion = MIN_API_VERSION_TEXT;
+    if (Array.isArray(version.Components)) {
+      for (const c of version.Components as JsonObject[]) {
+        const details = c.Details as JsonObject | undefined;
+        if (details !== undefined && details !== null && typeof details === 'object' && olderThanServed(details.MinAPIVersion)) details.MinAPIVersion = MIN_API_VERSION_TEXT;
+      }
+    }
+    relayJson(res, answer.status, version);
+  };
+
   return {
     name: 'docker',
     dialect,
@@ -342,6 +361,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         }
         const route = identity !== undefined ? await ownedRoute(matched, r, identity) : r.route;
         if (identity !== undefined && matched.endpoint.special === 'info') return serveInfo(res, identity);
+        if (matched.endpoint.special === 'version') return serveVersion(res);
         const query = identity !== undefined ? prepareQuery(matched, r, identity) : r.query;
         const newName = query.get('name');
         if (identity !== undefined && newName !== null && newName !== '' && (matched.endpoint.special === 'container-create' || matched.endpoint.pattern[2] === 'rename')) {

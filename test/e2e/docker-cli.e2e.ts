@@ -238,6 +238,13 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     assert.equal(images, ids.size);
   });
 
+  it('docker version gives the oldest API version the gateway serves (1.40), not the engine\'s (1.12 on 20.10)', async () => {
+    const direct = await ok(engineDocker(['version', '--format', '{{.Server.MinAPIVersion}}']), 'engine version');
+    assert.equal(Number(direct.trim().split('.')[1]) < 40, true, `this engine's own minimum is ${direct.trim()}: the test needs one older than 1.40`);
+    const out = await ok(alice.docker(['version', '--format', '{{.Server.MinAPIVersion}} {{range .Server.Components}}{{if eq .Name "Engine"}}{{index .Details "MinAPIVersion"}}{{end}}{{end}}']), 'docker version');
+    assert.equal(out.trim(), '1.40 1.40');
+  });
+
   it('a DOCKER_HOST without /docker, or ending in /k8s, gets an error saying how to set it', async () => {
     for (const suffix of ['', '/k8s']) {
       const r = await run('docker', ['ps'], { env: { ...alice.env, DOCKER_HOST: `tcp://127.0.0.1:${sharedGateway().port}${suffix}` }, timeoutMs: 60_000 });

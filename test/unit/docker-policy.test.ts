@@ -8,7 +8,7 @@ import {
 } from '../../src/docker/body-check.js';
 import { BodyError, foldKey, parseBody } from '../../src/docker/json-body.js';
 import { OWNER_LABEL, applyLimits, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
-import { PolicyError, checkApiVersion, matchEndpoint, writes } from '../../src/docker/policy.js';
+import { PolicyError, checkApiVersion, matchEndpoint, olderThanServed, writes } from '../../src/docker/policy.js';
 import { checkPullSource, registryOf } from '../../src/docker/registries.js';
 
 const body = (text: string) => parseBody(Buffer.from(text));
@@ -204,6 +204,11 @@ describe('Docker adapter: API versions', () => {
     for (const v of ['v1.23', 'v1.12', 'v1.39', 'v1.024', 'v0.99']) {
       assert.throws(() => checkApiVersion(v), (e: unknown) => e instanceof PolicyError && e.status === 400 && /oldest is 1\.40/.test(e.message), v);
     }
+  });
+
+  it("tells an engine's MinAPIVersion older than the gateway's (docker version shows the gateway's)", () => {
+    for (const v of ['1.12', '1.39', '0.99']) assert.equal(olderThanServed(v), true, v);
+    for (const v of ['1.40', '1.41', '2.0', '', 'x', undefined, 12]) assert.equal(olderThanServed(v), false, String(v));
   });
 });
 
