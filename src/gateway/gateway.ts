@@ -16,7 +16,7 @@ import { ProjectRateLimiter } from '../routes/rate-limit.js';
 import { engineUpstream } from '../docker/engine.js';
 import { dockerMount } from '../routes/docker.js';
 import { k8sMount } from '../routes/k8s.js';
-import { podAdmissionHandler } from '../routes/pod-admission.js';
+import { POD_ADMISSION_PATH, podAdmissionHandler } from '../routes/pod-admission.js';
 import type { CoeMount, Readiness } from '../routes/mount.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
@@ -112,6 +112,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   if (podSecurityLevel === 'privileged') {
     logger.warn(
       'k8s.tenancy.podSecurity.level is privileged: pods in project namespaces are not checked, and any tenant who may create pods can take over the node they run on',
+    );
+  } else if (podSecurityLevel !== undefined) {
+    // Serving the webhook checks nothing by itself: a gateway run without the Helm chart let a privileged pod in.
+    logger.info(
+      { podSecurityLevel, webhook: POD_ADMISSION_PATH },
+      "pod security: pods in project namespaces are checked only when the apiserver calls this gateway's webhook (the Helm chart registers it when tls.secretName is set; without the chart see the README, \"Pods without the Helm chart\"); clusters from 1.23 also enforce the namespaces' pod-security labels themselves; each review is logged as 'pod admitted' or 'pod refused by pod security'",
     );
   }
 

@@ -131,12 +131,19 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     assert.equal((await call(gw.port, 'GET', '/whoami')).status, 401);
   });
 
+  it('says at start that pods are checked only when the apiserver calls the webhook, and where to learn how', () => {
+    assert.match(gw.logs.text, /"podSecurityLevel":"baseline".*pods in project namespaces are checked only when the apiserver calls this gateway's webhook.*Pods without the Helm chart/);
+  });
+
   it('logs the decision with names only, never the pod contents', async () => {
     await call(gw.port, 'POST', ADMISSION, review({ hostIPC: true }, 'logged-pod'));
     const line = gw.logs.lines.find((l) => l.includes('logged-pod'));
     assert.ok(line !== undefined, gw.logs.text);
     assert.match(line, /pod refused by pod security/);
     assert.match(line, /"checks":\["host namespaces"\]/);
+    // One "level" key only: pino's own (a second one, the pod security level, hid it from log tools).
+    assert.equal(line.match(/"level":/g)?.length, 1, line);
+    assert.match(line, /"podSecurityLevel":"baseline"/);
     assert.doesNotMatch(gw.logs.text, new RegExp(SECRET_IN_POD));
   });
 
