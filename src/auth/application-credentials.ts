@@ -5,6 +5,8 @@ import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from '
 import { SERVICE_TOKEN_RENEW_BEFORE_MS } from './service-token.js';
 import { ExpiringCache } from './token-cache.js';
 
+const exchangeKey = (id: string, secret: string): string => createHash('sha256').update(id).update('\0').update(secret).digest('base64');
+
 interface Issued {
   readonly token: string;
 }
@@ -31,7 +33,7 @@ export class ApplicationCredentialExchange {
   }
 
   token(id: string, secret: string): Promise<string> {
-    const key = createHash('sha256').update(id).update('\0').update(secret).digest('base64');
+    const key = exchangeKey(id, secret);
     const hit = this.issued.get(key);
     if (hit !== undefined) return Promise.resolve(hit.token);
     const refusal = this.rejected.get(key);
@@ -42,6 +44,17 @@ export class ApplicationCredentialExchange {
       this.pending.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Keystone no longer accepts `token`, a token this exchange handed out for (id, secret): it was revoked before its
+   * expiry (the user changed their password, was removed from a group or had a role assignment changed: Keystone
+   * revokes every token of the user, and application credentials outlive that), so it is dropped and the next call
+   * exchanges the credential again. Only that token is dropped: a newer one that another request got meanwhile stays.
+   */
+  forget(id: string, secret: string, token: string): void {
+    const key = exchangeKey(id, secret);
+    if (this.issued.get(key)?.token === token) this.issued.delete(key);
   }
 
   private async exchange(key: string, id: string, secret: string): Promise<string> {

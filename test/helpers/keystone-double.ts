@@ -69,6 +69,11 @@ export class KeystoneDouble {
     this.tokens.set(token, spec);
   }
 
+  /** Keystone revokes a user token (`openstack token revoke`, or its user's password changed): validating it answers 404. */
+  revoke(token: string): void {
+    this.tokens.delete(token);
+  }
+
   /** Keystone forgets every service token it issued: the next validation with one answers 401. */
   revokeServiceTokens(): void {
     this.serviceTokens = new Set();
