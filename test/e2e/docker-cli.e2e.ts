@@ -7,7 +7,16 @@ import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
 import { sharedGateway, startGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
-import { createApplicationCredential } from './support/keystone-admin.js';
+import {
+  changeOwnPassword,
+  createApplicationCredential,
+  createUserWithProject,
+  deleteApplicationCredential,
+  deleteProject,
+  deleteUser,
+  passwordToken,
+} from './support/keystone-admin.js';
+import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { auditRecordMatching, metricValue } from './support/observability.js';
 import { run } from './support/run.js';
 
@@ -471,6 +480,28 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
         await engineDocker(['rm', '-f', c]);
       }
     });
+  });
+
+  it('an application credential keeps working after its user changes their password (Keystone revokes the tokens, not the credential)', async function () {
+    this.timeout(120_000);
+    const name = `e2e-acpw-${tag}`;
+    const first = `pw-${randomBytes(12).toString('hex')}`;
+    const { userId, projectId } = await createUserWithProject(name, first);
+    let ac: { id: string; secret: string } | undefined;
+    try {
+      const token = await passwordToken(name, first, name);
+      ac = await createApplicationCredential(token, userId, `docker-pw-${tag}`);
+      const user = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:${ac.secret}`).toString('base64')}` });
+      await ok(user.docker(['ps']), 'docker ps with Basic before the password change');
+      await changeOwnPassword(userId, token, first, `pw-${randomBytes(12).toString('hex')}`);
+      // Once the gateway's cache of the exchanged token has lapsed, Keystone answers that the token was revoked.
+      await new Promise((r) => setTimeout(r, (E2E_CACHE_TTL_SECONDS + 2) * 1000));
+      await ok(user.docker(['ps']), 'docker ps with the same application credential after the password change');
+    } finally {
+      if (ac !== undefined) await deleteApplicationCredential(userId, ac.id);
+      await deleteUser(userId);
+      await deleteProject(projectId);
+    }
   });
 
   it('an application credential in Authorization: Basic through HttpHeaders works', async function () {
