@@ -7,6 +7,9 @@ import { ExpiringCache } from './token-cache.js';
 
 const exchangeKey = (id: string, secret: string): string => createHash('sha256').update(id).update('\0').update(secret).digest('base64');
 
+/** How long a credential Keystone refused is refused without asking again. */
+const REJECTED_FOR_MS = 10_000;
+
 interface Issued {
   readonly token: string;
 }
@@ -57,6 +60,14 @@ export class ApplicationCredentialExchange {
     if (this.issued.get(key)?.token === token) this.issued.delete(key);
   }
 
+  /**
+   * Keystone refused even a token just exchanged for (id, secret): the credential is remembered as refused for as long
+   * as a rejected secret is, so a client repeating it does not cost Keystone an exchange per request.
+   */
+  refuse(id: string, secret: string, err: Error): void {
+    this.rejected.set(exchangeKey(id, secret), err, this.now() + REJECTED_FOR_MS);
+  }
+
   private async exchange(key: string, id: string, secret: string): Promise<string> {
     let res;
     try {
@@ -69,7 +80,7 @@ export class ApplicationCredentialExchange {
     }
     if (res.status === 401 || res.status === 404 || res.status === 400) {
       const err = unauthorized('Keystone rejected the application credential (wrong id or secret, expired or deleted); Basic carries an application credential id and secret (openstack application credential create), not a user name and password');
-      this.rejected.set(key, err, this.now() + 10_000);
+      this.rejected.set(key, err, this.now() + REJECTED_FOR_MS);
       throw err;
     }
     const parsed = tokenBodySchema.safeParse(res.body);

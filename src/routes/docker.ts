@@ -144,7 +144,17 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         // credentials. Get a new token for the credential once rather than refusing it until the old token expires.
         if (!(err instanceof AuthError) || err.reason !== 'Unauthorized') throw err;
         options.applicationCredentials.forget(id, secret, exchanged);
-        identity = await authenticator.authenticate(await options.applicationCredentials.token(id, secret));
+        const renewed = await options.applicationCredentials.token(id, secret);
+        try {
+          identity = await authenticator.authenticate(renewed);
+        } catch (again) {
+          // A fresh token refused too: not a revocation; do not exchange the credential again on every request.
+          if (again instanceof AuthError && again.reason === 'Unauthorized') {
+            options.applicationCredentials.forget(id, secret, renewed);
+            options.applicationCredentials.refuse(id, secret, again);
+          }
+          throw again;
+        }
       }
     }
     options.rateLimiter?.take(identity);

@@ -430,6 +430,36 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it('an application credential whose fresh tokens Keystone refuses too costs Keystone no exchange per request', async () => {
+    // Keystone issues tokens for the credential but refuses to validate them (404), as it does for a credential with
+    // access rules when asked without OpenStack-Identity-Access-Rules.
+    const refusing = await new KeystoneDouble().start();
+    const gw = await createGateway(
+      parseConfig(
+        [
+          'listen: {host: 127.0.0.1, port: 0}',
+          'keystone:',
+          `  authUrl: ${refusing.url}`,
+          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+          `docker: {host: "unix://${engine.socketPath}"}`,
+          'log: {level: silent}',
+        ].join('\n'),
+        {},
+      ),
+      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
+    );
+    const gwPort = ((await gw.listen()) as AddressInfo).port;
+    try {
+      const basic = { authorization: `Basic ${Buffer.from('ac-refused-id:ac-secret').toString('base64')}` };
+      for (let i = 0; i < 5; i += 1) assert.equal((await call(gwPort, 'GET', '/docker/version', basic)).status, 401);
+      // The gateway's own service token, one exchange, and one more after the first refusal: no more.
+      assert.ok(refusing.issueCalls <= 3, `${refusing.issueCalls} calls to POST /v3/auth/tokens for 5 requests`);
+    } finally {
+      await gw.shutdown();
+      await refusing.stop();
+    }
+  });
+
   it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {
     keystone.refuseLogins = true;
     try {
