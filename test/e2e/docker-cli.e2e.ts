@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway, startGateway } from './support/gateway-process.js';
+import { httpsGet, sharedGateway, startGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import {
+  applicationCredentialToken,
   changeOwnPassword,
   createApplicationCredential,
   createUserWithProject,
@@ -501,6 +502,25 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
       if (ac !== undefined) await deleteApplicationCredential(userId, ac.id);
       await deleteUser(userId);
       await deleteProject(projectId);
+    }
+  });
+
+  it('an application credential with access rules is refused with 403 saying why, for docker and kubectl alike (not "token expired or revoked")', async function () {
+    this.timeout(60_000);
+    const t = await issueToken('alice', 'alpha');
+    const rules = [{ service: 'identity', method: 'GET', path: '/v3/users/*' }];
+    const ac = await createApplicationCredential(t.token, t.userId, `docker-rules-${tag}`, undefined, rules);
+    try {
+      const user = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:${ac.secret}`).toString('base64')}` });
+      const denied = await user.docker(['ps']);
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /application credential with access rules/);
+      const { token } = await applicationCredentialToken(ac.id, ac.secret);
+      const k8s = await httpsGet(`${sharedGateway().url}/k8s/api/v1/namespaces/os-alpha/pods`, { 'X-Auth-Token': token });
+      assert.equal(k8s?.status, 403, k8s?.body);
+      assert.match(JSON.parse(k8s?.body ?? '{}').message, /access rules/);
+    } finally {
+      await deleteApplicationCredential(t.userId, ac.id);
     }
   });
 

@@ -50,12 +50,19 @@ export async function createApplicationCredential(
   userId: string,
   name: string,
   expiresAt?: Date,
+  accessRules?: ReadonlyArray<{ service: string; method: string; path: string }>,
 ): Promise<{ id: string; secret: string }> {
   const { application_credential: ac } = await call<{ application_credential: { id: string; secret: string } }>(
     'POST',
     `/users/${userId}/application_credentials`,
     userToken,
-    { application_credential: { name, ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}) } },
+    {
+      application_credential: {
+        name,
+        ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
+        ...(accessRules ? { access_rules: accessRules } : {}),
+      },
+    },
   );
   return { id: ac.id, secret: rememberSecret(ac.secret) };
 }
