@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { RawConnection } from '../helpers/raw-client.js';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -145,6 +146,20 @@ describe('TLS listener (in-process gateway, real TLS, certificates made with ope
         n = await open();
       }
       assert.equal(n, 0, 'half-open TLS connections pile up');
+    });
+
+    it('a connection that never completes its TLS handshake is closed after 10 s, not after Node\'s default two minutes', async function () {
+      this.timeout(30_000);
+      const started = Date.now();
+      const sockets = [0, 1].map((i) => {
+        const socket = net.connect(gw.port, '127.0.0.1');
+        // One sends nothing at all, the other the start of a ClientHello and then nothing.
+        if (i === 1) socket.on('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff])));
+        socket.on('error', () => undefined);
+        return new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+      });
+      const closedAfter = await Promise.all(sockets.map((p) => Promise.race([p, sleep(20_000).then(() => Infinity)])));
+      for (const ms of closedAfter) assert.ok(ms >= 9_000 && ms < 15_000, `closed after ${ms} ms`);
     });
 
     it('plain HTTP sent to the TLS port gets a plain 400 saying to use https, not a bare closed connection', async () => {
