@@ -47,7 +47,7 @@ function get(port: number, pathName: string, options: https.RequestOptions = {})
 }
 
 /** A CA and a client certificate it signed, made with openssl. */
-function clientPki(dir: string, name: string): { ca: string; cert: string; key: string } {
+function clientPki(dir: string, name: string, days = '1'): { ca: string; cert: string; key: string } {
   const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
   const ca = path.join(dir, `${name}-ca.crt`);
   const caKey = path.join(dir, `${name}-ca.key`);
@@ -58,7 +58,7 @@ function clientPki(dir: string, name: string): { ca: string; cert: string; key: 
   run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}-client`, '-keyout', key, '-out', csr);
   const ext = path.join(dir, `${name}-ext.cnf`);
   writeFileSync(ext, 'extendedKeyUsage=clientAuth\n');
-  run('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', cert, '-extfile', ext);
+  run('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', days, '-out', cert, '-extfile', ext);
   return { ca, cert, key };
 }
 
@@ -226,6 +226,22 @@ describe('TLS listener (in-process gateway, real TLS, certificates made with ope
       const res = await get(gw.port, '/k8s/api', { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), headers: { 'x-auth-token': 'alice-token' } });
       assert.equal(res.status, 401);
       assert.match(res.body, /not accepted/);
+    });
+
+    it('an expired certificate from the client CA: 401 saying it has expired (not that another CA signed it)', async () => {
+      // -days 0: valid until the second it was made.
+      const expired = clientPki(dir, 'expired', '0');
+      await sleep(1100);
+      const other = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true, tlsExtra: `clientCaFile: ${expired.ca}` });
+      try {
+        const res = await get(other.port, '/k8s/api', { cert: readFileSync(expired.cert), key: readFileSync(expired.key), headers: { 'x-auth-token': 'alice-token' } });
+        assert.equal(res.status, 401);
+        assert.match(res.body, /not accepted \(it has expired\)/);
+        const fromStranger = await get(gw.port, '/k8s/api', { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), headers: { 'x-auth-token': 'alice-token' } });
+        assert.match(fromStranger.body, /not accepted \(not signed by the configured client CA\)/);
+      } finally {
+        await other.stop();
+      }
     });
 
     it('upgrades are refused the same way', async () => {
