@@ -149,3 +149,30 @@ export async function passwordToken(user: string, password: string, project: str
 export async function deleteApplicationCredential(userId: string, id: string): Promise<void> {
   await call('DELETE', `/users/${userId}/application_credentials/${id}`, await adminToken());
 }
+
+/** A fresh Keystone user in the Default domain whose only role is `role` on the Default domain itself. */
+export async function createDomainUser(name: string, password: string, role: string): Promise<string> {
+  const token = await adminToken();
+  rememberSecret(password);
+  const { user } = await call<{ user: { id: string } }>('POST', '/users', token, { user: { name, password, domain_id: 'default' } });
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', `/roles?name=${role}`, token);
+  await call('PUT', `/domains/default/users/${user.id}/roles/${roles[0]?.id}`, token);
+  return user.id;
+}
+
+/** A token scoped to the Default domain. */
+export async function domainToken(user: string, password: string): Promise<string> {
+  const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { domain: { name: 'Default' } },
+      },
+    }),
+  });
+  const token = rememberSecret(res.headers.get('x-subject-token'));
+  if (res.status !== 201 || token === null) throw new Error(`Keystone refused a domain-scoped token for ${user}: HTTP ${res.status}`);
+  return token;
+}
