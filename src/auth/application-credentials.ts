@@ -5,6 +5,11 @@ import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from '
 import { SERVICE_TOKEN_RENEW_BEFORE_MS } from './service-token.js';
 import { ExpiringCache } from './token-cache.js';
 
+const exchangeKey = (id: string, secret: string): string => createHash('sha256').update(id).update('\0').update(secret).digest('base64');
+
+/** How long a credential Keystone refused is refused without asking again. */
+const REJECTED_FOR_MS = 10_000;
+
 interface Issued {
   readonly token: string;
 }
@@ -31,7 +36,7 @@ export class ApplicationCredentialExchange {
   }
 
   token(id: string, secret: string): Promise<string> {
-    const key = createHash('sha256').update(id).update('\0').update(secret).digest('base64');
+    const key = exchangeKey(id, secret);
     const hit = this.issued.get(key);
     if (hit !== undefined) return Promise.resolve(hit.token);
     const refusal = this.rejected.get(key);
@@ -42,6 +47,25 @@ export class ApplicationCredentialExchange {
       this.pending.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Keystone no longer accepts `token`, a token this exchange handed out for (id, secret): it was revoked before its
+   * expiry (the user changed their password, was removed from a group or had a role assignment changed: Keystone
+   * revokes every token of the user, and application credentials outlive that), so it is dropped and the next call
+   * exchanges the credential again. Only that token is dropped: a newer one that another request got meanwhile stays.
+   */
+  forget(id: string, secret: string, token: string): void {
+    const key = exchangeKey(id, secret);
+    if (this.issued.get(key)?.token === token) this.issued.delete(key);
+  }
+
+  /**
+   * Keystone refused even a token just exchanged for (id, secret): the credential is remembered as refused for as long
+   * as a rejected secret is, so a client repeating it does not cost Keystone an exchange per request.
+   */
+  refuse(id: string, secret: string, err: Error): void {
+    this.rejected.set(exchangeKey(id, secret), err, this.now() + REJECTED_FOR_MS);
   }
 
   private async exchange(key: string, id: string, secret: string): Promise<string> {
@@ -56,7 +80,7 @@ export class ApplicationCredentialExchange {
     }
     if (res.status === 401 || res.status === 404 || res.status === 400) {
       const err = unauthorized('Keystone rejected the application credential (wrong id or secret, expired or deleted); Basic carries an application credential id and secret (openstack application credential create), not a user name and password');
-      this.rejected.set(key, err, this.now() + 10_000);
+      this.rejected.set(key, err, this.now() + REJECTED_FOR_MS);
       throw err;
     }
     const parsed = tokenBodySchema.safeParse(res.body);

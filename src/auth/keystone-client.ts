@@ -48,6 +48,9 @@ type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
+/** The access-rules version the gateway declares when validating (keystonemiddleware sends the same). */
+const ACCESS_RULES_VERSION = '1.0';
+
 const namedRef = z.object({ id: z.string(), name: z.string() });
 const domainRef = z.object({ id: z.string(), name: z.string().optional() });
 
@@ -110,11 +113,17 @@ export class KeystoneClient {
     return this.request('issue_token', 'POST', 'auth/tokens?nocatalog', {}, JSON.stringify(keystoneAuthBody(inputs)));
   }
 
-  /** GET /v3/auth/tokens: X-Auth-Token is the gateway's token, X-Subject-Token the user's. */
+  /**
+   * GET /v3/auth/tokens: X-Auth-Token is the gateway's token, X-Subject-Token the user's. OpenStack-Identity-Access-Rules
+   * says the gateway reads application credentials' access rules (it refuses every token that has some,
+   * token-identity.ts): without it Keystone answers 404 for such a token, which the user would be told is expired or
+   * revoked, and their exec plugin would get another one to meet the same answer.
+   */
   validateToken(serviceToken: string, subjectToken: string): Promise<KeystoneResponse> {
     return this.request('validate_token', 'GET', 'auth/tokens?nocatalog', {
       'x-auth-token': serviceToken,
       'x-subject-token': subjectToken,
+      'openstack-identity-access-rules': ACCESS_RULES_VERSION,
     });
   }
 

@@ -40,6 +40,10 @@ export class ExpiringCache<V extends object> {
     this.entries.set(key, { value, expiresAtMs });
   }
 
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
   get size(): number {
     return this.entries.size;
   }

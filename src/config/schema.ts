@@ -26,6 +26,15 @@ const seconds = fromEnvText(z.number().positive());
 const identityPrefix = nonEmpty.refine((p) => !p.toLowerCase().startsWith('system:'), {
   message: "must not start with 'system:' (names derived from Keystone must never become system users or groups)",
 });
+/**
+ * The groups of a domain- or system-scoped token: a list is given only to tokens with the `admin` role on that scope
+ * (Keystone gives a domain- or system-scoped token to anyone with any role there, `reader` included); a map from role
+ * name to groups gives each token the groups of the roles it has.
+ */
+const scopeGroupMapping = z.union([
+  z.array(identityPrefix).min(1),
+  z.record(nonEmpty, z.array(identityPrefix).min(1)).refine((m) => Object.keys(m).length > 0, { message: 'map at least one role to groups' }),
+]);
 
 const tlsFiles = z.strictObject({
   certFile: nonEmpty,
@@ -199,10 +208,13 @@ export const configSchema = z.strictObject({
           userPrefix: identityPrefix.default('keystone:'),
           groupPrefix: identityPrefix.default('keystone:'),
           extras: fromEnvText(z.boolean()).default(true),
-          /** Domain-scoped tokens (by domain id or name) act with exactly these groups; unmapped domains get 403. */
-          domainScopeGroups: z.record(nonEmpty, z.array(identityPrefix).min(1)).optional(),
-          /** System-scoped tokens act with exactly these groups; unset: 403. */
-          systemScopeGroups: z.array(identityPrefix).min(1).optional(),
+          /**
+           * Domain-scoped tokens (by domain id or name) act with exactly these groups (a list: admin role only; a map:
+           * by role); unmapped domains and roles get 403.
+           */
+          domainScopeGroups: z.record(nonEmpty, scopeGroupMapping).optional(),
+          /** System-scoped tokens act with exactly these groups (a list: admin role only; a map: by role); unset: 403. */
+          systemScopeGroups: scopeGroupMapping.optional(),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
       /** Present: every project gets its own namespace and role bindings on its first request. */

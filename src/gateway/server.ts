@@ -9,6 +9,13 @@ import { tlsServerOptions } from './tls.js';
 export type GatewayServer = http.Server | https.Server;
 
 /**
+ * A connection that has not finished its TLS handshake by then is closed. Node's default, 120 s, let anyone hold a
+ * descriptor for two minutes per connection without sending a byte (about 170 connections a second kept the
+ * gateway at its descriptor limit); kubectl and docker finish a handshake in milliseconds.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
  * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
  * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
  */
@@ -21,7 +28,7 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
     noDelay: true,
   };
   if (config.tls === undefined) return http.createServer(common);
-  const options = { ...common, ...tlsServerOptions(config.tls) } as https.ServerOptions;
+  const options = { ...common, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsServerOptions(config.tls) } as https.ServerOptions;
   try {
     const server = https.createServer(options);
     server.on('tlsClientError', answerPlainHttp);

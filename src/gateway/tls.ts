@@ -49,7 +49,29 @@ export function clientCertificateRefusal(socket: unknown, url: string | undefine
   const peer = socket.getPeerCertificate();
   return peer === null || Object.keys(peer).length === 0
     ? 'this gateway requires a client certificate (mutual TLS): configure one in your client (kubectl: client-certificate/client-key in the kubeconfig user; docker: --tlscert/--tlskey)'
-    : `the client certificate is not accepted (${socket.authorizationError?.message ?? 'not signed by the configured client CA'}); use a certificate signed by the gateway's client CA`;
+    : `the client certificate is not accepted (${verifyFailure(socket.authorizationError as unknown)}); use a valid certificate signed by the gateway's client CA`;
+}
+
+/** OpenSSL's verification errors a client is most likely to meet, in words. */
+const VERIFY_FAILURES: Readonly<Record<string, string>> = {
+  CERT_HAS_EXPIRED: 'it has expired',
+  CERT_NOT_YET_VALID: 'it is not valid yet',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'not signed by the configured client CA',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'not signed by the configured client CA',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'it is self-signed, not signed by the configured client CA',
+  SELF_SIGNED_CERT_IN_CHAIN: 'not signed by the configured client CA',
+  CERT_SIGNATURE_FAILURE: 'its signature does not verify',
+};
+
+/**
+ * Why the client certificate failed verification. Node gives OpenSSL's code as a string here (`CERT_HAS_EXPIRED`),
+ * not the Error its type declares: read as an Error, every failure was reported as "not signed by the client CA",
+ * an expired certificate included.
+ */
+function verifyFailure(error: unknown): string {
+  const code = typeof error === 'string' ? error : error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : undefined;
+  if (code === undefined || code === '') return 'it does not verify against the configured client CA';
+  return VERIFY_FAILURES[code] ?? `OpenSSL: ${code}`;
 }
 
 function fingerprint(material: tls.SecureContextOptions): string {

@@ -70,10 +70,37 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
  * token is not mapped: the caller then gets 403. Such callers get only these groups, never project groups.
  */
 export function scopeGroups(identity: ScopeOnlyIdentity, config: ImpersonationConfig): readonly string[] | undefined {
+  const mapping = scopeMapping(identity, config);
+  if (mapping === undefined) return undefined;
+  if (Array.isArray(mapping)) return identity.roles.includes(SCOPE_LIST_ROLE) ? mapping : [];
+  const groups = new Set<string>();
+  for (const role of identity.roles) for (const g of (mapping as Readonly<Record<string, readonly string[]>>)[role] ?? []) groups.add(g);
+  return [...groups];
+}
+
+/**
+ * The role a token needs on its domain or the system for a plain list of groups. Keystone issues a domain- or
+ * system-scoped token to anyone with any role there (`reader` included): a list given to every such token made a
+ * domain reader act with the operator's admin groups.
+ */
+export const SCOPE_LIST_ROLE = 'admin';
+
+type ScopeMapping = NonNullable<ImpersonationConfig['systemScopeGroups']>;
+
+function scopeMapping(identity: ScopeOnlyIdentity, config: ImpersonationConfig): ScopeMapping | undefined {
   if (identity.scope === 'system') return config.systemScopeGroups;
   const byDomain = config.domainScopeGroups;
   if (byDomain === undefined || identity.domain === undefined) return undefined;
   return byDomain[identity.domain.id] ?? byDomain[identity.domain.name];
+}
+
+/** Why a mapped domain- or system-scoped token gets no groups: none of its roles is mapped. */
+export function unmappedRolesRefusal(identity: ScopeOnlyIdentity, config: ImpersonationConfig): string {
+  const where = identity.scope === 'domain' ? `the domain '${identity.domain?.name ?? ''}'` : 'the system';
+  const roles = identity.roles.length > 0 ? identity.roles.join(', ') : 'none';
+  const mapping = scopeMapping(identity, config);
+  const mapped = mapping === undefined ? [] : Array.isArray(mapping) ? [SCOPE_LIST_ROLE] : Object.keys(mapping);
+  return `your roles on ${where} (${roles}) are not mapped to any Kubernetes group on this gateway (mapped: ${mapped.join(', ')}); use a project-scoped token, or ask the operator`;
 }
 
 export function scopeImpersonationHeaders(identity: ScopeOnlyIdentity, groups: readonly string[], config: ImpersonationConfig): string[] {

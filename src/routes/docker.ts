@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { extractCredential } from '../auth/credentials.js';
+import { AuthError } from '../auth/errors.js';
 import type { Identity } from '../auth/identity.js';
 import type { DockerConfig } from '../config/schema.js';
 import {
@@ -132,9 +133,32 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
 
   const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
     const credential = extractCredential(req.rawHeaders, { upgrade });
-    const token =
-      credential.kind === 'token' ? credential.token : await options.applicationCredentials.token(credential.id, credential.secret);
-    const identity = await authenticator.authenticate(token);
+    let identity: Identity;
+    if (credential.kind === 'token') identity = await authenticator.authenticate(credential.token);
+    else {
+      const { id, secret } = credential;
+      const exchanged = await options.applicationCredentials.token(id, secret);
+      try {
+        identity = await authenticator.authenticate(exchanged);
+      } catch (err) {
+        // The token got for this credential was revoked before its expiry (the user's password changed, a role
+        // assignment or group membership changed): Keystone revokes the user's tokens, not their application
+        // credentials. Get a new token for the credential once rather than refusing it until the old token expires.
+        if (!(err instanceof AuthError) || err.reason !== 'Unauthorized') throw err;
+        options.applicationCredentials.forget(id, secret, exchanged);
+        const renewed = await options.applicationCredentials.token(id, secret);
+        try {
+          identity = await authenticator.authenticate(renewed);
+        } catch (again) {
+          // A fresh token refused too: not a revocation; do not exchange the credential again on every request.
+          if (again instanceof AuthError && again.reason === 'Unauthorized') {
+            options.applicationCredentials.forget(id, secret, renewed);
+            options.applicationCredentials.refuse(id, secret, again);
+          }
+          throw again;
+        }
+      }
+    }
     options.rateLimiter?.take(identity);
     return identity;
   };

@@ -6,7 +6,7 @@ import { forbidden } from '../auth/errors.js';
 import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
 import { scopeRefusal } from '../auth/token-identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
-import { impersonationHeaders, scopeGroups, scopeImpersonationHeaders } from '../k8s/impersonation.js';
+import { impersonationHeaders, scopeGroups, scopeImpersonationHeaders, unmappedRolesRefusal } from '../k8s/impersonation.js';
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
@@ -64,6 +64,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
       else {
         const groups = scopeGroups(identity, impersonation);
         if (groups === undefined) throw forbidden(scopeRefusal(identity));
+        if (groups.length === 0) throw forbidden(unmappedRolesRefusal(identity, impersonation));
         lines = scopeImpersonationHeaders(identity, groups, impersonation);
       }
       linesOf.set(identity, lines);

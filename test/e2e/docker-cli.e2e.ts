@@ -5,9 +5,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway, startGateway } from './support/gateway-process.js';
+import { httpsGet, sharedGateway, startGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
-import { createApplicationCredential } from './support/keystone-admin.js';
+import {
+  applicationCredentialToken,
+  changeOwnPassword,
+  createApplicationCredential,
+  createUserWithProject,
+  deleteApplicationCredential,
+  deleteProject,
+  deleteUser,
+  passwordToken,
+} from './support/keystone-admin.js';
+import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { auditRecordMatching, metricValue } from './support/observability.js';
 import { run } from './support/run.js';
 
@@ -478,6 +488,47 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
         await engineDocker(['rm', '-f', c]);
       }
     });
+  });
+
+  it('an application credential keeps working after its user changes their password (Keystone revokes the tokens, not the credential)', async function () {
+    this.timeout(120_000);
+    const name = `e2e-acpw-${tag}`;
+    const first = `pw-${randomBytes(12).toString('hex')}`;
+    const { userId, projectId } = await createUserWithProject(name, first);
+    let ac: { id: string; secret: string } | undefined;
+    try {
+      const token = await passwordToken(name, first, name);
+      ac = await createApplicationCredential(token, userId, `docker-pw-${tag}`);
+      const user = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:${ac.secret}`).toString('base64')}` });
+      await ok(user.docker(['ps']), 'docker ps with Basic before the password change');
+      await changeOwnPassword(userId, token, first, `pw-${randomBytes(12).toString('hex')}`);
+      // Once the gateway's cache of the exchanged token has lapsed, Keystone answers that the token was revoked.
+      await new Promise((r) => setTimeout(r, (E2E_CACHE_TTL_SECONDS + 2) * 1000));
+      await ok(user.docker(['ps']), 'docker ps with the same application credential after the password change');
+    } finally {
+      if (ac !== undefined) await deleteApplicationCredential(userId, ac.id);
+      await deleteUser(userId);
+      await deleteProject(projectId);
+    }
+  });
+
+  it('an application credential with access rules is refused with 403 saying why, for docker and kubectl alike (not "token expired or revoked")', async function () {
+    this.timeout(60_000);
+    const t = await issueToken('alice', 'alpha');
+    const rules = [{ service: 'identity', method: 'GET', path: '/v3/users/*' }];
+    const ac = await createApplicationCredential(t.token, t.userId, `docker-rules-${tag}`, undefined, rules);
+    try {
+      const user = new DockerUser(sharedGateway().port, { Authorization: `Basic ${Buffer.from(`${ac.id}:${ac.secret}`).toString('base64')}` });
+      const denied = await user.docker(['ps']);
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /application credential with access rules/);
+      const { token } = await applicationCredentialToken(ac.id, ac.secret);
+      const k8s = await httpsGet(`${sharedGateway().url}/k8s/api/v1/namespaces/os-alpha/pods`, { 'X-Auth-Token': token });
+      assert.equal(k8s?.status, 403, k8s?.body);
+      assert.match(JSON.parse(k8s?.body ?? '{}').message, /access rules/);
+    } finally {
+      await deleteApplicationCredential(t.userId, ac.id);
+    }
   });
 
   it('an application credential in Authorization: Basic through HttpHeaders works', async function () {

@@ -69,6 +69,11 @@ export class KeystoneDouble {
     this.tokens.set(token, spec);
   }
 
+  /** Keystone revokes a user token (`openstack token revoke`, or its user's password changed): validating it answers 404. */
+  revoke(token: string): void {
+    this.tokens.delete(token);
+  }
+
   /** Keystone forgets every service token it issued: the next validation with one answers 401. */
   revokeServiceTokens(): void {
     this.serviceTokens = new Set();
@@ -140,6 +145,10 @@ export class KeystoneDouble {
       const subject = req.headers['x-subject-token'];
       const spec = typeof subject === 'string' ? this.tokens.get(subject) : undefined;
       if (spec === undefined) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
+      // As Keystone: a token with access rules is not shown to a validator that does not say it understands them
+      // (keystone/token/provider.py _validate_token_access_rules: 404 "Could not find token").
+      const accessRulesVersion = Number(req.headers['openstack-identity-access-rules'] ?? 'NaN');
+      if (spec.accessRules !== undefined && !(accessRulesVersion >= 1)) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
       const expiresAt = spec.expiresAt ?? new Date(Date.now() + 3600_000);
       if (expiresAt.getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
       const user = spec.user ?? 'alice';

@@ -389,6 +389,77 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(keystone.issueCalls - before, 1, 'one exchange for five requests');
   });
 
+  it('an application credential whose exchanged token Keystone revoked is exchanged again, not refused until that token expires', async function () {
+    this.timeout(15_000);
+    // A password change (or a role or group change) revokes every token of the user; application credentials stay good.
+    // A gateway whose cache trusts a validated token for 1 s, so the revocation is seen a second later.
+    const shortCache = await createGateway(
+      parseConfig(
+        [
+          'listen: {host: 127.0.0.1, port: 0}',
+          'keystone:',
+          `  authUrl: ${keystone.url}`,
+          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+          '  cacheTtlSeconds: 1',
+          `docker: {host: "unix://${engine.socketPath}"}`,
+          'log: {level: silent}',
+        ].join('\n'),
+        {},
+      ),
+      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
+    );
+    const shortPort = ((await shortCache.listen()) as AddressInfo).port;
+    try {
+      for (let n = 1; n <= 60; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
+      const basic = { authorization: `Basic ${Buffer.from('ac-revoked-id:ac-secret').toString('base64')}` };
+      assert.equal((await call(shortPort, 'GET', '/docker/version', basic)).status, 200);
+      for (let n = 1; n <= keystone.issueCalls; n += 1) keystone.revoke(`service-token-${n}`);
+      await new Promise((r) => setTimeout(r, 1100));
+      const before = keystone.issueCalls;
+      const again = await Promise.all([1, 2, 3].map(() => call(shortPort, 'GET', '/docker/version', basic)));
+      assert.deepEqual(
+        again.map((r) => r.status),
+        [200, 200, 200],
+        again.map((r) => r.body).join('\n'),
+      );
+      assert.equal(keystone.issueCalls - before, 1, 'one new exchange for the three requests');
+      assert.equal((await call(shortPort, 'GET', '/docker/version', basic)).status, 200);
+      assert.equal(keystone.issueCalls - before, 1, 'the new token is kept');
+    } finally {
+      await shortCache.shutdown();
+    }
+  });
+
+  it('an application credential whose fresh tokens Keystone refuses too costs Keystone no exchange per request', async () => {
+    // Keystone issues tokens for the credential but refuses to validate them (404), as it does for a credential with
+    // access rules when asked without OpenStack-Identity-Access-Rules.
+    const refusing = await new KeystoneDouble().start();
+    const gw = await createGateway(
+      parseConfig(
+        [
+          'listen: {host: 127.0.0.1, port: 0}',
+          'keystone:',
+          `  authUrl: ${refusing.url}`,
+          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+          `docker: {host: "unix://${engine.socketPath}"}`,
+          'log: {level: silent}',
+        ].join('\n'),
+        {},
+      ),
+      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
+    );
+    const gwPort = ((await gw.listen()) as AddressInfo).port;
+    try {
+      const basic = { authorization: `Basic ${Buffer.from('ac-refused-id:ac-secret').toString('base64')}` };
+      for (let i = 0; i < 5; i += 1) assert.equal((await call(gwPort, 'GET', '/docker/version', basic)).status, 401);
+      // The gateway's own service token, one exchange, and one more after the first refusal: no more.
+      assert.ok(refusing.issueCalls <= 3, `${refusing.issueCalls} calls to POST /v3/auth/tokens for 5 requests`);
+    } finally {
+      await gw.shutdown();
+      await refusing.stop();
+    }
+  });
+
   it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {
     keystone.refuseLogins = true;
     try {

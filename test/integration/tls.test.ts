@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { RawConnection } from '../helpers/raw-client.js';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -46,7 +47,7 @@ function get(port: number, pathName: string, options: https.RequestOptions = {})
 }
 
 /** A CA and a client certificate it signed, made with openssl. */
-function clientPki(dir: string, name: string): { ca: string; cert: string; key: string } {
+function clientPki(dir: string, name: string, days = '1'): { ca: string; cert: string; key: string } {
   const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
   const ca = path.join(dir, `${name}-ca.crt`);
   const caKey = path.join(dir, `${name}-ca.key`);
@@ -57,7 +58,7 @@ function clientPki(dir: string, name: string): { ca: string; cert: string; key: 
   run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}-client`, '-keyout', key, '-out', csr);
   const ext = path.join(dir, `${name}-ext.cnf`);
   writeFileSync(ext, 'extendedKeyUsage=clientAuth\n');
-  run('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', cert, '-extfile', ext);
+  run('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', days, '-out', cert, '-extfile', ext);
   return { ca, cert, key };
 }
 
@@ -147,6 +148,20 @@ describe('TLS listener (in-process gateway, real TLS, certificates made with ope
       assert.equal(n, 0, 'half-open TLS connections pile up');
     });
 
+    it('a connection that never completes its TLS handshake is closed after 10 s, not after Node\'s default two minutes', async function () {
+      this.timeout(30_000);
+      const started = Date.now();
+      const sockets = [0, 1].map((i) => {
+        const socket = net.connect(gw.port, '127.0.0.1');
+        // One sends nothing at all, the other the start of a ClientHello and then nothing.
+        if (i === 1) socket.on('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff])));
+        socket.on('error', () => undefined);
+        return new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+      });
+      const closedAfter = await Promise.all(sockets.map((p) => Promise.race([p, sleep(20_000).then(() => Infinity)])));
+      for (const ms of closedAfter) assert.ok(ms >= 9_000 && ms < 15_000, `closed after ${ms} ms`);
+    });
+
     it('plain HTTP sent to the TLS port gets a plain 400 saying to use https, not a bare closed connection', async () => {
       for (const path of ['/k8s/api', '/docker/_ping']) {
         const c = await RawConnection.open(gw.port);
@@ -211,6 +226,22 @@ describe('TLS listener (in-process gateway, real TLS, certificates made with ope
       const res = await get(gw.port, '/k8s/api', { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), headers: { 'x-auth-token': 'alice-token' } });
       assert.equal(res.status, 401);
       assert.match(res.body, /not accepted/);
+    });
+
+    it('an expired certificate from the client CA: 401 saying it has expired (not that another CA signed it)', async () => {
+      // -days 0: valid until the second it was made.
+      const expired = clientPki(dir, 'expired', '0');
+      await sleep(1100);
+      const other = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, tls: true, tlsExtra: `clientCaFile: ${expired.ca}` });
+      try {
+        const res = await get(other.port, '/k8s/api', { cert: readFileSync(expired.cert), key: readFileSync(expired.key), headers: { 'x-auth-token': 'alice-token' } });
+        assert.equal(res.status, 401);
+        assert.match(res.body, /not accepted \(it has expired\)/);
+        const fromStranger = await get(gw.port, '/k8s/api', { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key), headers: { 'x-auth-token': 'alice-token' } });
+        assert.match(fromStranger.body, /not accepted \(not signed by the configured client CA\)/);
+      } finally {
+        await other.stop();
+      }
     });
 
     it('upgrades are refused the same way', async () => {

@@ -3,7 +3,7 @@ import type { ScopeOnlyIdentity } from '../../src/auth/identity.js';
 import { identityFromToken, scopeRefusal } from '../../src/auth/token-identity.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ImpersonationConfig } from '../../src/config/schema.js';
-import { ImpersonationError, scopeGroups, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
+import { ImpersonationError, scopeGroups, scopeImpersonationHeaders, unmappedRolesRefusal } from '../../src/k8s/impersonation.js';
 
 const later = new Date(Date.now() + 3600_000).toISOString();
 const user = { id: 'u1', name: 'ops', domain: { id: 'default', name: 'Default' } };
@@ -24,11 +24,33 @@ describe('domain- and system-scoped tokens', () => {
     const d: ScopeOnlyIdentity = { scope: 'domain', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, domain: { id: 'd1', name: 'Ops' }, roles: [], expiresAt: new Date(later) };
     assert.equal(scopeGroups(d, base), undefined);
     assert.match(scopeRefusal(d), /scoped to the domain 'Ops'.*maps no domain-scoped tokens/);
-    assert.deepEqual(scopeGroups(d, { ...base, domainScopeGroups: { Ops: ['ops-admins'] } }), ['ops-admins']);
-    assert.deepEqual(scopeGroups(d, { ...base, domainScopeGroups: { d1: ['by-id'] } }), ['by-id']);
-    const s: ScopeOnlyIdentity = { scope: 'system', user: d.user, roles: [], expiresAt: new Date(later) };
+    const admin = { ...d, roles: ['admin', 'member', 'reader'] };
+    assert.deepEqual(scopeGroups(admin, { ...base, domainScopeGroups: { Ops: ['ops-admins'] } }), ['ops-admins']);
+    assert.deepEqual(scopeGroups(admin, { ...base, domainScopeGroups: { d1: ['by-id'] } }), ['by-id']);
+    const s: ScopeOnlyIdentity = { scope: 'system', user: d.user, roles: ['admin', 'member', 'reader'], expiresAt: new Date(later) };
     assert.equal(scopeGroups(s, { ...base, domainScopeGroups: { Ops: ['x'] } }), undefined);
     assert.deepEqual(scopeGroups(s, { ...base, systemScopeGroups: ['cloud-admins'] }), ['cloud-admins']);
+  });
+
+  it('a list of groups goes to tokens with the admin role only: Keystone scopes a token to a domain for any role there', () => {
+    // A user whose only role on the domain is reader gets a domain-scoped token from Keystone all the same.
+    const reader: ScopeOnlyIdentity = { scope: 'domain', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, domain: { id: 'd1', name: 'Ops' }, roles: ['reader'], expiresAt: new Date(later) };
+    const listed = { ...base, domainScopeGroups: { Ops: ['ops-admins'] } };
+    assert.deepEqual(scopeGroups(reader, listed), []);
+    assert.match(unmappedRolesRefusal(reader, listed), /your roles on the domain 'Ops' \(reader\) are not mapped .*\(mapped: admin\)/);
+    const systemReader: ScopeOnlyIdentity = { scope: 'system', user: reader.user, roles: ['reader'], expiresAt: new Date(later) };
+    assert.deepEqual(scopeGroups(systemReader, { ...base, systemScopeGroups: ['cloud-admins'] }), []);
+  });
+
+  it('a map from role to groups gives each token the groups of its roles', () => {
+    const member: ScopeOnlyIdentity = { scope: 'domain', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, domain: { id: 'd1', name: 'Ops' }, roles: ['member', 'reader'], expiresAt: new Date(later) };
+    const byRole = { ...base, domainScopeGroups: { Ops: { admin: ['ops-admins'], member: ['ops-editors', 'ops-viewers'], reader: ['ops-viewers'] } } };
+    assert.deepEqual([...(scopeGroups(member, byRole) ?? [])].sort(), ['ops-editors', 'ops-viewers']);
+    assert.deepEqual(scopeGroups({ ...member, roles: ['observer'] }, byRole), []);
+    const yaml = `keystone:\n  authUrl: http://k:5000/v3\n  serviceCredentials: {applicationCredentialId: a, applicationCredentialSecret: b}\nk8s:\n  impersonation:\n    systemScopeGroups: {reader: [viewers], admin: [cloud-admins]}\n`;
+    assert.deepEqual(parseConfig(yaml, {}).k8s?.impersonation.systemScopeGroups, { reader: ['viewers'], admin: ['cloud-admins'] });
+    assert.throws(() => parseConfig(yaml.replace('[viewers]', '["system:masters"]'), {}), /must not start with 'system:'/);
+    assert.throws(() => parseConfig(yaml.replace('{reader: [viewers], admin: [cloud-admins]}', '{}'), {}), /systemScopeGroups/);
   });
 
   it('impersonate the prefixed user with exactly the configured groups, one line each', () => {

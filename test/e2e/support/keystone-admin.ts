@@ -50,12 +50,19 @@ export async function createApplicationCredential(
   userId: string,
   name: string,
   expiresAt?: Date,
+  accessRules?: ReadonlyArray<{ service: string; method: string; path: string }>,
 ): Promise<{ id: string; secret: string }> {
   const { application_credential: ac } = await call<{ application_credential: { id: string; secret: string } }>(
     'POST',
     `/users/${userId}/application_credentials`,
     userToken,
-    { application_credential: { name, ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}) } },
+    {
+      application_credential: {
+        name,
+        ...(expiresAt ? { expires_at: expiresAt.toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
+        ...(accessRules ? { access_rules: accessRules } : {}),
+      },
+    },
   );
   return { id: ac.id, secret: rememberSecret(ac.secret) };
 }
@@ -96,4 +103,76 @@ export async function countingKeystoneProxy(): Promise<{ url: string; authentica
     authentications: () => authentications,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** A fresh Keystone user in the Default domain with a member role on a fresh project of the same name. */
+export async function createUserWithProject(name: string, password: string): Promise<{ userId: string; projectId: string }> {
+  const token = await adminToken();
+  rememberSecret(password);
+  const { user } = await call<{ user: { id: string } }>('POST', '/users', token, { user: { name, password, domain_id: 'default' } });
+  const projectId = await createProjectWithMember(name, name);
+  return { userId: user.id, projectId };
+}
+
+export async function deleteUser(id: string): Promise<void> {
+  await call('DELETE', `/users/${id}`, await adminToken());
+}
+
+/** What `openstack user password set` does: the user changes their own password (Keystone revokes their tokens). */
+export async function changeOwnPassword(userId: string, userToken: string, original: string, password: string): Promise<void> {
+  rememberSecret(password);
+  await call('POST', `/users/${userId}/password`, userToken, { user: { password, original_password: original } });
+}
+
+/** A project-scoped token for a user of the Default domain, by name and password. */
+export async function passwordToken(user: string, password: string, project: string): Promise<string> {
+  const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  const token = rememberSecret(res.headers.get('x-subject-token'));
+  if (res.status !== 201 || token === null) throw new Error(`Keystone refused ${user}@${project}: HTTP ${res.status}`);
+  return token;
+}
+
+/**
+ * Deletes one application credential by itself. Delete a user's application credentials this way before the user:
+ * Keystone 22 on SQLite removes a deleted user's credentials without their role rows, and the next credential anyone
+ * creates then gets the same internal id and fails with 409 "Duplicate entry".
+ */
+export async function deleteApplicationCredential(userId: string, id: string): Promise<void> {
+  await call('DELETE', `/users/${userId}/application_credentials/${id}`, await adminToken());
+}
+
+/** A fresh Keystone user in the Default domain whose only role is `role` on the Default domain itself. */
+export async function createDomainUser(name: string, password: string, role: string): Promise<string> {
+  const token = await adminToken();
+  rememberSecret(password);
+  const { user } = await call<{ user: { id: string } }>('POST', '/users', token, { user: { name, password, domain_id: 'default' } });
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', `/roles?name=${role}`, token);
+  await call('PUT', `/domains/default/users/${user.id}/roles/${roles[0]?.id}`, token);
+  return user.id;
+}
+
+/** A token scoped to the Default domain. */
+export async function domainToken(user: string, password: string): Promise<string> {
+  const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { domain: { name: 'Default' } },
+      },
+    }),
+  });
+  const token = rememberSecret(res.headers.get('x-subject-token'));
+  if (res.status !== 201 || token === null) throw new Error(`Keystone refused a domain-scoped token for ${user}: HTTP ${res.status}`);
+  return token;
 }
