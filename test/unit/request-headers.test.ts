@@ -64,6 +64,17 @@ describe('Kubernetes request headers', () => {
     assert.deepEqual(lines(out, 'impersonate-user'), ['keystone:alice']);
   });
 
+  it('on discovery requests, every client Impersonate-* header (Uid and Extra-* included) is dropped in every letter case', () => {
+    const raw = hostileHeaderLines({ skip: (lower) => !impersonating(lower) });
+    assert.ok(raw.length >= 6 * 4 * 2, 'the table has Uid and Extra-* names');
+    const out = k8sRequestHeaders(raw, {
+      hostHeader: 'api:6443', authorization: 'Bearer sa', identityHeaders: impersonationHeaders(alice, config), upgrade: false, discovery: true,
+    });
+    assert.deepEqual(out.filter((v) => v.startsWith('hostile-')), [], JSON.stringify(out));
+    assert.deepEqual(lines(out, 'impersonate-uid'), []);
+    assert.deepEqual(lines(out, 'impersonate-extra-scopes'), []);
+  });
+
   for (const named of [
     'Impersonate-User', 'authorization', 'X-Remote-User', 'IMPERSONATE-GROUP', 'impersonate-uid', 'x-auth-token', 'X-Forwarded-For',
     'Impersonate-Extra-x', 'x-remote-extra-y', 'Forwarded',
@@ -73,6 +84,9 @@ describe('Kubernetes request headers', () => {
       assert.throws(() => build(['Connection', `keep-alive, ${named}`]), HeaderPolicyError);
       // A second Connection line is as good as the first for an attacker.
       assert.throws(() => build(['Connection', 'keep-alive', 'connection', named]), HeaderPolicyError);
+      // The Connection header's own name in any letter case (Node reads it case-insensitively, so would a proxy).
+      for (const variant of letterCases('Connection')) assert.throws(() => build([variant, named]), HeaderPolicyError, variant);
+
     });
   }
 
