@@ -296,6 +296,12 @@ describe('observability: audit trail, access log and metrics (in-process gateway
       }
       assert.ok(!everything.includes(Buffer.from(secrets.subprotocol).toString('base64url')));
       assert.ok(!everything.includes('service-password'), "the gateway's own password appears in the logs");
+      // The gateway's own credentials are worth more than any user's: its Keystone token (the double issues
+      // service-token-<n>) validates every token, its apiserver credential (the kubeconfig's) can impersonate anyone.
+      assert.ok(keystone.issueCalls > 0, 'the gateway did get its own Keystone token');
+      assert.ok(!everything.includes('service-token-'), "the gateway's own Keystone token appears in the logs");
+      assert.ok(!everything.includes('gateway-sa-token'), "the gateway's apiserver credential appears in the logs");
+
     });
   });
 });
