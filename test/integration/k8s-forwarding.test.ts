@@ -265,6 +265,27 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       });
       assert.ok(chunks.length >= 12);
     });
+
+    it('a stream that stays silent for 3 s is not cut: no idle timeout on long responses (invariants.md 11)', async function () {
+      this.timeout(10_000);
+      // The head at once, then nothing for 3 s (a watch with no events), then the rest. The head reaches the client
+      // as soon as the upstream sent it, not with the first event.
+      const started = Date.now();
+      const { headAfterMs, body } = await new Promise<{ headAfterMs: number; body: string }>((resolve, reject) => {
+        const req = http.get(`${gw.url}/k8s/slow-body?watch=1&ms=3000`, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
+          const headAfterMs = Date.now() - started;
+          assert.equal(res.statusCode, 200);
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ headAfterMs, body: text }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+      });
+      assert.ok(headAfterMs < 1500, `the response head waited ${headAfterMs} ms for the first event`);
+      assert.equal(body, 'slow-body-done');
+
+    });
   });
 
   describe('upgrades', () => {
@@ -320,7 +341,40 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       assert.ok(rec.closedAt - left < 1000);
     });
 
+    it('an upgraded session idle for 3 s still carries bytes both ways (idle port-forward, invariants.md 11)', async function () {
+      this.timeout(10_000);
+      const c = await RawConnection.open(gw.port);
+      c.write(requestHead('POST', portForward, [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1'], ['X-Stream-Protocol-Version', 'portforward.k8s.io']]));
+      await c.until((t) => t.includes('\r\n\r\n'));
+      assert.match(c.text(), /^HTTP\/1\.1 101 /);
+      c.write('first');
+      await c.until((t) => t.includes('echo:first'));
+      await sleep(3000);
+      c.write('after-idle');
+      await c.until((t) => t.includes('echo:after-idle'));
+      c.endWrite();
+      assert.ok((await c.untilEnded()).endsWith('bye'));
+    });
+
+    it('a client that leaves while its token is being checked starts no upstream exec (invariants.md 30)', async () => {
+      keystone.register('exec-leaver-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
+      const before = upstream.requests.length;
+      keystone.delayMs = 300;
+      try {
+        const c = await RawConnection.open(gw.port);
+        c.write(requestHead('POST', exec, [['X-Auth-Token', 'exec-leaver-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+        await sleep(50);
+        c.destroy();
+        await sleep(700);
+      } finally {
+        keystone.delayMs = 0;
+      }
+      assert.deepEqual(upstream.requests.slice(before).map((r) => r.url), [], 'an exec was started upstream for a client that had left');
+    });
+
     it('when the upstream half-closes first, what the client sends afterwards still reaches it', async () => {
+
+
       const c = await RawConnection.open(gw.port);
       c.write(requestHead('POST', '/k8s/upstream-closes-first', [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'tcp']]));
       await c.until((t) => t.endsWith('server-done'));
