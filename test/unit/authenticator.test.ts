@@ -61,7 +61,19 @@ describe('Authenticator (Keystone double)', () => {
     assert.ok(all.every((i) => i.user.name === 'alice' && i.project.id === 'alpha-id'));
   });
 
+  it('validates every token at Keystone whatever it looks like: JWS and Fernet tokens carry no roles or revocation (invariants.md 16)', async () => {
+    const { auth } = setup(keystone);
+    const jws = `eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.${Buffer.from(JSON.stringify({ sub: 'alice', exp: 9999999999 })).toString('base64url')}.c2ln`;
+    const fernet = `gAAAAAB${'x'.repeat(170)}`;
+    for (const token of [jws, fernet]) {
+      const before = keystone.validateCalls;
+      await rejectsWith(auth.authenticate(token), 401);
+      assert.equal(keystone.validateCalls - before, 1, `${token.slice(0, 12)}... was asked at Keystone`);
+    }
+  });
+
   it('serves later requests from the cache without asking Keystone again', async () => {
+
     keystone.register('t1');
     const { auth } = setup(keystone);
     await auth.authenticate('t1');

@@ -10,7 +10,32 @@ const user = { id: 'u1', name: 'ops', domain: { id: 'default', name: 'Default' }
 
 const base: ImpersonationConfig = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
 
+describe('project-scoped tokens', () => {
+  it("read each field from where Keystone writes it: the user's domain and the project's apart, roles by name (invariants.md 15)", () => {
+    const identity = identityFromToken(
+      {
+        token: {
+          expires_at: later,
+          user: { id: 'u1', name: 'alice', domain: { id: 'user-dom-id', name: 'UserDom' } },
+          project: { id: 'p1', name: 'alpha', domain: { id: 'proj-dom-id', name: 'ProjDom' } },
+          roles: [{ id: 'role-id-1', name: 'member' }, { id: 'role-id-2', name: 'reader' }],
+          application_credential: { id: 'ac-1', restricted: true, access_rules: [] },
+        },
+      },
+      Date.now(),
+    );
+    assert.ok('project' in identity);
+    assert.deepEqual(identity.user, { id: 'u1', name: 'alice', domainId: 'user-dom-id', domainName: 'UserDom' });
+    assert.deepEqual(identity.project, { id: 'p1', name: 'alpha', domainId: 'proj-dom-id', domainName: 'ProjDom' });
+    assert.deepEqual(identity.roles, ['member', 'reader']);
+    assert.equal(identity.expiresAt.toISOString(), later);
+    // An application credential without access rules (Keystone writes an empty list) is usable.
+    assert.equal(identity.applicationCredentialId, 'ac-1');
+  });
+});
+
 describe('domain- and system-scoped tokens', () => {
+
   it('are recognised as such, not as projects; unscoped ones are refused with how to scope', () => {
     const domain = identityFromToken({ token: { expires_at: later, user, domain: { id: 'd1', name: 'Ops' }, roles: [{ id: 'r', name: 'admin' }] } }, Date.now());
     assert.equal((domain as ScopeOnlyIdentity).scope, 'domain');
