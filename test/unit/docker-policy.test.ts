@@ -62,6 +62,13 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     ['{"CgroupParent":"/"}', /--cgroup-parent/],
     ['{"Cgroup":"host"}', /--cgroup/],
     ['{"OomScoreAdj":-1000}', /--oom-score-adj/],
+    // A seccomp profile of the client's own (`--security-opt seccomp=profile.json`, sent inline) can allow everything.
+    ['{"SecurityOpt":["seccomp={\\"defaultAction\\":\\"SCMP_ACT_ALLOW\\"}"]}', /replaces the default seccomp profile/],
+    ['{"SecurityOpt":["systempaths=unconfined"]}', /--security-opt systempaths=unconfined/],
+    ['{"LogConfig":{"Config":{"max-file":"1000","max-size":"1g"}}}', /--log-opt/],
+    ['{"OomKillDisable":true}', /--oom-kill-disable/],
+    ['{"Links":["other:o"]}', /--link/],
+    ['{"ExtraHosts":["h:host-gateway"]}', /--add-host host-gateway/],
   ];
   for (const [hostConfig, option] of hostEscapes) {
     it(`refuses HostConfig ${hostConfig} naming the option`, () => {
@@ -150,6 +157,12 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => checkVolumeCreate(body('{"Name":"v","Driver":"nfs"}')), /not the local driver/);
     checkVolumeCreate(body('{"Name":"v"}'));
     refused(() => checkNetworkCreate(body('{"Name":"n","Driver":"macvlan"}')), /not the bridge driver/);
+    refused(() => checkVolumeCreate(body('{"Name":"v","ClusterVolumeSpec":{"Group":"g"}}')), /swarm feature/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}')), /--opt/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","ConfigFrom":{"Network":"other"}}')), /--config-from/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Attachable":true}')), /swarm feature/);
+    checkNetworkCreate(body('{"Name":"n","Driver":"bridge"}'));
+
   });
 
   it('refuses labels in the reserved prefix, stamps the owner', () => {
