@@ -4,6 +4,16 @@ import type { ImpersonationConfig } from '../config/schema.js';
 /** A header value the apiserver will read back exactly: visible ASCII and inner spaces. */
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
+/**
+ * Whatever the configured prefix, the user name sent must not fall in the apiserver's reserved space: a prefix that
+ * is itself the start of `system:` (`system`, `sys`) plus a Keystone name such as `:masters` would (invariants.md 5).
+ */
+function checkNotReserved(user: string): void {
+  if (user.toLowerCase().startsWith('system:')) {
+    throw new ImpersonationError(`the Keystone user name would be impersonated as '${user}', a name reserved by Kubernetes; ask an operator (k8s.impersonation.userPrefix)`);
+  }
+}
+
 /** The identity cannot be expressed safely to the apiserver: refuse (403) rather than forward with less or more. */
 export class ImpersonationError extends Error {
   override readonly name = 'ImpersonationError';
@@ -38,6 +48,7 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
     throw new ImpersonationError('the token names no user or no project; refusing to forward');
   }
   const user = `${config.userPrefix}${userName}`;
+  checkNotReserved(user);
   if (!HEADER_SAFE.test(user)) {
     throw new ImpersonationError(`the Keystone user name '${userName}' cannot be carried in an HTTP header; ask an operator`);
   }
@@ -105,7 +116,9 @@ export function unmappedRolesRefusal(identity: ScopeOnlyIdentity, config: Impers
 
 export function scopeImpersonationHeaders(identity: ScopeOnlyIdentity, groups: readonly string[], config: ImpersonationConfig): string[] {
   const user = `${config.userPrefix}${identity.user.name}`;
+  checkNotReserved(user);
   if (identity.user.name.length === 0 || !HEADER_SAFE.test(user)) {
+
     throw new ImpersonationError(`the Keystone user name '${identity.user.name}' cannot be carried in an HTTP header; ask an operator`);
   }
   if (groups.length === 0) throw new ImpersonationError(`no groups are configured for ${identity.scope}-scoped tokens`);

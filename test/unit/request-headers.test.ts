@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Identity } from '../../src/auth/identity.js';
-import { ImpersonationError, impersonationHeaders } from '../../src/k8s/impersonation.js';
+import { ImpersonationError, impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
 import { HeaderPolicyError, ImpersonationRefusedError, k8sRequestHeaders } from '../../src/k8s/request-headers.js';
 import { HOSTILE_NAMES, hostileHeaderLines, letterCases } from '../helpers/hostile-headers.js';
 
@@ -167,7 +167,18 @@ describe('impersonation headers', () => {
     assert.deepEqual(lines(out, 'impersonate-user'), ['keystone:system:admin']);
   });
 
+  it('whatever the prefix, a Keystone user never becomes a system: user: prefix "system" and a user named ":masters" is refused', () => {
+    const loose = { ...config, userPrefix: 'system' };
+    assert.throws(() => impersonationHeaders({ ...alice, user: { ...alice.user, name: ':masters' } }, loose), (e: unknown) => e instanceof ImpersonationError && /reserved by Kubernetes/.test(e.message));
+    assert.throws(
+      () => scopeImpersonationHeaders({ scope: 'system', user: { ...alice.user, name: ':Masters' }, roles: [], expiresAt: alice.expiresAt }, ['ops'], loose),
+      ImpersonationError,
+    );
+    assert.deepEqual(lines(impersonationHeaders(alice, loose), 'impersonate-user'), ['systemalice']);
+  });
+
   it('a role name with a comma stays one Impersonate-Group line', () => {
+
     const groups = lines(impersonationHeaders({ ...alice, roles: ['a,b'] }, config), 'impersonate-group');
     assert.deepEqual(groups, ['keystone:project:p-1', 'keystone:project:p-1:role:a,b']);
   });
