@@ -215,6 +215,34 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(start?.body, body);
   });
 
+  it("the engine never sees the caller's credentials or forwarding claims, on plain and hijacked requests", async () => {
+    const before = engine.requests.length;
+    const hostile = { 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Real-IP': '10.9.9.9', 'Impersonate-User': 'admin' };
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/a1b2c3d4e5f6/json', { ...alice, ...hostile })).status, 200);
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/a1b2c3d4e5f6/json', { authorization: 'Bearer alice-token', ...hostile })).status, 200);
+    const c = await RawConnection.open(port);
+    const body = '{"Detach":false,"Tty":false}';
+    c.write(
+      requestHead('POST', '/docker/v1.41/exec/exec-alice/start', [
+        ['Authorization', 'Bearer alice-token'], ['X-Forwarded-For', '10.9.9.9'], ['Content-Type', 'application/json'],
+        ['Content-Length', String(body.length)], ['Connection', 'Upgrade'], ['Upgrade', 'tcp'],
+      ]) + body,
+    );
+    await c.until((t) => t.includes('\r\n\r\n'));
+    c.endWrite();
+    await c.untilEnded();
+    const seen = engine.requests.slice(before);
+    assert.ok(seen.some((r) => r.url.includes('/exec/exec-alice/start')), 'the exec start reached the engine');
+    for (const r of seen) {
+      const names = r.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+      for (const banned of ['authorization', 'x-auth-token', 'x-forwarded-for', 'forwarded', 'x-real-ip', 'impersonate-user']) {
+        assert.ok(!names.includes(banned), `${banned} reached the engine on ${r.method} ${r.url}`);
+      }
+      assert.ok(!r.rawHeaders.some((v) => v.includes('alice-token')), `the token reached the engine on ${r.method} ${r.url}`);
+    }
+  });
+
+
   const engineSaw = (fragment: string) => engine.requests.filter((r) => r.url.includes(fragment));
 
   it('refuses API versions below 1.40: below 1.24 start applied a HostConfig from its body', async () => {
