@@ -22,6 +22,10 @@ export class KeystoneDouble {
   private readonly tokens = new Map<string, TokenSpec>();
   private serviceTokens = new Set<string>();
   private serial = 0;
+  /** How many tokens POST /v3/auth/tokens issued (service-token-1 to service-token-<issued>); refused logins are not counted. */
+  get issued(): number {
+    return this.serial;
+  }
   issueCalls = 0;
   validateCalls = 0;
   /** The `auth` part of every POST /v3/auth/tokens body, in order (methods and scope, to check what was asked). */

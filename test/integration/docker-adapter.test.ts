@@ -415,6 +415,14 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     const basic = { authorization: `Basic ${Buffer.from('ac-id:ac-secret').toString('base64')}` };
     for (let i = 0; i < 5; i += 1) assert.equal((await call(port, 'GET', '/docker/version', basic)).status, 200);
     assert.equal(keystone.issueCalls - before, 1, 'one exchange for five requests');
+    // The cache is keyed by id and secret: the id alone (it is in every audit record) never reuses the token.
+    keystone.refuseLogins = true;
+    try {
+      const guessed = { authorization: `Basic ${Buffer.from('ac-id:not-the-secret').toString('base64')}` };
+      assert.equal((await call(port, 'GET', '/docker/version', guessed)).status, 401);
+    } finally {
+      keystone.refuseLogins = false;
+    }
   });
 
   it('an application credential whose exchanged token Keystone revoked is exchanged again, not refused until that token expires', async function () {
@@ -441,7 +449,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
       for (let n = 1; n <= 60; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
       const basic = { authorization: `Basic ${Buffer.from('ac-revoked-id:ac-secret').toString('base64')}` };
       assert.equal((await call(shortPort, 'GET', '/docker/version', basic)).status, 200);
-      for (let n = 1; n <= keystone.issueCalls; n += 1) keystone.revoke(`service-token-${n}`);
+      for (let n = 1; n <= keystone.issued; n += 1) keystone.revoke(`service-token-${n}`);
       await new Promise((r) => setTimeout(r, 1100));
       const before = keystone.issueCalls;
       const again = await Promise.all([1, 2, 3].map(() => call(shortPort, 'GET', '/docker/version', basic)));
