@@ -1,13 +1,12 @@
 import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { AuthError, keystoneUnavailable, unauthorized } from './errors.js';
+import { AuthError, RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { GatewayRefusedError, KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
 import { identityFromToken, scopeRefusal } from './token-identity.js';
-import { forbidden } from './errors.js';
 
 export interface AuthenticatorOptions {
   readonly cacheTtlMs: number;
@@ -142,7 +141,7 @@ export class Authenticator {
       if (res.status === 401) throw new KeystoneUnavailableError("Keystone rejects the gateway's own token even after renewal");
     }
     if (res.status === 404) {
-      throw unauthorized('the token is not valid (expired, revoked or unknown to Keystone); get a new one with `openstack token issue` (with the `zun-gateway credential` plugin in the kubeconfig, run the command again: it gets one itself)');
+      throw unauthorized(`the token is not valid (expired, revoked or unknown to Keystone); ${RENEW_TOKEN}`);
     }
     if (res.status === 403) {
       this.logger.error("Keystone refuses to let the gateway validate tokens: give the gateway's user the 'service' role");

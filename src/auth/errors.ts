@@ -26,6 +26,10 @@ export class AuthError extends Error {
   }
 }
 
+/** How to renew a token, for each client: the end of every 401 about a token that is no longer good. */
+export const RENEW_TOKEN =
+  'get a new one: kubectl with the `zun-gateway credential` plugin gets one itself when the command is run again; otherwise `openstack token issue` (docker: put it in ~/.docker/config.json\'s HttpHeaders, or use an application credential there as Basic, which the gateway renews itself)';
+
 export const unauthorized = (message: string): AuthError => new AuthError('Unauthorized', message);
 export const forbidden = (message: string): AuthError => new AuthError('Forbidden', message);
 export const badCredentials = (message: string): AuthError => new AuthError('BadRequest', message);

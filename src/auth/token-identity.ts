@@ -1,6 +1,6 @@
 import type { AnyIdentity, Identity, ScopeOnlyIdentity } from './identity.js';
 import type { TokenBody } from './keystone-client.js';
-import { AuthError, forbidden, unauthorized } from './errors.js';
+import { AuthError, RENEW_TOKEN, forbidden, unauthorized } from './errors.js';
 
 export const SCOPE_HELP =
   'get a project-scoped token, e.g. `openstack --os-project-name <project> token issue`, or set OS_PROJECT_NAME / OS_PROJECT_ID';
@@ -19,7 +19,7 @@ export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
   const t = body.token;
   const expiresAt = new Date(t.expires_at);
   if (Number.isNaN(expiresAt.getTime())) throw new AuthError('ServiceUnavailable', 'Keystone returned a token without a readable expiry');
-  if (expiresAt.getTime() <= now) throw unauthorized('the token has expired; get a new one with `openstack token issue` (with the `zun-gateway credential` plugin in the kubeconfig, run the command again: it gets one itself)');
+  if (expiresAt.getTime() <= now) throw unauthorized(`the token has expired; ${RENEW_TOKEN}`);
 
   const rules = t.application_credential?.access_rules;
   if (rules !== undefined && rules.length > 0) {

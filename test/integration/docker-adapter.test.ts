@@ -403,6 +403,10 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     const noToken = await call(port, 'GET', '/docker/containers/json', {});
     assert.equal(noToken.status, 401);
     assert.match(JSON.parse(noToken.body).message, /^no token; the docker CLI sends one from ~\/\.docker\/config\.json: \{"HttpHeaders": \{"X-Auth-Token": /);
+    // A token Keystone no longer accepts: the message says what a docker user does about it, not only kubectl's way.
+    const stale = await call(port, 'GET', '/docker/containers/json', { 'x-auth-token': 'gAAAAA-revoked' });
+    assert.equal(stale.status, 401);
+    assert.match(JSON.parse(stale.body).message, /token is not valid.*docker: put it in ~\/\.docker\/config\.json's HttpHeaders/);
     const build = await call(port, 'POST', '/docker/v1.41/build', alice);
     assert.equal(build.status, 403);
     assert.match(JSON.parse(build.body).message, /builds run on the host/);
