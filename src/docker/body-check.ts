@@ -1,4 +1,4 @@
-import { BodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
+import { BodyError, field, foldKey, isObject, setField, type Json, type JsonObject } from './json-body.js';
 import { refuseReservedLabels } from './ownership.js';
 
 /**
@@ -93,9 +93,44 @@ function checkNetwork(name: string, fieldName: string, refs: References): void {
   refs.networks.push({ field: fieldName, option: `--network ${name}`, name });
 }
 
+/**
+ * Every HostConfig field of the Docker Engine API 1.40 to 1.47 (its Resources included) that the checks below either
+ * check or know to be harmless. Any other field with a value is refused: a field added by a newer engine (or an
+ * older one's, like 1.40's Capabilities) must not reach the engine unchecked just because the gateway does not
+ * know it. The docker CLI sends many of these with zero values, which pass whatever the field.
+ */
+const KNOWN_HOST_CONFIG = new Set(
+  [
+    // Resources
+    'CpuShares', 'Memory', 'CgroupParent', 'BlkioWeight', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps',
+    'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime',
+    'CpusetCpus', 'CpusetMems', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP',
+    'MemoryReservation', 'MemorySwap', 'MemorySwappiness', 'NanoCpus', 'OomKillDisable', 'Init', 'PidsLimit', 'Ulimits',
+    'CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth',
+    // the rest of HostConfig
+    'Binds', 'ContainerIDFile', 'LogConfig', 'NetworkMode', 'PortBindings', 'RestartPolicy', 'AutoRemove', 'VolumeDriver',
+    'VolumesFrom', 'Mounts', 'ConsoleSize', 'CapAdd', 'CapDrop', 'CgroupnsMode', 'Dns', 'DnsOptions', 'DnsSearch',
+    'ExtraHosts', 'GroupAdd', 'IpcMode', 'Cgroup', 'Links', 'OomScoreAdj', 'PidMode', 'Privileged', 'PublishAllPorts',
+    'ReadonlyRootfs', 'SecurityOpt', 'StorageOpt', 'Tmpfs', 'UTSMode', 'UsernsMode', 'ShmSize', 'Sysctls', 'Runtime',
+    'Isolation', 'MaskedPaths', 'ReadonlyPaths',
+  ].map(foldKey),
+);
+
+/** Fields the gateway does not know are refused when they carry a value (KNOWN_HOST_CONFIG). */
+function refuseUnknownHostConfig(hc: JsonObject): void {
+  for (const key of Object.keys(hc)) {
+    if (KNOWN_HOST_CONFIG.has(foldKey(key)) || !nonEmpty(hc[key])) continue;
+    throw new BodyError(
+      `HostConfig.${key} is not allowed through the gateway: it is not a setting the gateway knows (Docker API 1.40 to 1.47), so it cannot check what it does to the host; drop it`,
+    );
+  }
+}
+
 function checkHostConfig(hc: Json | undefined, refs: References): void {
   if (hc === undefined || hc === null) return;
   if (!isObject(hc)) throw new BodyError('HostConfig must be an object');
+  if (nonEmpty(field(hc, 'Capabilities'))) refuse('HostConfig.Capabilities', '--cap-add (API 1.40)', 'replaces the default capability set');
+  refuseUnknownHostConfig(hc);
   if (truthy(field(hc, 'Privileged'))) refuse('HostConfig.Privileged', '--privileged');
   checkBinds(field(hc, 'Binds'), refs);
   checkMounts(field(hc, 'Mounts'), refs);

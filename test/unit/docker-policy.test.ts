@@ -69,12 +69,23 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     ['{"OomKillDisable":true}', /--oom-kill-disable/],
     ['{"Links":["other:o"]}', /--link/],
     ['{"ExtraHosts":["h:host-gateway"]}', /--add-host host-gateway/],
+    // API 1.40's own capability set: a 19.03 engine applies it instead of the default one.
+    ['{"Capabilities":["CAP_SYS_ADMIN"]}', /Capabilities .*replaces the default capability set/],
+    // A field the gateway does not know (a newer engine's, or made up) is refused when it carries a value.
+    ['{"Annotations":{"run.oci.keep_original_groups":"1"}}', /HostConfig\.Annotations is not allowed.*not a setting the gateway knows/],
+    ['{"NewHostEscape2030":true}', /HostConfig\.NewHostEscape2030 is not allowed/],
   ];
   for (const [hostConfig, option] of hostEscapes) {
     it(`refuses HostConfig ${hostConfig} naming the option`, () => {
       refused(() => checkContainerCreate(body(`{"Image":"x","HostConfig":${hostConfig}}`)), option);
     });
   }
+
+  it('lets through unknown HostConfig fields without a value (the CLI sends zero values) and known ones in any letter case', () => {
+    checkContainerCreate(body('{"Image":"x","HostConfig":{"Annotations":null,"Future":{},"Other":[],"Flag":false,"N":0,"S":"","memory":1000000,"CONSOLESIZE":[0,0]}}'));
+    checkContainerUpdate(body('{"Memory":1000000,"RestartPolicy":{"Name":"always"},"PidsLimit":100}'));
+    refused(() => checkContainerUpdate(body('{"Memory":1000000,"SomethingNew":1}')), /HostConfig\.SomethingNew is not allowed/);
+  });
 
   it('returns container: references for the caller to check, and accepts an ordinary container', () => {
     assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"container:web"}}')).containers, [
