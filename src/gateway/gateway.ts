@@ -23,7 +23,7 @@ import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { whoamiHandler } from './whoami.js';
-import { createListener, type GatewayServer } from './server.js';
+import { HEADERS_TIMEOUT_MS, createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
 import { exchangeRecorder } from '../routes/exchange.js';
 import type { ErrorReply } from '../routes/respond.js';
@@ -159,15 +159,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // route; the client is told which rule it broke (llhttp's reason: a fixed text, nothing of the request echoed).
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: unknown }, socket) => {
     if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const reason = typeof err.reason === 'string' ? err.reason : (err.code ?? 'unreadable');
-    const body = JSON.stringify({
-      error: status,
-      message: status === 431 ? 'request headers too large (the limit is 16 KB in all)' : `malformed HTTP request: ${reason}`,
-    });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(clientErrorAnswer(err));
   });
 
   return {
@@ -248,4 +240,19 @@ async function keystoneReadiness(keystone: KeystoneClient, serviceToken: Service
     if (err instanceof GatewayRefusedError) return { ok: false, detail: `reachable, but ${err.message}`, blocking: true };
   }
   return { ok: true, detail: 'reachable' };
+}
+
+/**
+ * The answer to a request Node's parser refused or timed out, written on the raw socket: 431 for oversized headers,
+ * 408 for headers that did not arrive within `headersTimeout`, 400 with llhttp's reason for the rest.
+ */
+export function clientErrorAnswer(err: NodeJS.ErrnoException & { reason?: unknown }): string {
+  const [status, text, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers too large (the limit is 16 KB in all)']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', `the request's headers did not arrive within ${HEADERS_TIMEOUT_MS / 1000} s`]
+        : [400, 'Bad Request', `malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : (err.code ?? 'unreadable')}`];
+  const body = JSON.stringify({ error: status, message });
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -15,6 +15,9 @@ export type GatewayServer = http.Server | https.Server;
  */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** How long a client may take to send a request's headers. */
+export const HEADERS_TIMEOUT_MS = 30_000;
+
 /**
  * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
  * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
@@ -22,7 +25,7 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 export function createListener(config: GatewayConfig['listen']): GatewayServer {
   const common: http.ServerOptions = {
     requestTimeout: 0,
-    headersTimeout: 30_000,
+    headersTimeout: HEADERS_TIMEOUT_MS,
     keepAliveTimeout: 65_000,
     maxHeaderSize: 16 * 1024,
     noDelay: true,
