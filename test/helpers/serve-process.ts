@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const MAIN = path.resolve('dist/src/main.js');
@@ -26,4 +27,24 @@ export function runServe(config: string, env: NodeJS.ProcessEnv, until?: RegExp,
       resolve({ code, out });
     });
   });
+}
+
+/**
+ * Writes `<dir>/gateway.yaml`: a gateway on a free loopback port whose Keystone is a closed port (it serves, and
+ * stays unready), plus `extra` lines. Returns the file's path.
+ */
+export function deadKeystoneConfig(dir: string, extra: readonly string[] = []): string {
+  const file = path.join(dir, 'gateway.yaml');
+  writeFileSync(
+    file,
+    [
+      'listen: {host: 127.0.0.1, port: 0}',
+      'keystone:',
+      '  authUrl: http://127.0.0.1:9/v3',
+      '  serviceCredentials: {username: gateway, password: p, userDomainName: Default, projectName: service, projectDomainName: Default}',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  return file;
 }

@@ -412,6 +412,26 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.match(JSON.parse(build.body).message, /builds run on the host/);
   });
 
+  /** A second gateway on the fake engine, authenticating itself with an application credential at `keystoneUrl`. */
+  const appCredentialGateway = async (keystoneUrl: string, keystoneExtra: readonly string[] = []) => {
+    const gateway = await createGateway(
+      parseConfig(
+        [
+          'listen: {host: 127.0.0.1, port: 0}',
+          'keystone:',
+          `  authUrl: ${keystoneUrl}`,
+          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+          ...keystoneExtra,
+          `docker: {host: "unix://${engine.socketPath}"}`,
+          'log: {level: silent}',
+        ].join('\n'),
+        {},
+      ),
+      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
+    );
+    return { gateway, port: ((await gateway.listen()) as AddressInfo).port };
+  };
+
   it('application credentials in Authorization: Basic are exchanged once and cached', async () => {
     // The double answers every POST /auth/tokens with service-token-<n>; let those validate as alice's.
     for (let n = 1; n <= 20; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
@@ -433,22 +453,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     this.timeout(15_000);
     // A password change (or a role or group change) revokes every token of the user; application credentials stay good.
     // A gateway whose cache trusts a validated token for 1 s, so the revocation is seen a second later.
-    const shortCache = await createGateway(
-      parseConfig(
-        [
-          'listen: {host: 127.0.0.1, port: 0}',
-          'keystone:',
-          `  authUrl: ${keystone.url}`,
-          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-          '  cacheTtlSeconds: 1',
-          `docker: {host: "unix://${engine.socketPath}"}`,
-          'log: {level: silent}',
-        ].join('\n'),
-        {},
-      ),
-      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
-    );
-    const shortPort = ((await shortCache.listen()) as AddressInfo).port;
+    const { gateway: shortCache, port: shortPort } = await appCredentialGateway(keystone.url, ['  cacheTtlSeconds: 1']);
     try {
       for (let n = 1; n <= 60; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
       const basic = { authorization: `Basic ${Buffer.from('ac-revoked-id:ac-secret').toString('base64')}` };
@@ -474,21 +479,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     // Keystone issues tokens for the credential but refuses to validate them (404), as it does for a credential with
     // access rules when asked without OpenStack-Identity-Access-Rules.
     const refusing = await new KeystoneDouble().start();
-    const gw = await createGateway(
-      parseConfig(
-        [
-          'listen: {host: 127.0.0.1, port: 0}',
-          'keystone:',
-          `  authUrl: ${refusing.url}`,
-          '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-          `docker: {host: "unix://${engine.socketPath}"}`,
-          'log: {level: silent}',
-        ].join('\n'),
-        {},
-      ),
-      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
-    );
-    const gwPort = ((await gw.listen()) as AddressInfo).port;
+    const { gateway: gw, port: gwPort } = await appCredentialGateway(refusing.url);
     try {
       const basic = { authorization: `Basic ${Buffer.from('ac-refused-id:ac-secret').toString('base64')}` };
       for (let i = 0; i < 5; i += 1) assert.equal((await call(gwPort, 'GET', '/docker/version', basic)).status, 401);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HEAP_GROWING_PERCENT } from '../../src/gateway/heap-headroom.js';
-import { runServe } from '../helpers/serve-process.js';
+import { deadKeystoneConfig, runServe } from '../helpers/serve-process.js';
 
 describe('old-generation headroom (V8 heap growing factor) in the serving process', () => {
   let dir: string;
@@ -13,17 +13,7 @@ describe('old-generation headroom (V8 heap growing factor) in the serving proces
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the old-generation limit the gateway starts serving with is set with the pinned growing factor', async () => {
-    const config = path.join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        '  authUrl: http://127.0.0.1:9/v3',
-        '  serviceCredentials: {username: gateway, password: p, userDomainName: Default, projectName: service, projectDomainName: Default}',
-        '',
-      ].join('\n'),
-    );
+    const config = deadKeystoneConfig(dir);
     // Until it listens, with V8's heap-controller trace.
     const { out } = await runServe(config, {}, /"gateway listening"/, ['--trace-gc-verbose']);
     const untilListening = out.slice(0, out.indexOf('"gateway listening"'));

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { deadKeystoneConfig } from '../helpers/serve-process.js';
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 function accepts(port: number): Promise<boolean> {
@@ -26,23 +27,12 @@ describe('`npm start` (the README quick start)', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('SIGTERM to npm (what `kill`, systemd or a container runtime sends) shuts the gateway down instead of orphaning it', async () => {
-    const config = path.join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        '  authUrl: http://127.0.0.1:9/v3',
-        '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
-        'shutdown: {graceSeconds: 1}',
-        '',
-      ].join('\n'),
-    );
+    const config = deadKeystoneConfig(dir, ['shutdown: {graceSeconds: 1}']);
     // --ignore-scripts skips prestart (the build, done by `npm test` already), not start itself. Its own process
     // group, so that whatever is left is killed at the end whatever the outcome.
     const npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
       cwd: process.cwd(),
-      env: { ...process.env, ZUN_GATEWAY_CONFIG: config, GATEWAY_PASSWORD: 'p' },
+      env: { ...process.env, ZUN_GATEWAY_CONFIG: config },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

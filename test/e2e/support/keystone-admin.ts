@@ -124,21 +124,21 @@ export async function changeOwnPassword(userId: string, userToken: string, origi
   await call('POST', `/users/${userId}/password`, userToken, { user: { password, original_password: original } });
 }
 
-/** A project-scoped token for a user of the Default domain, by name and password. */
-export async function passwordToken(user: string, password: string, project: string): Promise<string> {
+/** A token for a user of the Default domain, by name and password, with the given scope. */
+async function scopedToken(user: string, password: string, scope: object, what: string): Promise<string> {
   const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-        scope: { project: { name: project, domain: { name: 'Default' } } },
-      },
-    }),
+    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } }, scope } }),
   });
   const token = rememberSecret(res.headers.get('x-subject-token'));
-  if (res.status !== 201 || token === null) throw new Error(`Keystone refused ${user}@${project}: HTTP ${res.status}`);
+  if (res.status !== 201 || token === null) throw new Error(`Keystone refused ${what}: HTTP ${res.status}`);
   return token;
+}
+
+/** A project-scoped token for a user of the Default domain, by name and password. */
+export function passwordToken(user: string, password: string, project: string): Promise<string> {
+  return scopedToken(user, password, { project: { name: project, domain: { name: 'Default' } } }, `${user}@${project}`);
 }
 
 /**
@@ -161,18 +161,6 @@ export async function createDomainUser(name: string, password: string, role: str
 }
 
 /** A token scoped to the Default domain. */
-export async function domainToken(user: string, password: string): Promise<string> {
-  const res = await fetch(`${e2eEnv().keystoneUrl}/auth/tokens?nocatalog`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-        scope: { domain: { name: 'Default' } },
-      },
-    }),
-  });
-  const token = rememberSecret(res.headers.get('x-subject-token'));
-  if (res.status !== 201 || token === null) throw new Error(`Keystone refused a domain-scoped token for ${user}: HTTP ${res.status}`);
-  return token;
+export function domainToken(user: string, password: string): Promise<string> {
+  return scopedToken(user, password, { domain: { name: 'Default' } }, `a domain-scoped token for ${user}`);
 }
