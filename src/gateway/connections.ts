@@ -6,6 +6,8 @@ export class ConnectionTracker {
   private requests = 0;
   private readonly upgraded = new Set<Duplex>();
   private readonly sockets = new Set<Duplex>();
+  private readonly watches = new Set<ServerResponse>();
+  private endingWatches = false;
   /** Shutdown's waits: each resolved at the first 'close' after which its condition holds. */
   private waiters: Array<{ readonly holds: () => boolean; readonly resolve: () => void }> = [];
 
@@ -15,6 +17,26 @@ export class ConnectionTracker {
       this.requests -= 1;
       this.settle();
     });
+  }
+
+  /**
+   * A watch in flight. Shutdown ends watches at once rather than after the grace period: a watch never finishes by
+   * itself, and its client (an informer, `kubectl get -w`) watches again, on another replica. One opened while
+   * shutting down is ended as it starts.
+   */
+  trackWatch(res: ServerResponse): void {
+    if (this.endingWatches) {
+      res.destroy();
+      return;
+    }
+    this.watches.add(res);
+    res.once('close', () => this.watches.delete(res));
+  }
+
+  /** Ends every watch (as the grace period's end would, only sooner) and each one that starts from now on. */
+  endWatches(): void {
+    this.endingWatches = true;
+    for (const res of this.watches) res.destroy();
   }
 
   trackUpgrade(socket: Duplex): void {

@@ -84,6 +84,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
         audit,
         metrics,
         ...(config.k8s.rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', config.k8s.rateLimit, metrics) } : {}),
+        onWatch: (res) => tracker.trackWatch(res),
         ...(tenancy !== undefined
           ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) }
           : {}),
@@ -195,6 +196,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       logger.info(tracker.inFlight, 'shutting down: no new connections; waiting for in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      tracker.endWatches();
       await tracker.drain(config.shutdown.graceSeconds * 1000);
       tracker.closeUpgraded();
       server.closeAllConnections();

@@ -16,15 +16,24 @@ export function namespaceOf(path: string): string | undefined {
   }
 }
 
+function routeAndSwitch(path: string): { route: string; on: (key: string) => boolean } {
+  const q = path.indexOf('?');
+  if (q < 0) return { route: path, on: () => false };
+  const query = new URLSearchParams(path.slice(q + 1));
+  return { route: path.slice(0, q), on: (key) => ['true', '1'].includes(query.get(key) ?? '') };
+}
+
+/** A watch: `?watch=true` or a `/watch/` path (deprecated, still served by 1.20). */
+export function isWatch(path: string): boolean {
+  const { route, on } = routeAndSwitch(path);
+  return /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//.test(route) || on('watch');
+}
+
 /** A request whose response stays open for as long as the client wants: a watch, or `logs -f`. */
 export function isLongLived(path: string): boolean {
-  const q = path.indexOf('?');
-  const route = q < 0 ? path : path.slice(0, q);
-  if (/^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//.test(route)) return true;
-  if (q < 0) return false;
-  const query = new URLSearchParams(path.slice(q + 1));
-  const on = (key: string): boolean => ['true', '1'].includes(query.get(key) ?? '');
-  return on('watch') || (route.endsWith('/log') && on('follow'));
+  if (isWatch(path)) return true;
+  const { route, on } = routeAndSwitch(path);
+  return route.endsWith('/log') && on('follow');
 }
 
 /** Discovery and OpenAPI: what every authenticated user may read, the same whoever asks. */

@@ -11,7 +11,7 @@ import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { TenancyError, targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
-import { isDiscovery, isLongLived, namespaceOf } from '../k8s/request-kind.js';
+import { isDiscovery, isLongLived, isWatch, namespaceOf } from '../k8s/request-kind.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -38,6 +38,8 @@ export interface K8sMountOptions {
   readonly metrics: Metrics;
   /** Set when k8s.rateLimit is configured: every request and upgrade takes one from its project's bucket. */
   readonly rateLimiter?: ProjectRateLimiter;
+  /** Told of every watch about to be forwarded (shutdown ends watches at once: their clients simply watch again). */
+  readonly onWatch?: (res: ServerResponse) => void;
 }
 
 /** `/k8s/*`: authenticate, replace the client's identity headers with impersonation, forward verbatim. */
@@ -136,6 +138,7 @@ export function k8sMount(options: K8sMountOptions): CoeMount {
         () => identify(req, false, rest),
         (identity) => {
           describe(exchange, identity, path);
+          if (exchange.longLived && isWatch(path)) options.onWatch?.(res);
           forwardRequest(req, res, {
             upstream: k8s.upstream,
             path,

@@ -250,6 +250,24 @@ spec:
     }
   });
 
+  it('a gateway stopped (SIGTERM) with only watches open exits at once, not after its grace period: kubectl get -w ends', async function () {
+    this.timeout(60_000);
+    const other = await startGateway({ cacheTtlSeconds: E2E_CACHE_TTL_SECONDS, graceSeconds: 20 });
+    const watch = kubectlBackground(tenantKubeconfig(other.url, alice.token, ns), ['get', 'configmaps', '-w']);
+    try {
+      await watch.waitFor((out) => out.includes('NAME'), 20_000, 'the watch through the second gateway');
+      const stopped = Date.now();
+      await other.stop();
+      const stopMs = Date.now() - stopped;
+      // Without ending watches at once the gateway waited its whole grace (20 s; the e2e stop() kills it after 10 s).
+      assert.ok(stopMs < 5000, `the gateway took ${stopMs} ms to stop with one watch open`);
+      await watch.waitFor((_out, _err) => watch.child.exitCode !== null, 5000, 'kubectl get -w to end');
+    } finally {
+      await watch.stop();
+      await other.stop();
+    }
+  });
+
   it('/metrics on its own port counts what kubectl did; the tenant port does not serve it', async () => {
     assert.ok((await metricValue('zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '200' })) > 10);
     assert.ok((await metricValue('zun_gateway_keystone_requests_total', { operation: 'validate_token', outcome: '200' })) >= 2);

@@ -252,6 +252,34 @@ describe('graceful shutdown', () => {
     }
   });
 
+  it('ends watches at once (their clients watch again elsewhere) while an ordinary request and an exec session get the grace period', async function () {
+    this.timeout(10_000);
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5 });
+    const watch = await RawConnection.open(gw.port);
+    let session: RawConnection | undefined;
+    try {
+      session = await openSession(gw.port);
+      watch.write(requestHead('GET', '/k8s/watch?watch=true', [['X-Auth-Token', 't']]));
+      await watch.until((t) => t.includes('ADDED'));
+      const inflight = get(`${gw.url}/k8s/slow?ms=1500`);
+      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url.startsWith('/slow')); i += 1) await sleep(10);
+      const started = Date.now();
+      const stopping = gw.stop();
+      await watch.untilEnded(1000);
+      assert.ok(Date.now() - started < 1000, `the watch ended ${Date.now() - started} ms after shutdown began`);
+      // The apiserver's side of the watch is gone too (invariant 30).
+      for (let i = 0; i < 100 && upstream.requests.find((r) => r.url.startsWith('/watch'))?.closedAt === undefined; i += 1) await sleep(10);
+      assert.notEqual(upstream.requests.find((r) => r.url.startsWith('/watch'))?.closedAt, undefined);
+      session.write('still-there');
+      await session.until((t) => t.includes('echo:still-there'));
+      assert.deepEqual(await inflight, { status: 200, body: 'slow-done' });
+      await stopping;
+    } finally {
+      watch.destroy();
+      session?.destroy();
+    }
+  });
+
   for (const tls of [false, true]) {
     it(`a watch and an exec session still open at shutdown are audited before shutdown() returns${tls ? ' (TLS listener)' : ''}`, async function () {
       this.timeout(10_000);
