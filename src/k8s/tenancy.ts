@@ -268,16 +268,28 @@ export class TenantProvisioner {
 
   private async ensureRoleBindings(namespace: string, identity: Identity): Promise<void> {
     const desired = desiredRoleBindings(namespace, identity, this.config.roleBindings, this.impersonation);
-    const list = await this.apis.rbac.listNamespacedRoleBinding({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
-    const current = new Map(list.items.filter((b) => b.metadata?.name?.startsWith(BINDING_PREFIX)).map((b) => [b.metadata?.name as string, b]));
+    // Every binding of the namespace, not only the labelled ones: a project admin (ClusterRole admin) can update
+    // RoleBindings, so one of the gateway's could have lost its label and had its subjects changed; selecting by label
+    // missed it for good (the create answered 409 and the tampered binding stayed).
+    const list = await this.apis.rbac.listNamespacedRoleBinding({ namespace });
+    const byName = new Map(list.items.map((b) => [b.metadata?.name as string, b]));
+    const stale = new Set(
+      list.items
+        .filter((b) => b.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && b.metadata?.name?.startsWith(BINDING_PREFIX))
+        .map((b) => b.metadata?.name as string),
+    );
     for (const want of desired) {
       const name = want.metadata?.name as string;
-      const have = current.get(name);
-      current.delete(name);
-      if (have !== undefined && sameBinding(have, want)) continue;
+      const have = byName.get(name);
+      stale.delete(name);
+      if (have !== undefined && sameBinding(have, want) && have.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) continue;
       if (have !== undefined) {
-        // roleRef is immutable: replace the binding.
-        await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        // roleRef is immutable, and the binding may not be ours as made: replace it.
+        try {
+          await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
         this.onAction('rolebinding_replaced');
       }
       try {
@@ -288,7 +300,7 @@ export class TenantProvisioner {
       }
     }
     // What is left is ours but no longer in the mapping: remove it. Bindings made by others carry no managed-by label.
-    for (const name of current.keys()) {
+    for (const name of stale) {
       try {
         await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
         this.onAction('rolebinding_deleted');
