@@ -240,6 +240,16 @@ export class TenantProvisioner {
       }
     }
     const owner = existing.metadata?.labels?.[PROJECT_LABEL];
+    if (owner !== undefined && owner !== identity.project.id && existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) {
+      // The gateway made it for another project (not named here): one deleted and created again under this name, or
+      // one of the same name in another domain. Saying "did not create" sent operators looking for a squatter.
+      throw new TenancyError(
+        `namespace ${namespace} was provisioned for another Keystone project of this name (one deleted and created again, or one in another domain), ` +
+          `not for project ${identity.project.name} (${identity.project.id}); the gateway never hands a project's namespace and its objects to another; ` +
+          "ask the operator to delete the old project's namespace, or to put {project_id} or {domain_name} in the namespace template",
+        403,
+      );
+    }
     if (owner !== identity.project.id) {
       throw new TenancyError(
         `namespace ${namespace} already exists and is not owned by project ${identity.project.name} (${identity.project.id}); ` +

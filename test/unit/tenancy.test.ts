@@ -202,6 +202,18 @@ describe('tenancy: project namespaces and role bindings', () => {
     assert.equal(cluster.bindings.size, 0, 'no binding was made in a namespace the gateway does not own');
   });
 
+  it('a project deleted and created again (a new id) is refused its old namespace, and told why', async () => {
+    const cluster = new FakeCluster();
+    await new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(identity('alpha', 'a'.repeat(32)));
+    const recreated = identity('alpha', 'b'.repeat(32));
+    await assert.rejects(
+      async () => new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(recreated),
+      (err: unknown) =>
+        err instanceof TenancyError && err.status === 403 && /provisioned for another Keystone project of this name/.test(err.message) && !err.message.includes('a'.repeat(32)),
+    );
+    assert.ok(![...cluster.bindings.values()].some((b) => b.subjects?.some((s) => s.name.includes('b'.repeat(32)))), 'no binding for the new project');
+  });
+
   it('tolerates another replica creating the namespace at the same moment', async () => {
     const cluster = new FakeCluster();
     cluster.raceOnCreate = { metadata: { name: 'os-alpha', labels: { [PROJECT_LABEL]: identity().project.id } } };
