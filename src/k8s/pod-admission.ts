@@ -85,8 +85,18 @@ function securityRelevant(pod: Pod): unknown {
   };
 }
 
+const serviceSchema = z.looseObject({ spec: z.looseObject({ externalIPs: z.array(z.string()).nullish() }).optional() });
+
+/** A Service's spec.externalIPs ([] when none), or undefined when the object is not a readable Service. */
+function externalIPsOf(value: unknown): string[] | undefined {
+  const parsed = serviceSchema.safeParse(value);
+  return parsed.success ? (parsed.data.spec?.externalIPs ?? []) : undefined;
+}
+
 /**
- * Decides one AdmissionReview at the given level. Updates that change nothing the checks read (labels, owner
+ * Decides one AdmissionReview at the given level. Services (the same webhook, its second rule) are refused new
+ * spec.externalIPs whatever the level: a tenant Service with externalIPs intercepts traffic of the whole cluster
+ * (CVE-2020-8554), and nothing in Kubernetes before 1.22 (DenyServiceExternalIPs) stops it. Updates that change nothing the checks read (labels, owner
  * references, a new image: what controllers and the garbage collector do to existing pods) are allowed, as the
  * apiserver's own PodSecurity admission does, so pods that predate the webhook can still be managed and removed.
  */
@@ -115,9 +125,25 @@ export function reviewPodAdmission(body: unknown, level: PodSecurityLevel): Admi
   });
 
   const { resource, subResource = '' } = request;
+  if (resource.group === '' && resource.resource === 'services' && subResource === '') {
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(true, request.name, []);
+    const ips = externalIPsOf(request.object);
+    if (ips === undefined) return answer(false, request.name, ['unreadable'], 'the gateway could not read this Service, so it is refused');
+    const before = request.operation === 'UPDATE' ? (externalIPsOf(request.oldObject) ?? []) : [];
+    const added = ips.filter((ip) => !before.includes(ip));
+    if (added.length === 0) return answer(true, request.name, []);
+    const name = request.name ?? '';
+    return answer(
+      false,
+      name,
+      ['externalIPs'],
+      `service "${name}": spec.externalIPs (${added.join(', ')}) is not allowed in tenant namespaces: kube-proxy would send every pod's traffic ` +
+        'for those addresses to this Service (CVE-2020-8554); remove spec.externalIPs (use a LoadBalancer or an Ingress the operator provides)',
+    );
+  }
   if (resource.group !== '' || resource.resource !== 'pods' || !['', 'ephemeralcontainers'].includes(subResource)) {
     const what = `${resource.group === '' ? '' : `${resource.group}/`}${resource.resource}${subResource === '' ? '' : `/${subResource}`}`;
-    return answer(false, request.name, ['unexpected resource'], `the gateway's pod security webhook reviews only pods and pods/ephemeralcontainers, not ${what}: the ValidatingWebhookConfiguration's rules are wrong; ask the cluster operator`);
+    return answer(false, request.name, ['unexpected resource'], `the gateway's pod security webhook reviews only pods, pods/ephemeralcontainers and services, not ${what}: the ValidatingWebhookConfiguration's rules are wrong; ask the cluster operator`);
   }
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(true, request.name, []);
   if (level === 'privileged') return answer(true, request.name, []);

@@ -240,6 +240,16 @@ export class TenantProvisioner {
       }
     }
     const owner = existing.metadata?.labels?.[PROJECT_LABEL];
+    if (owner !== undefined && owner !== identity.project.id && existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) {
+      // The gateway made it for another project (not named here): one deleted and created again under this name, or
+      // one of the same name in another domain. Saying "did not create" sent operators looking for a squatter.
+      throw new TenancyError(
+        `namespace ${namespace} was provisioned for another Keystone project of this name (one deleted and created again, or one in another domain), ` +
+          `not for project ${identity.project.name} (${identity.project.id}); the gateway never hands a project's namespace and its objects to another; ` +
+          "ask the operator to delete the old project's namespace, or to put {project_id} or {domain_name} in the namespace template",
+        403,
+      );
+    }
     if (owner !== identity.project.id) {
       throw new TenancyError(
         `namespace ${namespace} already exists and is not owned by project ${identity.project.name} (${identity.project.id}); ` +
@@ -268,16 +278,28 @@ export class TenantProvisioner {
 
   private async ensureRoleBindings(namespace: string, identity: Identity): Promise<void> {
     const desired = desiredRoleBindings(namespace, identity, this.config.roleBindings, this.impersonation);
-    const list = await this.apis.rbac.listNamespacedRoleBinding({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
-    const current = new Map(list.items.filter((b) => b.metadata?.name?.startsWith(BINDING_PREFIX)).map((b) => [b.metadata?.name as string, b]));
+    // Every binding of the namespace, not only the labelled ones: a project admin (ClusterRole admin) can update
+    // RoleBindings, so one of the gateway's could have lost its label and had its subjects changed; selecting by label
+    // missed it for good (the create answered 409 and the tampered binding stayed).
+    const list = await this.apis.rbac.listNamespacedRoleBinding({ namespace });
+    const byName = new Map(list.items.map((b) => [b.metadata?.name as string, b]));
+    const stale = new Set(
+      list.items
+        .filter((b) => b.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && b.metadata?.name?.startsWith(BINDING_PREFIX))
+        .map((b) => b.metadata?.name as string),
+    );
     for (const want of desired) {
       const name = want.metadata?.name as string;
-      const have = current.get(name);
-      current.delete(name);
-      if (have !== undefined && sameBinding(have, want)) continue;
+      const have = byName.get(name);
+      stale.delete(name);
+      if (have !== undefined && sameBinding(have, want) && have.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) continue;
       if (have !== undefined) {
-        // roleRef is immutable: replace the binding.
-        await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        // roleRef is immutable, and the binding may not be ours as made: replace it.
+        try {
+          await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
         this.onAction('rolebinding_replaced');
       }
       try {
@@ -288,7 +310,7 @@ export class TenantProvisioner {
       }
     }
     // What is left is ours but no longer in the mapping: remove it. Bindings made by others carry no managed-by label.
-    for (const name of current.keys()) {
+    for (const name of stale) {
       try {
         await this.apis.rbac.deleteNamespacedRoleBinding({ name, namespace });
         this.onAction('rolebinding_deleted');

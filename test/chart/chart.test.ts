@@ -458,7 +458,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual([...documented].sort(), [...keys].sort());
   });
 
-  it('registers the pod security webhook: Fail, no side effects, pods and ephemeral containers in the namespaces the gateway labels, through the Service', () => {
+  it('registers the pod security webhook: Fail, no side effects, pods, ephemeral containers and Services in the namespaces the gateway labels, through the Service', () => {
     const hook = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
     assert.equal(strAt(full.one('ValidatingWebhookConfiguration'), 'metadata', 'name'), 'zun-zun-gateway-pods');
     assert.equal(at(hook, 'failurePolicy'), 'Fail');
@@ -468,6 +468,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual(at(hook, 'namespaceSelector'), { matchExpressions: [{ key: POD_SECURITY_LABEL, operator: 'Exists' }] });
     assert.deepEqual(at(hook, 'rules'), [
       { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
     ]);
     const service = full.one('Service', 'zun-gateway');
     assert.deepEqual(at(hook, 'clientConfig', 'service'), {

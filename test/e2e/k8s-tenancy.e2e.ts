@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { e2eEnv } from './support/env.js';
-import { httpsGet, sharedGateway } from './support/gateway-process.js';
+import { httpsGet, sharedGateway, startGateway } from './support/gateway-process.js';
 import { issueToken, projectId, revokeToken, type E2eUser } from './support/keystone.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { countingKeystoneProxy, createApplicationCredential, createProjectWithMember, deleteProject } from './support/keystone-admin.js';
@@ -220,6 +220,40 @@ spec:
     } finally {
       await deleteProject(projectId);
       await adminKubectl(['delete', 'namespace', `os-${name}`, '--wait=false']);
+    }
+  });
+
+  it("one of the gateway's RoleBindings unlabelled and re-pointed by a project admin is put back on the project's next check", async function () {
+    this.timeout(90_000);
+    // A project admin (ClusterRole admin) may update RoleBindings in their namespace: removing the managed-by label
+    // hid the binding from the gateway's labelled list, its create got 409, and the re-pointed binding stayed for good.
+    const name = `rebind-${randomBytes(3).toString('hex')}`;
+    const projectId = await createProjectWithMember(name, 'alice');
+    const gw = await startGateway({ cacheTtlSeconds: 300, k8s: ['  recheckSeconds: 1'] });
+    const ns = `os-${name}`;
+    try {
+      const config = tenantKubeconfig(gw.url, (await issueToken('alice', name)).token, ns);
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'first request of the new project');
+      await mustSucceed(adminKubectl(['label', 'rolebinding', 'zun-gateway-member', '-n', ns, 'app.kubernetes.io/managed-by-']), 'unlabel');
+      const other = 'keystone:project:0000000000000000000000000000dead:role:member';
+      await mustSucceed(
+        adminKubectl(['patch', 'rolebinding', 'zun-gateway-member', '-n', ns, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/subjects/0/name', value: other }])]),
+        're-point',
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      // alice still reads (reader binding); her request is the project's next check.
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'the next check');
+      const binding = JSON.parse(await mustSucceed(adminKubectl(['get', 'rolebinding', 'zun-gateway-member', '-n', ns, '-o', 'json']), 'binding')) as {
+        metadata: { labels?: Record<string, string> };
+        subjects: Array<{ name: string }>;
+      };
+      assert.deepEqual(binding.subjects.map((s) => s.name), [`keystone:project:${projectId}:role:member`]);
+      assert.equal(binding.metadata.labels?.['app.kubernetes.io/managed-by'], 'zun-gateway');
+      await mustSucceed(kubectl(config, ['create', 'configmap', 'after-repair']), 'alice, a member, can write again');
+    } finally {
+      await gw.stop();
+      await deleteProject(projectId);
+      await adminKubectl(['delete', 'namespace', ns, '--wait=false']);
     }
   });
 

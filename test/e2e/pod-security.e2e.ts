@@ -116,6 +116,25 @@ describe('pod security: the webhook refuses host escapes from tenant namespaces 
     await k(['delete', 'deployment', 'sneaky', '--wait=false']);
   });
 
+  it('a Service with spec.externalIPs (CVE-2020-8554: the apiserver ClusterIP, a node address) is refused; ordinary Services are created', async () => {
+    const svc = (name: string, extra: string): string => `apiVersion: v1
+kind: Service
+metadata: {name: ${name}}
+spec:
+  ports: [{port: 443}]
+${extra}`;
+    const refused = await k(['apply', '-f', '-'], svc('intercept', '  externalIPs: [10.0.0.1, 192.0.2.2]'));
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /denied the request: service "intercept": spec\.externalIPs \(10\.0\.0\.1, 192\.0\.2\.2\) is not allowed in tenant namespaces/);
+    const gone = await k(['get', 'service', 'intercept']);
+    assert.match(gone.stderr, /NotFound/, 'nothing was created');
+    await mustSucceed(k(['apply', '-f', '-'], svc('plain', '')), 'an ordinary Service');
+    const patched = await k(['patch', 'service', 'plain', '-p', JSON.stringify({ spec: { externalIPs: ['10.0.0.1'] } })]);
+    assert.notEqual(patched.code, 0, 'adding externalIPs later is refused too');
+    assert.match(patched.stderr, /spec\.externalIPs \(10\.0\.0\.1\) is not allowed/);
+    await mustSucceed(k(['delete', 'service', 'plain']), 'delete');
+  });
+
   it('an ordinary pod (no hostNetwork) is admitted, runs, and exec works', async () => {
     await mustSucceed(k(['apply', '-f', '-'], podYaml('ordinary', '')), 'apply the ordinary pod');
     // This env's kubelet has no pod network: it re-creates the sandbox of a pod without hostNetwork about every 30 s

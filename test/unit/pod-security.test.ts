@@ -249,9 +249,28 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
   it('fails closed on resources it was not meant to see (a wrong webhook rule)', () => {
     const res = answer(review(pod(), { subResource: 'status' }));
     assert.equal(res.response.allowed, false);
-    assert.match(res.response.status?.message ?? '', /only pods and pods\/ephemeralcontainers, not pods\/status/);
+    assert.match(res.response.status?.message ?? '', /only pods, pods\/ephemeralcontainers and services, not pods\/status/);
     const deployment = answer(review({}, { resource: { group: 'apps', version: 'v1', resource: 'deployments' } }));
     assert.equal(deployment.response.allowed, false);
+  });
+
+  it('refuses Services given new spec.externalIPs (CVE-2020-8554), at every level; other Services and unchanged ones pass', () => {
+    const svc = (spec: Obj): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { ports: [{ port: 443 }], ...spec } });
+    const asService = { kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' }, name: 'web' };
+    for (const level of ['privileged', 'baseline', 'restricted'] as const) {
+      const d = reviewPodAdmission(review(svc({ externalIPs: ['10.0.0.1'] }), asService), level);
+      assert.equal(d.allowed, false, level);
+      assert.deepEqual(d.summary.checks, ['externalIPs']);
+      assert.match(JSON.stringify(d.review), /spec\.externalIPs \(10\.0\.0\.1\) is not allowed in tenant namespaces.*CVE-2020-8554/);
+    }
+    assert.equal(answer(review(svc({}), asService)).response.allowed, true, 'no externalIPs');
+    assert.equal(answer(review(svc({ type: 'NodePort', externalIPs: null }), asService)).response.allowed, true, 'null');
+    const old = svc({ externalIPs: ['192.0.2.9'] });
+    assert.equal(answer(review(svc({ externalIPs: ['192.0.2.9'], selector: { a: 'b' } }), { ...asService, operation: 'UPDATE', oldObject: old })).response.allowed, true, 'kept from before');
+    assert.equal(answer(review(svc({ externalIPs: ['192.0.2.9', '10.0.0.1'] }), { ...asService, operation: 'UPDATE', oldObject: old })).response.allowed, false, 'one added');
+    assert.equal(answer(review(svc({ externalIPs: 'x' }), asService)).response.allowed, false, 'unreadable: refused');
+    assert.equal(answer(review(undefined, { ...asService, operation: 'DELETE' })).response.allowed, true);
+    assert.equal(answer(review(svc({}), { ...asService, subResource: 'status' })).response.allowed, false, 'services/status is not its business');
   });
 
   it('throws AdmissionReviewError (400) for what it cannot answer: not a v1 AdmissionReview, no uid, no request', () => {

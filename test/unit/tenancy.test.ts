@@ -202,6 +202,18 @@ describe('tenancy: project namespaces and role bindings', () => {
     assert.equal(cluster.bindings.size, 0, 'no binding was made in a namespace the gateway does not own');
   });
 
+  it('a project deleted and created again (a new id) is refused its old namespace, and told why', async () => {
+    const cluster = new FakeCluster();
+    await new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(identity('alpha', 'a'.repeat(32)));
+    const recreated = identity('alpha', 'b'.repeat(32));
+    await assert.rejects(
+      async () => new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(recreated),
+      (err: unknown) =>
+        err instanceof TenancyError && err.status === 403 && /provisioned for another Keystone project of this name/.test(err.message) && !err.message.includes('a'.repeat(32)),
+    );
+    assert.ok(![...cluster.bindings.values()].some((b) => b.subjects?.some((s) => s.name.includes('b'.repeat(32)))), 'no binding for the new project');
+  });
+
   it('tolerates another replica creating the namespace at the same moment', async () => {
     const cluster = new FakeCluster();
     cluster.raceOnCreate = { metadata: { name: 'os-alpha', labels: { [PROJECT_LABEL]: identity().project.id } } };
@@ -235,6 +247,29 @@ describe('tenancy: project namespaces and role bindings', () => {
     assert.deepEqual(names, ['os-alpha/made-by-operator', 'os-alpha/zun-gateway-member', 'os-alpha/zun-gateway-operator']);
     assert.equal(cluster.bindings.get('os-alpha/zun-gateway-member')?.roleRef.name, 'admin');
     assert.equal(cluster.bindings.get('os-alpha/made-by-operator')?.roleRef.name, 'view');
+  });
+
+  it('repairs one of its bindings a project admin unlabelled and re-pointed (it was never restored: the create got 409)', async () => {
+    const cluster = new FakeCluster();
+    let now = 0;
+    const p = new TenantProvisioner(cluster.apis(), tenancy({ recheckSeconds: 1 }), impersonation, silentLogger(), undefined, () => now);
+    await p.ensure(identity());
+    const reader = cluster.bindings.get('os-alpha/zun-gateway-reader') as V1RoleBinding;
+    // What `kubectl label rolebinding zun-gateway-reader app.kubernetes.io/managed-by-` and a patch of its subjects leave.
+    cluster.bindings.set('os-alpha/zun-gateway-reader', {
+      ...reader,
+      metadata: { ...reader.metadata, labels: {} },
+      subjects: [{ kind: 'Group', name: 'keystone:project:another-project:role:member', apiGroup: 'rbac.authorization.k8s.io' }],
+    });
+    now += 2000;
+    await p.ensure(identity());
+    const repaired = cluster.bindings.get('os-alpha/zun-gateway-reader');
+    assert.equal(repaired?.subjects?.[0]?.name, `keystone:project:${identity().project.id}:role:reader`);
+    assert.equal(repaired?.metadata?.labels?.[MANAGED_BY_LABEL], MANAGED_BY);
+    const calls = cluster.calls.length;
+    now += 2000;
+    await p.ensure(identity());
+    assert.ok(!cluster.calls.slice(calls).some((c) => /^(create|delete)RoleBinding/.test(c)), 'nothing to repair: no change');
   });
 
   it('remembers a refusal briefly instead of asking the apiserver on every request', async () => {

@@ -35,7 +35,10 @@ export async function registerPodSecurityWebhook(gateway: GatewayProcess, projec
         failurePolicy: 'Fail',
         timeoutSeconds: 10,
         clientConfig: { url: `${gateway.url}/admission/v1/pods`, caBundle: readFileSync(e2eEnv().tlsCa).toString('base64') },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' }],
+        rules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
+        ],
         namespaceSelector: {
           matchExpressions: [
             { key: POD_SECURITY_LABEL, operator: 'Exists' },
