@@ -46,7 +46,9 @@ export interface AdmissionDecision {
   readonly summary: {
     readonly uid: string;
     readonly namespace?: string;
+    /** The object's name: a pod's, or a Service's (`service`). */
     readonly pod?: string;
+    readonly service?: string;
     readonly operation: string;
     readonly subResource?: string;
     readonly checks: readonly string[];
@@ -112,7 +114,7 @@ export function reviewPodAdmission(body: unknown, level: PodSecurityLevel): Admi
   };
   const answer = (allowed: boolean, pod: string | undefined, checks: readonly string[], message?: string): AdmissionDecision => ({
     allowed,
-    summary: { ...base, ...(pod !== undefined ? { pod } : {}), checks },
+    summary: { ...base, ...(pod !== undefined ? (request.resource.resource === 'services' ? { service: pod } : { pod }) : {}), checks },
     review: {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',

@@ -52,7 +52,9 @@ export function podAdmissionHandler(level: PodSecurityLevel, logger: Logger, rea
         return;
       }
       const decision = reviewPodAdmission(json, level);
-      logger.info({ admission: decision.summary, allowed: decision.allowed, podSecurityLevel: level }, decision.allowed ? 'pod admitted' : 'pod refused by pod security');
+      const service = decision.summary.service !== undefined;
+      const message = service ? (decision.allowed ? 'service admitted' : 'service refused (externalIPs)') : decision.allowed ? 'pod admitted' : 'pod refused by pod security';
+      logger.info({ admission: decision.summary, allowed: decision.allowed, podSecurityLevel: level }, message);
       const text = JSON.stringify(decision.review);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);

@@ -147,6 +147,27 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     assert.doesNotMatch(gw.logs.text, new RegExp(SECRET_IN_POD));
   });
 
+  it('logs a Service decision as a Service, not as a pod', async () => {
+    const body = JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'uid-svc',
+        kind: { group: '', version: 'v1', kind: 'Service' },
+        resource: { group: '', version: 'v1', resource: 'services' },
+        name: 'logged-svc',
+        namespace: 'os-alpha',
+        operation: 'CREATE',
+        object: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'logged-svc' }, spec: { ports: [{ port: 443 }], externalIPs: ['10.0.0.1'] } },
+      },
+    });
+    const res = await call(gw.port, 'POST', ADMISSION, body);
+    assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, false);
+    const line = gw.logs.lines.find((l) => l.includes('logged-svc'));
+    assert.ok(line !== undefined, gw.logs.text);
+    assert.match(line, /"service":"logged-svc".*"msg":"service refused \(externalIPs\)"/);
+  });
+
   it('is not served without tenancy, and at level privileged allows everything with a warning at start', async () => {
     const plain = await otherGateway();
     try {
