@@ -19,6 +19,14 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const HEADERS_TIMEOUT_MS = 30_000;
 
 /**
+ * TCP keepalive on every accepted connection, after this long without traffic. Upgraded sessions (exec, attach,
+ * port-forward, docker attach) and watches have no timeout, so a client that vanishes without closing (a laptop
+ * suspended, a VPN or NAT dropping the flow) was held forever, with its upstream connection and, for exec, the
+ * session on the node. The kube-apiserver and dockerd set keepalive on their own connections; so does kubectl.
+ */
+export const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
+
+/**
  * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
  * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
  */
@@ -29,6 +37,8 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
     keepAliveTimeout: 65_000,
     maxHeaderSize: 16 * 1024,
     noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_INITIAL_DELAY_MS,
   };
   if (config.tls === undefined) return http.createServer(common);
   const options = { ...common, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsServerOptions(config.tls) } as https.ServerOptions;

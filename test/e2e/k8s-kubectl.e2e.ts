@@ -295,6 +295,26 @@ spec:
     try {
       await pf.waitFor((out) => out.includes(`Forwarding from 127.0.0.1:${localPort}`), 30_000, 'port-forward to start');
       assert.equal((await localGet(localPort)).trim(), 'hello-from-pod');
+      // The session has no timeout, so only TCP keepalive notices a client that vanished without closing (a laptop
+      // suspended, a NAT or VPN dropping the flow); without it the gateway held the session and its upstream forever,
+      // where the apiserver itself (keepalive on its connections) lets go. The kernel shows the keepalive timer.
+      const gwPort = sharedGateway().port;
+      const clientPorts = (await run('ss', ['-Htnp'])).stdout
+        .split('\n')
+        .filter((line) => line.includes(`pid=${pf.child.pid},`) && line.includes(`127.0.0.1:${gwPort} `))
+        .map((line) => /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+/.exec(line)?.[1]);
+      assert.ok(clientPorts.length > 0, 'kubectl port-forward holds a connection to the gateway');
+      // ss shows one timer per socket: a retransmission timer ('on') hides the keepalive one while data is unacked.
+      let gatewaySide: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        gatewaySide = (await run('ss', ['-Htno'])).stdout
+          .split('\n')
+          .filter((line) => clientPorts.some((p) => line.includes(`127.0.0.1:${gwPort} `) && line.includes(`127.0.0.1:${p} `) && line.indexOf(`:${gwPort} `) < line.indexOf(`:${p} `)));
+        if (gatewaySide.length > 0 && gatewaySide.every((line) => !line.includes('timer:(on,'))) break;
+        await sleep(200);
+      }
+      assert.ok(gatewaySide.length > 0, 'the gateway side of the session is found');
+      for (const line of gatewaySide) assert.match(line, /timer:\(keepalive,/, `the gateway keeps TCP keepalive on the session's connection: ${line}`);
       await sleep(70_000);
       assert.equal(pf.child.exitCode, null, `port-forward died while idle: ${pf.stderr}`);
       assert.equal((await localGet(localPort)).trim(), 'hello-from-pod');
