@@ -1,3 +1,9 @@
+    const body = JSON.stringify(
+      admissionReview(
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'logged-svc' }, spec: { ports: [{ port: 443 }], externalIPs: ['10.0.0.1'] } },
+        { uid: 'uid-svc', kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' }, name: 'logged-svc' },
+      ),
+    );
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
@@ -9,6 +15,7 @@ import { selfSignedCert, startGatewayWithDoubles, startTestGateway, type Gateway
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { podAdmissionHandler } from '../../src/routes/pod-admission.js';
+import { admissionReview } from '../helpers/admission-review.js';
 
 interface Reply {
   readonly status: number;

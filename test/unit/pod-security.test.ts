@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { AdmissionReviewError, reviewPodAdmission } from '../../src/k8s/pod-admission.js';
 import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from '../../src/k8s/pod-security.js';
+import { admissionReview } from '../helpers/admission-review.js';
 
 type Obj = Record<string, unknown>;
 
@@ -23,21 +24,7 @@ const RESTRICTED_MAIN: Obj = {
   securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
 };
 
-function review(object: unknown, extra: Obj = {}): Obj {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'uid-1',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'os-alpha',
-      operation: 'CREATE',
-      object,
-      ...extra,
-    },
-  };
-}
+const review = (object: unknown, extra: Obj = {}): Obj => admissionReview(object, extra) as Obj;
 
 interface Answer {
   apiVersion: string;
