@@ -42,23 +42,13 @@ function call(port: number, method: string, urlPath: string, body?: string | Buf
 const SECRET_IN_POD = 'pod-content-7f3a9c';
 
 function review(spec: Record<string, unknown>, name = 'probe'): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: `uid-${name}`,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'os-alpha',
-      operation: 'CREATE',
-      object: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name },
-        spec: { containers: [{ name: 'main', image: 'busybox', env: [{ name: 'X', value: SECRET_IN_POD }] }], ...spec },
-      },
-    },
-  });
+  const object = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: { containers: [{ name: 'main', image: 'busybox', env: [{ name: 'X', value: SECRET_IN_POD }] }], ...spec },
+  };
+  return JSON.stringify(admissionReview(object, { uid: `uid-${name}` }));
 }
 
 const ADMISSION = '/admission/v1/pods';
