@@ -23,17 +23,18 @@ function routeAndSwitch(path: string): { route: string; on: (key: string) => boo
   return { route: path.slice(0, q), on: (key) => ['true', '1'].includes(query.get(key) ?? '') };
 }
 
+const watching = ({ route, on }: ReturnType<typeof routeAndSwitch>): boolean =>
+  /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//.test(route) || on('watch');
+
 /** A watch: `?watch=true` or a `/watch/` path (deprecated, still served by 1.20). */
 export function isWatch(path: string): boolean {
-  const { route, on } = routeAndSwitch(path);
-  return /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch\//.test(route) || on('watch');
+  return watching(routeAndSwitch(path));
 }
 
 /** A request whose response stays open for as long as the client wants: a watch, or `logs -f`. */
 export function isLongLived(path: string): boolean {
-  if (isWatch(path)) return true;
-  const { route, on } = routeAndSwitch(path);
-  return route.endsWith('/log') && on('follow');
+  const parts = routeAndSwitch(path);
+  return watching(parts) || (parts.route.endsWith('/log') && parts.on('follow'));
 }
 
 /** Discovery and OpenAPI: what every authenticated user may read, the same whoever asks. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isLongLived as dockerLongLived, matchEndpoint, namedObject } from '../../src/docker/policy.js';
-import { isDiscovery, isLongLived, namespaceOf } from '../../src/k8s/request-kind.js';
+import { isDiscovery, isLongLived, isWatch, namespaceOf } from '../../src/k8s/request-kind.js';
 import { targetsNamespace } from '../../src/k8s/tenancy.js';
 
 describe('what a request addresses (audit trail and metrics)', () => {
@@ -38,6 +38,11 @@ describe('what a request addresses (audit trail and metrics)', () => {
       ['/api/v1/namespaces/a/pods', false],
     ];
     for (const [p, want] of cases) it(`${p} -> ${want}`, () => assert.equal(isLongLived(p), want));
+
+    it('watches (ended at once on shutdown) are the long-lived requests other than logs -f', () => {
+      for (const [p, longLived] of cases) assert.equal(isWatch(p), longLived && !p.includes('/log?'), p);
+      assert.equal(isWatch('/apis/apps/v1/watch/namespaces/a/deployments'), true);
+    });
   });
 
   describe('Docker object and long-lived requests', () => {
