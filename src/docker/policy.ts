@@ -158,11 +158,11 @@ export function olderThanServed(version: unknown): boolean {
 /** Refuses a `/v1.NN` prefix older than MIN_API_VERSION (unversioned paths are the engine's own version). */
 export function checkApiVersion(version: string | undefined): void {
   if (version === undefined) return;
-  const [major, minor] = version.slice(1).split('.').map(Number) as [number, number];
-  if (!olderThanServed(`${major}.${minor}`)) return;
-  const oldest = MIN_API_VERSION_TEXT;
+  const text = version.slice(1);
+  if (!olderThanServed(text)) return;
+  const [major, minor] = text.split('.').map(Number) as [number, number];
   throw new PolicyError(
-    `API version ${major}.${minor} is not served through the gateway, the oldest is ${oldest} (older versions take settings the gateway cannot check): use a current Docker client and let it negotiate the version (unset DOCKER_API_VERSION)`,
+    `API version ${major}.${minor} is not served through the gateway, the oldest is ${MIN_API_VERSION_TEXT} (older versions take settings the gateway cannot check): use a current Docker client and let it negotiate the version (unset DOCKER_API_VERSION)`,
     400,
   );
 }

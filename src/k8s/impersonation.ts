@@ -118,7 +118,6 @@ export function scopeImpersonationHeaders(identity: ScopeOnlyIdentity, groups: r
   const user = `${config.userPrefix}${identity.user.name}`;
   checkNotReserved(user);
   if (identity.user.name.length === 0 || !HEADER_SAFE.test(user)) {
-
     throw new ImpersonationError(`the Keystone user name '${identity.user.name}' cannot be carried in an HTTP header; ask an operator`);
   }
   if (groups.length === 0) throw new ImpersonationError(`no groups are configured for ${identity.scope}-scoped tokens`);

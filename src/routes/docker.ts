@@ -349,9 +349,9 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     const version = answer.body as JsonObject;
     if (olderThanServed(version.MinAPIVersion)) version.MinAPIVersion = MIN_API_VERSION_TEXT;
     if (Array.isArray(version.Components)) {
-      for (const c of version.Components as JsonObject[]) {
-        const details = c.Details as JsonObject | undefined;
-        if (details !== undefined && details !== null && typeof details === 'object' && olderThanServed(details.MinAPIVersion)) details.MinAPIVersion = MIN_API_VERSION_TEXT;
+      for (const c of version.Components) {
+        const details = field(c, 'Details');
+        if (isObject(details) && olderThanServed(details.MinAPIVersion)) details.MinAPIVersion = MIN_API_VERSION_TEXT;
       }
     }
     relayJson(res, answer.status, version);
