@@ -14,3 +14,9 @@ export function admissionReview(object: unknown, extra: Record<string, unknown> 
     },
   };
 }
+
+/** The request fields that make an admissionReview one of a Service. */
+export const SERVICE_REQUEST = {
+  kind: { group: '', version: 'v1', kind: 'Service' },
+  resource: { group: '', version: 'v1', resource: 'services' },
+} as const;

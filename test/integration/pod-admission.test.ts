@@ -1,9 +1,3 @@
-    const body = JSON.stringify(
-      admissionReview(
-        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'logged-svc' }, spec: { ports: [{ port: 443 }], externalIPs: ['10.0.0.1'] } },
-        { uid: 'uid-svc', kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' }, name: 'logged-svc' },
-      ),
-    );
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
@@ -15,7 +9,7 @@ import { selfSignedCert, startGatewayWithDoubles, startTestGateway, type Gateway
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { podAdmissionHandler } from '../../src/routes/pod-admission.js';
-import { admissionReview } from '../helpers/admission-review.js';
+import { SERVICE_REQUEST, admissionReview } from '../helpers/admission-review.js';
 
 interface Reply {
   readonly status: number;
@@ -145,19 +139,12 @@ describe('the pod security admission webhook, served by the real gateway', () =>
   });
 
   it('logs a Service decision as a Service, not as a pod', async () => {
-    const body = JSON.stringify({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'uid-svc',
-        kind: { group: '', version: 'v1', kind: 'Service' },
-        resource: { group: '', version: 'v1', resource: 'services' },
-        name: 'logged-svc',
-        namespace: 'os-alpha',
-        operation: 'CREATE',
-        object: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'logged-svc' }, spec: { ports: [{ port: 443 }], externalIPs: ['10.0.0.1'] } },
-      },
-    });
+    const body = JSON.stringify(
+      admissionReview(
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'logged-svc' }, spec: { ports: [{ port: 443 }], externalIPs: ['10.0.0.1'] } },
+        { ...SERVICE_REQUEST, uid: 'uid-svc', name: 'logged-svc' },
+      ),
+    );
     const res = await call(gw.port, 'POST', ADMISSION, body);
     assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, false);
     const line = gw.logs.lines.find((l) => l.includes('logged-svc'));

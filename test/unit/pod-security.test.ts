@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AdmissionReviewError, reviewPodAdmission } from '../../src/k8s/pod-admission.js';
 import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from '../../src/k8s/pod-security.js';
-import { admissionReview } from '../helpers/admission-review.js';
+import { SERVICE_REQUEST, admissionReview } from '../helpers/admission-review.js';
 
 type Obj = Record<string, unknown>;
 
@@ -243,7 +243,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
 
   it('refuses Services given new spec.externalIPs (CVE-2020-8554), at every level; other Services and unchanged ones pass', () => {
     const svc = (spec: Obj): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { ports: [{ port: 443 }], ...spec } });
-    const asService = { kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' }, name: 'web' };
+    const asService = { ...SERVICE_REQUEST, name: 'web' };
     for (const level of ['privileged', 'baseline', 'restricted'] as const) {
       const d = reviewPodAdmission(review(svc({ externalIPs: ['10.0.0.1'] }), asService), level);
       assert.equal(d.allowed, false, level);
