@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ConfigError } from '../config/load.js';
+import { GatewayError } from '../errors.js';
+import { rawJsonAnswer } from '../proxy/raw-response.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { tlsServerOptions } from './tls.js';
 
@@ -13,7 +14,7 @@ export type GatewayServer = http.Server | https.Server;
  * descriptor for two minutes per connection without sending a byte (about 170 connections a second kept the
  * gateway at its descriptor limit); kubectl and docker finish a handshake in milliseconds.
  */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** How long a client may take to send a request's headers. */
 export const HEADERS_TIMEOUT_MS = 30_000;
@@ -24,7 +25,7 @@ export const HEADERS_TIMEOUT_MS = 30_000;
  * suspended, a VPN or NAT dropping the flow) was held forever, with its upstream connection and, for exec, the
  * session on the node. The kube-apiserver and dockerd set keepalive on their own connections; so does kubectl.
  */
-export const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
+const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
 
 /**
  * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
@@ -48,17 +49,14 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
     return server;
   } catch (err) {
     // OpenSSL's own words ("key values mismatch", "no start line"), with which files they are about.
-    throw new ConfigError(`listen.tls: certFile and keyFile are not a usable PEM certificate and its key (${(err as Error).message})`);
+    throw new GatewayError('config_invalid', `listen.tls: certFile and keyFile are not a usable PEM certificate and its key (${(err as Error).message})`);
   }
 }
 
-const PLAIN_HTTP_ANSWER = (() => {
-  const body = JSON.stringify({
-    error: 400,
-    message: 'this port speaks HTTPS: use https://<gateway>/k8s in the kubeconfig, and DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH (holding the CA as ca.pem) for docker',
-  });
-  return `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-})();
+const PLAIN_HTTP_ANSWER = rawJsonAnswer(
+  400,
+  'this port speaks HTTPS: use https://<gateway>/k8s in the kubeconfig, and DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH (holding the CA as ca.pem) for docker',
+);
 
 /**
  * Plain HTTP sent to the TLS port (`http://` in a kubeconfig, docker without DOCKER_TLS_VERIFY) got only a closed

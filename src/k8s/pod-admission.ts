@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
+import { GatewayError } from '../errors.js';
 import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from './pod-security.js';
 
 /**
  * The decision of the gateway's validating admission webhook for pods (admission.k8s.io/v1 AdmissionReview in,
  * AdmissionReview out). Everything it cannot read is refused: a review without a uid cannot be answered at all
- * (AdmissionReviewError: the HTTP call fails, and the webhook's failurePolicy Fail refuses the pod); a review whose
+ * (a `review_invalid` error: the HTTP call fails, and the webhook's failurePolicy Fail refuses the pod); a review whose
  * object it cannot read is answered allowed=false with the reason.
  */
 
@@ -33,10 +34,6 @@ const ephemeralContainersSchema = z.looseObject({
   ephemeralContainers: z.array(z.unknown()),
 });
 
-export class AdmissionReviewError extends Error {
-  override readonly name = 'AdmissionReviewError';
-  readonly status = 400;
-}
 
 export interface AdmissionDecision {
   /** The AdmissionReview to answer with. */
@@ -104,7 +101,7 @@ function externalIPsOf(value: unknown): string[] | undefined {
  */
 export function reviewPodAdmission(body: unknown, level: PodSecurityLevel): AdmissionDecision {
   const parsed = reviewSchema.safeParse(body);
-  if (!parsed.success) throw new AdmissionReviewError(`not an admission.k8s.io/v1 AdmissionReview (${firstIssue(parsed.error)})`);
+  if (!parsed.success) throw new GatewayError('review_invalid', `not an admission.k8s.io/v1 AdmissionReview (${firstIssue(parsed.error)})`);
   const { request } = parsed.data;
   const base = {
     uid: request.uid,

@@ -200,8 +200,12 @@ export class Metrics {
     // with the value 1 shows no increase to Prometheus (increase(), rate()), so the first failure would go unseen.
     for (const operation of ['issue_token', 'validate_token', 'ping']) this.keystoneErrors.inc({ operation }, 0);
     for (const operation of ['validate_token', 'ping']) this.keystoneRetries.inc({ operation }, 0);
-    for (const coe of ['k8s', 'docker']) this.rateLimited.inc({ coe }, 0);
     this.provisioning.inc({ action: 'provision', outcome: 'error' }, 0);
+  }
+
+  /** A COE mount exists: its alerting counters are exported at 0 from the start (see the constructor). */
+  registerCoe(coe: string): void {
+    this.rateLimited.inc({ coe }, 0);
   }
 
   /** The token caches are owned by the Authenticator; their sizes are read at scrape time. */
