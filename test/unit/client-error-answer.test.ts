@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { clientErrorAnswer } from '../../src/gateway/gateway.js';
+import { clientErrorAnswer } from '../../src/gateway/client-error.js';
 
 const parse = (raw: string): { status: number; body: { error: number; message: string } } => {
   const [head, body] = raw.split('\r\n\r\n') as [string, string];
