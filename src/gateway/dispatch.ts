@@ -66,6 +66,8 @@ export function createDispatcher(
       const where = resolve(req);
       if ('reply' in where) return refuse(req, where, (d, r) => sendError(res, d, r), (e) => e.observe(res));
       if ('mount' in where) return where.mount.handleRequest(req, res, where.target);
+      // The gateway's own endpoints need no credentials to read a body (the admission webhook's caller is the apiserver).
+      if (/^100-continue$/i.test(String(req.headers.expect ?? '').trim())) res.writeContinue();
       endpoints(req, res);
     },
 

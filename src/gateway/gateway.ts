@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -87,10 +87,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   const server = createListener(config.listen);
   server.on('connection', (socket: Duplex) => tracker.trackSocket(socket));
-  server.on('request', (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     tracker.trackRequest(req, res);
     dispatcher.onRequest(req, res);
-  });
+  };
+  server.on('request', onRequest);
+  // Expect: 100-continue is answered by the pipeline once the caller is known (routes/pipeline.ts), not by Node at once.
+  server.on('checkContinue', onRequest);
+  metrics.observeOpenConnections(() => tracker.openConnections);
   server.on('upgrade', (req, socket, head) => {
     tracker.trackUpgrade(socket);
     dispatcher.onUpgrade(req, socket, head);
@@ -101,7 +105,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // Requests Node's parser refuses never reach a route; the client is told which rule it broke.
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: unknown }, socket) => {
     if (!socket.writable) return socket.destroy();
-    socket.end(clientErrorAnswer(err));
+    socket.end(clientErrorAnswer(err, config.listen.headersTimeoutSeconds * 1000));
   });
 
   return {

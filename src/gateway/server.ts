@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { rawJsonAnswer } from '../proxy/raw-response.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { boundFirstRequest } from './connection-bounds.js';
 import { tlsServerOptions } from './tls.js';
 
 export type GatewayServer = http.Server | https.Server;
@@ -15,9 +16,6 @@ export type GatewayServer = http.Server | https.Server;
  * gateway at its descriptor limit); kubectl and docker finish a handshake in milliseconds.
  */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/** How long a client may take to send a request's headers. */
-export const HEADERS_TIMEOUT_MS = 30_000;
 
 /**
  * TCP keepalive on every accepted connection, after this long without traffic. Upgraded sessions (exec, attach,
@@ -32,20 +30,30 @@ const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
  * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
  */
 export function createListener(config: GatewayConfig['listen']): GatewayServer {
+  const headersTimeout = config.headersTimeoutSeconds * 1000;
   const common: http.ServerOptions = {
     requestTimeout: 0,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    keepAliveTimeout: 65_000,
+    headersTimeout,
+    // Node checks the headers timeout of open connections this often (30 s by default, which let a slow head live
+    // almost twice its timeout).
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    keepAliveTimeout: config.idleTimeoutSeconds * 1000,
     maxHeaderSize: 16 * 1024,
     noDelay: true,
     keepAlive: true,
     keepAliveInitialDelay: TCP_KEEPALIVE_INITIAL_DELAY_MS,
   };
-  if (config.tls === undefined) return http.createServer(common);
+  const bounds = { firstByteMs: config.firstByteTimeoutSeconds * 1000, firstHeadMs: headersTimeout };
+  if (config.tls === undefined) {
+    const server = http.createServer(common);
+    boundFirstRequest(server, bounds, false);
+    return server;
+  }
   const options = { ...common, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsServerOptions(config.tls) } as https.ServerOptions;
   try {
     const server = https.createServer(options);
     server.on('tlsClientError', answerPlainHttp);
+    boundFirstRequest(server, bounds, true);
     return server;
   } catch (err) {
     // OpenSSL's own words ("key values mismatch", "no start line"), with which files they are about.

@@ -141,6 +141,23 @@ export class Metrics {
     this.http2Sources.set(coe, connections);
   }
 
+  private openConnectionsSource: (() => number) | undefined;
+
+  readonly openConnections = new Gauge({
+    name: 'zun_gateway_open_connections',
+    help: 'Client connections accepted and not yet closed, TLS handshakes and idle keep-alive connections included',
+    registers: [this.registry],
+    collect: () => {
+      const source = this.openConnectionsSource;
+      if (source !== undefined) this.openConnections.set(source());
+    },
+  });
+
+  /** Reports the listener's open connections (`openConnections`) at every scrape. */
+  observeOpenConnections(source: () => number): void {
+    this.openConnectionsSource = source;
+  }
+
   readonly rateLimited = new Counter({
     name: 'zun_gateway_rate_limited_total',
     help: 'Requests refused with 429 because their project spent its rate limit (k8s.rateLimit, docker.rateLimit)',

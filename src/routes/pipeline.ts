@@ -118,7 +118,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
 
   /** 1 to 5: the plan for this request, or the mount's own answer. */
   const admitted = (exchange: Exchange, call: Call<R, undefined>, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
-    const anonymousPlan = steps.anonymous?.(call);
+    const anonymousPlan = steps.anonymous?.({ ...call, res: continued(call.res) });
     if (anonymousPlan !== undefined) {
       exchange.describe(steps.facts(call.route));
       return anonymousPlan;
@@ -131,7 +131,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
       exchange.identity = who;
       exchange.describe(steps.facts(call.route));
       steps.rateLimiter?.take(who); // 4
-      return steps.admit({ ...call, identity: who }); // 5
+      return steps.admit({ ...call, res: continued(call.res), identity: who }); // 5
     };
     return identity instanceof Promise ? identity.then(next) : next(identity);
   };
@@ -221,6 +221,16 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     describe: (identity) => steps.describe(identity),
     close: () => steps.close(),
   };
+}
+
+/**
+ * A client that sent `Expect: 100-continue` waits for the go-ahead before its body: it is given once the caller is
+ * known and within its rate, so a request refused before that never sends its body (the server's 'checkContinue'
+ * hands such requests to the dispatcher instead of answering 100 at once).
+ */
+function continued(res: ServerResponse | undefined): ServerResponse | undefined {
+  if (res !== undefined && !res.headersSent && /^100-continue$/i.test(String(res.req.headers.expect ?? '').trim())) res.writeContinue();
+  return res;
 }
 
 /** An answer the mount composed or checked itself, relayed as JSON. */
