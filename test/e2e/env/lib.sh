@@ -506,9 +506,34 @@ reap_engine_leftovers() {
   done
 }
 
+# The engine's command line. --iptables=true: Docker keeps its bridge networks (each project's zun-<id>) apart in its
+# DOCKER-ISOLATION chains; no default bridge, no masquerading (nothing here leaves the machine).
+dockerd_args() {
+  local dd="$D/docker"
+  DOCKERD_ARGS=(--host "unix://$DOCKER_SOCK" --host "tcp://127.0.0.1:$DOCKER_TLS_PORT" --tlsverify
+    --tlscacert "$D/tls/ca.crt" --tlscert "$D/tls/docker-server.crt" --tlskey "$D/tls/docker-server.key"
+    --data-root "$(readlink -f "$dd/data")" --exec-root "$(readlink -f "$dd/exec")" --pidfile "$dd/dockerd.pid"
+    --iptables=true --ip-masq=false --bridge=none --add-runtime "clamp=$dd/runc-clamp-oom" --default-runtime=clamp)
+}
+
+# Whether the running dockerd was started with exactly these arguments (read from the process, so an engine that
+# someone else's copy of these scripts started with other flags is told apart).
+dockerd_runs_with_args() {
+  local p
+  p=$(pid_of dockerd) && [ -r "/proc/$p/cmdline" ] || return 1
+  [ "$(tr '\0' '\n' <"/proc/$p/cmdline")" = "$(printf '%s\n' dockerd "${DOCKERD_ARGS[@]}")" ]
+}
+
 dockerd_start() {
-  # An engine started before the TLS listener existed is restarted once to gain it.
-  is_running dockerd && docker_healthy && docker_tls_healthy && return 0
+  mkdir -p "$D/docker/data" "$D/docker/exec"
+  dockerd_args
+  # Before the engine, so that no tenant container ever runs without them.
+  ensure_engine_isolation
+  # An engine started with other flags (before the TLS listener, or with --iptables=false) is restarted once.
+  if is_running dockerd && docker_healthy && docker_tls_healthy && dockerd_runs_with_args; then
+    check_engine_iptables
+    return
+  fi
   dockerd_stop
   local dd="$D/docker"
   mkdir -p "$dd/data" "$dd/exec"
@@ -529,12 +554,58 @@ fi
 exec /usr/sbin/runc "$@"
 WRAP
   chmod +x "$dd/runc-clamp-oom"
-  start_detached dockerd dockerd --host "unix://$DOCKER_SOCK" --host "tcp://127.0.0.1:$DOCKER_TLS_PORT" --tlsverify \
-    --tlscacert "$D/tls/ca.crt" --tlscert "$D/tls/docker-server.crt" --tlskey "$D/tls/docker-server.key" \
-    --data-root "$(readlink -f "$dd/data")" \
-    --exec-root "$(readlink -f "$dd/exec")" --pidfile "$dd/dockerd.pid" --iptables=false --ip-masq=false \
-    --bridge=none --add-runtime "clamp=$dd/runc-clamp-oom" --default-runtime=clamp
-  wait_for dockerd 60 docker_both_healthy
+  start_detached dockerd dockerd "${DOCKERD_ARGS[@]}"
+  wait_for dockerd 60 docker_both_healthy || return 1
+  check_engine_iptables
+}
+
+# Docker filters forwarded traffic only: a container reaches every address of its host (its bridge's gateway address,
+# the other bridges', the machine's own) on every port. These rules refuse what comes in from the engine's bridges
+# (user-defined bridges are named br-<network id>; --bridge=none, so there is no docker0) except replies to
+# connections the host opened. Containers need nothing else from the host: Docker's embedded DNS resolver answers
+# inside each container's own network namespace. docs/operations.md gives the same rules to operators.
+ISOLATION_CHAIN=ZUN-BRIDGES-TO-HOST
+isolation_rules_ok() { # iptables|ip6tables reject-with
+  local ipt=$1
+  $ipt -C "$ISOLATION_CHAIN" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN 2>/dev/null &&
+    $ipt -C "$ISOLATION_CHAIN" -j REJECT --reject-with "$2" 2>/dev/null &&
+    [ "$($ipt -S "$ISOLATION_CHAIN" 2>/dev/null | wc -l)" = 3 ] &&
+    $ipt -C INPUT -i br-+ -j "$ISOLATION_CHAIN" 2>/dev/null
+}
+
+ensure_engine_isolation() {
+  local ipt reject
+  for ipt in iptables ip6tables; do
+    if [ "$ipt" = iptables ]; then reject=icmp-admin-prohibited; else reject=icmp6-adm-prohibited; fi
+    isolation_rules_ok "$ipt" "$reject" && continue
+    log "$ipt: refusing traffic from the engine's bridges to this host (chain $ISOLATION_CHAIN)"
+    $ipt -S "$ISOLATION_CHAIN" >/dev/null 2>&1 || $ipt -N "$ISOLATION_CHAIN" ||
+      die "$ipt cannot create the chain $ISOLATION_CHAIN"
+    # The REJECT goes in first, so the chain never lets everything through while it is rebuilt.
+    $ipt -I "$ISOLATION_CHAIN" 1 -j REJECT --reject-with "$reject" &&
+      while [ "$($ipt -S "$ISOLATION_CHAIN" 2>/dev/null | wc -l)" -gt 2 ]; do $ipt -D "$ISOLATION_CHAIN" 2; done &&
+      $ipt -I "$ISOLATION_CHAIN" 1 -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN ||
+      die "$ipt could not write the rules of $ISOLATION_CHAIN"
+    $ipt -C INPUT -i br-+ -j "$ISOLATION_CHAIN" 2>/dev/null || $ipt -I INPUT 1 -i br-+ -j "$ISOLATION_CHAIN" ||
+      die "$ipt could not send INPUT from br-+ to $ISOLATION_CHAIN"
+    isolation_rules_ok "$ipt" "$reject" || die "$ipt: the rules of $ISOLATION_CHAIN are not as written: $($ipt -S "$ISOLATION_CHAIN" 2>&1)"
+  done
+}
+
+remove_engine_isolation() {
+  local ipt
+  for ipt in iptables ip6tables; do
+    while $ipt -D INPUT -i br-+ -j "$ISOLATION_CHAIN" 2>/dev/null; do :; done
+    $ipt -F "$ISOLATION_CHAIN" 2>/dev/null && $ipt -X "$ISOLATION_CHAIN" 2>/dev/null || true
+  done
+}
+
+# What the engine's --iptables=true sets up when it starts: a missing chain means project networks are not isolated.
+check_engine_iptables() {
+  iptables -C FORWARD -j DOCKER-USER 2>/dev/null && iptables -S DOCKER-ISOLATION-STAGE-2 >/dev/null 2>&1 && return 0
+  echo "e2e env: dockerd runs with --iptables=true but its DOCKER-USER / DOCKER-ISOLATION chains are missing:" >&2
+  iptables -S >&2 2>&1 || true
+  return 1
 }
 
 dockerd_stop() {
