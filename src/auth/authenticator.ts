@@ -7,7 +7,8 @@ import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js'
 import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
-import { identityFromToken, scopeRefusal } from './token-identity.js';
+import { revokes, type RevocationEvent, type TokenFacts } from './revocation.js';
+import { identityFromToken, scopeRefusal, tokenFacts } from './token-identity.js';
 
 export interface AuthenticatorOptions {
   readonly cacheTtlMs: number;
@@ -42,6 +43,9 @@ export class Authenticator {
   private readonly valid: ExpiringCache<AnyIdentity>;
   private readonly refused: ExpiringCache<GatewayError>;
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
+  /** What each cached identity's revocation is decided on; kept beside it, gone with it. */
+  private readonly facts = new WeakMap<AnyIdentity, TokenFacts>();
+  private readonly revokedListeners: Array<(identity: AnyIdentity) => void> = [];
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
   private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared', { inc(): void }>> = {};
@@ -105,6 +109,30 @@ export class Authenticator {
     return pending;
   }
 
+  /**
+   * Keystone's revocation events (revocation-poller.ts): every cached token one of them revokes is dropped, so its
+   * next request is validated at Keystone again (and refused), and the listeners (open sessions) are told. Returns how
+   * many were dropped.
+   */
+  revoke(events: readonly RevocationEvent[]): number {
+    if (events.length === 0) return 0;
+    const dropped: Array<[string, AnyIdentity]> = [];
+    for (const [key, identity] of this.valid.entries()) {
+      const facts = this.facts.get(identity);
+      if (facts !== undefined && events.some((e) => revokes(e, facts))) dropped.push([key, identity]);
+    }
+    for (const [key, identity] of dropped) {
+      this.valid.delete(key);
+      for (const listener of this.revokedListeners) listener(identity);
+    }
+    return dropped.length;
+  }
+
+  /** Told of each cached identity a revocation event dropped. */
+  onRevoked(listener: (identity: AnyIdentity) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
   get cacheSize(): { valid: number; refused: number } {
     return { valid: this.valid.size, refused: this.refused.size };
   }
@@ -149,6 +177,8 @@ export class Authenticator {
     if (res.status !== 200) throw keystoneDown(`Keystone answered HTTP ${res.status}`);
     const parsed = tokenBodySchema.safeParse(res.body);
     if (!parsed.success) throw keystoneDown('Keystone returned a token body the gateway cannot read');
-    return identityFromToken(parsed.data, this.now());
+    const identity = identityFromToken(parsed.data, this.now());
+    this.facts.set(identity, tokenFacts(parsed.data));
+    return identity;
   }
 }

@@ -1,5 +1,6 @@
 import type { AnyIdentity, Identity, ScopeOnlyIdentity } from './identity.js';
 import type { TokenBody } from './keystone-client.js';
+import type { TokenFacts } from './revocation.js';
 import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 
 const SCOPE_HELP =
@@ -50,5 +51,27 @@ export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
     roles,
     expiresAt,
     ...(t.application_credential ? { applicationCredentialId: t.application_credential.id } : {}),
+  };
+}
+
+/** What revocation events are matched against, from the same description of the token (revocation.ts). */
+export function tokenFacts(body: TokenBody): TokenFacts {
+  const t = body.token;
+  const trust = t['OS-TRUST:trust'];
+  const oauth = t['OS-OAUTH1'];
+  const audit = t.audit_ids ?? [];
+  return {
+    // A token Keystone gave no issue time is treated as issued long ago: every event about it applies.
+    issuedAtMs: t.issued_at !== undefined ? Date.parse(t.issued_at) : Number.NEGATIVE_INFINITY,
+    expiresAtSecond: Math.floor(Date.parse(t.expires_at) / 1000),
+    userId: t.user.id,
+    userDomainId: t.user.domain.id,
+    projectId: t.project?.id,
+    scopeDomainId: t.project?.domain.id ?? t.domain?.id,
+    roleIds: (t.roles ?? []).map((r) => r.id),
+    auditId: audit[0],
+    auditChainId: audit[1],
+    ...(trust !== undefined ? { trust: { id: trust.id, trustorId: trust.trustor_user?.id, trusteeId: trust.trustee_user?.id } } : {}),
+    ...(oauth?.consumer_id !== undefined ? { consumerId: oauth.consumer_id } : {}),
   };
 }

@@ -194,6 +194,12 @@ export const configSchema = z.strictObject({
     /** Calls at Keystone at once (a burst of new tokens waits its turn instead of timing out inside Keystone). */
     maxConcurrentRequests: fromEnvText(z.number().int().positive()).default(8),
     caFile: nonEmpty.optional(),
+    /**
+     * How often Keystone's revocation events are read (GET /v3/OS-REVOKE/events): a revoked token stops working on every
+     * replica within about this long, and the sessions it opened end. 0: not followed (revoked tokens work until
+     * cacheTtlSeconds).
+     */
+    revocationPollSeconds: fromEnvText(z.number().nonnegative()).default(10),
   }),
   k8s: z
     .strictObject({
@@ -221,6 +227,11 @@ export const configSchema = z.strictObject({
           domainScopeGroups: z.record(nonEmpty, scopeGroupMapping).optional(),
           /** System-scoped tokens act with exactly these groups (a list: admin role only; a map: by role); unset: 403. */
           systemScopeGroups: scopeGroupMapping.optional(),
+          /**
+           * One group every project-scoped caller also gets, whatever its project: what the apiserver's API Priority and
+           * Fairness matches tenants' requests by (the chart's FlowSchema), so that limits hold across replicas.
+           */
+          tenantGroup: identityPrefix.optional(),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
       /** Present: every project gets its own namespace and role bindings on its first request. */
@@ -248,6 +259,13 @@ export const configSchema = z.strictObject({
       port,
     })
     .optional(),
+  /** Upgraded sessions (exec, attach, port-forward, docker attach and exec). */
+  sessions: z
+    .strictObject({
+      /** A session with no byte either way for this long is closed (0: never, kubectl port-forward may idle for hours). */
+      idleTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(0),
+    })
+    .default({ idleTimeoutSeconds: 0 }),
   shutdown: z
     .strictObject({
       graceSeconds: fromEnvText(z.number().min(0)).default(25),

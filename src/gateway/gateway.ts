@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { Callers } from '../auth/caller.js';
+import { RevocationPoller } from '../auth/revocation-poller.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
@@ -16,6 +17,7 @@ import { exchangeRecorder } from '../routes/exchange.js';
 import type { Readiness } from '../routes/mount.js';
 import { podAdmissionHandler } from '../routes/pod-admission.js';
 import type { ErrorReply } from '../routes/respond.js';
+import { Sessions } from '../routes/sessions.js';
 import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
@@ -64,8 +66,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
+  const sessions = new Sessions();
+  authenticator.onRevoked((identity) => sessions.revoked(identity));
+  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics });
   const tracker = new ConnectionTracker();
-  const mounts = await coeMounts(config, { callers, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
+  const mounts = await coeMounts(config, { callers, sessions, sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
 
   let shuttingDown = false;
   const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
@@ -114,6 +119,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     metricsAddress: () => metricsAt,
     keystoneReady: () => keystoneReadiness(keystone, serviceToken),
     listen: async () => {
+      revocations.start();
       if (metricsServer !== undefined && config.metrics !== undefined) {
         const { port, host } = config.metrics;
         metricsAt = await listenOn(metricsServer, port, host).catch((err: unknown) => {
@@ -151,6 +157,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       // flush below, after which main.ts exits.
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
+      revocations.stop();
       keystone.close();
       tlsReload?.stop();
       if (metricsServer?.listening) {

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { forbidden } from '../auth/errors.js';
+import { RENEW_TOKEN, forbidden } from '../auth/errors.js';
 import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
 import { scopeRefusal } from '../auth/token-identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
@@ -105,6 +105,12 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
       }),
 
     check: (headers, _call, plan) => assertApiserverRequest(headers, { identityLines: plan.identityLines, authorization: k8s.authorization() }),
+
+    /** A JSON watch the gateway ends tells the watcher why, as the apiserver ends one: an ERROR event with a Status. */
+    lastWords: (plan, reason, contentType) =>
+      plan.watch && contentType.includes('json')
+        ? `${JSON.stringify({ type: 'ERROR', object: JSON.parse(statusBody(401, `session ended: token ${reason}; ${RENEW_TOKEN}`)) as unknown })}\n`
+        : undefined,
 
     forwarded: ({ res }, plan) => {
       if (plan.watch && res !== undefined) options.onWatch?.(res);

@@ -15,6 +15,7 @@ import { assertCredentialStays } from './outgoing-check.js';
 import type { RequestTarget } from './path.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import { replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from './respond.js';
+import type { SessionEndReason, Sessions } from './sessions.js';
 import { settle } from './settle.js';
 
 /**
@@ -93,6 +94,8 @@ export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extend
   check(headers: readonly string[], call: Call<R, I | undefined>, plan: P): void;
   /** Told of each plan as it leaves (watches are tracked for shutdown). */
   forwarded?(call: Call<R, I | undefined>, plan: P): void;
+  /** What a long-lived response says last when the gateway ends it because its token ended (a watch's ERROR event). */
+  lastWords?(plan: P, reason: SessionEndReason, contentType: string): string | undefined;
   ready(): Promise<Readiness>;
   describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
   close(): void;
@@ -100,6 +103,10 @@ export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extend
 
 export interface PipelineContext {
   readonly callers: Callers;
+  /** Sessions and streams end with the token that opened them. */
+  readonly sessions: Sessions;
+  /** An upgraded session idle this long is closed (0: never). */
+  readonly sessionIdleMs?: number;
   readonly logger: Logger;
   readonly audit: AuditTrail;
   readonly metrics: Metrics;
@@ -107,7 +114,11 @@ export interface PipelineContext {
 
 /** A mount made of a COE's steps, run in the pipeline's order for every request and upgrade. */
 export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: CoeSteps<R, I, P>, context: PipelineContext): CoeMount {
-  const { callers, logger } = context;
+  const { callers, logger, sessions } = context;
+  const sessionEnded = (exchange: Exchange, reason: SessionEndReason): void => {
+    exchange.endedBecause(`session ended: token ${reason}`);
+    context.metrics.sessionsEnded.inc({ coe: steps.name, reason });
+  };
   const startExchange = exchangeRecorder({ coe: steps.name, logger, audit: context.audit, metrics: context.metrics });
   context.metrics.registerCoe(steps.name);
   const wwwAuthenticate = `Keystone uri="${steps.authUrl}"`;
@@ -170,7 +181,19 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
+          const stop = new AbortController();
+          let contentType = '';
+          if (plan.longLived && forwardCall.identity !== undefined) {
+            const untrack = sessions.track(forwardCall.identity, (reason) => {
+              sessionEnded(exchange, reason);
+              stop.abort();
+              if (res.headersSent) res.end(steps.lastWords?.(plan, reason, contentType));
+              else res.destroy();
+            });
+            res.once('close', untrack);
+          }
           forwardRequest(req, res, {
+            signal: stop.signal,
             upstream: plan.upstream,
             path: plan.path,
             headers,
@@ -178,7 +201,10 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             bytes: exchange.bytes,
             longLived: plan.longLived,
             ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
-            onResponse: exchange.answered,
+            onResponse: (status, type) => {
+              contentType = type ?? '';
+              exchange.answered(status);
+            },
             onError: (err) => exchange.upstreamFailed(err, sendError(res, steps.dialect, reply(err))),
           }); // 8
           exchange.sentUpstream();
@@ -203,6 +229,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
+          const identity = forwardCall.identity;
           forwardUpgrade(req, socket, plan.head ?? head, {
             upstream: plan.upstream,
             path: plan.path,
@@ -210,6 +237,23 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             ...(plan.body !== undefined ? { body: plan.body } : {}),
             onError: (err) => exchange.upstreamFailed(err, sendErrorOnSocket(socket, steps.dialect, reply(err))),
             ...hooks,
+            ...(context.sessionIdleMs !== undefined && context.sessionIdleMs > 0
+              ? { idle: { ms: context.sessionIdleMs, onIdle: () => exchange.endedBecause('session ended: idle') } }
+              : {}),
+            // An upgraded session lives no longer than its token.
+            onUpgraded: () => {
+              const session = hooks.onUpgraded();
+              const untrack = identity === undefined ? () => undefined : sessions.track(identity, (reason) => {
+                sessionEnded(exchange, reason);
+                socket.destroy();
+              });
+              return {
+                onClose: () => {
+                  untrack();
+                  session.onClose();
+                },
+              };
+            },
           }); // 8
           exchange.sentUpstream();
         },

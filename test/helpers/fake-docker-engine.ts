@@ -109,6 +109,13 @@ export class FakeDockerEngine {
         if (!labels) return this.send(res, 404, { message: `get ${name}: no such volume` });
         return this.send(res, 200, { Name: name, Labels: labels, Mountpoint: `/var/lib/docker/volumes/${name}/_data` });
       }
+      if ((m = /^\/volumes\/([^/]+)$/.exec(p)) && req.method === 'DELETE') {
+        const name = decodeURIComponent(m[1] as string);
+        if (!this.volumes.delete(name)) return this.send(res, 404, { message: `get ${name}: no such volume` });
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       if (p === '/volumes/create') {
         const spec = JSON.parse(body || '{}') as { Name?: string; Labels?: Record<string, string> };
         const name = spec.Name ?? `anon${this.volumes.size}`;

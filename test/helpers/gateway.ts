@@ -28,6 +28,8 @@ export interface TestGatewayOptions {
   readonly tls?: boolean;
   /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
   readonly tlsExtra?: string;
+  /** More keys inside keystone, each line indented by two spaces. */
+  readonly keystoneYaml?: string;
   /** More keys inside listen, each line indented by two spaces. */
   readonly listenYaml?: string;
   readonly extraYaml?: string;
@@ -77,6 +79,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     `  authUrl: ${options.keystoneUrl}`,
     '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
     `  timeoutSeconds: ${options.keystoneTimeoutSeconds ?? 2}`,
+    ...(options.keystoneYaml !== undefined ? [options.keystoneYaml] : []),
     'k8s:',
     `  kubeconfig: ${kubeconfig}`,
     ...(options.k8sYaml !== undefined ? [options.k8sYaml] : []),

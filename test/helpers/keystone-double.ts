@@ -10,6 +10,18 @@ export interface TokenSpec {
   readonly roles?: readonly string[];
   readonly expiresAt?: Date;
   readonly accessRules?: readonly unknown[];
+  /** When Keystone issued it (default: when it was registered). */
+  readonly issuedAt?: Date;
+}
+
+/** A revocation event as GET /v3/OS-REVOKE/events lists it. */
+export interface RevocationEventSpec {
+  readonly user_id?: string;
+  readonly project_id?: string;
+  readonly audit_id?: string;
+  readonly role_id?: string;
+  readonly domain_id?: string;
+  readonly expires_at?: string;
 }
 
 /**
@@ -70,7 +82,42 @@ export class KeystoneDouble {
   }
 
   register(token: string, spec: TokenSpec = {}): void {
-    this.tokens.set(token, spec);
+    this.tokens.set(token, { issuedAt: new Date(), ...spec });
+  }
+
+  /** The revocation events recorded so far (GET /v3/OS-REVOKE/events lists those after `since`). */
+  readonly revocationEvents: Array<RevocationEventSpec & { issued_before: string; revoked_at: string }> = [];
+  /** When set, GET /v3/OS-REVOKE/events answers this status (403: the gateway lacks identity:list_revoke_events). */
+  revocationEventsStatus: number | undefined;
+  revocationEventCalls = 0;
+  private readonly pollWaiters: Array<{ readonly count: number; readonly resolve: () => void }> = [];
+
+  /**
+   * Resolves once `more` further revocation polls have reached this Keystone. The gateway sends a poll only after the
+   * previous one was applied, so after two more, everything listed before them has been applied.
+   */
+  revocationPolled(more: number): Promise<void> {
+    const count = this.revocationEventCalls + more;
+    return new Promise((resolve) => this.pollWaiters.push({ count, resolve }));
+  }
+
+  /**
+   * Keystone revokes as `openstack token revoke`, a user disabled or a role unassigned do: an event is recorded, and the
+   * tokens it matches (by the fields given, here user, project, audit id or role) are no longer valid.
+   */
+  revokeByEvent(event: RevocationEventSpec, at = new Date()): void {
+    const stamp = at.toISOString();
+    this.revocationEvents.push({ ...event, issued_before: stamp, revoked_at: stamp });
+    for (const [token, spec] of this.tokens) {
+      const body = this.tokenBody(token, spec);
+      const matches =
+        (event.user_id === undefined || event.user_id === (body.user as { id: string }).id) &&
+        (event.project_id === undefined || event.project_id === (body.project as { id: string } | undefined)?.id) &&
+        (event.audit_id === undefined || event.audit_id === (body.audit_ids as string[])[0]) &&
+        (event.role_id === undefined || (body.roles as Array<{ id: string }>).some((r) => r.id === event.role_id)) &&
+        (spec.issuedAt ?? new Date(0)).getTime() <= at.getTime();
+      if (matches) this.tokens.delete(token);
+    }
   }
 
   /** Keystone revokes a user token (`openstack token revoke`, or its user's password changed): validating it answers 404. */
@@ -103,6 +150,19 @@ export class KeystoneDouble {
     if (this.failWith !== undefined) return this.json(res, this.failWith, { error: { code: this.failWith } });
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && (path === '/v3' || path === '/v3/')) return this.json(res, 200, { version: { id: 'v3.14' } });
+    if (req.method === 'GET' && path === '/v3/OS-REVOKE/events') {
+      this.revocationEventCalls += 1;
+      for (const w of this.pollWaiters.filter((x) => x.count <= this.revocationEventCalls)) {
+        this.pollWaiters.splice(this.pollWaiters.indexOf(w), 1);
+        w.resolve();
+      }
+      if (this.revocationEventsStatus !== undefined) return this.json(res, this.revocationEventsStatus, { error: { code: this.revocationEventsStatus } });
+      const service = req.headers['x-auth-token'];
+      if (typeof service !== 'string' || !this.serviceTokens.has(service)) return this.json(res, 401, { error: { code: 401 } });
+      const since = new URL(`http://x${req.url ?? ''}`).searchParams.get('since');
+      const after = since === null ? Number.NEGATIVE_INFINITY : Date.parse(since);
+      return this.json(res, 200, { events: this.revocationEvents.filter((e) => Date.parse(e.revoked_at) > after) });
+    }
     if (path !== '/v3/auth/tokens') return this.json(res, 404, { error: { code: 404 } });
     if (req.method === 'POST') {
       this.issueCalls += 1;
@@ -153,23 +213,30 @@ export class KeystoneDouble {
       // (keystone/token/provider.py _validate_token_access_rules: 404 "Could not find token").
       const accessRulesVersion = Number(req.headers['openstack-identity-access-rules'] ?? 'NaN');
       if (spec.accessRules !== undefined && !(accessRulesVersion >= 1)) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
-      const expiresAt = spec.expiresAt ?? new Date(Date.now() + 3600_000);
-      if (expiresAt.getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
-      const user = spec.user ?? 'alice';
-      const token: Record<string, unknown> = {
-        expires_at: expiresAt.toISOString(),
-        user: { id: spec.userId ?? `${user}-id`, name: user, domain: { id: 'default', name: 'Default' } },
-        roles: (spec.roles ?? ['member', 'reader']).map((r) => ({ id: `${r}-id`, name: r })),
-      };
-      if (spec.project !== null) {
-        const p = spec.project ?? { id: 'alpha-id', name: 'alpha' };
-        if (spec.domainScope === undefined && !spec.system) token.project = { ...p, domain: { id: 'default', name: 'Default' } };
-      }
-      if (spec.domainScope) token.domain = spec.domainScope;
-      if (spec.system) token.system = { all: true };
-      if (spec.accessRules) token.application_credential = { id: 'ac', restricted: true, access_rules: spec.accessRules };
-      return this.json(res, 200, { token });
+      if ((spec.expiresAt ?? new Date(Date.now() + 3600_000)).getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
+      return this.json(res, 200, { token: this.tokenBody(subject as string, spec) });
     }
     return this.json(res, 405, { error: { code: 405 } });
+  }
+
+  /** The body Keystone gives for a registered token (GET /v3/auth/tokens). */
+  private tokenBody(token: string, spec: TokenSpec): Record<string, unknown> {
+    const expiresAt = spec.expiresAt ?? new Date(Date.now() + 3600_000);
+    const user = spec.user ?? 'alice';
+    const body: Record<string, unknown> = {
+      expires_at: expiresAt.toISOString(),
+      issued_at: (spec.issuedAt ?? new Date()).toISOString(),
+      audit_ids: [`audit-${token}`],
+      user: { id: spec.userId ?? `${user}-id`, name: user, domain: { id: 'default', name: 'Default' } },
+      roles: (spec.roles ?? ['member', 'reader']).map((r) => ({ id: `${r}-id`, name: r })),
+    };
+    if (spec.project !== null) {
+      const p = spec.project ?? { id: 'alpha-id', name: 'alpha' };
+      if (spec.domainScope === undefined && !spec.system) body.project = { ...p, domain: { id: 'default', name: 'Default' } };
+    }
+    if (spec.domainScope) body.domain = spec.domainScope;
+    if (spec.system) body.system = { all: true };
+    if (spec.accessRules) body.application_credential = { id: 'ac', restricted: true, access_rules: spec.accessRules };
+    return body;
   }
 }

@@ -127,3 +127,32 @@ describe('Expect: 100-continue is answered once the caller is known', () => {
     assert.equal(upstream.requests.at(before)?.body.toString(), '{}');
   });
 });
+
+describe('sessions.idleTimeoutSeconds (off by default): an upgraded session idle that long is closed and audited so', function () {
+  this.timeout(20_000);
+  let keystone: KeystoneDouble;
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    keystone = await KeystoneDouble.withAlice();
+    upstream = await new RecordingUpstream().start();
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, extraYaml: 'sessions: {idleTimeoutSeconds: 0.3}' });
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.stop();
+    await keystone.stop();
+  });
+
+  it('a session that keeps talking stays; one that goes quiet is closed, its record says why', async () => {
+    const exec = await RawConnection.open(gw.port);
+    exec.write(requestHead('POST', '/k8s/api/v1/namespaces/os-alpha/pods/p/exec', [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+    await exec.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
+    exec.write('one');
+    await exec.until((t) => t.includes('echo:one'));
+    await exec.untilEnded(10_000);
+    const record = gw.audit.records.find((r) => r.kind === 'session' && r.path === '/k8s/api/v1/namespaces/os-alpha/pods/p/exec');
+    assert.equal(record?.reason, 'session ended: idle');
+  });
+});

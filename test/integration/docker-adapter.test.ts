@@ -169,6 +169,48 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it('two replicas cannot overshoot maxContainersPerProject together: ten creates at once, five through each, make three', async () => {
+    const second = await createGateway(parseConfig(
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        `  authUrl: ${keystone.url}`,
+        '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}}`,
+        'log: {level: silent}',
+      ].join('\n'),
+      {},
+    ), { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+    const secondPort = ((await second.listen()) as AddressInfo).port;
+    engine.listed = 0;
+    engine.createDelayMs = 30;
+    try {
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 === 0 ? port : secondPort, 'POST', '/docker/containers/create', alice, '{"Image":"b"}')));
+      assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
+      assert.equal(engine.listed, 3);
+      // Each lease is given back once its create's response has closed: a few turns of the loop after the answers.
+      const leased = (): boolean => [...engine.volumes.keys()].some((v) => v.startsWith('zun-gateway-lease-'));
+      for (let turn = 0; turn < 10_000 && leased(); turn += 1) await new Promise((r) => setImmediate(r));
+      assert.ok(!leased(), 'a lease was left behind');
+    } finally {
+      engine.listed = 0;
+      engine.createDelayMs = 0;
+      await second.shutdown();
+    }
+  });
+
+  it("a tenant cannot take a volume name of the gateway's own (a squatted lease would stop another project)", async () => {
+    for (const [path, body] of [
+      ['/docker/volumes/create', '{"Name":"zun-gateway-lease-p-beta"}'],
+      ['/docker/containers/create', '{"Image":"b","HostConfig":{"Binds":["zun-gateway-lease-p-beta:/x"]}}'],
+    ] as const) {
+      const res = await call(port, 'POST', path, alice, body);
+      assert.equal(res.status, 400, path);
+      assert.match(JSON.parse(res.body).message, /reserved for the gateway/);
+    }
+    assert.equal(engine.volumes.has('zun-gateway-lease-p-beta'), false);
+  });
+
   it('a create whose client leaves while it waits its turn does not hold up the next ones', async () => {
     engine.listed = 0;
     engine.createDelayMs = 300;
