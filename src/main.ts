@@ -38,6 +38,10 @@ async function serve(configFile: string): Promise<void> {
     if (check.blocking === true) logger.error(fields, 'not ready: Keystone check failed at start (see /readyz)');
     else if (!check.ok) logger.warn(fields, 'Keystone check failed at start: new tokens get 503 until it answers');
   });
+  // What each upstream's check has to say to the operator (tenant isolation on the engine), once at start.
+  void gateway.readiness().then((checks) => {
+    for (const [name, check] of Object.entries(checks)) for (const warning of check.warnings ?? []) logger.warn({ check: name }, warning);
+  });
   // logrotate and similar move the audit file away and send SIGHUP: write on in a new file.
   process.on('SIGHUP', () => {
     audit.reopen();

@@ -165,6 +165,12 @@ const docker = z.strictObject({
    * default bridge, where every tenant's containers could reach each other. false: the engine's default.
    */
   projectNetworks: fromEnvText(z.boolean()).default(true),
+  /**
+   * The operator states that the engine's host drops traffic from the engine's bridges to the host and that Docker
+   * isolates networks from each other (docs/operations.md, "Keeping tenant containers away from the host and each
+   * other"). The gateway cannot see a host's firewall: until this is set it warns, at start and in /readyz.
+   */
+  isolationRulesApplied: fromEnvText(z.boolean()).default(false),
 });
 
 export const configSchema = z.strictObject({

@@ -35,6 +35,8 @@ export interface Gateway {
   listen(): Promise<AddressInfo>;
   /** Keystone answers and accepts the gateway's service credentials (the keystone check of /readyz). */
   keystoneReady(): Promise<Readiness>;
+  /** Every check of /readyz, with its warnings (main.ts logs them once at start). */
+  readiness(): Promise<Record<string, Readiness>>;
   /** Where /metrics is served, once listening; undefined when `metrics` is not configured. */
   metricsAddress(): AddressInfo | undefined;
   /** Stop accepting, let in-flight requests finish within the grace period, then close upgraded sessions. */
@@ -74,13 +76,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   let shuttingDown = false;
   const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
+  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts);
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
     ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
-    readiness: () => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts),
+    readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
   const mutualTls = config.listen.tls?.clientCaFile !== undefined;
@@ -118,6 +121,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     metrics,
     metricsAddress: () => metricsAt,
     keystoneReady: () => keystoneReadiness(keystone, serviceToken),
+    readiness,
     listen: async () => {
       revocations.start();
       if (metricsServer !== undefined && config.metrics !== undefined) {

@@ -120,7 +120,7 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
 
     check: (headers) => assertEngineRequest(headers),
 
-    ready: () => engineHealth(engine),
+    ready: () => engineHealth(engine, config.isolationRulesApplied),
 
     async describe(identity) {
       return 'project' in identity ? { ownerLabel: `${OWNER_LABEL}=${identity.project.id}` } : {};
