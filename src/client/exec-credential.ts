@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { tokenBodySchema, KeystoneClient, KeystoneUnavailableError } from '../auth/keystone-client.js';
-import { describeWho, InputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
+import { describeWho, InputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from '../config/openstack-inputs.js';
 import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
 
 export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
-import { InputError, type Env } from './openstack-inputs.js';
+import { InputError, type Env } from '../config/openstack-inputs.js';
 import { isUntrustedIssuer } from '../proxy/errors.js';
 
 export interface KubeconfigOptions {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { keystoneAuthBody } from '../../src/auth/auth-body.js';
-import { resolveInputs, type OpenStackInputs } from '../../src/client/openstack-inputs.js';
+import { resolveInputs, type OpenStackInputs } from '../../src/config/openstack-inputs.js';
 
 function auth(inputs: OpenStackInputs): unknown {
   assert.equal(inputs.kind, 'authenticate');
