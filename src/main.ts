@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runCredential } from './client/exec-credential.js';
-import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
+import { pluginCommand, runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
 import { keepOldGenerationHeadroom } from './gateway/heap-headroom.js';
 import { createAuditTrail } from './observability/audit.js';
 import { createLogger, stdoutDestination } from './observability/logger.js';
@@ -21,16 +22,57 @@ function packageVersion(): string {
 const version = packageVersion();
 const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
 
-async function serve(configFile: string): Promise<void> {
+const mainScript = fileURLToPath(import.meta.url);
+
+/** How this machine runs zun-gateway, for commands printed to the user. */
+function selfCommand(): string {
+  const { command, args } = pluginCommand(process.env, mainScript, process.execPath);
+  return command === 'zun-gateway' ? command : `${command} ${args[0] ?? ''}`;
+}
+
+/** --config, else ZUN_GATEWAY_CONFIG, else ./gateway.yaml when it exists; undefined: start from what the machine has. */
+function configFileToUse(option: string | undefined): string | undefined {
+  const fromEnv = process.env.ZUN_GATEWAY_CONFIG;
+  if (option !== undefined) return option;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  return existsSync('gateway.yaml') ? 'gateway.yaml' : undefined;
+}
+
+/**
+ * The configuration found on this machine (config/discover.ts), with the certificate files it names made if needed.
+ * Loaded on demand: node-forge is not for every `credential` run.
+ */
+async function discovered() {
+  const { discover, discoveredConfig, SERVING_HOSTS } = await import('./config/discover.js');
+  const { ensureServingTls } = await import('./config/self-signed-tls.js');
+  const discovery = discover(process.env, { cwd: process.cwd() });
+  const config = discoveredConfig(discovery, process.env);
+  const { createdCa } = ensureServingTls(discovery.tls, { hosts: SERVING_HOSTS });
+  return { discovery, config, createdCa };
+}
+
+async function serveDiscovered(): Promise<void> {
+  const { discovery, config, createdCa } = await discovered();
+  const { startSummary } = await import('./config/start-summary.js');
+  const address = await serve(config).catch((err: unknown) => {
+    if (err instanceof ConfigError && err.message.startsWith('listen.port:')) {
+      throw new ConfigError(`${err.message}; without a configuration file the port is ZUN_GATEWAY_PORT (default 8443)`);
+    }
+    throw err;
+  });
+  const url = `https://${config.listen.host}:${address.port}`;
+  process.stderr.write(startSummary({ discovery, url, createdCa, self: selfCommand() }));
+}
+
+async function serve(config: GatewayConfig): Promise<{ port: number }> {
   keepOldGenerationHeadroom();
-  const config = loadConfigFile(configFile, process.env);
   const stdout = stdoutDestination();
   const logger = createLogger(config.log.level, stdout);
   // Loaded here, not above: `credential` runs before every kubectl command and must not pay for the server's modules.
   const { createGateway } = await import('./gateway/gateway.js');
   const audit = createAuditTrail(config.audit, stdout);
   const gateway = await createGateway(config, { version, logger, audit });
-  await gateway.listen();
+  const address = await gateway.listen();
   // A wrong service password or Keystone URL is said at start, not at the first tenant's request.
   void gateway.keystoneReady().then((check) => {
     const fields = { keystone: check.detail, authUrl: config.keystone.authUrl };
@@ -55,6 +97,7 @@ async function serve(configFile: string): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  return address;
 }
 
 const program = new Command()
@@ -65,9 +108,32 @@ const program = new Command()
 program
   .command('serve')
   .description('run the gateway')
-  .option('-c, --config <file>', 'configuration file (YAML)', process.env.ZUN_GATEWAY_CONFIG ?? 'gateway.yaml')
-  .action(async (opts: { config: string }) => {
-    await serve(opts.config);
+  .option('-c, --config <file>', 'configuration file (YAML); default $ZUN_GATEWAY_CONFIG, else ./gateway.yaml, else none: OS_CLOUD/OS_*, KUBECONFIG and DOCKER_HOST')
+  .action(async (opts: { config?: string }) => {
+    const file = configFileToUse(opts.config);
+    if (file === undefined) await serveDiscovered();
+    else await serve(loadConfigFile(file, process.env));
+  });
+
+program
+  .command('init')
+  .description('writes the configuration `serve` would find on this machine (OS_CLOUD/OS_*, KUBECONFIG, DOCKER_HOST) as a commented YAML file')
+  .option('--output <file>', 'where to write it (mode 0600); - for stdout', 'gateway.yaml')
+  .option('--force', 'replace the file when it exists')
+  .action(async (opts: { output: string; force?: boolean }) => {
+    const { discovery, createdCa } = await discovered();
+    const { initFileText, writeInitFile } = await import('./config/init-file.js');
+    const { PASSWORD_VARIABLE } = await import('./config/discover.js');
+    const text = initFileText(discovery);
+    if (opts.output === '-') process.stdout.write(text);
+    else writeInitFile(opts.output, text, opts.force === true);
+    const lines = [
+      ...(opts.output === '-' ? [] : [`zun-gateway init: wrote ${opts.output}; start with it: ${selfCommand()} serve --config ${opts.output} (or npm start in the clone)`]),
+      ...discovery.notFound.map((line) => `  not found: ${line}`),
+      `  CA: ${discovery.tls.ca}${createdCa ? ' (made now)' : ''}`,
+      ...(PASSWORD_VARIABLE in discovery.secrets ? [`  the password came from clouds.yaml and is not in the file: export ${PASSWORD_VARIABLE} before starting`] : []),
+    ];
+    process.stderr.write(`${lines.join('\n')}\n`);
   });
 
 program
@@ -89,7 +155,7 @@ program
   .option('--context-name <name>', 'name of the cluster, user and context', 'zun-gateway')
   .option('--namespace <ns>', 'context namespace; default: the project namespace the gateway reports')
   .action(async (opts: KubeconfigCommandOptions) => {
-    process.exitCode = await runKubeconfig(opts, process.env, stdio, { mainScript: fileURLToPath(import.meta.url), nodePath: process.execPath });
+    process.exitCode = await runKubeconfig(opts, process.env, stdio, { mainScript, nodePath: process.execPath });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
