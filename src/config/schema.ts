@@ -188,6 +188,11 @@ export const configSchema = z.strictObject({
     /** Calls at Keystone at once (a burst of new tokens waits its turn instead of timing out inside Keystone). */
     maxConcurrentRequests: fromEnvText(z.number().int().positive()).default(8),
     caFile: nonEmpty.optional(),
+    /**
+     * The gateway's service type in the Keystone catalog (`zun-gateway register --type`): application credentials with
+     * access rules for this service (zun-gateway docker-config makes them) are accepted for the requests they allow.
+     */
+    serviceType: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and dashes, as Keystone service types are').default('zun-gateway'),
   }),
   k8s: z
     .strictObject({

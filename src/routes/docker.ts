@@ -131,15 +131,17 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
     }
   };
 
-  const identify = async (req: IncomingMessage, upgrade: boolean): Promise<Identity> => {
+  const identify = async (req: IncomingMessage, upgrade: boolean, target: RequestTarget): Promise<Identity> => {
     const credential = extractCredential(req.rawHeaders, { upgrade });
+    // For credentials with access rules (zun-gateway docker-config makes them for /docker/**): the decoded path.
+    const request = { method: req.method ?? 'GET', path: `/${target.segments.join('/')}` };
     let identity: Identity;
-    if (credential.kind === 'token') identity = await authenticator.authenticate(credential.token);
+    if (credential.kind === 'token') identity = await authenticator.authenticate(credential.token, request);
     else {
       const { id, secret } = credential;
       const exchanged = await options.applicationCredentials.token(id, secret);
       try {
-        identity = await authenticator.authenticate(exchanged);
+        identity = await authenticator.authenticate(exchanged, request);
       } catch (err) {
         // The token got for this credential was revoked before its expiry (the user's password changed, a role
         // assignment or group membership changed): Keystone revokes the user's tokens, not their application
@@ -148,7 +150,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
         options.applicationCredentials.forget(id, secret, exchanged);
         const renewed = await options.applicationCredentials.token(id, secret);
         try {
-          identity = await authenticator.authenticate(renewed);
+          identity = await authenticator.authenticate(renewed, request);
         } catch (again) {
           // A fresh token refused too: not a revocation; do not exchange the credential again on every request.
           if (again instanceof AuthError && again.reason === 'Unauthorized') {
@@ -372,12 +374,12 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
           matched = matchEndpoint(method, r.route);
         } catch (err) {
           // Unknown endpoints still need a valid caller: strangers learn nothing about the policy.
-          exchange.identity = await identify(req, false);
+          exchange.identity = await identify(req, false, target);
           throw err;
         }
         exchange.object = namedObject(matched, r.query);
         exchange.longLived = isLongLived(matched, r.query);
-        const identity = matched.endpoint.anonymous ? undefined : await identify(req, false);
+        const identity = matched.endpoint.anonymous ? undefined : await identify(req, false, target);
         exchange.identity = identity;
         if (identity !== undefined) {
           checkApiVersion(r.version);
@@ -423,7 +425,7 @@ export function dockerMount(options: DockerMountOptions): CoeMount {
       const hooks = exchange.observeUpgrade(socket);
       const run = async (): Promise<void> => {
         const r = dockerRoute(target);
-        const identity = await identify(req, true);
+        const identity = await identify(req, true, target);
         exchange.identity = identity;
         const matched = matchEndpoint(req.method ?? 'GET', r.route);
         exchange.object = namedObject(matched, r.query);
