@@ -44,7 +44,7 @@ export interface KeystoneClientOptions {
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -125,6 +125,14 @@ export class KeystoneClient {
       'x-subject-token': subjectToken,
       'openstack-identity-access-rules': ACCESS_RULES_VERSION,
     });
+  }
+
+  /**
+   * Any other call of the identity API (`path` relative to the v3 root) with `token`: the catalog, services and
+   * endpoints, application credentials. For the commands of client/ (register, kubeconfig, docker-config).
+   */
+  call(method: string, path: string, token: string, body?: unknown): Promise<KeystoneResponse> {
+    return this.request('identity_api', method, path, { 'x-auth-token': token }, body === undefined ? undefined : JSON.stringify(body));
   }
 
   /** GET on the v3 root: Keystone is up and answering. */

@@ -44,9 +44,11 @@ export interface UserTokenOptions extends ResolveOptions {
   readonly caller?: number;
   /** One-line warnings that do not stop the command (the cache could not be written). */
   readonly warn?: (line: string) => void;
+  /** A token Keystone just refused (a command's call met 401): a cached one that is this one is not handed out again. */
+  readonly refusedToken?: string;
 }
 
-function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
+export function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
   let ca: Buffer | undefined;
   if (inputs.caFile !== undefined) {
     try {
@@ -107,7 +109,8 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
   const file = cacheFile(env, { authUrl: inputs.authUrl, auth: inputs.auth });
   const { caller } = options;
   const cached = readCachedToken(file, now());
-  const refused = cached !== undefined && caller !== undefined && cached.servedTo?.caller === caller && now() - cached.servedTo.at < ASKED_AGAIN_WITHIN_MS;
+  const askedAgain = cached !== undefined && caller !== undefined && cached.servedTo?.caller === caller && now() - cached.servedTo.at < ASKED_AGAIN_WITHIN_MS;
+  const refused = askedAgain || (cached !== undefined && cached.token === options.refusedToken);
   if (cached !== undefined && !refused) return served(file, cached, caller, now());
   return withCacheLock(
     file,
