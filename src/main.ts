@@ -6,6 +6,8 @@ import { runCredential } from './client/exec-credential.js';
 import { pluginCommand, runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { DockerConfigCommandOptions } from './client/docker-config.js';
+import type { RegisterCommandOptions } from './client/register.js';
 import { keepOldGenerationHeadroom } from './gateway/heap-headroom.js';
 import { createAuditTrail } from './observability/audit.js';
 import { createLogger, stdoutDestination } from './observability/logger.js';
@@ -148,7 +150,8 @@ program
 program
   .command('kubeconfig')
   .description('writes a kubeconfig for the gateway whose user runs `zun-gateway credential`')
-  .requiredOption('--server <url>', 'the gateway URL, e.g. https://gateway.example:8443')
+  .option('--server <url>', 'the gateway URL, e.g. https://gateway.example:8443; default: its public endpoint in your Keystone catalog (OS_REGION_NAME honoured)')
+  .option('--service-type <type>', 'the catalog service type the gateway is registered under', 'zun-gateway')
   .option('--certificate-authority <file>', "the CA that signed the gateway's certificate")
   .option('--insecure-skip-tls-verify', 'do not verify the gateway certificate (testing only)')
   .option('--output <file>', 'write to this file (mode 0600) instead of stdout')
@@ -156,6 +159,32 @@ program
   .option('--namespace <ns>', 'context namespace; default: the project namespace the gateway reports')
   .action(async (opts: KubeconfigCommandOptions) => {
     process.exitCode = await runKubeconfig(opts, process.env, stdio, { mainScript, nodePath: process.execPath });
+  });
+
+program
+  .command('register')
+  .description('puts the gateway in the Keystone catalog (a service and its public endpoint; again: updates them), with admin OS_* / clouds.yaml')
+  .requiredOption('--url <url>', 'the https URL tenants reach the gateway at, e.g. https://gateway.example:8443')
+  .option('--region <region>', 'the endpoint\'s region; default OS_REGION_NAME (or the cloud\'s region_name), else none')
+  .option('--type <type>', 'the catalog service type', 'zun-gateway')
+  .option('--name <name>', 'the service name', 'zun-gateway')
+  .action(async (opts: RegisterCommandOptions) => {
+    const { runRegister } = await import('./client/register.js');
+    process.exitCode = await runRegister(opts, process.env, stdio);
+  });
+
+program
+  .command('docker-config')
+  .description('an application credential for the docker CLI and docker-py in DIR/config.json, the CA as DIR/ca.pem; prints the export lines')
+  .requiredOption('--output <dir>', 'the directory to write (mode 0700), e.g. ~/.docker/zun-gateway')
+  .option('--server <url>', 'the gateway URL; default: its public endpoint in your Keystone catalog (OS_REGION_NAME honoured)')
+  .option('--certificate-authority <file>', "the CA that signed the gateway's certificate (written as DIR/ca.pem)")
+  .option('--context <name>', 'make a docker context of this name in DIR instead of DOCKER_HOST exports')
+  .option('--revoke', 'delete the application credential instead, and take it out of DIR/config.json')
+  .option('--service-type <type>', 'the catalog service type the gateway is registered under', 'zun-gateway')
+  .action(async (opts: DockerConfigCommandOptions) => {
+    const { runDockerConfig } = await import('./client/docker-config.js');
+    process.exitCode = await runDockerConfig(opts, process.env, stdio);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

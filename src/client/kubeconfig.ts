@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
 import { InputError, type Env } from '../config/openstack-inputs.js';
+import { serverFromCatalog } from './identity-session.js';
 import { isUntrustedIssuer } from '../proxy/errors.js';
 
 export interface KubeconfigOptions {
@@ -201,7 +202,10 @@ export function writeKubeconfig(text: string, output: string | undefined, out: (
 }
 
 export interface KubeconfigCommandOptions {
-  readonly server: string;
+  /** Undefined: the gateway's public endpoint in the user's Keystone catalog. */
+  readonly server?: string | undefined;
+  /** The catalog service type to look for (zun-gateway). */
+  readonly serviceType?: string | undefined;
   readonly certificateAuthority?: string | undefined;
   readonly insecureSkipTlsVerify?: boolean | undefined;
   readonly output?: string | undefined;
@@ -230,7 +234,7 @@ const commandOptions = z.object({
     .optional(),
 });
 
-function readCa(file: string): Buffer {
+export function readCa(file: string): Buffer {
   let data: Buffer;
   try {
     data = readFileSync(file);
@@ -257,7 +261,8 @@ export async function runKubeconfig(
 ): Promise<number> {
   const warn = (line: string): void => io.err(`zun-gateway kubeconfig: warning: ${line}\n`);
   try {
-    const checked = commandOptions.safeParse(opts);
+    const server = opts.server ?? (await serverFromCatalog(env, opts.serviceType, tokenOptions));
+    const checked = commandOptions.safeParse({ ...opts, server });
     if (!checked.success) throw new InputError(checked.error.issues[0]?.message ?? 'invalid options');
     if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
       throw new InputError('use either --certificate-authority or --insecure-skip-tls-verify, not both');
@@ -268,7 +273,7 @@ export async function runKubeconfig(
       const noNamespace = 'the context has no namespace (pass --namespace to set one)';
       try {
         const { token } = await userToken(env, { warn, ...tokenOptions });
-        const answer = await askNamespace(gatewayUrls(opts.server).root, token, ca, opts.insecureSkipTlsVerify === true);
+        const answer = await askNamespace(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
         if ('namespace' in answer) namespace = answer.namespace;
         else warn(`${answer.warning}; ${noNamespace}`);
       } catch (e) {
@@ -279,7 +284,7 @@ export async function runKubeconfig(
     }
     const text = buildKubeconfig(
       {
-        server: opts.server,
+        server,
         certificateAuthorityData: ca,
         insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
         contextName: checked.data.contextName,
