@@ -63,7 +63,7 @@ async function serveDiscovered(): Promise<void> {
     throw err;
   });
   const url = `https://${config.listen.host}:${address.port}`;
-  process.stderr.write(startSummary({ discovery, url, createdCa, self: selfCommand() }));
+  process.stderr.write(startSummary({ discovery, url, createdCa, self: selfCommand(), serviceType: config.keystone.serviceType }));
 }
 
 async function serve(config: GatewayConfig): Promise<{ port: number }> {

@@ -75,11 +75,20 @@ export function stateDir(env: Env): string {
   return path.join(h, '.local', 'state', 'zun-gateway');
 }
 
-function listenPort(env: Env): void {
+function checkVariables(env: Env): void {
   const port = set(env, 'ZUN_GATEWAY_PORT');
   if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) <= 65535)) {
     throw new ConfigError(`ZUN_GATEWAY_PORT=${port} is not a port number (0 to 65535)`);
   }
+  const type = set(env, 'ZUN_GATEWAY_SERVICE_TYPE');
+  if (type !== undefined && !/^[A-Za-z0-9-]{1,64}$/.test(type)) {
+    throw new ConfigError(`ZUN_GATEWAY_SERVICE_TYPE=${type} is not a Keystone service type (letters, digits and dashes)`);
+  }
+}
+
+/** The catalog service type (`register --type`): credentials with access rules for it are accepted. */
+export function serviceType(env: Env): string {
+  return set(env, 'ZUN_GATEWAY_SERVICE_TYPE') ?? 'zun-gateway';
 }
 
 function keystoneNotConfigured(env: Env, cwd: string): string {
@@ -143,6 +152,7 @@ function keystone(env: Env, cwd: string): { section: Record<string, unknown>; se
       authUrl: literal(inputs.authUrl),
       serviceCredentials: credentials,
       ...(inputs.caFile !== undefined ? { caFile: literal(path.resolve(cwd, inputs.caFile)) } : {}),
+      serviceType: '${ZUN_GATEWAY_SERVICE_TYPE:-zun-gateway}',
     },
     secrets,
     origin: `${inputs.authUrl} as ${describeWho(inputs)}, from ${source}`,
@@ -215,7 +225,7 @@ function docker(env: Env, options: DiscoverOptions): { section: Record<string, u
  * with: nothing could be served. Reads files, never writes (main.ts makes the certificate files).
  */
 export function discover(env: Env, options: DiscoverOptions): Discovery {
-  listenPort(env);
+  checkVariables(env);
   const tls = servingTlsFiles(stateDir(env));
   const ks = keystone(env, options.cwd);
   const k8s = kubernetes(env, options);

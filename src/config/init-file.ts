@@ -66,6 +66,12 @@ export function initFileText(discovery: Discovery): string {
           'it in place of the placeholder (then keep this file mode 0600).'
         : ''),
   );
+  commentAbove(
+    doc,
+    ['keystone', 'serviceType'],
+    'The type `zun-gateway register --type` lists the gateway under in the catalog: application credentials with access ' +
+      'rules for it (zun-gateway docker-config makes them) are accepted for what their rules allow.',
+  );
   if (discovery.origins.k8s !== undefined) {
     commentAbove(doc, ['k8s'], `/k8s: ${discovery.origins.k8s}. The gateway impersonates tenants there: its own identity needs impersonate (and, for tenancy, namespaces and rolebindings): README "How a request is handled".`);
     commentAbove(

@@ -8,6 +8,8 @@ export interface StartSummaryInput {
   readonly createdCa: boolean;
   /** How this machine runs zun-gateway: `zun-gateway`, or node and the script of a clone. */
   readonly self: string;
+  /** The catalog service type, when not the default (ZUN_GATEWAY_SERVICE_TYPE). */
+  readonly serviceType?: string | undefined;
 }
 
 /** A path or URL as a shell word. */
@@ -38,7 +40,7 @@ export function startSummary(input: StartSummaryInput): string {
   }
   lines.push(
     'Operator, once, with admin credentials: list the gateway in the Keystone catalog, so that tenants need no URL:',
-    `  ${self} register --url ${sh(url)}`,
+    `  ${self} register --url ${sh(url)}${input.serviceType !== undefined && input.serviceType !== 'zun-gateway' ? ` --type ${input.serviceType}` : ''}`,
     'Tenants, with their usual OS_CLOUD or OS_* credentials:',
   );
   if (origins.k8s !== undefined) {

@@ -62,6 +62,7 @@ describe('zero-configuration start: what the machine has (config/discover.ts)', 
       assert.deepEqual(d.document.keystone, {
         authUrl: 'http://keystone.example:5000/v3',
         serviceCredentials: { username: 'gateway', userDomainName: 'Default', projectName: 'service', projectDomainName: 'Default', password: '${GATEWAY_PASSWORD}' },
+        serviceType: '${ZUN_GATEWAY_SERVICE_TYPE:-zun-gateway}',
       });
       assert.deepEqual(d.secrets, { GATEWAY_PASSWORD: 'from-clouds' });
       assert.equal(d.origins.keystone, `http://keystone.example:5000/v3 as user gateway, from OS_CLOUD=gw (${path.join(home, '.config', 'openstack', 'clouds.yaml')})`);
@@ -93,6 +94,7 @@ describe('zero-configuration start: what the machine has (config/discover.ts)', 
         authUrl: 'https://ks.example:5000/v3',
         serviceCredentials: { applicationCredentialId: 'ac1', applicationCredentialSecret: '${OS_APPLICATION_CREDENTIAL_SECRET}' },
         caFile: path.join(cwd, 'ca.pem'),
+        serviceType: '${ZUN_GATEWAY_SERVICE_TYPE:-zun-gateway}',
       });
       assert.equal(d.origins.keystone, 'https://ks.example:5000/v3 as application credential ac1, from OS_* variables');
     });
@@ -218,10 +220,10 @@ describe('zero-configuration start: what the machine has (config/discover.ts)', 
     });
   });
 
-  describe('listener and state', () => {
+  describe('listener, service type and state', () => {
     const env = (extra: Record<string, string>) => ({ HOME: home, OS_AUTH_URL: 'http://ks:5000/v3', OS_USERNAME: 'g', OS_PASSWORD: 'p', OS_PROJECT_NAME: 's', ...extra });
 
-    it('127.0.0.1, port ZUN_GATEWAY_PORT or 8443, HTTPS with the files of $XDG_STATE_HOME/zun-gateway or ~/.local/state/zun-gateway', () => {
+    it('127.0.0.1, port ZUN_GATEWAY_PORT or 8443, service type ZUN_GATEWAY_SERVICE_TYPE or zun-gateway, HTTPS with the files of $XDG_STATE_HOME/zun-gateway or ~/.local/state/zun-gateway', () => {
       let d = discover(env({}), options);
       assert.equal(d.tls.dir, path.join(home, '.local', 'state', 'zun-gateway'));
       let config = discoveredConfig(d, env({}));
@@ -231,11 +233,14 @@ describe('zero-configuration start: what the machine has (config/discover.ts)', 
       assert.equal(d.tls.ca, path.join(state, 'zun-gateway', 'ca.pem'));
       config = discoveredConfig(d, env({ ZUN_GATEWAY_PORT: '9443' }));
       assert.equal(config.listen.port, 9443);
+      assert.equal(config.keystone.serviceType, 'zun-gateway');
+      assert.equal(discoveredConfig(d, env({ ZUN_GATEWAY_SERVICE_TYPE: 'gw-e2e' })).keystone.serviceType, 'gw-e2e');
     });
 
-    it('a ZUN_GATEWAY_PORT that is no port, and no HOME nor XDG_STATE_HOME, stop the start naming the variable', () => {
+    it('a ZUN_GATEWAY_PORT that is no port, a service type Keystone would refuse, and no HOME nor XDG_STATE_HOME, stop the start naming the variable', () => {
       assert.equal(failure(env({ ZUN_GATEWAY_PORT: '84a3' })), 'ZUN_GATEWAY_PORT=84a3 is not a port number (0 to 65535)');
       assert.equal(failure(env({ ZUN_GATEWAY_PORT: '70000' })), 'ZUN_GATEWAY_PORT=70000 is not a port number (0 to 65535)');
+      assert.equal(failure(env({ ZUN_GATEWAY_SERVICE_TYPE: 'zun gateway' })), 'ZUN_GATEWAY_SERVICE_TYPE=zun gateway is not a Keystone service type (letters, digits and dashes)');
       assert.equal(failure({ OS_AUTH_URL: 'http://ks:5000/v3' }), 'neither XDG_STATE_HOME nor HOME is set: set one, for where the gateway keeps its certificate authority');
     });
   });
