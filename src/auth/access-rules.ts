@@ -37,6 +37,12 @@ export function accessRulesAllow(rules: readonly AccessRule[], serviceType: stri
   return rules.some((r) => r.service === serviceType && r.method === request.method && pathMatches(request.path, r.path));
 }
 
+/** The rules in words, methods of one path and service together: "GET, HEAD /docker/** on zun-gateway". */
 export function describeRules(rules: readonly AccessRule[]): string {
-  return rules.map((r) => `${r.method} ${r.path} on ${r.service}`).join(', ');
+  const byTarget = new Map<string, string[]>();
+  for (const r of rules) {
+    const target = `${r.path} on ${r.service}`;
+    byTarget.set(target, [...(byTarget.get(target) ?? []), r.method]);
+  }
+  return [...byTarget].map(([target, methods]) => `${methods.join(', ')} ${target}`).join('; ');
 }

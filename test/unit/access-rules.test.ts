@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { accessRulesAllow, pathMatches } from '../../src/auth/access-rules.js';
+import { accessRulesAllow, describeRules, pathMatches } from '../../src/auth/access-rules.js';
 
 describe('application credential access rules (auth/access-rules.ts, as keystonemiddleware matches them)', () => {
   it('`*` and `{name}` match within one segment, `**` across segments, the rest literally, the whole path', () => {
@@ -27,5 +27,10 @@ describe('application credential access rules (auth/access-rules.ts, as keystone
     assert.equal(accessRulesAllow(rules, 'zun-gateway', { method: 'get', path: '/docker/_ping' }), false);
     assert.equal(accessRulesAllow(rules, 'compute', { method: 'GET', path: '/docker/_ping' }), false);
     assert.equal(accessRulesAllow([], 'zun-gateway', { method: 'GET', path: '/docker/_ping' }), false);
+  });
+
+  it('are said with the methods of one path together', () => {
+    const rules = ['GET', 'HEAD'].map((method) => ({ service: 'zun-gateway', method, path: '/docker/**' }));
+    assert.equal(describeRules([...rules, { service: 'compute', method: 'GET', path: '/v2.1/servers' }]), 'GET, HEAD /docker/** on zun-gateway; GET /v2.1/servers on compute');
   });
 });
