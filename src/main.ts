@@ -2,12 +2,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import type { DockerConfigCommandOptions } from './client/docker-config.js';
 import { runCredential } from './client/exec-credential.js';
 import { pluginCommand, runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
+import type { RegisterCommandOptions } from './client/register.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
-import type { DockerConfigCommandOptions } from './client/docker-config.js';
-import type { RegisterCommandOptions } from './client/register.js';
 import { keepOldGenerationHeadroom } from './gateway/heap-headroom.js';
 import { createAuditTrail } from './observability/audit.js';
 import { createLogger, stdoutDestination } from './observability/logger.js';

@@ -7,7 +7,6 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
 import { InputError, type Env } from '../config/openstack-inputs.js';
-import { serverFromCatalog } from './identity-session.js';
 import { isUntrustedIssuer } from '../proxy/errors.js';
 
 export interface KubeconfigOptions {
@@ -261,7 +260,8 @@ export async function runKubeconfig(
 ): Promise<number> {
   const warn = (line: string): void => io.err(`zun-gateway kubeconfig: warning: ${line}\n`);
   try {
-    const server = opts.server ?? (await serverFromCatalog(env, opts.serviceType, tokenOptions));
+    // Loaded when needed: main.ts imports this module for every command, `credential` (run before each kubectl) too.
+    const server = opts.server ?? (await (await import('./identity-session.js')).serverFromCatalog(env, opts.serviceType, tokenOptions));
     const checked = commandOptions.safeParse({ ...opts, server });
     if (!checked.success) throw new InputError(checked.error.issues[0]?.message ?? 'invalid options');
     if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
