@@ -106,7 +106,7 @@ export class Authenticator {
     const serviceType = this.options.serviceType ?? 'zun-gateway';
     if (accessRulesAllow(rules, serviceType, request)) return identity;
     throw forbidden(
-      `this token comes from an application credential whose access rules (${describeRules(rules)}) do not allow ${request.method} ${request.path} on ${serviceType}; ` +
+      `this token comes from an application credential with access rules (${describeRules(rules)}) that do not allow ${request.method} ${request.path} on ${serviceType}; ` +
         'use a credential made for it (zun-gateway docker-config makes one for /docker) or one without access rules',
     );
   }

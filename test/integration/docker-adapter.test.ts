@@ -505,7 +505,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal((await call(port, 'GET', '/docker/v1.41/info', getOnly)).status, 200);
     const refused = await call(port, 'GET', '/docker/v1.41/containers/json', getOnly);
     assert.equal(refused.status, 403);
-    assert.match(JSON.parse(refused.body).message, /access rules \(GET \/docker\/\*\/info on zun-gateway\) do not allow GET \/docker\/v1\.41\/containers\/json on zun-gateway/);
+    assert.match(JSON.parse(refused.body).message, /access rules \(GET \/docker\/\*\/info on zun-gateway\) that do not allow GET \/docker\/v1\.41\/containers\/json on zun-gateway/);
   });
 
   it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {

@@ -325,7 +325,7 @@ describe('Authenticator (Keystone double)', () => {
     const validations = keystone.validateCalls;
     // The cached identity is checked again for every request: another method or path is refused.
     await rejectsWith(auth.authenticate('docker-only', { method: 'POST', path: '/docker/v1.47/containers/create' }), 403, /do not allow POST \/docker\/v1\.47\/containers\/create on zun-gateway/);
-    await rejectsWith(auth.authenticate('docker-only', { method: 'GET', path: '/k8s/api' }), 403, /access rules \(GET \/docker\/\*\* on zun-gateway\) do not allow/);
+    await rejectsWith(auth.authenticate('docker-only', { method: 'GET', path: '/k8s/api' }), 403, /access rules \(GET \/docker\/\*\* on zun-gateway\) that do not allow/);
     assert.equal(keystone.validateCalls, validations, 'from the cache');
     // Where the caller says nothing of the request (whoami, /k8s), the rules cannot be checked: refused.
     await rejectsWith(auth.authenticate('docker-only'), 403, /with access rules \(GET \/docker\/\*\* on zun-gateway\), which this endpoint does not take/);
