@@ -224,7 +224,7 @@ describe('onboarding: a fresh clone started with no configuration, the Keystone 
     must(await run(env.kubectl, ['create', 'configmap', 'onboarded', '--from-literal=ok=1'], { env: kenv, timeoutMs: 60_000 }), 'kubectl create configmap');
   });
 
-  it('docker-config without --server: the real docker CLI runs a container with what it wrote; the credential is for /docker only', async () => {
+  it('docker-config without --server: the real docker CLI and docker-py work with what it wrote; the credential is for /docker only', async () => {
     const dir = path.join(tenantHome, '.docker', 'zun-gateway');
     const r = must(await asTenant(['docker-config', '--service-type', serviceType, '--certificate-authority', ca, '--output', dir]), 'docker-config');
     const exports = /^export (.*)$/m.exec(r.stdout)?.[1] ?? '';
@@ -233,6 +233,16 @@ describe('onboarding: a fresh clone started with no configuration, the Keystone 
     const docker = (args: readonly string[]) => run('docker', args, { env: { PATH: process.env.PATH ?? '', HOME: tenantHome, ...dockerEnv }, timeoutMs: 60_000 });
     const ran = must(await docker(['run', '--rm', env.busyboxImage, 'echo', 'onboarded']), 'docker run');
     assert.equal(ran.stdout.trim(), 'onboarded');
+    // docker-py (docker-compose's library) with the same exports: it insists on cert.pem and key.pem beside ca.pem.
+    // Debian's interpreter, without the machine's REQUESTS_CA_BUNDLE (it would replace docker-py's own CA).
+    const py = must(
+      await run('/usr/bin/python3', ['-c', 'import docker; c = docker.from_env(); print(c.ping(), len(c.containers.list(all=True)))'], {
+        env: { PATH: process.env.PATH ?? '', HOME: tenantHome, ...dockerEnv },
+        timeoutMs: 60_000,
+      }),
+      'docker-py',
+    );
+    assert.equal(py.stdout.trim(), 'True 0', 'docker-py sees the project\'s containers only: none left');
 
     // In Keystone: one credential of that name, whose access rules are this gateway's /docker paths.
     const [credential, ...others] = await applicationCredentialsNamed(tenant?.userId ?? '', credentialName());
