@@ -67,7 +67,6 @@ async function serveDiscovered(): Promise<void> {
 }
 
 async function serve(config: GatewayConfig): Promise<{ port: number }> {
-  keepOldGenerationHeadroom();
   const stdout = stdoutDestination();
   const logger = createLogger(config.log.level, stdout);
   // Loaded here, not above: `credential` runs before every kubectl command and must not pay for the server's modules.
@@ -112,6 +111,8 @@ program
   .description('run the gateway')
   .option('-c, --config <file>', 'configuration file (YAML); default $ZUN_GATEWAY_CONFIG, else ./gateway.yaml, else none: OS_CLOUD/OS_*, KUBECONFIG and DOCKER_HOST')
   .action(async (opts: { config?: string }) => {
+    // First: every old-generation limit V8 computes from here on, the configuration's loading included, uses it.
+    keepOldGenerationHeadroom();
     const file = configFileToUse(opts.config);
     if (file === undefined) await serveDiscovered();
     else await serve(loadConfigFile(file, process.env));
