@@ -2,6 +2,7 @@ import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { GatewayError, hasCode } from '../errors.js';
+import { accessRulesAllow, describeRules, type RequestLine } from './access-rules.js';
 import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
@@ -17,6 +18,8 @@ export interface AuthenticatorOptions {
   readonly negativeCacheMaxEntries: number;
   readonly now?: () => number;
   readonly metrics?: Metrics;
+  /** The gateway's service type in the Keystone catalog: the `service` of access rules that apply here. */
+  readonly serviceType?: string;
 }
 
 export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptions {
@@ -25,6 +28,7 @@ export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptio
     cacheMaxEntries: config.cacheMaxEntries,
     negativeCacheTtlMs: config.negativeCacheTtlSeconds * 1000,
     negativeCacheMaxEntries: config.negativeCacheMaxEntries,
+    serviceType: config.serviceType,
   };
 }
 
@@ -66,9 +70,13 @@ export class Authenticator {
     }
   }
 
-  /** Resolves to the project-scoped caller, or rejects with a GatewayError (403 for domain or system scope). */
-  authenticate(token: string): Promise<Identity> {
-    const found = this.authenticateAnyScope(token);
+  /**
+   * Resolves to the project-scoped caller, or rejects with a GatewayError (403 for domain or system scope). `request`
+   * is what the token is used for: a token whose credential has access rules is accepted only for a request they
+   * allow, and never without `request`.
+   */
+  authenticate(token: string, request?: RequestLine): Promise<Identity> {
+    const found = this.authenticateAnyScope(token, request);
     return found.then((identity) => {
       if (isProjectScoped(identity)) return identity;
       throw forbidden(scopeRefusal(identity));
@@ -76,9 +84,9 @@ export class Authenticator {
   }
 
   /** Like authenticate, but also accepts domain- and system-scoped tokens, for COEs configured to map them. */
-  authenticateAnyScope(token: string): Promise<AnyIdentity> {
+  authenticateAnyScope(token: string, request?: RequestLine): Promise<AnyIdentity> {
     try {
-      return Promise.resolve(this.identify(token));
+      return Promise.resolve(this.identify(token, request));
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -88,7 +96,27 @@ export class Authenticator {
    * Like authenticateAnyScope for the request path: a cached verdict comes back at once (the caller, or the cached
    * refusal thrown), without a promise or a turn of the event loop; otherwise the Keystone lookup's promise.
    */
-  identify(token: string): AnyIdentity | Promise<AnyIdentity> {
+  identify(token: string, request?: RequestLine): AnyIdentity | Promise<AnyIdentity> {
+    const found = this.identifyToken(token);
+    return found instanceof Promise ? found.then((identity) => this.permit(identity, request)) : this.permit(found, request);
+  }
+
+  /** The identity, unless its credential's access rules do not allow this request (checked per request, not cached). */
+  private permit(identity: AnyIdentity, request: RequestLine | undefined): AnyIdentity {
+    const rules = 'accessRules' in identity ? identity.accessRules : undefined;
+    if (rules === undefined) return identity;
+    if (request === undefined) {
+      throw forbidden(`this token comes from an application credential with access rules (${describeRules(rules)}), which this endpoint does not take; use a token or a credential without access rules`);
+    }
+    const serviceType = this.options.serviceType ?? 'zun-gateway';
+    if (accessRulesAllow(rules, serviceType, request)) return identity;
+    throw forbidden(
+      `this token comes from an application credential with access rules (${describeRules(rules)}) that do not allow ${request.method} ${request.path} on ${serviceType}; ` +
+        'use a credential made for it (zun-gateway docker-config makes one for /docker) or one without access rules',
+    );
+  }
+
+  private identifyToken(token: string): AnyIdentity | Promise<AnyIdentity> {
     const key = tokenKey(token);
     const hit = this.valid.get(key);
     if (hit !== undefined) {

@@ -39,7 +39,7 @@ export interface KeystoneClientOptions {
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'revocation_events';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'revocation_events' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -137,6 +137,14 @@ export class KeystoneClient {
    */
   revocationEvents(serviceToken: string, since: string): Promise<KeystoneResponse> {
     return this.request('revocation_events', 'GET', `OS-REVOKE/events?since=${encodeURIComponent(since)}`, { 'x-auth-token': serviceToken });
+  }
+
+  /**
+   * Any other call of the identity API (`path` relative to the v3 root) with `token`: the catalog, services and
+   * endpoints, application credentials. For the commands of client/ (register, kubeconfig, docker-config).
+   */
+  call(method: string, path: string, token: string, body?: unknown): Promise<KeystoneResponse> {
+    return this.request('identity_api', method, path, { 'x-auth-token': token }, body === undefined ? undefined : JSON.stringify(body));
   }
 
   /** GET on the v3 root: Keystone is up and answering. */

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { accessRuleSchema } from './access-rules.js';
 import type { AnyIdentity, Identity, ScopeOnlyIdentity } from './identity.js';
 import type { TokenBody } from './keystone-client.js';
 import type { TokenFacts } from './revocation.js';
@@ -22,17 +24,15 @@ export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
   if (Number.isNaN(expiresAt.getTime())) throw keystoneUnavailable('Keystone returned a token without a readable expiry');
   if (expiresAt.getTime() <= now) throw unauthorized(`the token has expired; ${RENEW_TOKEN}`);
 
-  const rules = t.application_credential?.access_rules;
-  if (rules !== undefined && rules.length > 0) {
-    throw forbidden(
-      'this token comes from an application credential with access rules, which the gateway does not enforce; ' +
-        'use an application credential without access rules',
-    );
-  }
+  // Kept on the identity and checked against each request (Authenticator); never dropped, which would widen them.
+  const rawRules = t.application_credential?.access_rules;
+  const rules = rawRules !== undefined && rawRules.length > 0 ? z.array(accessRuleSchema).safeParse(rawRules) : undefined;
+  if (rules !== undefined && !rules.success) throw forbidden('Keystone returned access rules the gateway cannot read; refusing the token rather than ignoring them');
   const user = { id: t.user.id, name: t.user.name, domainId: t.user.domain.id, domainName: t.user.domain.name ?? '' };
   const roles = [...new Set((t.roles ?? []).map((r) => r.name))].sort();
   if (t.project === undefined) {
     if (t.user.id === '' || t.user.name === '') throw forbidden('Keystone returned a token without a user; refusing to guess who this is');
+    if (rules !== undefined) throw forbidden(`the token is from an application credential with access rules but not scoped to a project; ${SCOPE_HELP}`);
     if (t.domain !== undefined) return { scope: 'domain', user, domain: { id: t.domain.id, name: t.domain.name }, roles, expiresAt };
     if (t.system !== undefined) return { scope: 'system', user, roles, expiresAt };
     throw forbidden(`the token is unscoped; ${SCOPE_HELP}`);
@@ -51,6 +51,7 @@ export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
     roles,
     expiresAt,
     ...(t.application_credential ? { applicationCredentialId: t.application_credential.id } : {}),
+    ...(rules?.success ? { accessRules: rules.data } : {}),
   };
 }
 

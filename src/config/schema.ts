@@ -206,6 +206,11 @@ export const configSchema = z.strictObject({
      * cacheTtlSeconds).
      */
     revocationPollSeconds: fromEnvText(z.number().nonnegative()).default(10),
+    /**
+     * The gateway's service type in the Keystone catalog (`zun-gateway register --type`): application credentials with
+     * access rules for this service (zun-gateway docker-config makes them) are accepted for the requests they allow.
+     */
+    serviceType: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and dashes, as Keystone service types are').default('zun-gateway'),
   }),
   k8s: z
     .strictObject({

@@ -76,8 +76,11 @@ export interface RouteFacts {
 
 export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extends Signpost {
   readonly verbatim: boolean;
-  /** Which credentials (2) and which token scopes (3) the mount accepts. */
-  readonly credentials: CredentialRules & { readonly scopes: AcceptedScopes };
+  /**
+   * Which credentials (2) and which token scopes (3) the mount accepts; `accessRules`: tokens of application
+   * credentials with access rules, for the requests their rules allow.
+   */
+  readonly credentials: CredentialRules & { readonly scopes: AcceptedScopes; readonly accessRules?: boolean };
   /** Keystone's URL, named in WWW-Authenticate on a 401 so clients know where to get a token. */
   readonly authUrl: string;
   readonly rateLimiter?: ProjectRateLimiter;
@@ -128,7 +131,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
   };
 
   /** 1 to 5: the plan for this request, or the mount's own answer. */
-  const admitted = (exchange: Exchange, call: Call<R, undefined>, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
+  const admitted = (exchange: Exchange, call: Call<R, undefined>, target: RequestTarget, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
     const anonymousPlan = steps.anonymous?.({ ...call, res: continued(call.res) });
     if (anonymousPlan !== undefined) {
       exchange.describe(steps.facts(call.route));
@@ -136,7 +139,8 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     }
     const found = extractCredential(call.req.rawHeaders, upgrade, steps.credentials); // 2
     credential.value = found;
-    const identity = callers.identify(found, steps.credentials.scopes) as I | Promise<I>; // 3
+    const request = steps.credentials.accessRules === true ? { method: call.req.method ?? 'GET', path: `/${target.segments.join('/')}` } : undefined;
+    const identity = callers.identify(found, steps.credentials.scopes, request) as I | Promise<I>; // 3
     const next = (who: I): P | OwnAnswer | Promise<P | OwnAnswer> => {
       // What the route names is recorded once the caller is known: nothing is claimed of an unauthenticated request.
       exchange.identity = who;
@@ -171,7 +175,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
         () => {
           const route = steps.route(req, target, false); // 1
           call = { req, route, identity: undefined, res };
-          return admitted(exchange, call, false, credential);
+          return admitted(exchange, call, target, false, credential);
         },
         (plan) => {
           if ('answer' in plan) {
@@ -222,7 +226,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
         () => {
           const route = steps.route(req, target, true); // 1
           call = { req, route, identity: undefined, socket, head };
-          return admitted(exchange, call, true, credential);
+          return admitted(exchange, call, target, true, credential);
         },
         (plan) => {
           if ('answer' in plan) throw new Error(`${steps.name}: an upgrade cannot be answered by the mount itself`);

@@ -84,6 +84,8 @@ function neededPermissions(config: GatewayConfig): string[] {
   const tenancy = config.k8s?.tenancy;
   if (tenancy !== undefined) {
     for (const call of tenancyCalls()) needed.push(`${call} *any*`);
+    // The project's own namespaces, read with the gateway's identity for `kubectl get namespaces` (k8s/tenant-views.ts).
+    needed.push('core namespaces list *any*', 'core namespaces watch *any*');
     // Creating a RoleBinding to a ClusterRole needs `bind` on it (or holding all its rights).
     for (const clusterRole of new Set(Object.values(tenancy.roleBindings))) needed.push(`rbac.authorization.k8s.io clusterroles bind ${clusterRole}`);
   }

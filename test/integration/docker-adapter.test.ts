@@ -566,6 +566,23 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it("an application credential with access rules (docker-config's) works on the paths its rules allow, and only there", async () => {
+    const user = keystone.addUser({ id: 'alice-id', name: 'alice', password: 'pw', projects: { alpha: { id: 'p-alpha', roles: ['member'] } } });
+    const rules = (methods: readonly string[], rulePath: string) => methods.map((method, i) => ({ service: 'zun-gateway', method, path: rulePath, id: `r${i}` }));
+    const credential = (id: string, accessRules: ReturnType<typeof rules>) => {
+      keystone.applicationCredentials.set(id, { id, name: id, description: '', secret: `${id}-secret`, user, project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'], accessRules });
+      return { authorization: `Basic ${Buffer.from(`${id}:${id}-secret`).toString('base64')}` };
+    };
+    const docker = credential('ac-docker-rules', rules(['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], '/docker/**'));
+    assert.equal((await call(port, 'GET', '/docker/version', docker)).status, 200);
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/json', docker)).status, 200);
+    const getOnly = credential('ac-get-info', rules(['GET'], '/docker/*/info'));
+    assert.equal((await call(port, 'GET', '/docker/v1.41/info', getOnly)).status, 200);
+    const refused = await call(port, 'GET', '/docker/v1.41/containers/json', getOnly);
+    assert.equal(refused.status, 403);
+    assert.match(JSON.parse(refused.body).message, /access rules \(GET \/docker\/\*\/info on zun-gateway\) that do not allow GET \/docker\/v1\.41\/containers\/json on zun-gateway/);
+  });
+
   it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {
     keystone.refuseLogins = true;
     try {

@@ -91,7 +91,7 @@ describe('configuration', () => {
 
   it('fills defaults', () => {
     const config = parseConfig(minimal('k8s: {tenancy: {}}'), { GATEWAY_PASSWORD: 'p' });
-    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443 });
+    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443, firstByteTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 65 });
     assert.equal(config.keystone.cacheTtlSeconds, 300);
     assert.deepEqual(config.k8s?.impersonation, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
     assert.equal(config.k8s?.tenancy?.namespaceTemplate, 'os-{project_name}');
