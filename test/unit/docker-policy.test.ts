@@ -2,7 +2,6 @@ import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { checkContainerCreate, checkContainerUpdate, checkExecCreate, checkNetworkCreate, checkVolumeCreate } from '../../src/docker/body-check.js';
 import { foldKey, parseBody } from '../../src/docker/json-body.js';
-import { applyLimits } from '../../src/docker/limits.js';
 import { OWNER_LABEL, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
 import { SERVED_ENDPOINTS, checkApiVersion, matchEndpoint, olderThanServed, writes } from '../../src/docker/policy.js';
 import { checkPullSource, registryOf } from '../../src/docker/registries.js';
@@ -188,33 +187,6 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     assert.deepEqual(JSON.parse(ownerFilters('{"label":["app=web"],"status":["running"]}', 'p')), { label: ['app=web', `${OWNER_LABEL}=p`], status: ['running'] });
     assert.deepEqual(JSON.parse(ownerFilters('{"label":{"app=web":true}}', 'p')), { label: { 'app=web': true, [`${OWNER_LABEL}=p`]: true } });
     refused(() => ownerFilters('nope', 'p'), /filters/);
-  });
-
-  it('fills default memory and CPU, refuses more than the maximum', () => {
-    const hc = body('{}');
-    applyLimits(hc, { defaultMemory: 256 * 2 ** 20, maxMemory: 2 ** 30, defaultCpus: 1, maxCpus: 2 }, true);
-    assert.deepEqual(hc, { Memory: 256 * 2 ** 20, NanoCpus: 1e9 });
-    refused(() => applyLimits(body('{"Memory":4294967296}'), { maxMemory: 2 ** 30 }, true), /--memory/);
-    refused(() => applyLimits(body('{"NanoCpus":4000000000}'), { maxCpus: 2 }, true), /--cpus/);
-    refused(() => applyLimits(body('{"CpuQuota":300000,"CpuPeriod":100000}'), { maxCpus: 2 }, false), /--cpus/);
-  });
-
-  it('bounds processes per container (a fork bomb must not use up the host PIDs): default, maximum, no lifting by update', () => {
-    const hc = body('{}');
-    applyLimits(hc, { maxPids: 4096 }, true);
-    assert.equal(hc.PidsLimit, 4096);
-    const asked = body('{"PidsLimit":100}');
-    applyLimits(asked, { defaultPids: 512, maxPids: 4096 }, true);
-    assert.equal(asked.PidsLimit, 100);
-    const unlimited = body('{"PidsLimit":-1}');
-    applyLimits(unlimited, { defaultPids: 512, maxPids: 4096 }, true);
-    assert.equal(unlimited.PidsLimit, 512, 'no limit (-1) at create gets the default');
-    refused(() => applyLimits(body('{"PidsLimit":100000}'), { maxPids: 4096 }, true), /--pids-limit/);
-    refused(() => applyLimits(body('{"PidsLimit":0}'), { maxPids: 4096 }, false), /would lift the limit/);
-    refused(() => applyLimits(body('{"PidsLimit":-1}'), { maxPids: 4096 }, false), /would lift the limit/);
-    const update = body('{"Memory":1000000}');
-    applyLimits(update, { maxPids: 4096 }, false);
-    assert.equal(update.PidsLimit, undefined, 'an update that does not name it leaves it');
   });
 });
 
