@@ -26,15 +26,15 @@ function whole(obj: JsonObject, name: string, what: string): number | undefined 
 }
 
 function checkCpu(hc: JsonObject, limits: Limits, change: Change): void {
-  const nano = whole(hc, 'NanoCpus', 'HostConfig.NanoCpus (--cpus)') ?? 0;
-  const quota = whole(hc, 'CpuQuota', 'HostConfig.CpuQuota (--cpu-quota)') ?? 0;
-  const period = whole(hc, 'CpuPeriod', 'HostConfig.CpuPeriod (--cpu-period)') ?? 0;
+  const nano = whole(hc, 'NanoCpus', 'HostConfig.NanoCpus (--cpus; in compose: cpus)') ?? 0;
+  const quota = whole(hc, 'CpuQuota', 'HostConfig.CpuQuota (--cpu-quota; in compose: cpu_quota)') ?? 0;
+  const period = whole(hc, 'CpuPeriod', 'HostConfig.CpuPeriod (--cpu-period; in compose: cpu_period)') ?? 0;
   const max = limits.maxCpus;
   if (max !== undefined) {
     const limit = `the limit of ${max} CPUs per container (docker.limits.maxCpus)`;
-    if (nano < 0) throw bodyError(`HostConfig.NanoCpus (--cpus) ${nano} is not a CPU count: give at most ${max} CPUs`);
-    if (quota < 0) throw bodyError(`HostConfig.CpuQuota (--cpu-quota) ${quota} would lift ${limit}: a negative quota means no CPU limit at all`);
-    if (period < 0) throw bodyError(`HostConfig.CpuPeriod (--cpu-period) ${period} is not a CFS period: give it with a quota, or use --cpus`);
+    if (nano < 0) throw bodyError(`HostConfig.NanoCpus (--cpus; in compose: cpus) ${nano} is not a CPU count: give at most ${max} CPUs`);
+    if (quota < 0) throw bodyError(`HostConfig.CpuQuota (--cpu-quota; in compose: cpu_quota) ${quota} would lift ${limit}: a negative quota means no CPU limit at all`);
+    if (period < 0) throw bodyError(`HostConfig.CpuPeriod (--cpu-period; in compose: cpu_period) ${period} is not a CFS period: give it with a quota, or use --cpus`);
     // The engine keeps the field an update leaves out: a new period under the old quota is a new number of CPUs.
     if (change === 'update' && quota > 0 !== period > 0) {
       throw bodyError(
@@ -42,8 +42,8 @@ function checkCpu(hc: JsonObject, limits: Limits, change: Change): void {
       );
     }
     const asked: Array<[number, string]> = [
-      [nano / NANO, '--cpus'],
-      [quota / (period > 0 ? period : DEFAULT_CPU_PERIOD), '--cpu-quota / --cpu-period'],
+      [nano / NANO, '--cpus; in compose: cpus'],
+      [quota / (period > 0 ? period : DEFAULT_CPU_PERIOD), '--cpu-quota / --cpu-period; in compose: cpu_quota / cpu_period'],
     ];
     for (const [cpus, option] of asked) {
       if (cpus > max) throw bodyError(`the CPU limit (${option}) of ${cpus} CPUs is above ${limit}`);
@@ -58,21 +58,21 @@ function checkCpu(hc: JsonObject, limits: Limits, change: Change): void {
 }
 
 function checkMemory(hc: JsonObject, limits: Limits, change: Change): void {
-  let memory = whole(hc, 'Memory', 'HostConfig.Memory (--memory)') ?? 0;
-  const swap = whole(hc, 'MemorySwap', 'HostConfig.MemorySwap (--memory-swap)') ?? 0;
-  const reservation = whole(hc, 'MemoryReservation', 'HostConfig.MemoryReservation (--memory-reservation)') ?? 0;
+  let memory = whole(hc, 'Memory', 'HostConfig.Memory (--memory; in compose: mem_limit)') ?? 0;
+  const swap = whole(hc, 'MemorySwap', 'HostConfig.MemorySwap (--memory-swap; in compose: memswap_limit)') ?? 0;
+  const reservation = whole(hc, 'MemoryReservation', 'HostConfig.MemoryReservation (--memory-reservation; in compose: mem_reservation)') ?? 0;
   const max = limits.maxMemory;
   if (max !== undefined) {
     const limit = `the limit of ${max} bytes per container (docker.limits.maxMemory)`;
-    if (memory < 0) throw bodyError(`HostConfig.Memory (--memory) ${memory} would lift ${limit}: a negative memory limit means none`);
-    if (memory > max) throw bodyError(`HostConfig.Memory (--memory) ${memory} is above ${limit}`);
-    if (reservation > max) throw bodyError(`HostConfig.MemoryReservation (--memory-reservation) ${reservation} is above ${limit}`);
+    if (memory < 0) throw bodyError(`HostConfig.Memory (--memory; in compose: mem_limit) ${memory} would lift ${limit}: a negative memory limit means none`);
+    if (memory > max) throw bodyError(`HostConfig.Memory (--memory; in compose: mem_limit) ${memory} is above ${limit}`);
+    if (reservation > max) throw bodyError(`HostConfig.MemoryReservation (--memory-reservation; in compose: mem_reservation) ${reservation} is above ${limit}`);
   }
   const swapMax = swapLimit(limits);
   if (swapMax !== undefined) {
     const limit = `the limit of ${swapMax} bytes of memory and swap per container (docker.limits.maxMemorySwap, twice maxMemory unless set)`;
-    if (swap < 0) throw bodyError(`HostConfig.MemorySwap (--memory-swap) ${swap} would lift ${limit}: -1 means unlimited swap`);
-    if (swap > swapMax) throw bodyError(`HostConfig.MemorySwap (--memory-swap) ${swap} is above ${limit}`);
+    if (swap < 0) throw bodyError(`HostConfig.MemorySwap (--memory-swap; in compose: memswap_limit) ${swap} would lift ${limit}: -1 means unlimited swap`);
+    if (swap > swapMax) throw bodyError(`HostConfig.MemorySwap (--memory-swap; in compose: memswap_limit) ${swap} is above ${limit}`);
   }
   if (change !== 'create') return;
   const fill = limits.defaultMemory ?? max;
@@ -90,14 +90,14 @@ function swapLimit(limits: Limits): number | undefined {
 }
 
 function checkPids(hc: JsonObject, limits: Limits, change: Change): void {
-  const pids = whole(hc, 'PidsLimit', 'HostConfig.PidsLimit (--pids-limit)');
+  const pids = whole(hc, 'PidsLimit', 'HostConfig.PidsLimit (--pids-limit; in compose: pids_limit)');
   const max = limits.maxPids;
   const limit = `the limit of ${max} processes per container (docker.limits.maxPids)`;
   if (pids !== undefined && pids > 0) {
-    if (max !== undefined && pids > max) throw bodyError(`HostConfig.PidsLimit (--pids-limit) ${pids} is above ${limit}`);
+    if (max !== undefined && pids > max) throw bodyError(`HostConfig.PidsLimit (--pids-limit; in compose: pids_limit) ${pids} is above ${limit}`);
   } else if (pids !== undefined && change === 'update') {
     // 0 and -1 mean no limit to the engine: an update may not lift it.
-    if (max !== undefined) throw bodyError(`HostConfig.PidsLimit (--pids-limit) ${pids} would lift ${limit}`);
+    if (max !== undefined) throw bodyError(`HostConfig.PidsLimit (--pids-limit; in compose: pids_limit) ${pids} would lift ${limit}`);
   } else if (change === 'create' && (limits.defaultPids ?? max) !== undefined) {
     setField(hc, 'PidsLimit', (limits.defaultPids ?? max) as number);
   }
@@ -124,7 +124,7 @@ function checkUlimits(hc: JsonObject, limits: Limits, change: Change): void {
     const name = field(entry, 'Name');
     if (typeof name !== 'string') throw bodyError('HostConfig.Ulimits (--ulimit) entries must have a Name');
     const lower = name.toLowerCase();
-    const option = `--ulimit ${name}=...`;
+    const option = `--ulimit ${name}=...; in compose: ulimits`;
     if (lower === 'rtprio') {
       throw bodyError(`HostConfig.Ulimits ${name} (${option}) is not allowed through the gateway: it lets the container's processes run real-time (SCHED_FIFO, SCHED_RR), which no CPU limit bounds`);
     }
