@@ -153,8 +153,8 @@ const docker = z.strictObject({
       /** Memory plus swap per container (HostConfig.MemorySwap); unset: twice maxMemory, the engine's own default. */
       maxMemorySwap: byteSize.optional(),
       /**
-       * Open files (`--ulimit nofile`) and locked memory (`--ulimit memlock`, bytes) per process: refused above, and
-       * given to a container that names none (it would otherwise inherit the engine's own, unlimited on some hosts).
+       * Open files (`--ulimit nofile`) and locked memory (`--ulimit memlock`, bytes) per process: refused above (a
+       * container that names none gets the engine's --default-ulimit, which the operator keeps within these).
        */
       maxNofile: fromEnvText(z.number().int().positive()).default(DEFAULT_MAX_NOFILE),
       maxMemlock: byteSize.default(DEFAULT_MAX_MEMLOCK),

@@ -103,7 +103,11 @@ function checkPids(hc: JsonObject, limits: Limits, change: Change): void {
   }
 }
 
-/** The rlimits dockerd passes on (as RLIMIT_<NAME upper-cased>); `rtprio` is refused, the capped ones are bounded. */
+/**
+ * The rlimits dockerd passes on (as RLIMIT_<NAME upper-cased>); `rtprio` is refused, the capped ones are bounded.
+ * A container that names none gets the engine's defaults (dockerd --default-ulimit, or its own process's limits): the
+ * gateway does not fill them in, since runc cannot raise a limit above what the engine process itself holds.
+ */
 const KNOWN_ULIMITS = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack']);
 
 function ulimitCaps(limits: Limits): Map<string, [number, string]> {
@@ -113,12 +117,11 @@ function ulimitCaps(limits: Limits): Map<string, [number, string]> {
   return caps;
 }
 
-function checkUlimits(hc: JsonObject, limits: Limits, change: Change): void {
+function checkUlimits(hc: JsonObject, limits: Limits): void {
   const raw = field(hc, 'Ulimits');
   if (raw !== undefined && raw !== null && !Array.isArray(raw)) throw bodyError('HostConfig.Ulimits (--ulimit) must be a list');
   const entries: Json[] = raw ?? [];
   const caps = ulimitCaps(limits);
-  const named = new Set<string>();
   for (const entry of entries) {
     if (!isObject(entry)) throw bodyError('HostConfig.Ulimits (--ulimit) entries must be objects with Name, Soft and Hard');
     const name = field(entry, 'Name');
@@ -129,7 +132,6 @@ function checkUlimits(hc: JsonObject, limits: Limits, change: Change): void {
       throw bodyError(`HostConfig.Ulimits ${name} (${option}) is not allowed through the gateway: it lets the container's processes run real-time (SCHED_FIFO, SCHED_RR), which no CPU limit bounds`);
     }
     if (!KNOWN_ULIMITS.has(lower)) throw bodyError(`HostConfig.Ulimits ${name} (${option}) is not a limit the gateway knows: drop it`);
-    named.add(lower);
     const soft = whole(entry, 'Soft', `HostConfig.Ulimits ${name} Soft`) ?? 0;
     const hard = whole(entry, 'Hard', `HostConfig.Ulimits ${name} Hard`) ?? 0;
     const cap = caps.get(lower);
@@ -139,10 +141,6 @@ function checkUlimits(hc: JsonObject, limits: Limits, change: Change): void {
     if (soft < 0 || hard < 0) throw bodyError(`HostConfig.Ulimits ${name} (${option}) of -1 (unlimited) would lift the limit of ${most} (${setting})`);
     if (soft > most || hard > most) throw bodyError(`HostConfig.Ulimits ${name} (${option}) ${soft}:${hard} is above the limit of ${most} (${setting})`);
   }
-  if (change !== 'create') return;
-  // A container that names none would inherit whatever the engine's own process has (unlimited, on some hosts).
-  const filled = [...caps].filter(([name]) => !named.has(name)).map(([name, [most]]) => ({ Name: name, Soft: most, Hard: most }));
-  if (filled.length > 0) setField(hc, 'Ulimits', [...entries, ...filled]);
 }
 
 /**
@@ -153,5 +151,5 @@ export function applyLimits(hostConfig: JsonObject, limits: Limits, change: Chan
   checkCpu(hostConfig, limits, change);
   checkMemory(hostConfig, limits, change);
   checkPids(hostConfig, limits, change);
-  checkUlimits(hostConfig, limits, change);
+  checkUlimits(hostConfig, limits);
 }
