@@ -115,6 +115,10 @@ const byteSize = z.union([
     }),
 ]);
 
+/** What Docker gave containers for years (its service unit's LimitNOFILE), and room for io_uring and databases. */
+const DEFAULT_MAX_NOFILE = 1_048_576;
+const DEFAULT_MAX_MEMLOCK = 64 * 2 ** 20;
+
 /** Per project and COE: a token bucket of `burst` requests refilled at `requestsPerSecond` (routes/rate-limit.ts). */
 const rateLimit = z
   .strictObject({ requestsPerSecond: fromEnvText(z.number().positive()), burst: fromEnvText(z.number().int().positive()).optional() })
@@ -146,8 +150,20 @@ const docker = z.strictObject({
       /** Processes per container (HostConfig.PidsLimit): one tenant's fork bomb must not use up the host's PIDs. */
       defaultPids: fromEnvText(z.number().int().positive()).optional(),
       maxPids: fromEnvText(z.number().int().positive()).default(4096),
+      /** Memory plus swap per container (HostConfig.MemorySwap); unset: twice maxMemory, the engine's own default. */
+      maxMemorySwap: byteSize.optional(),
+      /**
+       * Open files (`--ulimit nofile`) and locked memory (`--ulimit memlock`, bytes) per process: refused above (a
+       * container that names none gets the engine's --default-ulimit, which the operator keeps within these).
+       */
+      maxNofile: fromEnvText(z.number().int().positive()).default(DEFAULT_MAX_NOFILE),
+      maxMemlock: byteSize.default(DEFAULT_MAX_MEMLOCK),
     })
-    .default({ maxPids: 4096 }),
+    .refine((l) => l.maxMemorySwap === undefined || l.maxMemory === undefined || l.maxMemorySwap >= l.maxMemory, {
+      message: 'maxMemorySwap counts memory and swap together: it must be at least maxMemory',
+      path: ['maxMemorySwap'],
+    })
+    .default({ maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
   /**
    * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
    * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.
