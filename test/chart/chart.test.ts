@@ -403,6 +403,16 @@ describe('Helm chart charts/zun-gateway', function () {
     }
   });
 
+  it('alerts (optional PrometheusRule) on connections near the descriptor limit, Keystone errors and revocation falling behind', async () => {
+    assert.equal(defaults.all('PrometheusRule').length, 0, 'off by default');
+    const r = await render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.openConnectionsRatio': '0.7' } });
+    const rules = listAt(r.one('PrometheusRule'), 'spec', 'groups', 0, 'rules');
+    const byName = new Map(rules.map((rule) => [at(rule, 'alert'), String(at(rule, 'expr'))]));
+    assert.equal(byName.get('ZunGatewayConnectionsNearDescriptorLimit'), 'zun_gateway_open_connections / zun_gateway_process_max_fds > 0.7');
+    assert.match(byName.get('ZunGatewayKeystoneErrors') ?? '', /zun_gateway_keystone_errors_total/);
+    assert.match(byName.get('ZunGatewayRevocationBehind') ?? '', /zun_gateway_revocation_last_success_timestamp_seconds/);
+  });
+
   it('exposes metrics only on their own ClusterIP Service, which the ServiceMonitor selects', () => {
     for (const r of [defaults, full]) {
       const services = r.all('Service');

@@ -61,6 +61,8 @@ export interface GatewayProcessOptions {
   readonly graceSeconds?: number;
   /** listen.tls.clientCaFile: mutual TLS, clients must present a certificate this CA signed. */
   readonly clientCaFile?: string;
+  /** More settings for the listen section, as YAML lines (`firstByteTimeoutSeconds: 2`). */
+  readonly listen?: readonly string[];
 }
 
 /**
@@ -84,6 +86,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  host: 127.0.0.1`,
       `  port: ${port}`,
       `  tls: {certFile: ${JSON.stringify(env.tlsCert)}, keyFile: ${JSON.stringify(env.tlsKey)}${options.clientCaFile !== undefined ? `, clientCaFile: ${JSON.stringify(options.clientCaFile)}` : ''}}`,
+      ...(options.listen ?? []).map((line) => `  ${line}`),
       `keystone:`,
       `  authUrl: ${env.keystoneUrl}`,
       `  serviceCredentials:`,
