@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isImageReferenceOrDigest } from '../k8s/image-reference.js';
 
 /**
  * The gateway's configuration, validated once at start-up. Every key has a precise error message
@@ -100,6 +101,34 @@ const tenancy = z.strictObject({
    * it, and namespaces are labelled for the apiserver's own PodSecurity admission (1.23+). privileged: no checks.
    */
   podSecurity: z.strictObject({ level: z.enum(['privileged', 'baseline', 'restricted']).default('baseline') }).default({ level: 'baseline' }),
+  /**
+   * Pods in project namespaces pull every image (imagePullPolicy Always, set by the gateway's mutating webhook), so
+   * no project runs another's private image from a node's cache. false: the pods' own policy (warned at start).
+   */
+  alwaysPullImages: fromEnvText(z.boolean()).default(true),
+  /** Images preloaded on the nodes for everyone, which keep the pod's own policy: references (busybox = docker.io/library/busybox:latest) or digests. */
+  sharedImages: z
+    .array(nonEmpty.refine(isImageReferenceOrDigest, { message: 'must be an image reference (busybox, registry.example:5000/team/app:1.2, name@sha256:<hex>) or a digest (sha256:<hex>)' }))
+    .default([]),
+  /**
+   * volumeMounts subPath/subPathExpr (CVE-2021-25741): auto refuses them while the apiserver's version is affected (or
+   * unknown); refuse and allow decide regardless (allow: every node's kubelet is known to be fixed).
+   */
+  subPath: z.enum(['auto', 'refuse', 'allow']).default('auto'),
+  /**
+   * Subjects RoleBindings in project namespaces may name beyond the project's own groups and service accounts (the
+   * webhook refuses system: users and groups, other namespaces' service accounts and other projects' groups).
+   * A name ending in * allows every name starting with the rest.
+   */
+  bindingSubjects: z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('Group'), name: nonEmpty }),
+        z.strictObject({ kind: z.literal('User'), name: nonEmpty }),
+        z.strictObject({ kind: z.literal('ServiceAccount'), namespace: nonEmpty, name: nonEmpty }),
+      ]),
+    )
+    .default([]),
 });
 
 /** Bytes, as a number or with a unit: 512m, 2g, 1.5G, 1048576. */

@@ -7,6 +7,7 @@ import { GatewayRefusedError, KeystoneClient } from '../auth/keystone-client.js'
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { startAdmissionWebhook, type AdmissionWebhook } from '../k8s/admission-webhook.js';
 import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
 import { loadK8sUpstream } from '../k8s/upstream.js';
 import type { AuditTrail } from '../observability/audit.js';
@@ -68,12 +69,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const provisioned = (action: string, outcome: 'ok' | 'error' = 'ok'): void => metrics.provisioning.inc({ action, outcome });
 
   const mounts: CoeMount[] = [];
+  let admission: AdmissionWebhook | undefined;
   if (config.k8s !== undefined) {
     const k8s = await loadK8sUpstream(config.k8s);
     logger.info({ server: k8s.server, http2Watches: k8s.upstream.http2 !== undefined }, 'kubernetes upstream loaded');
     const sessions = k8s.upstream.http2;
     if (sessions !== undefined) metrics.observeHttp2('k8s', () => sessions.connections);
     const { impersonation, tenancy } = config.k8s;
+    if (tenancy !== undefined) admission = startAdmissionWebhook(k8s.kubeConfig, tenancy, impersonation, logger);
     mounts.push(
       k8sMount({
         authenticator,
@@ -129,7 +132,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
-    ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
+    ...(admission !== undefined
+      ? {
+          podAdmission: podAdmissionHandler((review) => admission.validate(review), { podSecurityLevel }, logger),
+          imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
+        }
+      : {}),
     readiness: async () => {
       const named: Array<[string, Promise<Readiness>]> = [['keystone', keystoneReadiness(keystone, serviceToken)], ...mounts.map((m) => [m.name, m.ready()] as [string, Promise<Readiness>])];
       return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check)] as const)));
@@ -206,6 +214,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       // flush below, after which main.ts exits.
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
+      admission?.stop();
       keystone.close();
       tlsReload?.stop();
       if (metricsServer?.listening) {

@@ -26,6 +26,8 @@ export { headerLines };
  *   /slow-body?ms=N  sends the 200 head at once and the body `slow-body-done` after N ms (default 400)
  *   /reset       destroys the connection
  *   /healthz     answers `healthzStatus` (200 unless set)
+ *   /version     answers `{gitVersion}` (the admission webhook's subPath rule reads it)
+ *   GET /api/v1/namespaces/<ns> for a namespace in `namespaceProjects`: that Namespace with its ownership label
  *   anything else: 200 JSON {ok: true}
  * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
  * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends;
@@ -35,6 +37,10 @@ export class RecordingUpstream {
   readonly requests: Recorded[] = [];
   /** What `/healthz` answers (the gateway's readiness probe of the apiserver). */
   healthzStatus = 200;
+  /** What GET /version reports. */
+  gitVersion = 'v1.20.2';
+  /** Namespaces GET /api/v1/namespaces/<name> answers, with their project (zun-gateway.openstack.org/project-id). */
+  readonly namespaceProjects = new Map<string, string>();
   private readonly server: http.Server;
   private readonly watches = new Set<http.ServerResponse>();
   private readonly sockets = new Set<Duplex>();
@@ -105,6 +111,18 @@ export class RecordingUpstream {
         res.flushHeaders();
         const timer = setTimeout(() => res.end('slow-body-done'), ms);
         res.on('close', () => clearTimeout(timer));
+        return;
+      }
+      if (path === '/version') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ major: '1', minor: '20', gitVersion: this.gitVersion, platform: 'linux/amd64' }));
+        return;
+      }
+      const namespace = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path ?? '')?.[1];
+      const owner = namespace === undefined ? undefined : this.namespaceProjects.get(namespace);
+      if (rec.method === 'GET' && owner !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'zun-gateway.openstack.org/project-id': owner } } }));
         return;
       }
       if (path === '/reset') {

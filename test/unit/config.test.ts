@@ -95,6 +95,24 @@ describe('configuration', () => {
     assert.deepEqual(config.k8s?.impersonation, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
     assert.equal(config.k8s?.tenancy?.namespaceTemplate, 'os-{project_name}');
     assert.deepEqual(config.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
+    assert.equal(config.k8s?.tenancy?.alwaysPullImages, true);
+    assert.deepEqual(config.k8s?.tenancy?.sharedImages, []);
+    assert.equal(config.k8s?.tenancy?.subPath, 'auto');
+    assert.deepEqual(config.k8s?.tenancy?.bindingSubjects, []);
+  });
+
+  it('k8s.tenancy: shared images must be references or digests, binding subjects need a kind (and a service account its namespace)', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    const ok = parseConfig(
+      minimal(`k8s: {tenancy: {alwaysPullImages: "\${PULL}", sharedImages: [local/busybox, "sha256:${'0'.repeat(64)}"], subPath: refuse, bindingSubjects: [{kind: Group, name: "keystone:project:abc"}, {kind: ServiceAccount, namespace: monitoring, name: prometheus}]}}`),
+      { ...env, PULL: 'false' },
+    );
+    assert.equal(ok.k8s?.tenancy?.alwaysPullImages, false);
+    assert.deepEqual(ok.k8s?.tenancy?.bindingSubjects, [{ kind: 'Group', name: 'keystone:project:abc' }, { kind: 'ServiceAccount', namespace: 'monitoring', name: 'prometheus' }]);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {sharedImages: [Local/BusyBox]}}'), env), /k8s\.tenancy\.sharedImages\.0: must be an image reference/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {subPath: sometimes}}'), env), /k8s\.tenancy\.subPath/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {bindingSubjects: [{kind: ServiceAccount, name: x}]}}'), env), /k8s\.tenancy\.bindingSubjects\.0\.namespace/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {bindingSubjects: [{kind: Team, name: x}]}}'), env), /k8s\.tenancy\.bindingSubjects\.0/);
   });
 
   it('accepts application credentials for the service identity', () => {
