@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig, ImpersonationConfig } from '../../src/config/schema.js';
 import { impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
 import { POD_SECURITY_LABEL } from '../../src/k8s/tenancy.js';
-import { POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
 import {
   CHART_DIR,
   FULL_VALUES,
@@ -58,11 +58,12 @@ const VERB_OF_METHOD: Readonly<Record<string, string>> = { read: 'get', list: 'l
 const GROUP_OF_API: Readonly<Record<string, string>> = { core: 'core', rbac: 'rbac.authorization.k8s.io' };
 
 /**
- * The (group, resource, verb) triples of every apiserver call tenant provisioning makes, read from its source:
- * `this.apis.core.readNamespace(...)` is get on namespaces, `replaceNamespacedLimitRange` update on limitranges.
+ * The (group, resource, verb) triples of every apiserver call tenant provisioning (and the admission webhook's lookup
+ * of a namespace's owner) makes, read from their source: `this.apis.core.readNamespace(...)` is get on namespaces,
+ * `replaceNamespacedLimitRange` update on limitranges.
  */
 function tenancyCalls(): string[] {
-  const source = readFileSync(path.join(REPO_ROOT, 'src/k8s/tenancy.ts'), 'utf8');
+  const source = ['src/k8s/tenancy.ts', 'src/k8s/namespace-projects.ts'].map((f) => readFileSync(path.join(REPO_ROOT, f), 'utf8')).join('\n');
   const calls = new Set<string>();
   for (const m of source.matchAll(/\bapis\.(\w+)\.(\w+)\(/g)) {
     const api = m[1] as string;
@@ -172,8 +173,8 @@ describe('Helm chart charts/zun-gateway', function () {
     const kinds = (r: Rendered) => r.objects.map((o) => o.kind).sort();
     assert.deepEqual(kinds(defaults), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
     assert.deepEqual(kinds(full), [
-      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
-      'ValidatingWebhookConfiguration',
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service',
+      'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration',
     ]);
   });
 
@@ -213,7 +214,16 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(f.docker?.responseHeaderTimeoutSeconds, 300);
     assert.equal(f.k8s?.http2Watches, true);
     assert.equal(f.keystone.maxConcurrentRequests, 8);
+    // Issues 23, 24, 31: images pulled always but the shared ones, subPath, RoleBinding subjects.
+    assert.equal(f.k8s?.tenancy?.alwaysPullImages, true);
+    assert.deepEqual(f.k8s?.tenancy?.sharedImages, ['local/busybox', `registry.example.com:5000/base/os@sha256:${'0'.repeat(64)}`]);
+    assert.equal(f.k8s?.tenancy?.subPath, 'refuse');
+    assert.deepEqual(f.k8s?.tenancy?.bindingSubjects, [{ kind: 'ServiceAccount', namespace: 'monitoring', name: 'prometheus' }]);
     const plain = loadedConfig(defaults);
+    assert.deepEqual(
+      [plain.k8s?.tenancy?.alwaysPullImages, plain.k8s?.tenancy?.sharedImages, plain.k8s?.tenancy?.subPath, plain.k8s?.tenancy?.bindingSubjects],
+      [true, [], 'auto', []],
+    );
     assert.equal(plain.k8s?.rateLimit, undefined, 'no rate limit unless asked for');
     assert.equal(plain.k8s?.responseHeaderTimeoutSeconds, 90);
   });
@@ -458,7 +468,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual([...documented].sort(), [...keys].sort());
   });
 
-  it('registers the pod security webhook: Fail, no side effects, pods, ephemeral containers and Services in the namespaces the gateway labels, through the Service', () => {
+  it('registers the pod security webhook: Fail, no side effects, pods, ephemeral containers, Services and RoleBindings in the namespaces the gateway labels, through the Service', () => {
     const hook = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
     assert.equal(strAt(full.one('ValidatingWebhookConfiguration'), 'metadata', 'name'), 'zun-zun-gateway-pods');
     assert.equal(at(hook, 'failurePolicy'), 'Fail');
@@ -469,6 +479,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual(at(hook, 'rules'), [
       { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
       { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
+      { apiGroups: ['rbac.authorization.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['rolebindings'], scope: 'Namespaced' },
     ]);
     const service = full.one('Service', 'zun-gateway');
     assert.deepEqual(at(hook, 'clientConfig', 'service'), {
@@ -482,12 +493,31 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(loadedConfig(defaults).k8s?.tenancy?.podSecurity.level, 'baseline');
   });
 
-  it('no webhook when it is turned off, without tenancy, or without TLS (the apiserver calls webhooks over HTTPS only; NOTES warns)', async () => {
+  it('registers the image pull webhook: mutating, Fail, reinvoked, pods and ephemeral containers in the same namespaces, through the Service', () => {
+    const config = full.one('MutatingWebhookConfiguration');
+    assert.equal(strAt(config, 'metadata', 'name'), 'zun-zun-gateway-image-pull');
+    const hook = objAt(listAt(config, 'webhooks'), 0);
+    const validating = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
+    assert.equal(at(hook, 'failurePolicy'), 'Fail');
+    assert.equal(at(hook, 'sideEffects'), 'None');
+    assert.equal(at(hook, 'reinvocationPolicy'), 'IfNeeded');
+    assert.deepEqual(at(hook, 'admissionReviewVersions'), ['v1']);
+    assert.equal(at(hook, 'timeoutSeconds'), 5);
+    assert.deepEqual(at(hook, 'namespaceSelector'), at(validating, 'namespaceSelector'));
+    assert.deepEqual(at(hook, 'rules'), [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' }]);
+    assert.deepEqual(at(hook, 'clientConfig'), { ...objAt(validating, 'clientConfig'), service: { ...objAt(validating, 'clientConfig', 'service'), path: IMAGE_PULL_ADMISSION_PATH } });
+  });
+
+  it('no webhook when it is turned off, without tenancy, or without TLS (the apiserver calls webhooks over HTTPS only; NOTES warns); no mutating one without alwaysPullImages', async () => {
     const tls = { 'tls.secretName': 'gateway-tls' };
-    assert.equal((await render({ set: tls })).all('ValidatingWebhookConfiguration').length, 1, 'on by default');
-    assert.deepEqual((await render({ set: { ...tls, 'admissionWebhook.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
-    assert.deepEqual((await render({ set: { ...tls, 'config.k8s.tenancy.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
-    assert.deepEqual(defaults.all('ValidatingWebhookConfiguration'), []);
+    const hooks = (r: Rendered) => [...r.all('ValidatingWebhookConfiguration'), ...r.all('MutatingWebhookConfiguration')].map((o) => o.kind);
+    assert.deepEqual(hooks(await render({ set: tls })), ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'], 'on by default');
+    assert.deepEqual(hooks(await render({ set: { ...tls, 'admissionWebhook.enabled': 'false' } })), []);
+    assert.deepEqual(hooks(await render({ set: { ...tls, 'config.k8s.tenancy.enabled': 'false' } })), []);
+    assert.deepEqual(hooks(defaults), []);
+    const cached = await render({ set: { ...tls, 'config.k8s.tenancy.alwaysPullImages': 'false' } });
+    assert.deepEqual(hooks(cached), ['ValidatingWebhookConfiguration']);
+    assert.equal(loadedConfig(cached).k8s?.tenancy?.alwaysPullImages, false, 'and the gateway is told');
   });
 
   it('refuses values it cannot honour, saying which', async () => {

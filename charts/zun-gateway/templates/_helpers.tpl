@@ -106,6 +106,10 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- $t := $c.k8s.tenancy }}
 {{- if $t.enabled }}
 {{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds "podSecurity" (dict "level" $t.podSecurity.level) }}
+{{- $_ := set $tenancy "alwaysPullImages" (ne $t.alwaysPullImages false) }}
+{{- $_ := set $tenancy "sharedImages" ($t.sharedImages | default list) }}
+{{- $_ := set $tenancy "subPath" ($t.subPath | default "auto") }}
+{{- $_ := set $tenancy "bindingSubjects" ($t.bindingSubjects | default list) }}
 {{- if $t.resourceQuota }}{{ $_ := set $tenancy "resourceQuota" $t.resourceQuota }}{{ end }}
 {{- if $t.limitRange }}{{ $_ := set $tenancy "limitRange" $t.limitRange }}{{ end }}
 {{- $_ := set $k8s "tenancy" $tenancy }}
