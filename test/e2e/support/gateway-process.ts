@@ -97,6 +97,8 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  tenancy:`,
       `    namespaceTemplate: "os-{project_name}"`,
       `    roleBindings: {admin: admin, member: edit, reader: view}`,
+      // The engine's local image, which no registry serves: pods keep imagePullPolicy Never for it.
+      `    sharedImages: [${JSON.stringify(env.busyboxImage)}]`,
       ...(options.k8s ?? []).map((line) => `  ${line}`),
       `docker:`,
       `  host: ${options.dockerEngine?.host ?? `unix://${env.dockerSocket}`}`,
