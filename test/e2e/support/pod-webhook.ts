@@ -1,5 +1,8 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { e2eEnv } from './env.js';
 import type { GatewayProcess } from './gateway-process.js';
 import { adminKubectl, mustSucceed } from './kubectl.js';
@@ -14,65 +17,47 @@ export interface RegisteredWebhook {
   remove(): Promise<void>;
 }
 
+/** The webhook configurations of the README's "Pods without the Helm chart", as an operator would copy them. */
+function readmeWebhookConfigurations(): Array<Record<string, unknown>> {
+  const readme = readFileSync(path.resolve('README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Pods without the Helm chart'));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('README.md has no YAML under "Pods without the Helm chart"');
+  return parseAllDocuments(block).map((d) => d.toJSON() as Record<string, unknown>);
+}
+
+interface Webhook {
+  name: string;
+  clientConfig: { url: string; caBundle: string };
+  namespaceSelector: { matchExpressions: unknown[] };
+}
+
 /**
- * Registers the test gateway's admission webhooks with the real apiserver, as the chart does in a cluster but by
- * `url:` (the gateway runs on the host's loopback, not as a Service), trusting the e2e CA: the validating one (pods,
- * Services, RoleBindings) and the mutating one (imagePullPolicy Always). The namespaceSelector requires the gateway's
- * pod security label AND one of `projectIds`, so the webhooks never see an object of any other namespace of the
- * shared cluster. Resolves once the apiserver calls both (webhook configurations are loaded asynchronously).
+ * Registers the test gateway's admission webhooks with the real apiserver exactly as the README tells an operator
+ * without the chart (its YAML, read from README.md): the validating one (pods, Services, RoleBindings) and the
+ * mutating one (imagePullPolicy Always), by `url:` (the gateway runs on the host's loopback, not as a Service),
+ * trusting the e2e CA. Three changes to what the README says: a unique name, webhook names with `.e2e`, and a
+ * namespaceSelector that also requires one of `projectIds`, so the webhooks never see an object of any other namespace
+ * of the shared cluster. Resolves once the apiserver calls both (webhook configurations are loaded asynchronously).
  */
 export async function registerPodSecurityWebhook(gateway: GatewayProcess, projectIds: readonly string[], probeNamespace: string): Promise<RegisteredWebhook> {
   const name = `zun-gateway-e2e-pods-${randomBytes(4).toString('hex')}`;
   const caBundle = readFileSync(e2eEnv().tlsCa).toString('base64');
-  const common = {
-    admissionReviewVersions: ['v1'],
-    sideEffects: 'None',
-    failurePolicy: 'Fail',
-    timeoutSeconds: 10,
-    namespaceSelector: {
-      matchExpressions: [
-        { key: POD_SECURITY_LABEL, operator: 'Exists' },
-        { key: PROJECT_LABEL, operator: 'In', values: [...projectIds] },
-      ],
-    },
-  };
-  const podRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' };
-  const validating = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        ...common,
-        name: 'pods.e2e.zun-gateway.openstack.org',
-        clientConfig: { url: `${gateway.url}/admission/v1/pods`, caBundle },
-        rules: [
-          podRule,
-          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
-          { apiGroups: ['rbac.authorization.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['rolebindings'], scope: 'Namespaced' },
-        ],
-      },
-    ],
-  };
-  const mutating = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        ...common,
-        name: 'image-pull.e2e.zun-gateway.openstack.org',
-        reinvocationPolicy: 'IfNeeded',
-        clientConfig: { url: `${gateway.url}/admission/v1/pods/image-pull-policy`, caBundle },
-        rules: [podRule],
-      },
-    ],
-  };
+  const items = readmeWebhookConfigurations().map((config) => {
+    for (const hook of config.webhooks as Webhook[]) {
+      hook.name = hook.name.replace('.zun-gateway.openstack.org', '.e2e.zun-gateway.openstack.org');
+      hook.clientConfig = { url: hook.clientConfig.url.replace(/^https:\/\/gateway\.example:8443/, gateway.url), caBundle };
+      hook.namespaceSelector.matchExpressions.push({ key: PROJECT_LABEL, operator: 'In', values: [...projectIds] });
+    }
+    config.metadata = { name };
+    return config;
+  });
+  assert.deepEqual(items.map((i) => i.kind), ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'], "the README's webhook configurations");
   const remove = async (): Promise<void> => {
     await adminKubectl(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', name, '--ignore-not-found']);
   };
   try {
-    await mustSucceed(adminKubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [validating, mutating] })), 'register the admission webhooks');
+    await mustSucceed(adminKubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'register the admission webhooks');
     await untilCalled(probeNamespace);
   } catch (err) {
     await remove();
