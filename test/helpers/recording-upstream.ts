@@ -26,7 +26,7 @@ export { headerLines };
  *   /slow-body?ms=N  sends the 200 head at once and the body `slow-body-done` after N ms (default 400)
  *   /reset       destroys the connection
  *   /healthz     answers `healthzStatus` (200 unless set)
- *   /version     answers `{gitVersion}` (the admission webhook's subPath rule reads it)
+ *   /version     the answer below with `gitVersion` (the admission webhook's subPath rule reads it)
  *   GET /api/v1/namespaces/<ns> for a namespace in `namespaceProjects`: that Namespace with its ownership label
  *   anything else: 200 JSON {ok: true}
  * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
@@ -113,11 +113,6 @@ export class RecordingUpstream {
         res.on('close', () => clearTimeout(timer));
         return;
       }
-      if (path === '/version') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ major: '1', minor: '20', gitVersion: this.gitVersion, platform: 'linux/amd64' }));
-        return;
-      }
       const namespace = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path ?? '')?.[1];
       const owner = namespace === undefined ? undefined : this.namespaceProjects.get(namespace);
       if (rec.method === 'GET' && owner !== undefined) {
@@ -141,7 +136,7 @@ export class RecordingUpstream {
         res.on('close', () => clearInterval(timer));
         return;
       }
-      const body = JSON.stringify({ ok: true, method: rec.method, url: rec.url, bytes: rec.body.length });
+      const body = JSON.stringify({ ok: true, method: rec.method, url: rec.url, bytes: rec.body.length, ...(path === '/version' ? { gitVersion: this.gitVersion } : {}) });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-upstream': 'recording' });
       res.end(body);
     });
