@@ -5,7 +5,7 @@ import type { AdmissionDecision } from './admission-review.js';
 import { ApiserverVersionWatch, apiserverVersionReader } from './apiserver-version.js';
 import { SharedImages, reviewImagePull } from './image-pull-policy.js';
 import { NamespaceProjects } from './namespace-projects.js';
-import { reviewPodAdmission, roleBindingNamespace, type AdmissionPolicy } from './pod-admission.js';
+import { namespaceToLookUp, reviewPodAdmission, type AdmissionPolicy } from './pod-admission.js';
 import type { NamespaceProject } from './rolebinding-review.js';
 import { subPathRule, type ApiserverVersion } from './subpath.js';
 import { tenancyApis } from './tenancy.js';
@@ -36,7 +36,7 @@ export function admissionWebhook(tenancy: TenancyConfig, impersonation: Imperson
   return {
     podSecurityLevel: tenancy.podSecurity.level,
     validate: async (body) => {
-      const namespace = roleBindingNamespace(body);
+      const namespace = namespaceToLookUp(body, impersonation.groupPrefix);
       const project = namespace === undefined ? undefined : await facts.projectOf(namespace);
       return reviewPodAdmission(body, policy(), project);
     },

@@ -5,6 +5,12 @@ import { PROJECT_LABEL } from './tenancy.js';
 
 /** A namespace's owner is its ownership label, set at creation and never moved to another project: remembered this long. */
 const REMEMBER_MS = 5 * 60_000;
+/**
+ * Reads at the apiserver at once. The webhook path needs no credentials, so whoever reaches the port could make the
+ * gateway read namespaces: beyond this many, a review is answered without the owner (project groups count as foreign:
+ * the RoleBinding is refused and the apiserver's caller may retry) rather than queued.
+ */
+const MAX_IN_FLIGHT = 8;
 
 /**
  * Which Keystone project owns a namespace, read from the namespace's ownership label with the gateway's own
@@ -14,17 +20,30 @@ const REMEMBER_MS = 5 * 60_000;
  */
 export class NamespaceProjects {
   private readonly known: LRUCache<string, { projectId: string }>;
+  private readonly pending = new Map<string, Promise<NamespaceProject>>();
 
   constructor(
     private readonly apis: { readonly core: CoreV1Api },
     rememberMs = REMEMBER_MS,
+    private readonly maxInFlight = MAX_IN_FLIGHT,
   ) {
     this.known = new LRUCache({ max: 10_000, ttl: rememberMs });
   }
 
-  async projectOf(namespace: string): Promise<NamespaceProject> {
+  projectOf(namespace: string): Promise<NamespaceProject> {
     const hit = this.known.get(namespace);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return Promise.resolve(hit);
+    const joined = this.pending.get(namespace);
+    if (joined !== undefined) return joined;
+    if (this.pending.size >= this.maxInFlight) {
+      return Promise.resolve({ unknown: `the gateway is reading ${this.pending.size} namespaces already; retry shortly` });
+    }
+    const read = this.read(namespace).finally(() => this.pending.delete(namespace));
+    this.pending.set(namespace, read);
+    return read;
+  }
+
+  private async read(namespace: string): Promise<NamespaceProject> {
     try {
       const ns = await this.apis.core.readNamespace({ name: namespace });
       const projectId = ns.metadata?.labels?.[PROJECT_LABEL];

@@ -54,13 +54,18 @@ function externalIPsOf(value: unknown): string[] | undefined {
   return parsed.success ? (parsed.data.spec?.externalIPs ?? []) : undefined;
 }
 
-/** The namespace of a RoleBinding under review (whose project the decision needs), or undefined for any other review. */
-export function roleBindingNamespace(body: unknown): string | undefined {
+/**
+ * The namespace whose owning project the decision needs: a RoleBinding's, and only when it names a project group
+ * (`<groupPrefix>project:...`); undefined for anything else. The webhook is called without credentials, so a review
+ * costs the gateway an apiserver read only when the answer depends on it.
+ */
+export function namespaceToLookUp(body: unknown, groupPrefix: string): string | undefined {
   try {
     const request = readReview(body);
-    return resourceOf(request) === 'rbac.authorization.k8s.io/rolebindings' && (request.operation === 'CREATE' || request.operation === 'UPDATE')
-      ? request.namespace
-      : undefined;
+    if (resourceOf(request) !== 'rbac.authorization.k8s.io/rolebindings' || !changing(request)) return undefined;
+    const parsed = roleBindingSchema.safeParse(request.object);
+    const names = parsed.success ? (parsed.data.subjects ?? []) : [];
+    return names.some((s) => s.kind === 'Group' && s.name.startsWith(`${groupPrefix}project:`)) ? request.namespace : undefined;
   } catch {
     return undefined;
   }

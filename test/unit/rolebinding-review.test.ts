@@ -132,7 +132,7 @@ describe('RoleBindings through the validating webhook', () => {
     assert.equal(reviewPodAdmission(admissionReview({ subjects: [{ kind: 'Group' }] }, RB_REQUEST), full, { projectId: GAMMA }).allowed, false);
   });
 
-  it("the webhook looks the namespace's project up for RoleBindings only", async () => {
+  it("the webhook looks the namespace's project up only for RoleBindings naming a project group", async () => {
     const asked: string[] = [];
     const tenancy = { podSecurity: { level: 'baseline' }, alwaysPullImages: true, sharedImages: [], subPath: 'auto', bindingSubjects: [] } as unknown as TenancyConfig;
     const hook = admissionWebhook(tenancy, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }, {
@@ -142,6 +142,8 @@ describe('RoleBindings through the validating webhook', () => {
     assert.equal((await hook.validate(admissionReview(binding([group(`keystone:project:${GAMMA}`)]), RB_REQUEST))).allowed, true);
     assert.equal((await hook.validate(admissionReview(binding([group(`keystone:project:${BETA}`)]), RB_REQUEST))).allowed, false);
     await hook.validate(admissionReview({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Always' }] } }));
+    assert.equal((await hook.validate(admissionReview(binding([group('system:authenticated'), sa('x')]), RB_REQUEST))).allowed, false);
+    assert.equal((await hook.validate(admissionReview(binding([user('keystone:erin')]), RB_REQUEST))).allowed, true);
     assert.deepEqual(asked, [NS, NS]);
   });
 });
@@ -159,6 +161,27 @@ describe("a namespace's project, read from its ownership label", () => {
     assert.deepEqual(await projects.projectOf(NS), { projectId: GAMMA });
     assert.deepEqual(await projects.projectOf(NS), { projectId: GAMMA });
     assert.equal(c.reads(), 1);
+  });
+
+  it('joins concurrent reads of one namespace, and reads at most a few namespaces at once (the webhook path needs no credentials)', async () => {
+    const waiting: Array<() => void> = [];
+    let reads = 0;
+    const api = {
+      readNamespace: ({ name }: { name: string }) =>
+        new Promise<V1Namespace>((resolve) => {
+          reads += 1;
+          waiting.push(() => resolve({ metadata: { name, labels: { [PROJECT_LABEL]: `id-${name}` } } }));
+        }),
+    } as unknown as CoreV1Api;
+    const projects = new NamespaceProjects({ core: api }, 60_000, 2);
+    const same = [projects.projectOf('a'), projects.projectOf('a'), projects.projectOf('b')];
+    assert.deepEqual(await projects.projectOf('c'), { unknown: 'the gateway is reading 2 namespaces already; retry shortly' });
+    assert.equal(reads, 2);
+    for (const release of waiting) release();
+    assert.deepEqual(await Promise.all(same), [{ projectId: 'id-a' }, { projectId: 'id-a' }, { projectId: 'id-b' }]);
+    const c = projects.projectOf('c');
+    waiting[2]?.();
+    assert.deepEqual(await c, { projectId: 'id-c' }, 'room again once the reads are done');
   });
 
   it('a namespace without the label, or a failed read, is unknown (and a failure is not remembered)', async () => {
