@@ -67,6 +67,8 @@ export class ApiserverVersionWatch {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+      // A read under way must not keep a stopping process alive.
+      timer.unref();
     });
     try {
       const gitVersion = await Promise.race([this.read(), late]);
