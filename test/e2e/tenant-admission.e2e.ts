@@ -236,9 +236,13 @@ describe("admission: images are pulled with the pod's own credentials (no privat
   after(() =>
     cleanUp(
       async () => webhook?.remove(),
-      () => adminKubectl(['delete', 'pods', '--all', '-n', alphaNs, '--grace-period=1', '--wait=true', '--timeout=60s']),
-      () => adminKubectl(['delete', 'pods', '--all', '-n', betaNs, '--grace-period=1', '--wait=true', '--timeout=60s']),
-      () => adminKubectl(['delete', 'namespace', control, '--wait=true', '--timeout=60s', '--ignore-not-found']),
+      // The pods go first (together), so that the image they ran can be removed below.
+      () =>
+        Promise.all([
+          adminKubectl(['delete', 'pods', '--all', '-n', alphaNs, '--grace-period=1', '--wait=true', '--timeout=60s']),
+          adminKubectl(['delete', 'pods', '--all', '-n', betaNs, '--grace-period=1', '--wait=true', '--timeout=60s']),
+          adminKubectl(['delete', 'namespace', control, '--wait=true', '--timeout=60s', '--ignore-not-found']),
+        ]),
       async () => alpha !== undefined && deleteProject(alpha),
       async () => beta !== undefined && deleteProject(beta),
       () => adminKubectl(['delete', 'namespace', alphaNs, betaNs, '--wait=false', '--ignore-not-found']),
