@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runCredential } from './client/exec-credential.js';
 import { runKubeconfig, type KubeconfigCommandOptions } from './client/kubeconfig.js';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { loadConfigFile } from './config/load.js';
+import { hasCode } from './errors.js';
 import { keepOldGenerationHeadroom } from './gateway/heap-headroom.js';
 import { createAuditTrail } from './observability/audit.js';
 import { createLogger, stdoutDestination } from './observability/logger.js';
@@ -93,7 +94,7 @@ program
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || (err instanceof Error && err.name === 'K8sUpstreamError')) {
+  if (hasCode(err, 'config_invalid')) {
     process.stderr.write(`zun-gateway: ${err.message}\n`);
     process.exit(2);
   }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { keystoneUnavailable, unauthorized } from './errors.js';
-import { KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import { hasCode } from '../errors.js';
+import { tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import { SERVICE_TOKEN_RENEW_BEFORE_MS } from './service-token.js';
 import { ExpiringCache } from './token-cache.js';
 
@@ -73,7 +74,7 @@ export class ApplicationCredentialExchange {
     try {
       res = await this.keystone.authenticate({ method: 'application_credential', id, secret });
     } catch (err) {
-      if (err instanceof KeystoneUnavailableError) {
+      if (hasCode(err, 'keystone_unavailable', 'keystone_busy')) {
         throw keystoneUnavailable('Keystone is unavailable, so the application credential cannot be exchanged; retry shortly');
       }
       throw err;

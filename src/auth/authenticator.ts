@@ -1,9 +1,10 @@
 import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { AuthError, RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
+import { GatewayError, hasCode } from '../errors.js';
+import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
-import { GatewayRefusedError, KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
 import { identityFromToken, scopeRefusal } from './token-identity.js';
@@ -39,7 +40,7 @@ const GATEWAY_REFUSED =
  */
 export class Authenticator {
   private readonly valid: ExpiringCache<AnyIdentity>;
-  private readonly refused: ExpiringCache<AuthError>;
+  private readonly refused: ExpiringCache<GatewayError>;
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
@@ -61,7 +62,7 @@ export class Authenticator {
     }
   }
 
-  /** Resolves to the project-scoped caller, or rejects with an AuthError (403 for domain or system scope). */
+  /** Resolves to the project-scoped caller, or rejects with a GatewayError (403 for domain or system scope). */
   authenticate(token: string): Promise<Identity> {
     const found = this.authenticateAnyScope(token);
     return found.then((identity) => {
@@ -114,14 +115,12 @@ export class Authenticator {
       this.valid.set(key, identity, Math.min(this.now() + this.options.cacheTtlMs, identity.expiresAt.getTime()));
       return identity;
     } catch (err) {
-      if (err instanceof AuthError) {
-        if (err.reason === 'Unauthorized' || err.reason === 'Forbidden') {
-          this.refused.set(key, err, this.now() + this.options.negativeCacheTtlMs);
-        }
+      if (hasCode(err, 'unauthenticated', 'forbidden')) {
+        this.refused.set(key, err, this.now() + this.options.negativeCacheTtlMs);
         throw err;
       }
-      if (err instanceof GatewayRefusedError) throw keystoneUnavailable(GATEWAY_REFUSED);
-      if (err instanceof KeystoneUnavailableError) {
+      if (hasCode(err, 'keystone_refuses_gateway')) throw new GatewayError('keystone_refuses_gateway', GATEWAY_REFUSED);
+      if (hasCode(err, 'keystone_unavailable', 'keystone_busy')) {
         this.logger.warn({ err: err.message }, 'token validation failed: Keystone unavailable');
         throw keystoneUnavailable(UNAVAILABLE);
       }
@@ -138,18 +137,18 @@ export class Authenticator {
       this.serviceToken.invalidate(serviceToken);
       serviceToken = await this.serviceToken.get();
       res = await this.keystone.validateToken(serviceToken, token);
-      if (res.status === 401) throw new KeystoneUnavailableError("Keystone rejects the gateway's own token even after renewal");
+      if (res.status === 401) throw keystoneDown("Keystone rejects the gateway's own token even after renewal");
     }
     if (res.status === 404) {
       throw unauthorized(`the token is not valid (expired, revoked or unknown to Keystone); ${RENEW_TOKEN}`);
     }
     if (res.status === 403) {
       this.logger.error("Keystone refuses to let the gateway validate tokens: give the gateway's user the 'service' role");
-      throw new GatewayRefusedError('the gateway is not allowed to validate tokens');
+      throw gatewayRefused('the gateway is not allowed to validate tokens');
     }
-    if (res.status !== 200) throw new KeystoneUnavailableError(`Keystone answered HTTP ${res.status}`);
+    if (res.status !== 200) throw keystoneDown(`Keystone answered HTTP ${res.status}`);
     const parsed = tokenBodySchema.safeParse(res.body);
-    if (!parsed.success) throw new KeystoneUnavailableError('Keystone returned a token body the gateway cannot read');
+    if (!parsed.success) throw keystoneDown('Keystone returned a token body the gateway cannot read');
     return identityFromToken(parsed.data, this.now());
   }
 }

@@ -1,15 +1,17 @@
 import { badCredentials, unauthorized } from './errors.js';
 
 /** kubectl's way to carry a bearer token on a WebSocket handshake (browsers cannot set Authorization). */
-export const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
+const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 
-/** Keystone Fernet tokens are ~200 bytes, JWS tokens ~1 KB; anything much longer is not a token. */
-export const MAX_TOKEN_LENGTH = 8192;
+/**
+ * Keystone's Fernet tokens are under 255 bytes and its JWS tokens about 1 KB; nothing longer is a token Keystone could
+ * have issued. Keystone under uwsgi drops a request whose headers pass its 4 KB buffer without an answer, so a longer
+ * "token" sent on would look like a Keystone outage (503, counted as a Keystone failure: invariants.md 36): the
+ * caller's error is said here, as a 401.
+ */
+export const MAX_TOKEN_LENGTH = 2048;
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 
-/** The docker CLI has no login for this: its HttpHeaders setting sends the credential with every request. */
-const DOCKER_HOW_TO =
-  'the docker CLI sends one from ~/.docker/config.json: {"HttpHeaders": {"X-Auth-Token": "<openstack token issue -f value -c id>"}}, or an application credential as {"HttpHeaders": {"Authorization": "Basic <base64 of id:secret>"}}';
 const HOW_TO = 'send a project-scoped Keystone token as "X-Auth-Token: <token>" or "Authorization: Bearer <token>" (openstack token issue)';
 
 function headerValues(rawHeaders: readonly string[], lowerName: string): string[] {
@@ -23,7 +25,7 @@ function headerValues(rawHeaders: readonly string[], lowerName: string): string[
 function checkToken(token: string, where: string): string {
   if (token.length === 0) throw unauthorized(`the token in ${where} is empty; ${HOW_TO}`);
   if (token.length > MAX_TOKEN_LENGTH) {
-    throw unauthorized(`the token in ${where} is longer than ${MAX_TOKEN_LENGTH} characters and cannot be a Keystone token`);
+    throw unauthorized(`the token in ${where} is longer than ${MAX_TOKEN_LENGTH} characters and cannot be a Keystone token; ${HOW_TO}`);
   }
   if (!TOKEN_CHARS.test(token)) {
     throw unauthorized(`the token in ${where} contains characters no Keystone token has (spaces, control or non-ASCII)`);
@@ -57,32 +59,6 @@ function fromSubprotocols(values: readonly string[]): string | undefined {
   return checkToken(decoded, 'Sec-WebSocket-Protocol');
 }
 
-/**
- * Finds the caller's Keystone token. Reads rawHeaders because Node keeps only the first of repeated Authorization
- * headers: a request with two must be refused, not silently half-read. Throws AuthError when there is no usable
- * token or the request is ambiguous.
- */
-export function extractToken(rawHeaders: readonly string[], options: { upgrade: boolean }): string {
-  const authorization = headerValues(rawHeaders, 'authorization');
-  const xAuthToken = headerValues(rawHeaders, 'x-auth-token');
-  if (authorization.length > 1) throw badCredentials('several Authorization headers; send exactly one');
-  if (xAuthToken.length > 1) throw badCredentials('several X-Auth-Token headers; send exactly one');
-
-  const found: string[] = [];
-  if (xAuthToken.length === 1) found.push(checkToken((xAuthToken[0] as string).trim(), 'X-Auth-Token'));
-  if (authorization.length === 1) found.push(fromAuthorization(authorization[0] as string));
-  if (options.upgrade) {
-    const fromProtocol = fromSubprotocols(headerValues(rawHeaders, 'sec-websocket-protocol'));
-    if (fromProtocol !== undefined) found.push(fromProtocol);
-  }
-  if (found.length === 0) throw unauthorized(`no token; ${HOW_TO}`);
-  const token = found[0] as string;
-  if (found.some((t) => t !== token)) {
-    throw badCredentials('the request carries different tokens in different headers; send one token');
-  }
-  return token;
-}
-
 /** The Sec-WebSocket-Protocol value without the bearer token entry, or undefined when nothing is left. */
 export function stripBearerSubprotocol(value: string): string | undefined {
   const kept = value
@@ -110,22 +86,58 @@ function fromBasic(value: string): { id: string; secret: string } | undefined {
   return { id, secret };
 }
 
+/** What a mount accepts as credentials. */
+export interface CredentialRules {
+  /** On upgrades, a token in Sec-WebSocket-Protocol (kubectl's way: browsers cannot set Authorization) is accepted. */
+  readonly webSocketToken?: boolean;
+  /**
+   * `Authorization: Basic <id:secret>` with a Keystone application credential is accepted, for clients (the docker
+   * CLI's HttpHeaders) that must keep a long-lived credential.
+   */
+  readonly applicationCredentials?: boolean;
+  /** How this mount's clients send a credential, for the answer to a request without one. */
+  readonly howTo?: string;
+}
+
 /**
- * Like extractToken, but also accepts `Authorization: Basic <id:secret>` with a Keystone application credential,
- * for clients (the docker CLI's HttpHeaders) that must keep a long-lived credential. A request may carry one
- * credential only.
+ * Finds the caller's credential: a Keystone token (X-Auth-Token, Authorization: Bearer, or kubectl's WebSocket
+ * subprotocol), or, where accepted, an application credential. Reads rawHeaders because Node keeps only the first of
+ * repeated Authorization headers: a request with two must be refused, not silently half-read. A request may carry
+ * one credential only.
  */
-export function extractCredential(rawHeaders: readonly string[], options: { upgrade: boolean }): RequestCredential {
+export function extractCredential(rawHeaders: readonly string[], upgrade: boolean, rules: CredentialRules): RequestCredential {
   const authorization = headerValues(rawHeaders, 'authorization');
-  if (authorization.length === 0 && headerValues(rawHeaders, 'x-auth-token').length === 0) throw unauthorized(`no token; ${DOCKER_HOW_TO}`);
-  if (authorization.length === 1) {
+  const xAuthToken = headerValues(rawHeaders, 'x-auth-token');
+  if (authorization.length > 1) throw badCredentials('several Authorization headers; send exactly one');
+  if (xAuthToken.length > 1) throw badCredentials('several X-Auth-Token headers; send exactly one');
+  if (rules.applicationCredentials === true && authorization.length === 1) {
     const basic = fromBasic(authorization[0] as string);
     if (basic !== undefined) {
-      if (headerValues(rawHeaders, 'x-auth-token').length > 0) {
-        throw badCredentials('the request carries both an application credential and a token; send one');
-      }
+      if (xAuthToken.length > 0) throw badCredentials('the request carries both an application credential and a token; send one');
       return { kind: 'applicationCredential', ...basic };
     }
   }
-  return { kind: 'token', token: extractToken(rawHeaders, options) };
+  const found: string[] = [];
+  if (xAuthToken.length === 1) found.push(checkToken((xAuthToken[0] as string).trim(), 'X-Auth-Token'));
+  if (authorization.length === 1) found.push(fromAuthorization(authorization[0] as string));
+  if (upgrade && rules.webSocketToken === true) {
+    const fromProtocol = fromSubprotocols(headerValues(rawHeaders, 'sec-websocket-protocol'));
+    if (fromProtocol !== undefined) found.push(fromProtocol);
+  }
+  if (found.length === 0) throw unauthorized(`no token; ${rules.howTo ?? HOW_TO}`);
+  const token = found[0] as string;
+  if (found.some((t) => t !== token)) {
+    throw badCredentials('the request carries different tokens in different headers; send one token');
+  }
+  return { kind: 'token', token };
+}
+
+/** The caller's Keystone token (extractCredential without application credentials). */
+export function extractToken(rawHeaders: readonly string[], options: { upgrade: boolean }): string {
+  return (extractCredential(rawHeaders, options.upgrade, { webSocketToken: true }) as { token: string }).token;
+}
+
+/** The secret part of a credential, which must never leave the gateway (routes/outgoing-check.ts looks for it). */
+export function credentialSecret(credential: RequestCredential): string {
+  return credential.kind === 'token' ? credential.token : credential.secret;
 }

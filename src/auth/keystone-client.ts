@@ -1,29 +1,24 @@
-import http from 'node:http';
-import https from 'node:https';
+import { Agent, request } from 'undici';
 import { z } from 'zod';
 import type { ServiceCredentials } from '../config/schema.js';
+import { GatewayError, hasCode, systemCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { IDLE_CONNECTION_MS } from '../proxy/upstream.js';
 import { keystoneAuthBody, serviceAuthInputs, type KeystoneAuthInputs } from './auth-body.js';
 import { KeystoneGate } from './keystone-gate.js';
 
-/** Keystone could not be asked, or answered in a way that tells nothing about the token: never the user's fault. */
-export class KeystoneUnavailableError extends Error {
-  override readonly name: string = 'KeystoneUnavailableError';
-}
+/**
+ * Keystone could not be asked, or answered in a way that tells nothing about the token (`keystone_unavailable`, or
+ * `keystone_busy` when too many calls waited): never the user's fault. The words are for the log; what the user is
+ * told is decided by the callers.
+ */
+export const keystoneDown = (message: string, cause?: unknown): GatewayError =>
+  new GatewayError('keystone_unavailable', message, cause !== undefined ? { cause } : {});
 
 /**
  * Keystone answers, but refuses the gateway itself (its service credentials, or its right to validate tokens): the
  * operator's to fix, not the user's, and not a passing outage.
  */
-export class GatewayRefusedError extends KeystoneUnavailableError {
-  override readonly name = 'GatewayRefusedError';
-}
-
-/** Too many calls were waiting for Keystone: it is slow, not known to be down. */
-export class KeystoneBusyError extends KeystoneUnavailableError {
-  override readonly name = 'KeystoneBusyError';
-}
+export const gatewayRefused = (message: string): GatewayError => new GatewayError('keystone_refuses_gateway', message);
 
 export interface KeystoneResponse {
   readonly status: number;
@@ -77,7 +72,7 @@ export type TokenBody = z.infer<typeof tokenBodySchema>;
 /** Only the HTTP conversation with Keystone; what the answers mean is decided by the callers. */
 export class KeystoneClient {
   private readonly base: URL;
-  private readonly agent: http.Agent;
+  private readonly agent: Agent;
   private readonly gate: KeystoneGate;
   /**
    * When Keystone last answered a call (any status). A call that fails as unavailable while Keystone answered others
@@ -90,13 +85,15 @@ export class KeystoneClient {
     this.gate = new KeystoneGate(
       options.maxConcurrent ?? 8,
       options.maxQueueWaitMs ?? options.timeoutMs * 6,
-      (waited) => new KeystoneBusyError(`Keystone is busy: no call could be made within ${waited} ms`),
+      (waited) => new GatewayError('keystone_busy', `Keystone is busy: no call could be made within ${waited} ms`),
     );
     this.base = new URL(options.authUrl.endsWith('/') ? options.authUrl : `${options.authUrl}/`);
-    this.agent =
-      this.base.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_CONNECTION_MS, ...(options.ca ? { ca: options.ca } : {}) })
-        : new http.Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_CONNECTION_MS });
+    this.agent = new Agent({
+      connections: 64,
+      connectTimeout: options.timeoutMs,
+      maxResponseSize: MAX_KEYSTONE_BODY,
+      ...(options.ca ? { connect: { ca: options.ca } } : {}),
+    });
   }
 
   get authUrl(): string {
@@ -138,7 +135,7 @@ export class KeystoneClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.agent.destroy();
   }
 
   private async request(
@@ -162,7 +159,7 @@ export class KeystoneClient {
           } catch (err) {
             // Keystone answered other calls meanwhile: a GET (nothing changes at Keystone) is tried once more, on
             // another connection (the failed one is gone), rather than failing every request of this token.
-            if (method !== 'GET' || !(err instanceof KeystoneUnavailableError) || !answeredSince(sentAt)) throw err;
+            if (method !== 'GET' || !hasCode(err, 'keystone_unavailable') || !answeredSince(sentAt)) throw err;
             metrics?.keystoneRetries.inc({ operation });
             sentAt = performance.now();
             return await this.send(method, path, headers, body);
@@ -171,7 +168,7 @@ export class KeystoneClient {
         .catch((err: unknown) => {
           // Unreachable or silent: those waiting would only fail after it, one timeout at a time. Not when Keystone
           // kept answering other calls: then only this call was unlucky, and those waiting have a good chance.
-          if (err instanceof KeystoneUnavailableError && !(err instanceof KeystoneBusyError) && !answeredSince(sentAt)) this.gate.failWaiting(err);
+          if (hasCode(err, 'keystone_unavailable') && !answeredSince(sentAt)) this.gate.failWaiting(err);
           throw err;
         });
       metrics?.keystoneRequests.inc({ operation, outcome: String(res.status) });
@@ -186,54 +183,44 @@ export class KeystoneClient {
     }
   }
 
-  private send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<KeystoneResponse> {
-    const url = new URL(path, this.base);
-    const transport = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = transport.request(
-        url,
-        {
-          method,
-          agent: this.agent,
-          headers: {
-            accept: 'application/json',
-            'user-agent': 'zun-gateway',
-            ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
-            ...headers,
-          },
-          timeout: this.options.timeoutMs,
+  private async send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<KeystoneResponse> {
+    let res;
+    try {
+      res = await request(new URL(path, this.base), {
+        method: method as 'GET' | 'POST',
+        dispatcher: this.agent,
+        // One deadline for the whole call, answer included, on a native timer: undici's own header and body timeouts
+        // tick in half seconds.
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        headers: {
+          accept: 'application/json',
+          'user-agent': 'zun-gateway',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
         },
-        (res) => {
-          this.lastAnswerAt = performance.now();
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_KEYSTONE_BODY) {
-              req.destroy(new KeystoneUnavailableError(`Keystone answer larger than ${MAX_KEYSTONE_BODY} bytes`));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = text.length > 0 ? JSON.parse(text) : undefined;
-            } catch {
-              parsed = undefined;
-            }
-            const subject = res.headers['x-subject-token'];
-            resolve({ status: res.statusCode ?? 0, subjectToken: typeof subject === 'string' ? subject : undefined, body: parsed });
-          });
-          res.on('error', (err) => reject(new KeystoneUnavailableError(`reading Keystone's answer failed: ${err.message}`)));
-        },
-      );
-      req.on('timeout', () => req.destroy(new KeystoneUnavailableError(`Keystone did not answer within ${this.options.timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(err instanceof KeystoneUnavailableError ? err : new KeystoneUnavailableError(`Keystone unreachable: ${err.message}`)),
-      );
-      req.end(body);
-    });
+        ...(body !== undefined ? { body } : {}),
+      });
+    } catch (err) {
+      throw keystoneDown(unanswered(err, this.options.timeoutMs), err);
+    }
+    this.lastAnswerAt = performance.now();
+    let parsed: unknown;
+    try {
+      const text = await res.body.text();
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch (err) {
+      if (err instanceof SyntaxError) parsed = undefined;
+      else throw keystoneDown(`reading Keystone's answer failed: ${unanswered(err, this.options.timeoutMs)}`, err);
+    }
+    const subject = res.headers['x-subject-token'];
+    return { status: res.statusCode, subjectToken: typeof subject === 'string' ? subject : undefined, body: parsed };
   }
+}
+
+/** Why a call got no (whole) answer, in the words operators read in the log. */
+function unanswered(err: unknown, timeoutMs: number): string {
+  const code = systemCode(err);
+  if ((err as Error).name === 'TimeoutError' || code === 'UND_ERR_CONNECT_TIMEOUT') return `Keystone did not answer within ${timeoutMs} ms`;
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return `Keystone answer larger than ${MAX_KEYSTONE_BODY} bytes`;
+  return `Keystone unreachable: ${code !== '' ? code : err instanceof Error ? err.message : String(err)}`;
 }

@@ -1,6 +1,7 @@
 import type { ServiceCredentials } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { GatewayRefusedError, KeystoneUnavailableError, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import type { GatewayError } from '../errors.js';
+import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 
 /** Re-use the gateway's own token until this long before Keystone's expires_at (invariants.md 13). */
 export const SERVICE_TOKEN_RENEW_BEFORE_MS = 120_000;
@@ -24,7 +25,7 @@ interface HeldToken {
 export class ServiceTokenProvider {
   private held: HeldToken | undefined;
   private pending: Promise<string> | undefined;
-  private refused: { error: GatewayRefusedError; untilMs: number } | undefined;
+  private refused: { error: GatewayError; untilMs: number } | undefined;
 
   constructor(
     private readonly keystone: KeystoneClient,
@@ -55,7 +56,7 @@ export class ServiceTokenProvider {
         { keystoneStatus: res.status },
         "Keystone refused the gateway's service credentials (keystone.serviceCredentials); no user token can be validated",
       );
-      const error = new GatewayRefusedError(
+      const error = gatewayRefused(
         res.status === 404
           ? 'Keystone has no /auth/tokens under keystone.authUrl (HTTP 404): the URL should end in /v3'
           : `Keystone refuses the gateway's service credentials (keystone.serviceCredentials, HTTP ${res.status})`,
@@ -64,11 +65,11 @@ export class ServiceTokenProvider {
       throw error;
     }
     if (res.status !== 201 || res.subjectToken === undefined) {
-      throw new KeystoneUnavailableError(`Keystone answered the gateway's login with HTTP ${res.status} and no token`);
+      throw keystoneDown(`Keystone answered the gateway's login with HTTP ${res.status} and no token`);
     }
     const parsed = tokenBodySchema.safeParse(res.body);
     const expiresAtMs = parsed.success ? Date.parse(parsed.data.token.expires_at) : NaN;
-    if (Number.isNaN(expiresAtMs)) throw new KeystoneUnavailableError('Keystone issued a service token without a readable expires_at');
+    if (Number.isNaN(expiresAtMs)) throw keystoneDown('Keystone issued a service token without a readable expires_at');
     this.held = { token: res.subjectToken, expiresAtMs };
     this.logger.info({ expiresAt: new Date(expiresAtMs).toISOString() }, 'issued the gateway service token');
     return res.subjectToken;

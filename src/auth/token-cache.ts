@@ -6,38 +6,32 @@ export function tokenKey(token: string): string {
   return hash('sha256', token, 'base64');
 }
 
-interface Entry<V> {
-  readonly value: V;
-  readonly expiresAtMs: number;
-}
-
 /**
- * A bounded map from token hash to a verdict, with an expiry per entry that is checked on every read
- * (a token must never outlive its Keystone expires_at in the cache).
+ * A bounded map from a key (a token's hash) to a verdict that expires at a given time (a token must never outlive
+ * its Keystone expires_at in the cache): lru-cache's per-entry ttl on the injected clock, checked on every read.
  */
 export class ExpiringCache<V extends object> {
-  private readonly entries: LRUCache<string, Entry<V>>;
+  private readonly entries: LRUCache<string, V>;
 
   constructor(
     maxEntries: number,
     private readonly now: () => number,
   ) {
-    this.entries = new LRUCache({ max: maxEntries });
+    // ttlResolution 0: the clock is read on every get (the default caches it for a millisecond of real time, which an
+    // injected clock does not follow).
+    this.entries = new LRUCache({ max: maxEntries, ttlResolution: 0, perf: { now } });
   }
 
   get(key: string): V | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAtMs <= this.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+    return this.entries.get(key);
   }
 
+  /** Keeps `value` until `expiresAtMs` (exclusive); one already due is not kept. */
   set(key: string, value: V, expiresAtMs: number): void {
-    if (expiresAtMs <= this.now()) return;
-    this.entries.set(key, { value, expiresAtMs });
+    // lru-cache keeps an entry while `now - start <= ttl`, and a ttl of 0 means "forever".
+    const ttl = Math.floor(expiresAtMs - this.now()) - 1;
+    if (ttl <= 0) return;
+    this.entries.set(key, value, { ttl });
   }
 
   delete(key: string): void {

@@ -1,8 +1,8 @@
 import type { AnyIdentity, Identity, ScopeOnlyIdentity } from './identity.js';
 import type { TokenBody } from './keystone-client.js';
-import { AuthError, RENEW_TOKEN, forbidden, unauthorized } from './errors.js';
+import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 
-export const SCOPE_HELP =
+const SCOPE_HELP =
   'get a project-scoped token, e.g. `openstack --os-project-name <project> token issue`, or set OS_PROJECT_NAME / OS_PROJECT_ID';
 
 /** Why a domain- or system-scoped token is refused where no mapping for it is configured. */
@@ -13,12 +13,12 @@ export function scopeRefusal(identity: ScopeOnlyIdentity): string {
 
 /**
  * Turns Keystone's description of a valid token into an identity, or explains why this token cannot be used at all.
- * Throws AuthError (401/403) for tokens that are valid at Keystone but not usable, so the caller can cache that too.
+ * Throws `unauthenticated` or `forbidden` GatewayErrors for tokens that are valid at Keystone but not usable, so the caller can cache that too.
  */
 export function identityFromToken(body: TokenBody, now: number): AnyIdentity {
   const t = body.token;
   const expiresAt = new Date(t.expires_at);
-  if (Number.isNaN(expiresAt.getTime())) throw new AuthError('ServiceUnavailable', 'Keystone returned a token without a readable expiry');
+  if (Number.isNaN(expiresAt.getTime())) throw keystoneUnavailable('Keystone returned a token without a readable expiry');
   if (expiresAt.getTime() <= now) throw unauthorized(`the token has expired; ${RENEW_TOKEN}`);
 
   const rules = t.application_credential?.access_rules;

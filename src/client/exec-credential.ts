@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { tokenBodySchema, KeystoneClient, KeystoneUnavailableError } from '../auth/keystone-client.js';
-import { describeWho, InputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
+import { tokenBodySchema, KeystoneClient } from '../auth/keystone-client.js';
+import { GatewayError, hasCode, isCertificateRefusal } from '../errors.js';
+import { describeWho, inputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
 import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
 
 export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
@@ -46,13 +47,16 @@ export interface UserTokenOptions extends ResolveOptions {
   readonly warn?: (line: string) => void;
 }
 
+/** Keystone answered the user's login, but with a failure: nothing the user can fix but to try again. */
+const keystoneFailed = (message: string): GatewayError => new GatewayError('keystone_failed', message);
+
 function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
   let ca: Buffer | undefined;
   if (inputs.caFile !== undefined) {
     try {
       ca = readFileSync(inputs.caFile);
     } catch (err) {
-      throw new InputError(`cannot read the CA file ${inputs.caFile} (OS_CACERT or cacert): ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      throw inputError(`cannot read the CA file ${inputs.caFile} (OS_CACERT or cacert): ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
     }
   }
   return new KeystoneClient({ authUrl: inputs.authUrl, timeoutMs: KEYSTONE_TIMEOUT_MS, ...(ca ? { ca } : {}) });
@@ -65,7 +69,7 @@ async function givenToken(inputs: Extract<OpenStackInputs, { kind: 'token' }>): 
   try {
     const res = await client.validateToken(inputs.token, inputs.token);
     if (res.status === 404 || res.status === 401) {
-      throw new InputError(`Keystone does not accept ${inputs.hint} (HTTP ${res.status}): it expired or was revoked; issue a new one (openstack token issue)`);
+      throw inputError(`Keystone does not accept ${inputs.hint} (HTTP ${res.status}): it expired or was revoked; issue a new one (openstack token issue)`);
     }
     const expiresAt = res.status === 200 ? expiryOf(res.body) : undefined;
     return expiresAt !== undefined ? { token: inputs.token, expiresAt } : { token: inputs.token };
@@ -79,16 +83,16 @@ async function authenticate(inputs: Extract<OpenStackInputs, { kind: 'authentica
   try {
     const res = await client.authenticate(inputs.auth);
     const who = describeWho(inputs);
-    if (res.status === 401) throw new InputError(`Keystone rejected the credentials for ${who} (HTTP 401): check ${inputs.hint}`);
-    if (res.status === 400) throw new InputError(`Keystone could not read the authentication for ${who} (HTTP 400): check ${inputs.hint} and the domains`);
-    if (res.status === 403) throw new InputError(`Keystone refused a token to ${who} (HTTP 403): check ${inputs.hint}`);
-    if (res.status === 404) throw new InputError(`Keystone has no ${inputs.authUrl}/auth/tokens (HTTP 404): check OS_AUTH_URL (or auth_url)`);
-    if (res.status >= 500) throw new KeystoneUnavailableError(`Keystone failed (HTTP ${res.status})`);
+    if (res.status === 401) throw inputError(`Keystone rejected the credentials for ${who} (HTTP 401): check ${inputs.hint}`);
+    if (res.status === 400) throw inputError(`Keystone could not read the authentication for ${who} (HTTP 400): check ${inputs.hint} and the domains`);
+    if (res.status === 403) throw inputError(`Keystone refused a token to ${who} (HTTP 403): check ${inputs.hint}`);
+    if (res.status === 404) throw inputError(`Keystone has no ${inputs.authUrl}/auth/tokens (HTTP 404): check OS_AUTH_URL (or auth_url)`);
+    if (res.status >= 500) throw keystoneFailed(`Keystone failed (HTTP ${res.status})`);
     if (res.status !== 201 || res.subjectToken === undefined) {
-      throw new KeystoneUnavailableError(`Keystone answered HTTP ${res.status} without a token`);
+      throw keystoneFailed(`Keystone answered HTTP ${res.status} without a token`);
     }
     const expiresAt = expiryOf(res.body);
-    if (expiresAt === undefined) throw new KeystoneUnavailableError('Keystone issued a token without an expiry');
+    if (expiresAt === undefined) throw keystoneFailed('Keystone issued a token without an expiry');
     return { token: res.subjectToken, expiresAt };
   } finally {
     client.close();
@@ -161,13 +165,12 @@ export function execCredential(apiVersion: string, token: UserToken): string {
 /** One line, no secret: what failed and what to do. */
 export function failureMessage(e: unknown): string {
   let message: string;
-  if (e instanceof InputError) message = e.message;
-  else if (e instanceof KeystoneUnavailableError) {
-    message = /certificate|self[- ]signed|CERT_|SSL|TLS/i.test(e.message)
+  if (hasCode(e, 'client_input')) message = e.message;
+  else if (hasCode(e, 'keystone_failed')) message = `${e.message}: try again later, or ask the cloud's operators`;
+  else if (hasCode(e, 'keystone_unavailable', 'keystone_busy')) {
+    message = isCertificateRefusal(e.cause)
       ? `${e.message}: set OS_CACERT (or cacert in clouds.yaml) to the CA of Keystone's certificate`
-      : /Keystone failed|without/.test(e.message)
-        ? `${e.message}: try again later, or ask the cloud's operators`
-        : `${e.message}: check OS_AUTH_URL (or auth_url) and that Keystone is reachable`;
+      : `${e.message}: check OS_AUTH_URL (or auth_url) and that Keystone is reachable`;
   } else message = `unexpected failure: ${e instanceof Error ? e.message : String(e)}`;
   return message.split('\n')[0] ?? message;
 }

@@ -1,13 +1,12 @@
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
-import { InputError, type Env } from './openstack-inputs.js';
-import { isUntrustedIssuer } from '../proxy/errors.js';
+import { inputError, type Env } from './openstack-inputs.js';
+import { Agent, request } from 'undici';
+import { hasCode, isUntrustedIssuer, systemCode } from '../errors.js';
 
 export interface KubeconfigOptions {
   /** The gateway's URL, its root or its /k8s endpoint. */
@@ -120,59 +119,44 @@ function oneLine(text: string): string {
 }
 
 /** Asks the gateway's GET /whoami which namespace the token's project maps to. */
-export function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
-  return new Promise((resolve) => {
-    const url = new URL(`${root}/whoami`);
-    const transport = url.protocol === 'https:' ? https : http;
-    const req = transport.get(
-      url,
-      {
-        headers: { 'x-auth-token': token, accept: 'application/json', 'user-agent': 'zun-gateway kubeconfig' },
-        timeout: WHOAMI_TIMEOUT_MS,
-        ...(ca ? { ca } : {}),
-        ...(insecure ? { rejectUnauthorized: false } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size > MAX_WHOAMI_BODY) req.destroy(new Error('answer too large'));
-          else chunks.push(d);
-        });
-        res.on('error', (err) => resolve({ warning: `reading the gateway's /whoami answer failed (${err.message})` }));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
-          }
-          if (res.statusCode === 404) {
-            resolve({ warning: 'the gateway has no /whoami (HTTP 404)' });
-            return;
-          }
-          if (res.statusCode !== 200) {
-            const message = typeof (body as { message?: unknown })?.message === 'string' ? (body as { message: string }).message : text;
-            resolve({ warning: `the gateway answered HTTP ${res.statusCode} to /whoami: ${oneLine(message)}` });
-            return;
-          }
-          const namespace = (body as { namespace?: unknown } | undefined)?.namespace;
-          resolve(
-            typeof namespace === 'string' && namespace !== ''
-              ? { namespace }
-              : { warning: 'the gateway maps you to no namespace (its /whoami has none)' },
-          );
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${WHOAMI_TIMEOUT_MS / 1000} s`)));
-    req.on('error', (err) => {
-      const hint = isUntrustedIssuer(err) && ca === undefined ? "; the gateway's certificate is not trusted here, and kubectl will refuse it too: pass --certificate-authority <the CA that signed it>" : '';
-      resolve({ warning: `could not ask the gateway's /whoami (${oneLine(err.message)})${hint}` });
-    });
+export async function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
+  const dispatcher = new Agent({
+    headersTimeout: WHOAMI_TIMEOUT_MS,
+    bodyTimeout: WHOAMI_TIMEOUT_MS,
+    connectTimeout: WHOAMI_TIMEOUT_MS,
+    maxResponseSize: MAX_WHOAMI_BODY,
+    connect: { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) },
   });
+  let status: number;
+  let text: string;
+  try {
+    const res = await request(`${root}/whoami`, {
+      dispatcher,
+      headers: { 'x-auth-token': token, accept: 'application/json', 'user-agent': 'zun-gateway kubeconfig' },
+    });
+    status = res.statusCode;
+    text = await res.body.text();
+  } catch (err) {
+    const hint = isUntrustedIssuer(err) && ca === undefined ? "; the gateway's certificate is not trusted here, and kubectl will refuse it too: pass --certificate-authority <the CA that signed it>" : '';
+    const code = systemCode(err);
+    const why = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${WHOAMI_TIMEOUT_MS / 1000} s` : (err as Error).message;
+    return { warning: `could not ask the gateway's /whoami (${oneLine(why)})${hint}` };
+  } finally {
+    void dispatcher.close();
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (status === 404) return { warning: 'the gateway has no /whoami (HTTP 404)' };
+  if (status !== 200) {
+    const message = typeof (body as { message?: unknown })?.message === 'string' ? (body as { message: string }).message : text;
+    return { warning: `the gateway answered HTTP ${status} to /whoami: ${oneLine(message)}` };
+  }
+  const namespace = (body as { namespace?: unknown } | undefined)?.namespace;
+  return typeof namespace === 'string' && namespace !== '' ? { namespace } : { warning: 'the gateway maps you to no namespace (its /whoami has none)' };
 }
 
 /**
@@ -196,7 +180,7 @@ export function writeKubeconfig(text: string, output: string | undefined, out: (
     } catch {
       /* never written */
     }
-    throw new InputError(`cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw inputError(`cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
@@ -235,10 +219,10 @@ function readCa(file: string): Buffer {
   try {
     data = readFileSync(file);
   } catch (err) {
-    throw new InputError(`cannot read --certificate-authority ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw inputError(`cannot read --certificate-authority ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   if (!data.toString('utf8').includes('-----BEGIN CERTIFICATE-----')) {
-    throw new InputError(`--certificate-authority ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    throw inputError(`--certificate-authority ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   return data;
 }
@@ -258,9 +242,9 @@ export async function runKubeconfig(
   const warn = (line: string): void => io.err(`zun-gateway kubeconfig: warning: ${line}\n`);
   try {
     const checked = commandOptions.safeParse(opts);
-    if (!checked.success) throw new InputError(checked.error.issues[0]?.message ?? 'invalid options');
+    if (!checked.success) throw inputError(checked.error.issues[0]?.message ?? 'invalid options');
     if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
-      throw new InputError('use either --certificate-authority or --insecure-skip-tls-verify, not both');
+      throw inputError('use either --certificate-authority or --insecure-skip-tls-verify, not both');
     }
     const ca = opts.certificateAuthority !== undefined ? readCa(opts.certificateAuthority) : undefined;
     let namespace = opts.namespace;
@@ -273,7 +257,7 @@ export async function runKubeconfig(
         else warn(`${answer.warning}; ${noNamespace}`);
       } catch (e) {
         // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
-        if (e instanceof InputError) throw e;
+        if (hasCode(e, 'client_input')) throw e;
         warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
       }
     }
@@ -291,7 +275,7 @@ export async function runKubeconfig(
     writeKubeconfig(text, opts.output, io.out);
     return 0;
   } catch (e) {
-    io.err(`zun-gateway kubeconfig: ${e instanceof InputError ? e.message : `unexpected failure: ${(e as Error).message}`}\n`.split('\n')[0] + '\n');
+    io.err(`zun-gateway kubeconfig: ${hasCode(e, 'client_input') ? e.message : `unexpected failure: ${(e as Error).message}`}\n`.split('\n')[0] + '\n');
     return 1;
   }
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { KeystoneAuthInputs } from '../auth/auth-body.js';
+import { GatewayError } from '../errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -28,9 +29,7 @@ export type OpenStackInputs =
     };
 
 /** A missing or contradictory input: the message names it and says what to set. */
-export class InputError extends Error {
-  override readonly name = 'InputError';
-}
+export const inputError = (message: string): GatewayError => new GatewayError('client_input', message);
 
 const str = z.string().min(1).optional();
 const cloudAuth = z.object({
@@ -88,10 +87,10 @@ function readClouds(file: string): Record<string, unknown> {
     parsed = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
     // The first line only: YAML errors quote the offending source line, which may hold a password.
-    throw new InputError(`cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
+    throw inputError(`cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
   }
   const result = cloudsFile.safeParse(parsed ?? {});
-  if (!result.success) throw new InputError(`${file} has no 'clouds:' mapping`);
+  if (!result.success) throw inputError(`${file} has no 'clouds:' mapping`);
   return result.data.clouds;
 }
 
@@ -114,10 +113,10 @@ interface CloudFromFiles {
 /** The named cloud from clouds.yaml with secure.yaml merged over it (the openstack client's search path). */
 function cloudFromFiles(env: Env, cwd: string, cloud: string): CloudFromFiles {
   const explicit = env.OS_CLIENT_CONFIG_FILE !== undefined && env.OS_CLIENT_CONFIG_FILE !== '' ? env.OS_CLIENT_CONFIG_FILE : undefined;
-  if (explicit !== undefined && !existsSync(explicit)) throw new InputError(`OS_CLIENT_CONFIG_FILE=${explicit} does not exist`);
+  if (explicit !== undefined && !existsSync(explicit)) throw inputError(`OS_CLIENT_CONFIG_FILE=${explicit} does not exist`);
   const cloudsPath = explicit ?? findFile(env, cwd, ['clouds.yaml', 'clouds.yml']);
   if (cloudsPath === undefined) {
-    throw new InputError(
+    throw inputError(
       `OS_CLOUD=${cloud} but no clouds.yaml found (looked in ./, $XDG_CONFIG_HOME/openstack/ or ~/.config/openstack/, /etc/openstack/; or set OS_CLIENT_CONFIG_FILE)`,
     );
   }
@@ -128,17 +127,17 @@ function cloudFromFiles(env: Env, cwd: string, cloud: string): CloudFromFiles {
   const clouds = readClouds(cloudsPath);
   let entry = clouds[cloud];
   if (entry === undefined) {
-    throw new InputError(`cloud '${cloud}' is not in ${cloudsPath} (it has: ${Object.keys(clouds).join(', ') || 'none'}): check OS_CLOUD`);
+    throw inputError(`cloud '${cloud}' is not in ${cloudsPath} (it has: ${Object.keys(clouds).join(', ') || 'none'}): check OS_CLOUD`);
   }
   if (securePath !== undefined && existsSync(securePath)) entry = merge(entry, readClouds(securePath)[cloud]);
   const parsed = cloudSchema.safeParse(entry);
-  if (!parsed.success) throw new InputError(`cloud '${cloud}' in ${cloudsPath} is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
+  if (!parsed.success) throw inputError(`cloud '${cloud}' in ${cloudsPath} is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
   const auth: Record<string, string> = {};
   for (const key of Object.keys(cloudAuth.shape)) {
     const value = parsed.data.auth[key];
     if (value === undefined || value === null) continue;
     const scalar = yamlScalar.safeParse(value);
-    if (!scalar.success) throw new InputError(`cloud '${cloud}' in ${cloudsPath}: auth.${key} must be a string`);
+    if (!scalar.success) throw inputError(`cloud '${cloud}' in ${cloudsPath}: auth.${key} must be a string`);
     if (scalar.data !== '') auth[key] = scalar.data;
   }
   const cacert = parsed.data.cacert !== undefined ? path.resolve(path.dirname(cloudsPath), parsed.data.cacert) : undefined;
@@ -179,10 +178,10 @@ function cloudAuthFromEnv(env: Env): Partial<Record<keyof CloudAuth, string>> {
 /** Keystone's v3 endpoint for an auth URL given with or without its version, as the openstack client accepts it. */
 export function keystoneV3Url(raw: string, name: string): string {
   const checked = authUrlSchema.safeParse(raw);
-  if (!checked.success) throw new InputError(`${name} ${checked.error.issues[0]?.message ?? 'is not a URL'}`);
+  if (!checked.success) throw inputError(`${name} ${checked.error.issues[0]?.message ?? 'is not a URL'}`);
   const url = new URL(checked.data);
   const pathname = url.pathname.replace(/\/+$/, '');
-  if (/\/v2(\.0)?$/.test(pathname)) throw new InputError(`${name} points at Keystone's v2.0 API: use its /v3 endpoint`);
+  if (/\/v2(\.0)?$/.test(pathname)) throw inputError(`${name} points at Keystone's v2.0 API: use its /v3 endpoint`);
   url.pathname = /\/v3$/.test(pathname) ? pathname : `${pathname}/v3`;
   url.search = '';
   url.hash = '';
@@ -206,7 +205,7 @@ function methodOf(authType: string | undefined, a: CloudAuth): AuthMethod {
       case 'admintoken':
         return 'token';
       default:
-        throw new InputError(`auth_type '${authType}' is not supported: use v3password, v3applicationcredential or token`);
+        throw inputError(`auth_type '${authType}' is not supported: use v3password, v3applicationcredential or token`);
     }
   }
   if (a.token !== undefined) return 'token';
@@ -251,23 +250,23 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
   const method = methodOf(authType, a);
   const authUrl = a.auth_url !== undefined ? keystoneV3Url(a.auth_url, nameOf('auth_url')) : undefined;
   if (method === 'token') {
-    if (a.token === undefined) throw new InputError(`auth_type ${authType ?? 'token'} needs a token: set OS_TOKEN`);
+    if (a.token === undefined) throw inputError(`auth_type ${authType ?? 'token'} needs a token: set OS_TOKEN`);
     return { kind: 'token', token: a.token, authUrl, caFile, hint: hintOf(['token']) };
   }
-  if (authUrl === undefined) throw new InputError('no Keystone URL: set OS_AUTH_URL, or OS_CLOUD with a clouds.yaml');
+  if (authUrl === undefined) throw inputError('no Keystone URL: set OS_AUTH_URL, or OS_CLOUD with a clouds.yaml');
   const userDomainId = a.user_domain_id ?? (a.user_domain_name === undefined ? a.domain_id : undefined);
   const userDomainName = a.user_domain_name ?? a.domain_name;
 
   if (method === 'application_credential') {
     if (a.application_credential_secret === undefined) {
-      throw new InputError('application credential without a secret: set OS_APPLICATION_CREDENTIAL_SECRET');
+      throw inputError('application credential without a secret: set OS_APPLICATION_CREDENTIAL_SECRET');
     }
     if (a.application_credential_id === undefined) {
       if (a.application_credential_name === undefined) {
-        throw new InputError('set OS_APPLICATION_CREDENTIAL_ID (or OS_APPLICATION_CREDENTIAL_NAME with OS_USERNAME or OS_USER_ID)');
+        throw inputError('set OS_APPLICATION_CREDENTIAL_ID (or OS_APPLICATION_CREDENTIAL_NAME with OS_USERNAME or OS_USER_ID)');
       }
       if (a.user_id === undefined && a.username === undefined) {
-        throw new InputError('OS_APPLICATION_CREDENTIAL_NAME needs its owner: set OS_USERNAME (with OS_USER_DOMAIN_NAME) or OS_USER_ID');
+        throw inputError('OS_APPLICATION_CREDENTIAL_NAME needs its owner: set OS_USERNAME (with OS_USER_DOMAIN_NAME) or OS_USER_ID');
       }
     }
     const byName = a.application_credential_id === undefined;
@@ -298,11 +297,11 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
   }
 
   if (a.password === undefined) {
-    throw new InputError('no credentials: set OS_PASSWORD (with OS_USERNAME), an application credential, OS_TOKEN or OS_CLOUD');
+    throw inputError('no credentials: set OS_PASSWORD (with OS_USERNAME), an application credential, OS_TOKEN or OS_CLOUD');
   }
-  if (a.user_id === undefined && a.username === undefined) throw new InputError('set OS_USERNAME or OS_USER_ID');
+  if (a.user_id === undefined && a.username === undefined) throw inputError('set OS_USERNAME or OS_USER_ID');
   if (a.project_id === undefined && a.project_name === undefined) {
-    throw new InputError('set OS_PROJECT_NAME or OS_PROJECT_ID: the gateway needs a project-scoped token');
+    throw inputError('set OS_PROJECT_NAME or OS_PROJECT_ID: the gateway needs a project-scoped token');
   }
   const projectDomainId = a.project_domain_id ?? (a.project_domain_name === undefined ? a.domain_id : undefined);
   return {

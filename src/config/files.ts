@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './load.js';
+import { configError } from './load.js';
 
 /** What went wrong with a path, in words (the errno code alone says little to an operator). */
 function reason(err: unknown): string {
@@ -20,15 +20,15 @@ export function readConfiguredFile(setting: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new ConfigError(`${setting}: cannot read ${file} (${reason(err)})`);
+    throw configError(`${setting}: cannot read ${file} (${reason(err)})`);
   }
 }
 
 /** A listener that cannot bind: which setting to change, and why. */
 export function listenError(setting: string, host: string, port: number, err: unknown): Error {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new ConfigError(`${setting}: ${host}:${port} is already in use by another process; choose another port or stop that process`);
-  if (code === 'EACCES') return new ConfigError(`${setting}: not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`);
-  if (code === 'EADDRNOTAVAIL') return new ConfigError(`${setting}: ${host} is not an address of this machine`);
+  if (code === 'EADDRINUSE') return configError(`${setting}: ${host}:${port} is already in use by another process; choose another port or stop that process`);
+  if (code === 'EACCES') return configError(`${setting}: not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`);
+  if (code === 'EADDRNOTAVAIL') return configError(`${setting}: ${host} is not an address of this machine`);
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { GatewayError } from '../errors.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
-/** A configuration problem, with the key it is about and what to do. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** A configuration problem, with the key it is about and what to do (main.ts exits with 2). */
+export const configError = (message: string): GatewayError => new GatewayError('config_invalid', message);
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -24,7 +23,7 @@ export function substituteEnv(value: unknown, env: Env, path: string[] = []): un
       const found = env[name as string];
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(`${keyName(path)}: environment variable ${name} is not set (referenced as \${${name}})`);
+      throw configError(`${keyName(path)}: environment variable ${name} is not set (referenced as \${${name}})`);
     });
   }
   if (Array.isArray(value)) return value.map((item, i) => substituteEnv(item, env, [...path, String(i)]));
@@ -78,18 +77,18 @@ function unquotedPlaceholderHint(text: string, line: number | undefined): string
   return '\n(a ${NAME} inside { } or [ ] must be quoted, e.g. {password: "${GATEWAY_PASSWORD}"}; or write the mapping one key per line)';
 }
 
-/** Parses and validates configuration text. Throws ConfigError naming every bad key. */
+/** Parses and validates configuration text. Throws a `config_invalid` GatewayError naming every bad key. */
 export function parseConfig(text: string, env: Env, source = 'configuration'): GatewayConfig {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
-    throw new ConfigError(`${source} is not valid YAML: ${first?.message ?? 'parse error'}${unquotedPlaceholderHint(text, first?.linePos?.[0]?.line)}`);
+    throw configError(`${source} is not valid YAML: ${first?.message ?? 'parse error'}${unquotedPlaceholderHint(text, first?.linePos?.[0]?.line)}`);
   }
   const raw: unknown = doc.toJS() ?? {};
   const substituted = substituteEnv(raw, env);
   const result = configSchema.safeParse(substituted);
   if (!result.success) {
-    throw new ConfigError(`${source} is invalid:\n  ${describeIssues(result.error)}`);
+    throw configError(`${source} is invalid:\n  ${describeIssues(result.error)}`);
   }
   return result.data;
 }
@@ -100,7 +99,7 @@ export function loadConfigFile(file: string, env: Env): GatewayConfig {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(
+    throw configError(
       `cannot read configuration file ${file} (${code}); pass --config <file.yaml> or set ZUN_GATEWAY_CONFIG`,
     );
   }

@@ -202,8 +202,14 @@ export const configSchema = z.strictObject({
       host: nonEmpty.default('127.0.0.1'),
       port: port.default(8443),
       tls: tlsFiles.optional(),
+      /** A new connection (after its TLS handshake) that sends no byte within this is closed. */
+      firstByteTimeoutSeconds: seconds.default(10),
+      /** A request's head (request line and headers) must be complete this long after it began, the first one from accept. */
+      headersTimeoutSeconds: seconds.default(30),
+      /** A kept-alive connection idle between requests is closed after this long. */
+      idleTimeoutSeconds: seconds.default(65),
     })
-    .default({ host: '127.0.0.1', port: 8443 }),
+    .default({ host: '127.0.0.1', port: 8443, firstByteTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 65 }),
   keystone: z.strictObject({
     authUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://keystone:5000/v3' }),
     serviceCredentials: z.union([applicationCredentials, passwordCredentials], {

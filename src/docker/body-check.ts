@@ -1,4 +1,4 @@
-import { BodyError, field, foldKey, isObject, setField, type Json, type JsonObject } from './json-body.js';
+import { bodyError, field, foldKey, isObject, setField, type Json, type JsonObject } from './json-body.js';
 import { refuseReservedLabels } from './ownership.js';
 
 /**
@@ -11,7 +11,7 @@ const nonEmpty = (v: Json | undefined): boolean =>
   Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : truthy(v);
 
 function refuse(fieldName: string, option: string, why = 'gives access to the host'): never {
-  throw new BodyError(`${fieldName} (${option}) is not allowed through the gateway: it ${why}`);
+  throw bodyError(`${fieldName} (${option}) is not allowed through the gateway: it ${why}`);
 }
 
 const NAMESPACE_MODES: ReadonlyArray<[string, string]> = [
@@ -51,9 +51,9 @@ const BUILTIN_NETWORKS = new Set(['', 'default', 'bridge', 'none']);
 /** `-v` entries: `name:/path[:mode]` is a named volume, `/path` an anonymous one; a host path is refused. */
 function checkBinds(binds: Json | undefined, refs: References): void {
   if (binds === undefined || binds === null) return;
-  if (!Array.isArray(binds)) throw new BodyError('HostConfig.Binds must be a list');
+  if (!Array.isArray(binds)) throw bodyError('HostConfig.Binds must be a list');
   for (const bind of binds) {
-    if (typeof bind !== 'string') throw new BodyError('HostConfig.Binds entries must be strings');
+    if (typeof bind !== 'string') throw bodyError('HostConfig.Binds entries must be strings');
     const parts = bind.split(':');
     if (parts.length === 1 && bind.startsWith('/')) continue;
     const source = parts[0] as string;
@@ -66,7 +66,7 @@ function checkBinds(binds: Json | undefined, refs: References): void {
 
 function checkMounts(mounts: Json | undefined, refs: References): void {
   if (mounts === undefined || mounts === null) return;
-  if (!Array.isArray(mounts)) throw new BodyError('HostConfig.Mounts must be a list');
+  if (!Array.isArray(mounts)) throw bodyError('HostConfig.Mounts must be a list');
   for (const m of mounts) {
     const type = String(field(m, 'Type') ?? 'volume').toLowerCase();
     if (type !== 'volume' && type !== 'tmpfs') refuse(`HostConfig.Mounts type=${type}`, `--mount type=${type}`, 'is not a volume or tmpfs mount');
@@ -120,7 +120,7 @@ const KNOWN_HOST_CONFIG = new Set(
 function refuseUnknownHostConfig(hc: JsonObject): void {
   for (const key of Object.keys(hc)) {
     if (KNOWN_HOST_CONFIG.has(foldKey(key)) || !nonEmpty(hc[key])) continue;
-    throw new BodyError(
+    throw bodyError(
       `HostConfig.${key} is not allowed through the gateway: it is not a setting the gateway knows (Docker API 1.40 to 1.47), so it cannot check what it does to the host; drop it`,
     );
   }
@@ -128,7 +128,7 @@ function refuseUnknownHostConfig(hc: JsonObject): void {
 
 function checkHostConfig(hc: Json | undefined, refs: References): void {
   if (hc === undefined || hc === null) return;
-  if (!isObject(hc)) throw new BodyError('HostConfig must be an object');
+  if (!isObject(hc)) throw bodyError('HostConfig must be an object');
   if (nonEmpty(field(hc, 'Capabilities'))) refuse('HostConfig.Capabilities', '--cap-add (API 1.40)', 'replaces the default capability set');
   refuseUnknownHostConfig(hc);
   if (truthy(field(hc, 'Privileged'))) refuse('HostConfig.Privileged', '--privileged');
@@ -184,7 +184,7 @@ export function checkContainerCreate(body: JsonObject): References {
   checkHostConfig(field(body, 'HostConfig'), refs);
   if (nonEmpty(field(body, 'Volumes')) && isObject(field(body, 'Volumes') ?? null)) {
     for (const target of Object.keys(field(body, 'Volumes') as JsonObject)) {
-      if (!target.startsWith('/')) throw new BodyError(`Volumes: '${target}' is not an absolute container path`);
+      if (!target.startsWith('/')) throw bodyError(`Volumes: '${target}' is not an absolute container path`);
     }
   }
   const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
@@ -194,36 +194,12 @@ export function checkContainerCreate(body: JsonObject): References {
   return refs;
 }
 
-/**
- * Whether the create puts the container on the engine's default bridge (no network named, `default` or `bridge`),
- * and if so, moves it to `network` (the project's own): NetworkMode and an endpoint configured for the default
- * bridge (aliases, addresses) are re-pointed at it.
- */
-export function moveOffSharedBridge(body: JsonObject, network: () => Promise<string>): Promise<void> | undefined {
-  const hostConfig = field(body, 'HostConfig');
-  const mode = field(hostConfig, 'NetworkMode');
-  const lower = typeof mode === 'string' ? mode.toLowerCase() : '';
-  if (mode !== undefined && mode !== null && !['', 'default', 'bridge'].includes(lower)) return undefined;
-  return network().then((id) => {
-    if (isObject(hostConfig ?? null)) setField(hostConfig as JsonObject, 'NetworkMode', id);
-    else setField(body, 'HostConfig', { NetworkMode: id });
-    const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
-    if (!isObject(endpoints ?? null)) return;
-    const config = endpoints as JsonObject;
-    for (const key of Object.keys(config)) {
-      if (!['default', 'bridge'].includes(key.toLowerCase())) continue;
-      config[id] = config[key] as Json;
-      delete config[key];
-    }
-  });
-}
-
 /** POST /containers/{id}/update takes HostConfig fields at the top level: the same checks apply. */
 export function checkContainerUpdate(body: JsonObject): void {
   const refs = emptyReferences();
   checkHostConfig(body, refs);
   const named = [...refs.containers, ...refs.volumes, ...refs.networks][0];
-  if (named !== undefined) throw new BodyError(`${named.field} cannot be changed by update`);
+  if (named !== undefined) throw bodyError(`${named.field} cannot be changed by update`);
 }
 
 /** POST /containers/{id}/exec */

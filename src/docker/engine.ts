@@ -1,5 +1,7 @@
 import { readConfiguredFile } from '../config/files.js';
 import type { DockerConfig } from '../config/schema.js';
+import type { GatewayError } from '../errors.js';
+import { upstreamFailure } from '../proxy/errors.js';
 import { Upstream } from '../proxy/upstream.js';
 
 /** The Docker engine the adapter forwards to: its unix socket or TCP (optionally TLS) address. */
@@ -21,37 +23,40 @@ export interface EngineAnswer {
   readonly body: unknown;
 }
 
-const MAX_ENGINE_JSON = 16 * 1024 * 1024;
+/** How long one of the adapter's own calls may take (an inspect, a count, a network create). */
+const ENGINE_CALL_MS = 30_000;
 
-/** A small JSON call of the adapter's own (inspect, count): never for tenant data streams. */
-export function engineJson(upstream: Upstream, method: string, path: string, body?: unknown): Promise<EngineAnswer> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  const headers = ['Host', upstream.hostHeader, 'Accept', 'application/json'];
-  if (payload !== undefined) headers.push('Content-Type', 'application/json', 'Content-Length', String(payload.length));
-  return new Promise((resolve, reject) => {
-    const req = upstream.request({ ...upstream.requestOptions(method, path, headers, false), timeout: 30_000 });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_ENGINE_JSON) req.destroy(new Error('engine answer too large'));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = text.length > 0 ? JSON.parse(text) : undefined;
-        } catch {
-          /* plain text answer */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-      res.on('error', reject);
+/**
+ * A small JSON call of the adapter's own (inspect, count), never for tenant data streams: undici's request on the
+ * upstream's pool for own calls, which bounds the answer's size. A body that is not JSON comes back as its text.
+ */
+export async function engineJson(upstream: Upstream, method: string, path: string, body?: unknown): Promise<EngineAnswer> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const res = await upstream.calls
+    .request({
+      method: method as 'GET',
+      path: upstream.basePath + path,
+      headers: { host: upstream.hostHeader, accept: 'application/json', ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(payload !== undefined ? { body: payload } : {}),
+      headersTimeout: ENGINE_CALL_MS,
+      bodyTimeout: ENGINE_CALL_MS,
+    })
+    .catch((err: unknown) => {
+      throw engineUnreachable(err);
     });
-    req.on('timeout', () => req.destroy(new Error('the Docker engine did not answer within 30 s')));
-    req.on('error', reject);
-    req.end(payload);
+  const text = await res.body.text().catch((err: unknown) => {
+    throw engineUnreachable(err);
   });
+  let parsed: unknown = text;
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    /* a plain text answer */
+  }
+  return { status: res.statusCode, body: parsed };
+}
+
+/** The engine could not be asked: the same 502 or 504 (and words) as a forwarded request that failed. */
+function engineUnreachable(err: unknown): GatewayError {
+  return upstreamFailure(err, ENGINE_CALL_MS);
 }

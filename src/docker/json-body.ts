@@ -1,3 +1,5 @@
+import { GatewayError } from '../errors.js';
+
 /**
  * Request bodies as the Docker daemon will read them (invariants.md 17). The daemon (Go encoding/json) matches
  * object keys to struct fields case-insensitively, with Unicode simple folding (the Kelvin sign folds to k, the long
@@ -6,10 +8,7 @@
  *    JSON.stringify of what it parsed: the daemon sees exactly the checked value;
  *  - two keys of one object that fold to the same name are refused: which one Go would use depends on field order.
  */
-export class BodyError extends Error {
-  override readonly name = 'BodyError';
-  readonly status = 400;
-}
+export const bodyError = (message: string): GatewayError => new GatewayError('body_invalid', message);
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -34,7 +33,7 @@ function checkFolds(value: Json, where: string): void {
     const folded = foldKey(key);
     const other = seen.get(folded);
     if (other !== undefined) {
-      throw new BodyError(`the body has both "${other}" and "${key}" in ${where || 'the top level'}: send each field once`);
+      throw bodyError(`the body has both "${other}" and "${key}" in ${where || 'the top level'}: send each field once`);
     }
     seen.set(folded, key);
     checkFolds(value[key] as Json, where ? `${where}.${key}` : key);
@@ -48,9 +47,9 @@ export function parseBody(raw: Buffer): JsonObject {
   try {
     value = JSON.parse(raw.toString('utf8')) as Json;
   } catch (err) {
-    throw new BodyError(`the body is not valid JSON: ${(err as Error).message}`);
+    throw bodyError(`the body is not valid JSON: ${(err as Error).message}`);
   }
-  if (!isObject(value)) throw new BodyError('the body must be a JSON object');
+  if (!isObject(value)) throw bodyError('the body must be a JSON object');
   checkFolds(value, '');
   return value;
 }

@@ -1,15 +1,15 @@
-import type { DockerLimits } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
-import { BodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
-import { PolicyError, type ObjectKind } from './policy.js';
+import { bodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
+import type { ObjectKind } from './policy.js';
 
 /** Labels in this prefix are the gateway's: clients can never set them, so they cannot claim another's objects. */
 export const LABEL_PREFIX = 'org.openstack.zun-gateway.';
 export const OWNER_LABEL = `${LABEL_PREFIX}project-id`;
 
 /** What the engine says about a missing object, so another project's object looks exactly missing. */
-export function notFoundMessage(kind: ObjectKind, ref: string): string {
+function notFoundMessage(kind: ObjectKind, ref: string): string {
   switch (kind) {
     case 'container':
       return `No such container: ${ref}`;
@@ -22,10 +22,6 @@ export function notFoundMessage(kind: ObjectKind, ref: string): string {
   }
 }
 
-export class NotFoundError extends Error {
-  override readonly name = 'NotFoundError';
-  readonly status = 404;
-}
 
 function labelsOf(answer: unknown, kind: ObjectKind): Json | undefined {
   if (kind === 'container') return field(field(answer as Json, 'Config'), 'Labels');
@@ -43,7 +39,7 @@ function ownedBy(answer: unknown, kind: ObjectKind, projectId: string): boolean 
  * to the project; otherwise NotFoundError with the engine's own "missing" message.
  */
 export async function resolveOwned(engine: Upstream, kind: ObjectKind, ref: string, projectId: string): Promise<string> {
-  const missing = (): NotFoundError => new NotFoundError(notFoundMessage(kind, ref));
+  const missing = (): GatewayError => new GatewayError('not_found', notFoundMessage(kind, ref));
   const path = {
     container: `/containers/${encodeURIComponent(ref)}/json`,
     exec: `/exec/${encodeURIComponent(ref)}/json`,
@@ -52,7 +48,7 @@ export async function resolveOwned(engine: Upstream, kind: ObjectKind, ref: stri
   }[kind];
   const answer = await engineJson(engine, 'GET', path);
   if (answer.status === 404) throw missing();
-  if (answer.status !== 200) throw new EngineError(answer.status, `the Docker engine answered ${answer.status} while checking ${kind} ${ref}`);
+  if (answer.status !== 200) throw engineFailed(answer.status, `the Docker engine answered ${answer.status} while checking ${kind} ${ref}`);
   if (kind === 'exec') {
     const container = field(answer.body as Json, 'ContainerID');
     if (typeof container !== 'string') throw missing();
@@ -72,8 +68,8 @@ export interface CreatedVolume {
   readonly body: unknown;
 }
 
-function nameTaken(name: string): PolicyError {
-  return new PolicyError(`the volume name ${name} is taken on this engine (volume names are engine-wide); choose another name`, 409);
+function nameTaken(name: string): GatewayError {
+  return new GatewayError('conflict', `the volume name ${name} is taken on this engine (volume names are engine-wide); choose another name`);
 }
 
 /**
@@ -96,9 +92,9 @@ export async function claimVolume(engine: Upstream, name: string, projectId: str
     if (!ownedBy(existing.body, 'volume', projectId)) throw nameTaken(name);
     return;
   }
-  if (existing.status !== 404) throw new EngineError(existing.status, `the Docker engine answered ${existing.status} while checking volume ${name}`);
+  if (existing.status !== 404) throw engineFailed(existing.status, `the Docker engine answered ${existing.status} while checking volume ${name}`);
   const created = await createOwnedVolume(engine, { Name: name, Labels: { ...(labels ?? {}), [OWNER_LABEL]: projectId } }, projectId);
-  if (created.status !== 201) throw new EngineError(created.status, `the Docker engine answered ${created.status} while creating volume ${name}`);
+  if (created.status !== 201) throw engineFailed(created.status, `the Docker engine answered ${created.status} while creating volume ${name}`);
 }
 
 /**
@@ -111,60 +107,20 @@ export async function checkContainerName(engine: Upstream, name: string, project
   const answer = await engineJson(engine, 'GET', `/containers/${encodeURIComponent(bare)}/json`);
   if (answer.status !== 200 || field(answer.body as Json, 'Name') !== `/${bare}`) return;
   if (ownedBy(answer.body, 'container', projectId)) return;
-  throw new PolicyError(`Conflict. The container name "/${bare}" is already in use on this engine (container names are engine-wide); choose another name`, 409);
+  throw new GatewayError('conflict', `Conflict. The container name "/${bare}" is already in use on this engine (container names are engine-wide); choose another name`);
 }
 
-/** Marks the network the gateway made as a project's own default network. */
-export const DEFAULT_NETWORK_LABEL = `${LABEL_PREFIX}default-network`;
-
-/**
- * The project's default network, made on first use: containers that name no network join it instead of the engine's
- * default bridge, which every tenant's containers share. Found by its labels (which only the gateway can set), not by
- * name: network names are not unique, and another project could take any name first.
- */
-export async function projectNetwork(engine: Upstream, projectId: string): Promise<string> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`, `${DEFAULT_NETWORK_LABEL}=true`] }));
-  const listed = await engineJson(engine, 'GET', `/networks?filters=${filters}`);
-  if (listed.status !== 200 || !Array.isArray(listed.body)) throw new EngineError(listed.status, `the Docker engine answered ${listed.status} while looking for the project's network`);
-  // Two creates at once can each make one: the oldest is the one.
-  const oldest = (listed.body as Json[])
-    .map((n) => ({ id: field(n, 'Id'), created: String(field(n, 'Created') ?? '') }))
-    .filter((n): n is { id: string; created: string } => typeof n.id === 'string')
-    .sort((a, b) => a.created.localeCompare(b.created))[0];
-  if (oldest !== undefined) return oldest.id;
-  const created = await engineJson(engine, 'POST', '/networks/create', {
-    Name: `zun-${projectId}`,
-    Driver: 'bridge',
-    Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' },
-  });
-  const id = field(created.body as Json, 'Id');
-  if (created.status !== 201 || typeof id !== 'string') {
-    // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix.
-    const said = field(created.body as Json, 'message');
-    throw new EngineError(
-      created.status >= 400 ? created.status : 502,
-      `the Docker engine could not create the project's network (HTTP ${created.status}${typeof said === 'string' ? `: ${said}` : ''}); ask the operator, or name a network of yours with --network`,
-    );
-  }
-  return id;
-}
-
-export class EngineError extends Error {
-  override readonly name = 'EngineError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** The engine failed one of the adapter's own calls (its status, or 502). */
+export function engineFailed(status: number, message: string): GatewayError {
+  return new GatewayError('engine_failed', message, { status: status >= 400 && status <= 599 ? status : 502 });
 }
 
 /** Labels in the gateway's prefix, which nobody else may set. */
 export function refuseReservedLabels(labels: Json | undefined, where: string): void {
   if (labels === undefined || labels === null) return;
-  if (!isObject(labels)) throw new BodyError(`${where} must be an object`);
+  if (!isObject(labels)) throw bodyError(`${where} must be an object`);
   for (const key of Object.keys(labels)) {
-    if (key.toLowerCase().startsWith(LABEL_PREFIX)) throw new BodyError(`label ${key} in ${where} is reserved for the gateway (prefix ${LABEL_PREFIX})`);
+    if (key.toLowerCase().startsWith(LABEL_PREFIX)) throw bodyError(`label ${key} in ${where} is reserved for the gateway (prefix ${LABEL_PREFIX})`);
   }
 }
 
@@ -184,7 +140,7 @@ export function ownerFilters(raw: string | null, projectId: string): string {
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
       filters = parsed as Record<string, unknown>;
     } catch {
-      throw new BodyError('the filters parameter is not a JSON object');
+      throw bodyError('the filters parameter is not a JSON object');
     }
   }
   const label = filters.label;
@@ -195,48 +151,11 @@ export function ownerFilters(raw: string | null, projectId: string): string {
   if (label === undefined) filters.label = legacy ? [owner] : { [owner]: true };
   else if (Array.isArray(label)) filters.label = [...label.map(String), owner];
   else if (typeof label === 'object' && label !== null) filters.label = { ...(label as Record<string, boolean>), [owner]: true };
-  else throw new BodyError('the label filter must be a list');
+  else throw bodyError('the label filter must be a list');
   return JSON.stringify(filters);
 }
 
-const NANO = 1e9;
-
-/** Default and maximum memory and CPU per container (HostConfig.Memory, NanoCpus / CpuQuota). */
-export function applyLimits(hostConfig: JsonObject, limits: Partial<DockerLimits>, fill: boolean): void {
-  const memory = field(hostConfig, 'Memory');
-  if (typeof memory === 'number' && memory > 0) {
-    if (limits.maxMemory !== undefined && memory > limits.maxMemory) {
-      throw new BodyError(`HostConfig.Memory (--memory) ${memory} is above the limit of ${limits.maxMemory} bytes per container`);
-    }
-  } else if (fill && limits.defaultMemory !== undefined) setField(hostConfig, 'Memory', limits.defaultMemory);
-  else if (fill && limits.maxMemory !== undefined) setField(hostConfig, 'Memory', limits.maxMemory);
-
-  const pids = field(hostConfig, 'PidsLimit');
-  if (typeof pids === 'number' && pids > 0) {
-    if (limits.maxPids !== undefined && pids > limits.maxPids) {
-      throw new BodyError(`HostConfig.PidsLimit (--pids-limit) ${pids} is above the limit of ${limits.maxPids} processes per container`);
-    }
-  } else if (pids !== undefined && pids !== null && !fill) {
-    // 0 and -1 mean no limit to the engine: an update may not lift it.
-    if (limits.maxPids !== undefined) throw new BodyError(`HostConfig.PidsLimit (--pids-limit) ${String(pids)} would lift the limit of ${limits.maxPids} processes per container`);
-  } else if (fill && (limits.defaultPids ?? limits.maxPids) !== undefined) {
-    setField(hostConfig, 'PidsLimit', (limits.defaultPids ?? limits.maxPids) as number);
-  }
-
-  const nano = field(hostConfig, 'NanoCpus');
-  const quota = field(hostConfig, 'CpuQuota');
-  const period = field(hostConfig, 'CpuPeriod');
-  const cpus =
-    typeof nano === 'number' && nano > 0
-      ? nano / NANO
-      : typeof quota === 'number' && quota > 0
-        ? quota / (typeof period === 'number' && period > 0 ? period : 100_000)
-        : undefined;
-  if (cpus !== undefined) {
-    if (limits.maxCpus !== undefined && cpus > limits.maxCpus) {
-      throw new BodyError(`the CPU limit (--cpus) ${cpus} is above the limit of ${limits.maxCpus} CPUs per container`);
-    }
-  } else if (fill && (limits.defaultCpus ?? limits.maxCpus) !== undefined) {
-    setField(hostConfig, 'NanoCpus', Math.round((limits.defaultCpus ?? (limits.maxCpus as number)) * NANO));
-  }
+/** The engine's `filters` for the project's own objects (a container count, `docker info`). */
+export function ownedFilter(projectId: string): string {
+  return encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`] }));
 }

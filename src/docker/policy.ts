@@ -1,3 +1,5 @@
+import { GatewayError } from '../errors.js';
+
 /**
  * The Docker Engine API endpoints a tenant may use: an allow-list, not a deny-list (invariants.md 19, 20). Anything
  * not named here answers 403 with the reason. Paths are matched on decoded, normalized segments after the optional
@@ -30,7 +32,7 @@ export interface Endpoint {
 }
 
 const C = ['containers', ':id'];
-const ENDPOINTS: readonly Endpoint[] = [
+export const SERVED_ENDPOINTS: readonly Endpoint[] = [
   { methods: ['GET', 'HEAD'], pattern: ['_ping'], anonymous: true },
   { methods: ['GET'], pattern: ['version'], special: 'version' },
   { methods: ['GET'], pattern: ['info'], special: 'info' },
@@ -90,15 +92,8 @@ export interface Matched {
   readonly image?: string;
 }
 
-export class PolicyError extends Error {
-  override readonly name = 'PolicyError';
-  constructor(
-    message: string,
-    readonly status = 403,
-  ) {
-    super(message);
-  }
-}
+/** Not served to tenants (403), saying why. */
+export const refused = (message: string): GatewayError => new GatewayError('forbidden', message);
 
 function matches(pattern: readonly string[], route: readonly string[]): string | undefined | false {
   if (pattern.length !== route.length) return false;
@@ -116,7 +111,7 @@ export function matchEndpoint(method: string, route: readonly string[]): Matched
   if (method === 'GET' && route[0] === 'images' && route.length >= 3 && route[route.length - 1] === 'json') {
     return { endpoint: { methods: ['GET'], pattern: ['images', ':name', 'json'] }, image: route.slice(1, -1).join('/') };
   }
-  for (const endpoint of ENDPOINTS) {
+  for (const endpoint of SERVED_ENDPOINTS) {
     const id = matches(endpoint.pattern, route);
     if (id === false) continue;
     if (!endpoint.methods.includes(method)) continue;
@@ -126,16 +121,16 @@ export function matchEndpoint(method: string, route: readonly string[]): Matched
   // A tenant has no plugins. `docker inspect <name>` probes every object type in turn and stops at the first error
   // that is not "not found", so this probe must look like a miss, as it is for the tenant.
   if (method === 'GET' && route[0] === 'plugins' && route.length === 3 && route[2] === 'json') {
-    throw new PolicyError(`plugin "${route[1]}" not found`, 404);
+    throw new GatewayError('not_found', `plugin "${route[1]}" not found`);
   }
   const first = route[0] ?? '';
-  if (route[route.length - 1] === 'prune') throw new PolicyError(`${what} is not available through the gateway: prunes are engine-wide`);
+  if (route[route.length - 1] === 'prune') throw refused(`${what} is not available through the gateway: prunes are engine-wide`);
   if (first === 'images') {
-    throw new PolicyError(`${what} is not available through the gateway: images are shared by every tenant of the engine (pull, list and inspect are)`);
+    throw refused(`${what} is not available through the gateway: images are shared by every tenant of the engine (pull, list and inspect are)`);
   }
   const hostReason = HOST_LEVEL[first];
-  if (hostReason !== undefined) throw new PolicyError(`${what} is not available through the gateway: ${hostReason}`);
-  throw new PolicyError(`${what} is not an endpoint the gateway serves to tenants`);
+  if (hostReason !== undefined) throw refused(`${what} is not available through the gateway: ${hostReason}`);
+  throw refused(`${what} is not an endpoint the gateway serves to tenants`);
 }
 
 /**
@@ -161,9 +156,9 @@ export function checkApiVersion(version: string | undefined): void {
   const text = version.slice(1);
   if (!olderThanServed(text)) return;
   const [major, minor] = text.split('.').map(Number) as [number, number];
-  throw new PolicyError(
+  throw new GatewayError(
+    'api_version_unsupported',
     `API version ${major}.${minor} is not served through the gateway, the oldest is ${MIN_API_VERSION_TEXT} (older versions take settings the gateway cannot check): use a current Docker client and let it negotiate the version (unset DOCKER_API_VERSION)`,
-    400,
   );
 }
 

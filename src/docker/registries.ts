@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { PolicyError } from './policy.js';
+import { refused } from './policy.js';
 
 /**
  * Which registries a tenant's pull may reach. The engine fetches from whatever host an image reference names and
@@ -8,7 +8,7 @@ import { PolicyError } from './policy.js';
  */
 
 /** Docker's default registry, for references without a registry host (`busybox`, `library/busybox`). */
-export const DEFAULT_REGISTRY = 'docker.io';
+const DEFAULT_REGISTRY = 'docker.io';
 
 /** The registry part of an image reference, as the docker reference grammar splits it (`splitDockerDomain`). */
 export function registryOf(image: string): string {
@@ -72,10 +72,10 @@ export function checkPullSource(image: string, allowed: readonly string[] | unde
   const registry = registryOf(image);
   if (allowed !== undefined) {
     if (allowed.some((a) => a.toLowerCase() === registry.toLowerCase())) return;
-    throw new PolicyError(`pulling from ${registry} is not allowed through the gateway: the registries allowed are ${allowed.join(', ') || 'none'}`);
+    throw refused(`pulling from ${registry} is not allowed through the gateway: the registries allowed are ${allowed.join(', ') || 'none'}`);
   }
   const reason = internalReason(hostOf(registry));
   if (reason !== undefined) {
-    throw new PolicyError(`pulling from ${registry} is not allowed through the gateway: it is ${reason}, which the engine would fetch from on your behalf`);
+    throw refused(`pulling from ${registry} is not allowed through the gateway: it is ${reason}, which the engine would fetch from on your behalf`);
   }
 }

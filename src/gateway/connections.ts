@@ -60,6 +60,11 @@ export class ConnectionTracker {
     });
   }
 
+  /** Accepted connections open now, TLS handshakes included. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   closeAll(): void {
     for (const socket of this.sockets) socket.destroy();
   }

@@ -2,44 +2,26 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import type { Exchange } from '../routes/exchange.js';
-import type { CoeMount } from '../routes/mount.js';
-import { DOCKER_PREFIX_HINT, PathError, isDockerApiRoot, parseRequestTarget } from '../routes/path.js';
-import { gatewayDialect, sendError, sendErrorOnSocket, toErrorReply, type Dialect, type ErrorReply } from '../routes/respond.js';
-
-/** First path segments of each COE's API: a request for one at the root left out the mount's prefix. */
-const API_ROOTS: ReadonlyArray<{ readonly mount: string; readonly matches: (segment: string) => boolean; readonly hint: string }> = [
-  {
-    mount: 'k8s',
-    matches: (s) => s === 'api' || s === 'apis' || s === 'openapi' || s === 'version',
-    // kubectl keeps the server URL's path for every request except `get --raw` (invariants.md 28).
-    hint: 'Kubernetes API paths are under /k8s on this gateway: a kubeconfig\'s server must end in /k8s (server: https://<gateway>/k8s); `kubectl get --raw` does not add the server\'s path, so give it whole: kubectl get --raw /k8s/api/...',
-  },
-  {
-    mount: 'docker',
-    matches: isDockerApiRoot,
-    hint: DOCKER_PREFIX_HINT,
-  },
-];
-
-/** The reply for a COE's API path requested without its prefix, in that COE's dialect; undefined for other paths. */
-function missedPrefix(byName: ReadonlyMap<string, CoeMount>, first: string, rawPath: string): { reply: ErrorReply; dialect: Dialect } | undefined {
-  const root = API_ROOTS.find((r) => r.matches(first) && byName.has(r.mount));
-  const mount = root === undefined ? undefined : byName.get(root.mount);
-  if (root === undefined || mount === undefined) return undefined;
-  return { reply: { status: 404, message: `nothing at ${rawPath}: ${root.hint}` }, dialect: mount.dialect };
-}
+import type { CoeMount, Signpost } from '../routes/mount.js';
+import { firstSegmentOf, parseRequestTarget, type RequestTarget } from '../routes/path.js';
+import { gatewayDialect, replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from '../routes/respond.js';
 
 export interface Dispatcher {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
+type Refusal = { readonly reply: ErrorReply; readonly dialect: Dialect };
+
 /**
  * Routes each request by its checked first path segment: a COE mount gets it directly (the hot path stays free of
- * framework layers), anything else goes to the gateway's own endpoints. Upgrades take the same way.
+ * framework layers), anything else goes to the gateway's own endpoints. Upgrades take the same way. Paths of one COE's
+ * API sent without its prefix (at the root, or under another COE's mount) are answered with that COE's hint.
  */
 export function createDispatcher(
   mounts: readonly CoeMount[],
+  /** Every COE the gateway knows, served or not: a Docker API path below /k8s is told about /docker either way. */
+  signposts: readonly Signpost[],
   endpoints: (req: IncomingMessage, res: ServerResponse) => void,
   logger: Logger,
   /** Refusals made here (malformed paths, no such endpoint, `admit`'s) are audited like a COE's. */
@@ -48,61 +30,54 @@ export function createDispatcher(
   admit: (req: IncomingMessage) => ErrorReply | undefined = () => undefined,
 ): Dispatcher {
   const byName = new Map(mounts.map((m) => [m.name, m]));
-  const dialectFor = (err: unknown) =>
-    (err instanceof PathError && err.firstSegment !== undefined ? byName.get(err.firstSegment)?.dialect : undefined) ??
-    gatewayDialect;
 
-  const refuseUpgrade = (req: IncomingMessage, socket: Duplex, reply: ErrorReply, dialect: Dialect): void => {
+  /** Where the request goes, or why it goes nowhere (in the dialect its client reads). */
+  const resolve = (req: IncomingMessage): { mount: CoeMount; target: RequestTarget } | { target: RequestTarget } | Refusal => {
+    const refusal = admit(req);
+    if (refusal !== undefined) return { reply: refusal, dialect: gatewayDialect };
+    let target: RequestTarget;
+    try {
+      target = parseRequestTarget(req.url ?? '/');
+    } catch (err) {
+      const first = firstSegmentOf(req.url ?? '/');
+      return { reply: replyFor(err, logger), dialect: (first !== undefined ? byName.get(first)?.dialect : undefined) ?? gatewayDialect };
+    }
+    const first = target.segments[0] as string;
+    const mount = byName.get(first);
+    // Another COE's API root at the gateway's root, or below a mount that forwards every path as it is: the client's
+    // base URL lacks a prefix (DOCKER_HOST=tcp://gw/k8s would get the apiserver's "cannot get path /v1.41/...").
+    const next = mount === undefined ? first : mount.verbatim ? target.segments[1] : undefined;
+    const candidates: readonly Signpost[] = mount === undefined ? mounts : signposts.filter((s) => s.name !== mount.name);
+    const missed = next === undefined || mount?.isApiRoot(next) === true ? undefined : candidates.find((s) => s.isApiRoot(next));
+    if (missed !== undefined) {
+      return { reply: { status: 404, message: `nothing at ${target.rawPath}: ${missed.prefixHint}` }, dialect: (mount ?? missed).dialect };
+    }
+    return mount !== undefined ? { mount, target } : { target };
+  };
+
+  const refuse = (req: IncomingMessage, refusal: Refusal, write: (dialect: Dialect, reply: ErrorReply) => number, observe: (exchange: Exchange) => void): void => {
     const exchange = startExchange(req);
-    exchange.observeUpgrade(socket);
-    exchange.refuseWith(reply, (r) => sendErrorOnSocket(socket, dialect, r));
+    observe(exchange);
+    exchange.refuseWith(refusal.reply, (r) => write(refusal.dialect, r));
   };
 
   return {
     onRequest(req, res) {
-      const refusal = admit(req);
-      if (refusal !== undefined) {
-        const exchange = startExchange(req);
-        exchange.observe(res);
-        exchange.refuseWith(refusal, (r) => sendError(res, gatewayDialect, r));
-        return;
-      }
-      let target;
-      try {
-        target = parseRequestTarget(req.url ?? '/');
-      } catch (err) {
-        const exchange = startExchange(req);
-        exchange.observe(res);
-        exchange.refuseWith(toErrorReply(err, logger), (r) => sendError(res, dialectFor(err), r));
-        return;
-      }
-      const first = target.segments[0] as string;
-      const mount = byName.get(first);
-      if (mount !== undefined) return mount.handleRequest(req, res, target);
-      const missed = missedPrefix(byName, first, target.rawPath);
-      if (missed === undefined) return endpoints(req, res);
-      const exchange = startExchange(req);
-      exchange.observe(res);
-      exchange.refuseWith(missed.reply, (r) => sendError(res, missed.dialect, r));
+      const where = resolve(req);
+      if ('reply' in where) return refuse(req, where, (d, r) => sendError(res, d, r), (e) => e.observe(res));
+      if ('mount' in where) return where.mount.handleRequest(req, res, where.target);
+      // The gateway's own endpoints need no credentials to read a body (the admission webhook's caller is the apiserver).
+      if (/^100-continue$/i.test(String(req.headers.expect ?? '').trim())) res.writeContinue();
+      endpoints(req, res);
     },
 
     onUpgrade(req, socket, head) {
       socket.on('error', () => socket.destroy());
-      const refusal = admit(req);
-      if (refusal !== undefined) return refuseUpgrade(req, socket, refusal, gatewayDialect);
-      let target;
-      try {
-        target = parseRequestTarget(req.url ?? '/');
-      } catch (err) {
-        refuseUpgrade(req, socket, toErrorReply(err, logger), dialectFor(err));
-        return;
-      }
-      const first = target.segments[0] as string;
-      const mount = byName.get(first);
-      if (mount !== undefined) return mount.handleUpgrade(req, socket, head, target);
-      const missed = missedPrefix(byName, first, target.rawPath);
-      if (missed !== undefined) return refuseUpgrade(req, socket, missed.reply, missed.dialect);
-      refuseUpgrade(req, socket, { status: 404, message: `no upgradeable endpoint at ${target.rawPath}` }, gatewayDialect);
+      const where = resolve(req);
+      const observe = (e: Exchange): void => void e.observeUpgrade(socket);
+      if ('reply' in where) return refuse(req, where, (d, r) => sendErrorOnSocket(socket, d, r), observe);
+      if ('mount' in where) return where.mount.handleUpgrade(req, socket, head, where.target);
+      refuse(req, { reply: { status: 404, message: `no upgradeable endpoint at ${where.target.rawPath}` }, dialect: gatewayDialect }, (d, r) => sendErrorOnSocket(socket, d, r), observe);
     },
   };
 }

@@ -1,34 +1,32 @@
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
-import { GatewayRefusedError, KeystoneClient } from '../auth/keystone-client.js';
+import { Callers } from '../auth/caller.js';
+import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { startAdmissionWebhook, type AdmissionWebhook } from '../k8s/admission-webhook.js';
-import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
-import { loadK8sUpstream } from '../k8s/upstream.js';
+import { startAdmissionWebhook } from '../k8s/admission-webhook.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { ProjectRateLimiter } from '../routes/rate-limit.js';
-import { engineUpstream } from '../docker/engine.js';
-import { dockerMount } from '../routes/docker.js';
-import { k8sMount } from '../routes/k8s.js';
-import { POD_ADMISSION_PATH, podAdmissionHandler } from '../routes/pod-admission.js';
-import type { CoeMount, Readiness } from '../routes/mount.js';
+import { exchangeRecorder } from '../routes/exchange.js';
+import type { Readiness } from '../routes/mount.js';
+import { podAdmissionHandler } from '../routes/pod-admission.js';
+import type { ErrorReply } from '../routes/respond.js';
+import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
-import { whoamiHandler } from './whoami.js';
-import { HEADERS_TIMEOUT_MS, createListener, type GatewayServer } from './server.js';
+import { SIGNPOSTS, coeMounts } from './mounts.js';
+import { keystoneReadiness, readinessChecks } from './readiness.js';
+import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
-import { exchangeRecorder } from '../routes/exchange.js';
-import type { ErrorReply } from '../routes/respond.js';
-import type https from 'node:https';
+import { whoamiHandler } from './whoami.js';
 
 export interface Gateway {
   readonly server: GatewayServer;
@@ -66,67 +64,13 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   });
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
-  const provisioned = (action: string, outcome: 'ok' | 'error' = 'ok'): void => metrics.provisioning.inc({ action, outcome });
-
-  const mounts: CoeMount[] = [];
-  let admission: AdmissionWebhook | undefined;
-  if (config.k8s !== undefined) {
-    const k8s = await loadK8sUpstream(config.k8s);
-    logger.info({ server: k8s.server, http2Watches: k8s.upstream.http2 !== undefined }, 'kubernetes upstream loaded');
-    const sessions = k8s.upstream.http2;
-    if (sessions !== undefined) metrics.observeHttp2('k8s', () => sessions.connections);
-    const { impersonation, tenancy } = config.k8s;
-    if (tenancy !== undefined) admission = startAdmissionWebhook(k8s.kubeConfig, tenancy, impersonation, logger);
-    mounts.push(
-      k8sMount({
-        authenticator,
-        k8s,
-        impersonation,
-        authUrl: config.keystone.authUrl,
-        logger,
-        audit,
-        metrics,
-        ...(config.k8s.rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', config.k8s.rateLimit, metrics) } : {}),
-        onWatch: (res) => tracker.trackWatch(res),
-        ...(tenancy !== undefined
-          ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) }
-          : {}),
-      }),
-    );
-  }
-
-  if (config.docker !== undefined) {
-    mounts.push(
-      dockerMount({
-        authenticator,
-        applicationCredentials: new ApplicationCredentialExchange(keystone, logger),
-        engine: engineUpstream(config.docker),
-        config: config.docker,
-        authUrl: config.keystone.authUrl,
-        logger,
-        audit,
-        metrics,
-        ...(config.docker.rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', config.docker.rateLimit, metrics) } : {}),
-      }),
-    );
-    logger.info({ host: config.docker.host }, 'docker engine configured');
-  }
-
-  const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
-  if (podSecurityLevel === 'privileged') {
-    logger.warn(
-      'k8s.tenancy.podSecurity.level is privileged: pods in project namespaces are not checked, and any tenant who may create pods can take over the node they run on',
-    );
-  } else if (podSecurityLevel !== undefined) {
-    // Serving the webhook checks nothing by itself: a gateway run without the Helm chart let a privileged pod in.
-    logger.info(
-      { podSecurityLevel, webhook: POD_ADMISSION_PATH },
-      "pod security: pods in project namespaces are checked only when the apiserver calls this gateway's webhook (the Helm chart registers it when tls.secretName is set; without the chart see the README, \"Pods without the Helm chart\"); clusters from 1.23 also enforce the namespaces' pod-security labels themselves; each review is logged as 'pod admitted' or 'pod refused by pod security'",
-    );
-  }
+  const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
+  const tracker = new ConnectionTracker();
+  const mounts = await coeMounts(config, { callers, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
 
   let shuttingDown = false;
-  const tracker = new ConnectionTracker();
+  const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
+  const admission = config.k8s !== undefined ? startAdmissionWebhook(config.k8s, logger) : undefined;
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
@@ -138,10 +82,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
         }
       : {}),
-    readiness: async () => {
-      const named: Array<[string, Promise<Readiness>]> = [['keystone', keystoneReadiness(keystone, serviceToken)], ...mounts.map((m) => [m.name, m.ready()] as [string, Promise<Readiness>])];
-      return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check)] as const)));
-    },
+    readiness: () => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts),
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
   const mutualTls = config.listen.tls?.clientCaFile !== undefined;
@@ -149,14 +90,18 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     const refusal = mutualTls ? clientCertificateRefusal(req.socket, req.url) : undefined;
     return refusal === undefined ? undefined : { status: 401, message: refusal };
   };
-  const dispatcher = createDispatcher(mounts, endpoints, logger, startExchange, admit);
+  const dispatcher = createDispatcher(mounts, SIGNPOSTS, endpoints, logger, startExchange, admit);
 
   const server = createListener(config.listen);
   server.on('connection', (socket: Duplex) => tracker.trackSocket(socket));
-  server.on('request', (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     tracker.trackRequest(req, res);
     dispatcher.onRequest(req, res);
-  });
+  };
+  server.on('request', onRequest);
+  // Expect: 100-continue is answered by the pipeline once the caller is known (routes/pipeline.ts), not by Node at once.
+  server.on('checkContinue', onRequest);
+  metrics.observeOpenConnections(() => tracker.openConnections);
   server.on('upgrade', (req, socket, head) => {
     tracker.trackUpgrade(socket);
     dispatcher.onUpgrade(req, socket, head);
@@ -164,11 +109,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const tlsReload = config.listen.tls !== undefined ? reloadTlsOnChange(server as https.Server, config.listen.tls, logger) : undefined;
   const metricsServer = config.metrics !== undefined ? metricsListener(metrics, logger) : undefined;
   let metricsAt: AddressInfo | undefined;
-  // Requests Node's parser refuses (smuggling attempts, obs-fold, unknown methods, oversized headers) never reach a
-  // route; the client is told which rule it broke (llhttp's reason: a fixed text, nothing of the request echoed).
+  // Requests Node's parser refuses never reach a route; the client is told which rule it broke.
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: unknown }, socket) => {
     if (!socket.writable) return socket.destroy();
-    socket.end(clientErrorAnswer(err));
+    socket.end(clientErrorAnswer(err, config.listen.headersTimeoutSeconds * 1000));
   });
 
   return {
@@ -226,44 +170,4 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       logger.info('shut down');
     },
   };
-}
-
-/** Each readiness check answers within this, so /readyz answers inside the probe's timeout (the chart's: 3 s). */
-const READINESS_CHECK_MS = 2000;
-
-function answeredWithin(check: Promise<Readiness>): Promise<Readiness> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<Readiness>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${READINESS_CHECK_MS / 1000} s` }), READINESS_CHECK_MS);
-  });
-  return Promise.race([check, late]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Keystone answers, and accepts the gateway's own service credentials: a gateway whose password is wrong cannot
- * check a single new token, so it is not ready (and says why) rather than failing each tenant with a 503.
- */
-async function keystoneReadiness(keystone: KeystoneClient, serviceToken: ServiceTokenProvider): Promise<Readiness> {
-  if (!(await keystone.ping())) return { ok: false, detail: 'unreachable' };
-  try {
-    await serviceToken.get();
-  } catch (err) {
-    if (err instanceof GatewayRefusedError) return { ok: false, detail: `reachable, but ${err.message}`, blocking: true };
-  }
-  return { ok: true, detail: 'reachable' };
-}
-
-/**
- * The answer to a request Node's parser refused or timed out, written on the raw socket: 431 for oversized headers,
- * 408 for headers that did not arrive within `headersTimeout`, 400 with llhttp's reason for the rest.
- */
-export function clientErrorAnswer(err: NodeJS.ErrnoException & { reason?: unknown }): string {
-  const [status, text, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'request headers too large (the limit is 16 KB in all)']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', `the request's headers did not arrive within ${HEADERS_TIMEOUT_MS / 1000} s`]
-        : [400, 'Bad Request', `malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : (err.code ?? 'unreadable')}`];
-  const body = JSON.stringify({ error: status, message });
-  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -8,10 +8,10 @@ import { ADMISSION_PATHS } from '../routes/pod-admission.js';
 export type TlsConfig = NonNullable<GatewayConfig['listen']['tls']>;
 
 /** TLS 1.2 is the floor: kubectl, docker and every supported client speak it; older versions are broken. */
-export const MIN_TLS_VERSION = 'TLSv1.2';
+const MIN_TLS_VERSION = 'TLSv1.2';
 
 /** The certificate, key and client CA as one secure context's options, read from the configured files. */
-export function readTlsMaterial(config: TlsConfig): tls.SecureContextOptions {
+function readTlsMaterial(config: TlsConfig): tls.SecureContextOptions {
   return {
     cert: readConfiguredFile('listen.tls.certFile', config.certFile),
     key: readConfiguredFile('listen.tls.keyFile', config.keyFile),

@@ -4,7 +4,7 @@ import { extractToken } from '../auth/credentials.js';
 import { isProjectScoped } from '../auth/identity.js';
 import type { Logger } from '../observability/logger.js';
 import type { CoeMount } from '../routes/mount.js';
-import { gatewayDialect, sendError, toErrorReply } from '../routes/respond.js';
+import { gatewayDialect, replyFor, sendError } from '../routes/respond.js';
 
 /**
  * GET /whoami: who the gateway takes the caller for, and what each COE maps them to (the Kubernetes namespace).
@@ -40,7 +40,7 @@ export function whoamiHandler(authenticator: Authenticator, mounts: readonly Coe
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     } catch (err) {
-      const reply = toErrorReply(err, logger);
+      const reply = replyFor(err, logger);
       sendError(res, gatewayDialect, reply.status === 401 ? { ...reply, headers: { 'WWW-Authenticate': `Keystone uri="${authUrl}"` } } : reply);
     }
   };

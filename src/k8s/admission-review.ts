@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { GatewayError } from '../errors.js';
 import { podSchema, type Pod } from './pod-security.js';
 
 /**
  * admission.k8s.io/v1 AdmissionReview in and out, shared by the gateway's validating and mutating webhooks. A review
- * without a uid cannot be answered at all (AdmissionReviewError: the HTTP call fails, and the webhook's failurePolicy
- * Fail refuses the object). Pure.
+ * without a uid cannot be answered at all (a `review_invalid` error: the HTTP call fails, and the webhook's
+ * failurePolicy Fail refuses the object). Pure.
  */
 
 const reviewSchema = z.looseObject({
@@ -24,20 +25,15 @@ const reviewSchema = z.looseObject({
 });
 export type ReviewRequest = z.infer<typeof reviewSchema>['request'];
 
-export class AdmissionReviewError extends Error {
-  override readonly name = 'AdmissionReviewError';
-  readonly status = 400;
-}
-
 export function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   return issue === undefined ? 'unreadable' : `${issue.path.join('.') || '(top level)'}: ${issue.message}`;
 }
 
-/** The request of a v1 AdmissionReview; throws AdmissionReviewError when there is none to answer. */
+/** The request of a v1 AdmissionReview; throws a `review_invalid` GatewayError when there is none to answer. */
 export function readReview(body: unknown): ReviewRequest {
   const parsed = reviewSchema.safeParse(body);
-  if (!parsed.success) throw new AdmissionReviewError(`not an admission.k8s.io/v1 AdmissionReview (${firstIssue(parsed.error)})`);
+  if (!parsed.success) throw new GatewayError('review_invalid', `not an admission.k8s.io/v1 AdmissionReview (${firstIssue(parsed.error)})`);
   return parsed.data.request;
 }
 

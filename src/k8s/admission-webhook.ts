@@ -1,5 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { ImpersonationConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
+import type { ImpersonationConfig, K8sConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdmissionDecision } from './admission-review.js';
 import { ApiserverVersionWatch, apiserverVersionReader } from './apiserver-version.js';
@@ -9,6 +8,7 @@ import { namespaceToLookUp, reviewPodAdmission, type AdmissionPolicy } from './p
 import type { NamespaceProject } from './rolebinding-review.js';
 import { subPathRule, type ApiserverVersion } from './subpath.js';
 import { tenancyApis } from './tenancy.js';
+import { loadKubeConfig } from './upstream.js';
 
 /**
  * The gateway's admission webhooks for project namespaces, with what their decisions need from outside: the
@@ -45,8 +45,14 @@ export function admissionWebhook(tenancy: TenancyConfig, impersonation: Imperson
   };
 }
 
-/** The webhooks with the real facts: the apiserver's /version read now and every 10 minutes, namespaces read on demand. */
-export function startAdmissionWebhook(kc: KubeConfig, tenancy: TenancyConfig, impersonation: ImpersonationConfig, logger: Logger): AdmissionWebhook {
+/**
+ * The webhooks with the real facts (the apiserver's /version read now and every 10 minutes, namespaces read on demand
+ * with the gateway's own credentials), or undefined without `k8s.tenancy` (no project namespaces to guard).
+ */
+export function startAdmissionWebhook(k8s: K8sConfig, logger: Logger): AdmissionWebhook | undefined {
+  const { tenancy, impersonation } = k8s;
+  if (tenancy === undefined) return undefined;
+  const kc = loadKubeConfig(k8s);
   if (!tenancy.alwaysPullImages) {
     logger.warn(
       "k8s.tenancy.alwaysPullImages is false: pods in project namespaces may run images from a node's cache, so a private image one project pulled " +

@@ -1,5 +1,6 @@
 import type { Identity, ScopeOnlyIdentity } from '../auth/identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
 
 /** A header value the apiserver will read back exactly: visible ASCII and inner spaces. */
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
@@ -10,15 +11,12 @@ const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
  */
 function checkNotReserved(user: string): void {
   if (user.toLowerCase().startsWith('system:')) {
-    throw new ImpersonationError(`the Keystone user name would be impersonated as '${user}', a name reserved by Kubernetes; ask an operator (k8s.impersonation.userPrefix)`);
+    throw inexpressible(`the Keystone user name would be impersonated as '${user}', a name reserved by Kubernetes; ask an operator (k8s.impersonation.userPrefix)`);
   }
 }
 
 /** The identity cannot be expressed safely to the apiserver: refuse (403) rather than forward with less or more. */
-export class ImpersonationError extends Error {
-  override readonly name = 'ImpersonationError';
-  readonly status = 403;
-}
+const inexpressible = (message: string): GatewayError => new GatewayError('forbidden', message);
 
 /** Extras are informational; values that are not header-safe are percent-encoded rather than dropped. */
 function extraValue(value: string): string {
@@ -45,16 +43,16 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
   const userName = identity.user.name;
   const projectId = identity.project.id;
   if (userName.length === 0 || projectId.length === 0) {
-    throw new ImpersonationError('the token names no user or no project; refusing to forward');
+    throw inexpressible('the token names no user or no project; refusing to forward');
   }
   const user = `${config.userPrefix}${userName}`;
   checkNotReserved(user);
   if (!HEADER_SAFE.test(user)) {
-    throw new ImpersonationError(`the Keystone user name '${userName}' cannot be carried in an HTTP header; ask an operator`);
+    throw inexpressible(`the Keystone user name '${userName}' cannot be carried in an HTTP header; ask an operator`);
   }
   const headers: string[] = ['Impersonate-User', user];
   const group0 = projectGroup(projectId, config);
-  if (!HEADER_SAFE.test(group0)) throw new ImpersonationError('the project id cannot be carried in an HTTP header');
+  if (!HEADER_SAFE.test(group0)) throw inexpressible('the project id cannot be carried in an HTTP header');
   headers.push('Impersonate-Group', group0);
   for (const role of identity.roles) {
     const group = roleGroup(group0, role);
@@ -94,7 +92,7 @@ export function scopeGroups(identity: ScopeOnlyIdentity, config: ImpersonationCo
  * system-scoped token to anyone with any role there (`reader` included): a list given to every such token made a
  * domain reader act with the operator's admin groups.
  */
-export const SCOPE_LIST_ROLE = 'admin';
+const SCOPE_LIST_ROLE = 'admin';
 
 type ScopeMapping = NonNullable<ImpersonationConfig['systemScopeGroups']>;
 
@@ -118,9 +116,9 @@ export function scopeImpersonationHeaders(identity: ScopeOnlyIdentity, groups: r
   const user = `${config.userPrefix}${identity.user.name}`;
   checkNotReserved(user);
   if (identity.user.name.length === 0 || !HEADER_SAFE.test(user)) {
-    throw new ImpersonationError(`the Keystone user name '${identity.user.name}' cannot be carried in an HTTP header; ask an operator`);
+    throw inexpressible(`the Keystone user name '${identity.user.name}' cannot be carried in an HTTP header; ask an operator`);
   }
-  if (groups.length === 0) throw new ImpersonationError(`no groups are configured for ${identity.scope}-scoped tokens`);
+  if (groups.length === 0) throw inexpressible(`no groups are configured for ${identity.scope}-scoped tokens`);
   const headers = ['Impersonate-User', user];
   for (const g of groups) headers.push('Impersonate-Group', g);
   if (config.extras) {

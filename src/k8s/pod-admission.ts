@@ -15,11 +15,11 @@ import { describeSubPathMounts, subPathMounts, type SubPathRule } from './subpat
 /**
  * The decision of the gateway's validating admission webhook (admission.k8s.io/v1 AdmissionReview in, AdmissionReview
  * out) for pods, Services and RoleBindings in project namespaces. Everything it cannot read is refused: a review
- * without a uid cannot be answered at all (AdmissionReviewError: the HTTP call fails, and the webhook's failurePolicy
- * Fail refuses the object); a review whose object it cannot read is answered allowed=false with the reason.
+ * without a uid cannot be answered at all (a `review_invalid` error: the HTTP call fails, and the webhook's
+ * failurePolicy Fail refuses the object); a review whose object it cannot read is answered allowed=false with the reason.
  */
 
-export { AdmissionReviewError, type AdmissionDecision } from './admission-review.js';
+export type { AdmissionDecision } from './admission-review.js';
 
 /** What the webhook enforces; built from `k8s.tenancy` (and, for subPath, the apiserver's version at the time). */
 export interface AdmissionPolicy {

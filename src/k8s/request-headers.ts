@@ -1,6 +1,7 @@
 import { connectionTokens } from '../proxy/hop-by-hop.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
 import { stripBearerSubprotocol } from '../auth/credentials.js';
+import { GatewayError } from '../errors.js';
 
 /**
  * Headers a client must never get to the apiserver: credentials (ours are added after), impersonation, and the
@@ -23,28 +24,18 @@ const STRIPPED = new Set([
 ]);
 const STRIPPED_PREFIXES = ['impersonate-', 'x-remote-extra-'];
 
-export function isProtected(lowerName: string): boolean {
+function isProtected(lowerName: string): boolean {
   return STRIPPED.has(lowerName) || STRIPPED_PREFIXES.some((p) => lowerName.startsWith(p));
 }
 
-export class HeaderPolicyError extends Error {
-  override readonly name = 'HeaderPolicyError';
-  readonly status = 400;
-}
 
 /** Connection may name only ordinary connection options; naming an identity header is an attack (invariants.md 2). */
 function checkConnection(tokens: Set<string>): void {
   for (const token of tokens) {
     if (isProtected(token) && token !== 'host') {
-      throw new HeaderPolicyError(`the Connection header may not name '${token}'`);
+      throw new GatewayError('header_invalid', `the Connection header may not name '${token}'`);
     }
   }
-}
-
-/** A client asking to act as someone else (`kubectl --as`, `--as-group`, `--as-uid`). */
-export class ImpersonationRefusedError extends Error {
-  override readonly name = 'ImpersonationRefusedError';
-  readonly status = 403;
 }
 
 /**
@@ -55,7 +46,8 @@ function refuseImpersonation(rawHeaders: readonly string[]): void {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if ((name.charCodeAt(0) | 0x20) === 0x69 && name.toLowerCase().startsWith('impersonate-')) {
-      throw new ImpersonationRefusedError(
+      throw new GatewayError(
+        'forbidden',
         `${name} (kubectl --as, --as-group, --as-uid) cannot be used through the gateway: every request acts as the Keystone user and project of its token; to check another subject's rights, ask a cluster administrator`,
       );
     }

@@ -12,6 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../auth/identity.js';
+import { GatewayError, hasCode } from '../errors.js';
 import type { ImpersonationConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { namespaceOf } from './request-kind.js';
@@ -44,15 +45,7 @@ export function targetsNamespace(path: string, namespace: string): boolean {
 }
 
 /** The project's namespace can not be used: it belongs to someone else, or the cluster refused to make it. */
-export class TenancyError extends Error {
-  override readonly name = 'TenancyError';
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
-}
+const tenancyError = (message: string, status: number): GatewayError => new GatewayError('namespace_unavailable', message, { status });
 
 function dns1123(value: string): string {
   return value
@@ -145,7 +138,7 @@ export function tenancyApis(kc: KubeConfig): TenancyApis {
 export class TenantProvisioner {
   private readonly done: LRUCache<string, { namespace: string; at: number }>;
   /** Refusals are remembered briefly, so a project whose namespace is taken does not cost apiserver calls per request. */
-  private readonly failed: LRUCache<string, { error: TenancyError; at: number }>;
+  private readonly failed: LRUCache<string, { error: GatewayError; at: number }>;
   private readonly pending = new Map<string, Promise<string>>();
   private readonly labels: Record<string, string>;
 
@@ -182,7 +175,7 @@ export class TenantProvisioner {
           return namespace;
         })
         .catch((err: unknown) => {
-          if (err instanceof TenancyError) this.failed.set(key, { error: err, at: this.now() });
+          if (hasCode(err, 'namespace_unavailable')) this.failed.set(key, { error: err, at: this.now() });
           throw err;
         })
         .finally(() => this.pending.delete(key));
@@ -200,10 +193,10 @@ export class TenantProvisioner {
       if (this.config.limitRange !== undefined) await this.ensureLimits(namespace, identity);
     } catch (err) {
       this.onAction('provision', 'error');
-      if (err instanceof TenancyError) throw err;
+      if (hasCode(err, 'namespace_unavailable')) throw err;
       const code = statusOf(err);
       this.logger.error({ namespace, project: identity.project.id, code, err: (err as Error).message }, 'project namespace provisioning failed');
-      throw new TenancyError(
+      throw tenancyError(
         code === 403
           ? `the gateway is not allowed to provision namespace ${namespace} (its ClusterRole lacks a permission); ask the operator`
           : `could not provision namespace ${namespace} for project ${identity.project.name}; retry shortly`,
@@ -243,7 +236,7 @@ export class TenantProvisioner {
     if (owner !== undefined && owner !== identity.project.id && existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) {
       // The gateway made it for another project (not named here): one deleted and created again under this name, or
       // one of the same name in another domain. Saying "did not create" sent operators looking for a squatter.
-      throw new TenancyError(
+      throw tenancyError(
         `namespace ${namespace} was provisioned for another Keystone project of this name (one deleted and created again, or one in another domain), ` +
           `not for project ${identity.project.name} (${identity.project.id}); the gateway never hands a project's namespace and its objects to another; ` +
           "ask the operator to delete the old project's namespace, or to put {project_id} or {domain_name} in the namespace template",
@@ -251,14 +244,14 @@ export class TenantProvisioner {
       );
     }
     if (owner !== identity.project.id) {
-      throw new TenancyError(
+      throw tenancyError(
         `namespace ${namespace} already exists and is not owned by project ${identity.project.name} (${identity.project.id}); ` +
           'the gateway never adopts a namespace it did not create; ask the operator to rename the project namespace template or the namespace',
         403,
       );
     }
     if (existing.status?.phase === 'Terminating') {
-      throw new TenancyError(`namespace ${namespace} is being deleted; retry when it is gone`, 409);
+      throw tenancyError(`namespace ${namespace} is being deleted; retry when it is gone`, 409);
     }
     await this.ensureLabels(namespace, existing);
   }

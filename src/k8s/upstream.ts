@@ -1,6 +1,7 @@
 import type https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { K8sConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
 import { Upstream } from '../proxy/upstream.js';
 
 /** The apiserver and the gateway's own credentials for it, from a kubeconfig or the in-cluster service account. */
@@ -17,11 +18,10 @@ export interface K8sUpstream {
 /** In-cluster service account tokens rotate; re-read credentials this often. */
 const CREDENTIAL_REFRESH_MS = 60_000;
 
-export class K8sUpstreamError extends Error {
-  override readonly name = 'K8sUpstreamError';
-}
+/** The kubeconfig cannot be used: the gateway does not start (main.ts exits with 2, as for a bad configuration). */
+const unusable = (message: string): GatewayError => new GatewayError('config_invalid', message);
 
-function loadKubeConfig(config: K8sConfig): KubeConfig {
+export function loadKubeConfig(config: K8sConfig): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
@@ -29,11 +29,11 @@ function loadKubeConfig(config: K8sConfig): KubeConfig {
     if (config.context !== undefined) kc.setCurrentContext(config.context);
   } catch (err) {
     const where = config.kubeconfig ?? 'the in-cluster service account';
-    throw new K8sUpstreamError(`k8s.kubeconfig: cannot load ${where}: ${(err as Error).message}`);
+    throw unusable(`k8s.kubeconfig: cannot load ${where}: ${(err as Error).message}`);
   }
   const cluster = kc.getCurrentCluster();
   if (cluster === null) {
-    throw new K8sUpstreamError(
+    throw unusable(
       `k8s: the kubeconfig has no cluster for context '${kc.getCurrentContext()}'; set k8s.context to one of: ${kc.getContexts().map((c) => c.name).join(', ')}`,
     );
   }
@@ -46,6 +46,20 @@ async function httpsOptions(kc: KubeConfig): Promise<https.RequestOptions> {
   return opts;
 }
 
+/** The first read of the gateway's credentials, with what is wrong said in the configuration's words. */
+async function firstHttpsOptions(kc: KubeConfig, server: string, where: string): Promise<https.RequestOptions> {
+  try {
+    return await httpsOptions(kc);
+  } catch (err) {
+    if (server.startsWith('http://')) {
+      throw unusable(
+        `k8s.kubeconfig: the cluster's server ${server} (in ${where}) is plain http://: the gateway sends its own credentials and every tenant's identity to the apiserver, so it talks to it over https:// only; set the server to the apiserver's https:// address`,
+      );
+    }
+    throw unusable(`k8s.kubeconfig: cannot use the credentials in ${where}: ${(err as Error).message}`);
+  }
+}
+
 function authorizationFrom(opts: https.RequestOptions): string | undefined {
   const headers = opts.headers as Record<string, unknown> | undefined;
   const value = headers?.Authorization ?? headers?.authorization;
@@ -55,9 +69,9 @@ function authorizationFrom(opts: https.RequestOptions): string | undefined {
 export async function loadK8sUpstream(config: K8sConfig): Promise<K8sUpstream> {
   const kc = loadKubeConfig(config);
   const cluster = kc.getCurrentCluster() as NonNullable<ReturnType<KubeConfig['getCurrentCluster']>>;
-  const opts = await httpsOptions(kc);
+  const opts = await firstHttpsOptions(kc, cluster.server, config.kubeconfig ?? 'the in-cluster service account');
   if (opts.auth !== undefined) {
-    throw new K8sUpstreamError('k8s.kubeconfig: basic-auth users are not supported; use a token or a client certificate');
+    throw unusable('k8s.kubeconfig: basic-auth users are not supported; use a token or a client certificate');
   }
   const upstream = new Upstream(cluster.server, {
     ca: opts.ca as string | Buffer | undefined,

@@ -7,7 +7,7 @@ export type { Logger };
  * Every place a secret could appear in a log record. Code must not log secrets in the first place
  * (invariants.md 7); this is the second line of defence.
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'token',
   'password',
   'secret',

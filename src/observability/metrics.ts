@@ -141,6 +141,23 @@ export class Metrics {
     this.http2Sources.set(coe, connections);
   }
 
+  private openConnectionsSource: (() => number) | undefined;
+
+  readonly openConnections = new Gauge({
+    name: 'zun_gateway_open_connections',
+    help: 'Client connections accepted and not yet closed, TLS handshakes and idle keep-alive connections included',
+    registers: [this.registry],
+    collect: () => {
+      const source = this.openConnectionsSource;
+      if (source !== undefined) this.openConnections.set(source());
+    },
+  });
+
+  /** Reports the listener's open connections (`openConnections`) at every scrape. */
+  observeOpenConnections(source: () => number): void {
+    this.openConnectionsSource = source;
+  }
+
   readonly rateLimited = new Counter({
     name: 'zun_gateway_rate_limited_total',
     help: 'Requests refused with 429 because their project spent its rate limit (k8s.rateLimit, docker.rateLimit)',
@@ -200,8 +217,12 @@ export class Metrics {
     // with the value 1 shows no increase to Prometheus (increase(), rate()), so the first failure would go unseen.
     for (const operation of ['issue_token', 'validate_token', 'ping']) this.keystoneErrors.inc({ operation }, 0);
     for (const operation of ['validate_token', 'ping']) this.keystoneRetries.inc({ operation }, 0);
-    for (const coe of ['k8s', 'docker']) this.rateLimited.inc({ coe }, 0);
     this.provisioning.inc({ action: 'provision', outcome: 'error' }, 0);
+  }
+
+  /** A COE mount exists: its alerting counters are exported at 0 from the start (see the constructor). */
+  registerCoe(coe: string): void {
+    this.rateLimited.inc({ coe }, 0);
   }
 
   /** The token caches are owned by the Authenticator; their sizes are read at scrape time. */

@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ForwardOptions } from './forward.js';
+import type { ByteCount } from './byte-count.js';
 import { HOP_BY_HOP, relayedHeaders } from './hop-by-hop.js';
 import type { Http2Sessions } from './http2-sessions.js';
 
@@ -36,7 +36,16 @@ export function http2RequestHeaders(method: string, path: string, flat: readonly
  * (the upstream refused HTTP/2, or the connection could not be made), `fallback` sends the request the HTTP/1.1 way
  * instead: it has no body, so nothing is lost by asking again.
  */
-export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sessions: Http2Sessions, options: ForwardOptions & { readonly fullPath: string }, fallback: () => void): void {
+export interface Http2ForwardOptions {
+  /** The upstream path with its base path and the query. */
+  readonly fullPath: string;
+  /** The outgoing header list, flat, Host included. */
+  readonly headers: readonly string[];
+  readonly bytes?: ByteCount;
+  readonly onResponse?: (status: number) => void;
+}
+
+export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sessions: Http2Sessions, options: Http2ForwardOptions, fallback: () => void): void {
   const { bytes } = options;
   const stream = sessions.request(http2RequestHeaders(req.method ?? 'GET', options.fullPath, options.headers));
   let answered = false;

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ByteCount } from './byte-count.js';
-import { UpstreamError } from './errors.js';
+import type { GatewayError } from '../errors.js';
+import { upstreamFailure } from './errors.js';
 import { forwardOverHttp2 } from './forward-http2.js';
 import { relayedHeaders } from './hop-by-hop.js';
 import type { Upstream } from './upstream.js';
@@ -13,7 +14,7 @@ export interface ForwardOptions {
   /** The complete outgoing header list, flat like rawHeaders, Host included. */
   readonly headers: string[];
   /** Called when the upstream fails before a response started; the caller answers in its dialect. */
-  readonly onError: (err: UpstreamError) => void;
+  readonly onError: (err: GatewayError) => void;
   /** A body that replaces the client's (already read and checked); its length must be in `headers`. */
   readonly body?: Buffer;
   /** Called once with the upstream status when the response head is relayed. */
@@ -68,7 +69,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   if (clientGone(req, res)) return;
   const sessions = upstream.http2;
   if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
-    forwardOverHttp2(req, res, sessions, { ...options, fullPath: upstream.basePath + options.path }, () => forwardOverPool(req, res, options));
+    forwardOverHttp2(req, res, sessions, { fullPath: upstream.basePath + options.path, headers: options.headers, ...(options.bytes !== undefined ? { bytes: options.bytes } : {}), ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}) }, () => forwardOverPool(req, res, options));
     return;
   }
   forwardOverPool(req, res, options);
@@ -84,7 +85,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
     failed = true;
     if (res.destroyed) return;
     if (res.headersSent) res.destroy();
-    else options.onError(UpstreamError.from(err, headersTimeout));
+    else options.onError(upstreamFailure(err, headersTimeout));
   };
 
   let body: Buffer | AsyncIterable<Buffer> | null = null;
@@ -140,7 +141,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
         if (bytes !== undefined) bytes.out += chunk.length;
         // Paused only once RESPONSE_BUFFER_BYTES wait for the client, resumed when they are all out: pausing undici
         // at the socket's 16 KB mark paused it for almost every chunk of a large body, and each resume re-reads what
-        // its socket holds (a 100 MB `docker export` took 40 s of CPU).
+        // its socket holds (docs/performance.md, step 11).
         if (!res.write(chunk) && res.writableLength >= RESPONSE_BUFFER_BYTES && !paused) {
           paused = true;
           c.pause();

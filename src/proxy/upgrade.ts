@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { countInto, type ByteCount } from './byte-count.js';
 import { responseHeaders, upgradeResponseHeaders } from './hop-by-hop.js';
-import { UpstreamError } from './errors.js';
+import type { GatewayError } from '../errors.js';
+import { upstreamFailure } from './errors.js';
+import { rawResponse } from './raw-response.js';
 import { pipeSockets } from './pipe-sockets.js';
 import type { Upstream } from './upstream.js';
 
@@ -11,7 +13,7 @@ export interface UpgradeOptions {
   readonly path: string;
   /** Complete outgoing headers, Connection: Upgrade and Upgrade included. */
   readonly headers: string[];
-  readonly onError: (err: UpstreamError) => void;
+  readonly onError: (err: GatewayError) => void;
   /** The request body sent before the upgrade (Docker's exec start carries JSON); its length is in `headers`. */
   readonly body?: Buffer;
   /** The upstream agreed (101) and bytes now flow; onClose runs when the session ends. */
@@ -33,12 +35,6 @@ export function closeAfterAnswer(socket: Duplex): void {
   socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
 }
 
-function head(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
-  let text = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
-  for (let i = 0; i < rawHeaders.length; i += 2) text += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
-  return `${text}\r\n`;
-}
-
 /**
  * Forwards a protocol upgrade of any kind (WebSocket over GET, SPDY/3.1 or Docker's tcp over POST: invariants.md 26)
  * over HTTP/1.1 and, once the upstream answers 101, pipes raw bytes both ways. A refused handshake reaches the client
@@ -51,7 +47,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     socket.destroy();
     return;
   }
-  const outgoing = upstream.request(upstream.requestOptions(req.method ?? 'GET', options.path, options.headers, true));
+  const outgoing = upstream.request(upstream.upgradeOptions(req.method ?? 'GET', options.path, options.headers));
   let answered = false;
 
   const abandon = (): void => {
@@ -75,7 +71,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
       upstreamSocket.destroy();
       return;
     }
-    socket.write(head(upstreamRes.statusCode ?? 101, upstreamRes.statusMessage, upgradeResponseHeaders(upstreamRes.rawHeaders)));
+    socket.write(rawResponse(upstreamRes.statusCode ?? 101, upgradeResponseHeaders(upstreamRes.rawHeaders), undefined, upstreamRes.statusMessage ?? ''));
     if (upstreamHead.length > 0) socket.write(upstreamHead);
     if (clientHead.length > 0) upstreamSocket.write(clientHead);
     if (options.bytes !== undefined) {
@@ -97,7 +93,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
     const headers = responseHeaders(upstreamRes.rawHeaders);
     headers.push('Connection', 'close');
     closeAfterAnswer(socket);
-    socket.write(head(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers));
+    socket.write(rawResponse(upstreamRes.statusCode ?? 502, headers, undefined, upstreamRes.statusMessage ?? ''));
     upstreamRes.on('close', () => {
       if (!upstreamRes.complete) socket.destroy();
     });
@@ -108,7 +104,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
   outgoing.on('error', (err) => {
     if (socket.destroyed) return;
     if (answered) socket.destroy();
-    else options.onError(UpstreamError.from(err));
+    else options.onError(upstreamFailure(err));
   });
 
   if (options.body !== undefined && options.bytes !== undefined) options.bytes.in += options.body.length;

@@ -21,16 +21,12 @@ export interface UpstreamOptions {
    * applied to watches, follows and upgrades, nor to requests whose body the client is still streaming.
    */
   readonly responseHeaderTimeoutMs?: number;
-  /** How long a kept-alive connection of the gateway's own calls may sit unused before it is closed. */
+  /** How long an idle kept-alive connection of the gateway's own calls stays open (default: undici's, 4 s). */
   readonly idleConnectionMs?: number;
 }
 
-/**
- * Idle keep-alive connections of the gateway's own calls close after this long, as undici's pool closes its own
- * (4 s): node:http's Agent otherwise keeps up to maxFreeSockets of them open for good, and a burst of Docker
- * ownership lookups left hundreds of connections to dockerd open (test/integration/client-aborts.test.ts).
- */
-export const IDLE_CONNECTION_MS = 5_000;
+/** The largest answer the gateway reads for one of its own calls (an engine's container list, an inspect). */
+const MAX_OWN_CALL_BYTES = 16 * 1024 * 1024;
 
 /**
  * Where a COE's requests go: scheme, host, port, a base path, and the connection pools. Ordinary requests share a
@@ -48,8 +44,11 @@ export class Upstream {
   readonly responseHeaderTimeoutMs: number;
   /** `scheme://host:port` of the pool. */
   readonly origin: string;
-  /** The gateway's own calls (health checks, Docker ownership lookups). */
-  readonly agent: http.Agent;
+  /**
+   * The gateway's own calls (health checks, Docker ownership lookups): a pool of its own, so their answers can be
+   * bounded (maxResponseSize) without bounding what is proxied.
+   */
+  readonly calls: Pool;
   readonly upgradeAgent: http.Agent;
   readonly isTls: boolean;
   /** Set when the upstream listens on a unix socket (the URL then only names the Host header). */
@@ -60,8 +59,6 @@ export class Upstream {
     this.isTls = this.url.protocol === 'https:';
     this.basePath = this.url.pathname.replace(/\/+$/, '');
     this.hostHeader = this.url.host;
-    // `timeout` is the free sockets' idle limit; every request through this agent sets a timeout of its own.
-    const common = { scheduling: 'lifo' as const, maxFreeSockets: 256, timeout: options.idleConnectionMs ?? IDLE_CONNECTION_MS };
     // One secure context for every connection: given `ca`/`cert`/`key` instead, Node builds a new context (parsing
     // the CA bundle, loading the key) for each connection, which dominated the cost of opening a watch or an exec.
     const secure = this.isTls
@@ -75,29 +72,24 @@ export class Upstream {
           rejectUnauthorized: tls_?.rejectUnauthorized ?? true,
         }
       : undefined;
-    if (secure !== undefined) {
-      this.agent = new https.Agent({ keepAlive: true, ...common, ...secure });
-      this.upgradeAgent = new https.Agent({ keepAlive: false, ...secure });
-    } else {
-      this.agent = new http.Agent({ keepAlive: true, ...common });
-      this.upgradeAgent = new http.Agent({ keepAlive: false });
-    }
+    this.upgradeAgent = secure !== undefined ? new https.Agent({ keepAlive: false, ...secure }) : new http.Agent({ keepAlive: false });
     this.socketPath = socketPath;
     this.origin = this.url.origin;
-    this.pool = new Pool(this.origin, {
-      // Watches, `logs -f` and slow LISTs live as long as both ends want (invariants.md 11).
-      headersTimeout: 0,
-      bodyTimeout: 0,
+    const where = {
       connectTimeout: CONNECT_TIMEOUT_MS,
       ...(socketPath !== undefined ? { socketPath } : {}),
       ...(secure !== undefined ? { connect: secure } : {}),
-    });
+    };
+    // Watches, `logs -f` and slow LISTs live as long as both ends want (invariants.md 11).
+    this.pool = new Pool(this.origin, { ...where, headersTimeout: 0, bodyTimeout: 0 });
+    const idle = options.idleConnectionMs !== undefined ? { keepAliveTimeout: options.idleConnectionMs, keepAliveMaxTimeout: options.idleConnectionMs } : {};
+    this.calls = new Pool(this.origin, { ...where, ...idle, maxResponseSize: MAX_OWN_CALL_BYTES });
     this.responseHeaderTimeoutMs = options.responseHeaderTimeoutMs ?? 0;
     this.http2 = options.http2LongLived === true && secure !== undefined && socketPath === undefined ? new Http2Sessions(this.origin, secure) : undefined;
   }
 
-  /** Request options for a path relative to the upstream's base path. */
-  requestOptions(method: string, path: string, headers: string[], upgrade: boolean): http.RequestOptions {
+  /** node:http request options for an upgrade to a path relative to the upstream's base path. */
+  upgradeOptions(method: string, path: string, headers: string[]): http.RequestOptions {
     return {
       protocol: this.url.protocol,
       hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
@@ -106,7 +98,7 @@ export class Upstream {
       method,
       path: this.basePath + path,
       headers,
-      agent: upgrade ? this.upgradeAgent : this.agent,
+      agent: this.upgradeAgent,
       setHost: false,
     };
   }
@@ -118,7 +110,7 @@ export class Upstream {
   close(): void {
     void this.pool.destroy();
     this.http2?.close();
-    this.agent.destroy();
+    void this.calls.destroy();
     this.upgradeAgent.destroy();
   }
 }

@@ -6,11 +6,10 @@ import { auditPath, type AuditRecord, type AuditTrail } from '../observability/a
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ByteCount } from '../proxy/byte-count.js';
-import type { UpstreamError } from '../proxy/errors.js';
-import { RateLimitError } from './rate-limit.js';
+import { systemCode, type GatewayError } from '../errors.js';
 
 /** nginx's code for "the client went away before an answer": the audit trail must not claim a 200 nobody got. */
-export const CLIENT_CLOSED = 499;
+const CLIENT_CLOSED = 499;
 
 export interface ExchangeRecorderOptions {
   readonly coe: string;
@@ -56,6 +55,13 @@ export class Exchange {
     this.bytes.out += bytes;
   }
 
+  /** What the route says of the request, known before the caller is. */
+  describe(facts: { readonly namespace?: string | undefined; readonly object?: string | undefined; readonly longLived: boolean }): void {
+    this.namespace = facts.namespace;
+    this.object = facts.object;
+    this.longLived = facts.longLived;
+  }
+
   /** The request leaves for the upstream now. */
   sentUpstream(): void {
     // Already over (the client left while it was being authenticated): nothing went upstream, nothing is open.
@@ -73,18 +79,14 @@ export class Exchange {
     }
   };
 
-  /**
-   * Writes the gateway's own refusal with `write` (which returns the body size) and records it with its reason. A
-   * `cause` that knows who was refused (a rate limit: the caller was authenticated first) names them in the record.
-   */
-  refuseWith<R extends { readonly status: number; readonly message: string }>(reply: R, write: (reply: R) => number, cause?: unknown): void {
-    if (this.identity === undefined && cause instanceof RateLimitError) this.identity = cause.identity;
+  /** Writes the gateway's own refusal with `write` (which returns the body size) and records it with its reason. */
+  refuseWith<R extends { readonly status: number; readonly message: string }>(reply: R, write: (reply: R) => number): void {
     this.refuse(reply.status, reply.message, write(reply));
   }
 
   /** The upstream could not be reached or broke before answering; the gateway answered with `bytes` of error. */
-  upstreamFailed(err: UpstreamError, bytes: number): void {
-    this.options.metrics.upstreamErrors.inc({ coe: this.options.coe, code: err.code ?? 'unknown' });
+  upstreamFailed(err: GatewayError, bytes: number): void {
+    this.options.metrics.upstreamErrors.inc({ coe: this.options.coe, code: systemCode(err.cause) || 'unknown' });
     this.refuse(err.status, err.message, bytes);
   }
 

@@ -13,13 +13,33 @@ export interface Readiness {
    * stays ready: an upstream that is down is down for every replica, and the other COE and cached tokens still work.
    */
   readonly blocking?: boolean;
+  /** Further facts for the /readyz body (warnings an operator should act on). */
+  readonly warnings?: readonly string[];
 }
 
-/** One container engine's endpoint (`/k8s`, later `/docker`): the gateway hands it everything under its prefix. */
-export interface CoeMount {
-  /** The first path segment this mount serves. */
+/**
+ * What the dispatcher knows of a COE, served or not: its prefix, the first path segments of its API, and what to tell
+ * a client that sent one of them without the prefix (at the root, or below a mount that forwards every path).
+ */
+export interface Signpost {
+  /** The first path segment this COE is served at. */
   readonly name: string;
   readonly dialect: Dialect;
+  /** Whether a first path segment is one of this COE's API roots (`api`, `v1.41` ...). */
+  readonly isApiRoot: (segment: string) => boolean;
+  readonly prefixHint: string;
+}
+
+/**
+ * One container engine's endpoint (`/k8s`, `/docker`): the gateway hands it everything under its prefix. A mount
+ * declares what the dispatcher needs to know of it; no shared file names a COE.
+ */
+export interface CoeMount extends Signpost {
+  /**
+   * The mount forwards every path below it as it is (no allow-list of its own), so another COE's API path sent here
+   * is answered with that COE's hint rather than forwarded.
+   */
+  readonly verbatim: boolean;
   /** `target.rest` is the raw path and query below the prefix, as the client sent them; segments are decoded. */
   handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void;

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionDecision } from '../k8s/pod-admission.js';
 import type { Logger } from '../observability/logger.js';
 import { readBody } from '../proxy/read-body.js';
-import { gatewayDialect, sendError, toErrorReply } from './respond.js';
+import { GatewayError } from '../errors.js';
+import { gatewayDialect, replyFor, sendError } from './respond.js';
 
 /** Where the apiserver calls the gateway's validating admission webhook for pods (outside /k8s and /docker). */
 export const POD_ADMISSION_PATH = '/admission/v1/pods';
@@ -23,16 +24,11 @@ export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
  */
 export const REVIEW_READ_MS = 30_000;
 
-class ReviewTooSlowError extends Error {
-  override readonly name = 'ReviewTooSlowError';
-  readonly status = 408;
-}
-
 function readReview(req: IncomingMessage, readMs: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new ReviewTooSlowError(`the AdmissionReview did not arrive within ${readMs / 1000} s`)), readMs);
+    timer = setTimeout(() => reject(new GatewayError('request_timeout', `the AdmissionReview did not arrive within ${readMs / 1000} s`)), readMs);
   });
   return Promise.race([readBody(req, MAX_REVIEW_BYTES, Number.isFinite(declared) ? declared : undefined), late]).finally(() => clearTimeout(timer));
 }
@@ -66,7 +62,7 @@ export function podAdmissionHandler(
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);
     } catch (err) {
-      const reply = toErrorReply(err, logger);
+      const reply = replyFor(err, logger);
       logger.warn({ status: reply.status, reason: reply.message }, 'admission review refused unread');
       sendError(res, gatewayDialect, reply);
     }

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
+import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface RateLimitConfig {
@@ -7,22 +8,6 @@ export interface RateLimitConfig {
   readonly requestsPerSecond: number;
   /** Requests a project may make at once after a quiet spell. */
   readonly burst: number;
-}
-
-/** 429: the caller's project spent its requests; `Retry-After` says when the next one fits. */
-export class RateLimitError extends Error {
-  override readonly name = 'RateLimitError';
-  readonly status = 429;
-  readonly headers: Readonly<Record<string, string>>;
-  constructor(
-    message: string,
-    retryAfterSeconds: number,
-    /** Who was refused, for the audit record. */
-    readonly identity: AnyIdentity,
-  ) {
-    super(message);
-    this.headers = { 'Retry-After': String(retryAfterSeconds) };
-  }
 }
 
 /** Projects (and scope-only callers) tracked at once; the least recently seen are forgotten, starting full again. */
@@ -44,7 +29,7 @@ export class ProjectRateLimiter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Takes one request for the caller; throws RateLimitError when the caller's bucket is empty. */
+  /** Takes one request for the caller; throws a `rate_limited` GatewayError (429, Retry-After) when the bucket is empty. */
   take(identity: AnyIdentity): void {
     const key = isProjectScoped(identity) ? `p:${identity.project.id}` : `u:${identity.user.id}`;
     const { requestsPerSecond: rate, burst } = this.config;
@@ -60,10 +45,8 @@ export class ProjectRateLimiter {
     this.metrics?.rateLimited.inc({ coe: this.coe });
     const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / rate));
     const who = isProjectScoped(identity) ? `project ${identity.project.name}` : `user ${identity.user.name}`;
-    throw new RateLimitError(
-      `too many requests from ${who} to /${this.coe}: the limit is ${rate} per second (bursts of ${burst}); retry after ${retryAfter} s`,
-      retryAfter,
-      identity,
-    );
+    throw new GatewayError('rate_limited', `too many requests from ${who} to /${this.coe}: the limit is ${rate} per second (bursts of ${burst}); retry after ${retryAfter} s`, {
+      headers: { 'Retry-After': String(retryAfter) },
+    });
   }
 }

@@ -1,12 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { rawResponse } from '../proxy/raw-response.js';
 import { closeAfterAnswer } from '../proxy/upgrade.js';
 
 /** An error on its way to the client: status, a message for the user, extra headers. */
 export interface ErrorReply {
   readonly status: number;
   readonly message: string;
+  readonly code?: ErrorCode;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -19,21 +22,19 @@ export const gatewayDialect: Dialect = (reply) => ({
 });
 
 /**
- * Any thrown value -> ErrorReply. Errors that carry a 4xx/5xx `status` were made for the user and keep their message;
- * anything else is an internal error whose details go to the log only (no stack traces to clients).
+ * Any thrown value -> ErrorReply. A GatewayError was made for the user and keeps its message; anything else is an
+ * internal error whose details go to the log only (no stack traces to clients).
  */
-export function toErrorReply(err: unknown, logger: Logger): ErrorReply {
-  if (err instanceof Error) {
-    const { status, headers } = err as Error & { status?: unknown; headers?: unknown };
-    if (typeof status === 'number' && status >= 400 && status <= 599) {
-      return typeof headers === 'object' && headers !== null
-        ? { status, message: err.message, headers: headers as Record<string, string> }
-        : { status, message: err.message };
-    }
+export function replyFor(err: unknown, logger: Logger): ErrorReply {
+  if (err instanceof GatewayError) {
+    if (err.code === 'outgoing_violation') logger.error({ reason: err.message }, 'refused to send a request that broke an invariant');
+    return { status: err.status, message: err.code === 'outgoing_violation' ? INTERNAL : err.message, code: err.code, ...(err.headers !== undefined ? { headers: err.headers } : {}) };
   }
   logger.error({ err }, 'unexpected error while handling a request');
-  return { status: 500, message: 'internal error in the gateway; the operator can find details in its log' };
+  return { status: 500, message: INTERNAL, code: 'internal' };
 }
+
+const INTERNAL = 'internal error in the gateway; the operator can find details in its log';
 
 /** How long a refused request's body may go on arriving after the refusal was sent. */
 export const REFUSED_BODY_LINGER_MS = 5_000;
@@ -77,10 +78,8 @@ export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorRep
 export function sendErrorOnSocket(socket: Duplex, dialect: Dialect, reply: ErrorReply): number {
   if (socket.destroyed) return 0;
   const { contentType, body } = dialect(reply);
-  let head = `HTTP/1.1 ${reply.status} ${reply.status < 500 ? 'Request Refused' : 'Gateway Error'}\r\n`;
-  for (const [k, v] of Object.entries(reply.headers ?? {})) head += `${k}: ${v}\r\n`;
-  head += `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  const headers = [...Object.entries(reply.headers ?? {}).flat(), 'Content-Type', contentType];
   closeAfterAnswer(socket);
-  socket.end(head + body);
+  socket.end(rawResponse(reply.status, headers, body));
   return Buffer.byteLength(body);
 }

@@ -41,6 +41,12 @@ export class FakeDockerEngine {
   readonly unansweredClosedAt = new Map<string, number>();
   /** Requests whose connection closed before their body had fully arrived (the sender gave up mid-upload). */
   bodiesCutOff = 0;
+  /** While set, a hijack whose body has arrived waits for this before it is answered 101. */
+  upgradeGate: Promise<void> | undefined;
+  /** Called as each ordinary request's head arrives, with its path (API version stripped). */
+  onRequestArrived: ((path: string) => void) | undefined;
+  /** Called when a hijack's request and body have arrived (before any gate). */
+  onUpgradeRequest: (() => void) | undefined;
   private readonly server = http.createServer((req, res) => this.onRequest(req, res));
 
   constructor() {
@@ -68,6 +74,7 @@ export class FakeDockerEngine {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.onRequestArrived?.((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
     req.on('close', () => {
       if (!req.complete) this.bodiesCutOff += 1;
     });
@@ -147,6 +154,14 @@ export class FakeDockerEngine {
     const length = Number(req.headers['content-length'] ?? 0);
     let received = head;
     const answer = (): void => {
+      this.onUpgradeRequest?.();
+      if (this.upgradeGate !== undefined) {
+        // Bytes the client sends meanwhile wait in the socket, as they do in a real engine's.
+        socket.pause();
+        void this.upgradeGate.then(respond);
+      } else respond();
+    };
+    const respond = (): void => {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body: received.subarray(0, length).toString() });
       (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
       socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
@@ -154,6 +169,7 @@ export class FakeDockerEngine {
       if (rest.length > 0) socket.write(`out:${rest.toString()}`);
       socket.on('data', (d: Buffer) => socket.write(`out:${d.toString()}`));
       socket.on('end', () => socket.end('exec-done'));
+      socket.resume();
     };
     if (received.length >= length) return answer();
     const onData = (d: Buffer): void => {

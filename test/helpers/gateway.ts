@@ -28,6 +28,8 @@ export interface TestGatewayOptions {
   readonly tls?: boolean;
   /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
   readonly tlsExtra?: string;
+  /** More keys inside listen, each line indented by two spaces. */
+  readonly listenYaml?: string;
   readonly extraYaml?: string;
   /** More keys inside the k8s section, each line indented by two spaces. */
   readonly k8sYaml?: string;
@@ -70,6 +72,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     '  host: 127.0.0.1',
     '  port: 0',
     ...(tls ? [`  tls: {certFile: ${tls.cert}, keyFile: ${tls.key}${options.tlsExtra ? `, ${options.tlsExtra}` : ''}}`] : []),
+    ...(options.listenYaml !== undefined ? [options.listenYaml] : []),
     'keystone:',
     `  authUrl: ${options.keystoneUrl}`,
     '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',

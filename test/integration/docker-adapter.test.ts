@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
-import { DEFAULT_NETWORK_LABEL, OWNER_LABEL } from '../../src/docker/ownership.js';
+import { OWNER_LABEL } from '../../src/docker/ownership.js';
+import { DEFAULT_NETWORK_LABEL } from '../../src/docker/project-network.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
@@ -213,6 +214,38 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.ok((await c.untilEnded()).endsWith('exec-done'));
     const start = engine.requests.find((r) => r.url.includes('/exec/exec-alice/start'));
     assert.equal(start?.body, body);
+  });
+
+  it('exec start: stdin sent after the body and before the engine answers 101 reaches the engine (nothing is dropped in the gap)', async () => {
+    let release!: () => void;
+    engine.upgradeGate = new Promise<void>((r) => (release = r));
+    const received = new Promise<void>((r) => (engine.onUpgradeRequest = r));
+    const lookedUp = new Promise<void>((r) => (engine.onRequestArrived = (p) => p === '/exec/exec-alice/json' && r()));
+    try {
+      const c = await RawConnection.open(port);
+      const body = '{"Detach":false,"Tty":false}';
+      c.write(
+        requestHead('POST', '/docker/v1.41/exec/exec-alice/start', [
+          ['X-Auth-Token', 'alice-token'], ['Content-Type', 'application/json'], ['Content-Length', String(body.length)],
+          ['Connection', 'Upgrade'], ['Upgrade', 'tcp'],
+        ]),
+      );
+      // The body comes after the head (the gateway is checking the exec's owner): it reads the body off the connection.
+      await lookedUp;
+      c.write(body);
+      await received;
+      c.write('typed-before-the-101');
+      // Loopback delivers at once: a poll phase of this (in-process) gateway reads those bytes before the 101 exists.
+      for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
+      release();
+      await c.until((t) => t.includes('out:typed-before-the-101'));
+      c.endWrite();
+      assert.ok((await c.untilEnded()).endsWith('exec-done'));
+    } finally {
+      engine.upgradeGate = undefined;
+      engine.onUpgradeRequest = undefined;
+      engine.onRequestArrived = undefined;
+    }
   });
 
   it("the engine never sees the caller's credentials or forwarding claims, on plain and hijacked requests", async () => {

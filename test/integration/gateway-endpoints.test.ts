@@ -213,7 +213,7 @@ describe('graceful shutdown', () => {
 
   const openSession = async (port: number): Promise<RawConnection> => {
     const session = await RawConnection.open(port);
-    session.write(requestHead('POST', '/k8s/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+    session.write(requestHead('POST', '/k8s/api/v1/namespaces/os-alpha/pods/p/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
     await session.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
     return session;
   };
@@ -287,14 +287,14 @@ describe('graceful shutdown', () => {
       const session = await RawConnection.open(gw.port, tls);
       const watch = await RawConnection.open(gw.port, tls);
       try {
-        session.write(requestHead('POST', '/k8s/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
+        session.write(requestHead('POST', '/k8s/api/v1/namespaces/os-alpha/pods/p/exec', [['X-Auth-Token', 't'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1']]));
         await session.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
         watch.write(requestHead('GET', '/k8s/watch', [['X-Auth-Token', 't']]));
         await watch.until((t) => t.includes('ADDED'));
         await gw.stop();
         // Read at once: main.ts exits the process as soon as shutdown() returns.
         const kinds = gw.audit.records.map((r) => `${r.kind} ${r.path} ${r.status}`);
-        assert.ok(kinds.includes('session /k8s/exec 101'), `the exec session's record: ${JSON.stringify(kinds)}`);
+        assert.ok(kinds.includes('session /k8s/api/v1/namespaces/os-alpha/pods/p/exec 101'), `the exec session's record: ${JSON.stringify(kinds)}`);
         assert.ok(kinds.some((k) => k.startsWith('request /k8s/watch ')), `the watch's record: ${JSON.stringify(kinds)}`);
       } finally {
         session.destroy();

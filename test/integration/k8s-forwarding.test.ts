@@ -61,6 +61,18 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
     assert.equal(upstream.requests.length, before, 'forwarded to the apiserver');
   });
 
+  it('a "token" longer than any Keystone issues (4 to 8 KB) is the caller\'s 401, not a Keystone outage: Keystone is never asked', async () => {
+    const calls = keystone.validateCalls;
+    const metricsBefore = await gw.gateway.metrics.registry.getSingleMetricAsString('zun_gateway_keystone_requests_total');
+    for (const size of [4096, 6 * 1024, 8000]) {
+      const res = await request(`${gw.url}/k8s/api/v1/namespaces/os-alpha/pods`, { headers: { 'x-auth-token': 'A'.repeat(size) } });
+      assert.equal(res.status, 401, `${size} bytes`);
+      assert.match(JSON.parse(res.body.toString()).message, /longer than 2048 characters and cannot be a Keystone token/);
+    }
+    assert.equal(keystone.validateCalls, calls, 'Keystone was asked about a token it could not have issued');
+    assert.equal(await gw.gateway.metrics.registry.getSingleMetricAsString('zun_gateway_keystone_requests_total'), metricsBefore);
+  });
+
   describe('bytes', () => {
     it('forwards a binary body byte for byte with Content-Length; method, path and query unchanged; /k8s stripped', async () => {
       const body = Buffer.concat([randomBytes(1 << 20), Buffer.from('\r\n\0\r\n0\r\n\r\n')]);

@@ -28,7 +28,9 @@ function writeConfig(dir: string, options: { authUrl: string; listen?: string; k
 /** Runs `serve` expecting it to refuse to start. */
 const serveFailing = (config: string) => runServe(config, { GATEWAY_PASSWORD: 'p' });
 
-describe('`serve` checks Keystone as it starts', () => {
+describe('`serve` checks Keystone as it starts', function () {
+  // Each case starts gateway processes (node, the server's modules): seconds each on a busy two-core machine.
+  this.timeout(60_000);
   let dir: string;
   let keystone: KeystoneDouble;
   before(async () => {
@@ -65,7 +67,8 @@ describe('`serve` checks Keystone as it starts', () => {
   });
 });
 
-describe('`serve` refuses to start with a setting it cannot use, naming the setting (exit 2, as for a bad config)', () => {
+describe('`serve` refuses to start with a setting it cannot use, naming the setting (exit 2, as for a bad config)', function () {
+  this.timeout(60_000);
   let dir: string;
   let good: { cert: string; key: string };
   let other: { cert: string; key: string };

@@ -1,7 +1,8 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Authenticator } from '../../src/auth/authenticator.js';
-import { AuthError } from '../../src/auth/errors.js';
+
 import { KeystoneClient } from '../../src/auth/keystone-client.js';
 import { SERVICE_REFUSAL_HOLD_MS, SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
 import { tokenKey } from '../../src/auth/token-cache.js';
@@ -39,7 +40,7 @@ function setup(
 }
 
 const rejectsWith = async (p: Promise<unknown>, status: number, message?: RegExp) =>
-  assert.rejects(p, (err: unknown) => err instanceof AuthError && err.status === status && (message === undefined || message.test(err.message)));
+  assert.rejects(p, (err: unknown) => err instanceof GatewayError && err.status === status && (message === undefined || message.test(err.message)));
 
 describe('Authenticator (Keystone double)', () => {
   let keystone: KeystoneDouble;
@@ -140,7 +141,7 @@ describe('Authenticator (Keystone double)', () => {
     keystone.delayMs = 50;
     const { auth } = setup(keystone);
     const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => auth.authenticate('bogus-burst')));
-    assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof AuthError && o.reason.status === 401));
+    assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof GatewayError && o.reason.status === 401));
     assert.equal(keystone.validateCalls, 1);
   });
 

@@ -1,5 +1,6 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig, substituteEnv } from '../../src/config/load.js';
+import { parseConfig, substituteEnv } from '../../src/config/load.js';
 
 const minimal = (extra = '') => `keystone:
   authUrl: http://127.0.0.1:5000/v3
@@ -41,11 +42,11 @@ describe('configuration', () => {
   it('an unquoted ${NAME} inside { } or [ ] (not YAML) is refused with how to write it', () => {
     for (const line of ['listen: {port: ${PORT}}', 'docker: {allowedRegistries: [${REGISTRY}]}']) {
       assert.throws(() => parseConfig(minimal(line), { GATEWAY_PASSWORD: 'p', PORT: '1', REGISTRY: 'r' }), (err: unknown) =>
-        err instanceof ConfigError && /is not valid YAML/.test(err.message) && err.message.includes('must be quoted, e.g. {password: "${GATEWAY_PASSWORD}"}'));
+        err instanceof GatewayError && /is not valid YAML/.test(err.message) && err.message.includes('must be quoted, e.g. {password: "${GATEWAY_PASSWORD}"}'));
     }
     // Other YAML errors get no such hint, and the quoted and block forms are fine.
     assert.throws(() => parseConfig(minimal('listen: {port: 1'), { GATEWAY_PASSWORD: 'p' }), (err: unknown) =>
-      err instanceof ConfigError && /is not valid YAML/.test(err.message) && !err.message.includes('must be quoted'));
+      err instanceof GatewayError && /is not valid YAML/.test(err.message) && !err.message.includes('must be quoted'));
     assert.equal(parseConfig(minimal('listen: {port: "${PORT}"}'), { GATEWAY_PASSWORD: 'p', PORT: '1' }).listen.port, 1);
   });
 
@@ -59,12 +60,12 @@ describe('configuration', () => {
 
   it('substitutes inside lists and nested maps, naming the nested key when a variable is missing', () => {
     assert.throws(() => substituteEnv({ a: { b: ['ok', 'x${MISSING}'] } }, {}), (err: unknown) =>
-      err instanceof ConfigError && err.message.includes('a.b.1') && err.message.includes('MISSING'));
+      err instanceof GatewayError && err.message.includes('a.b.1') && err.message.includes('MISSING'));
   });
 
   it('names the key and the variable when a variable is missing', () => {
     assert.throws(() => parseConfig(minimal(), {}), (err: unknown) =>
-      err instanceof ConfigError && /keystone\.serviceCredentials\.password: environment variable GATEWAY_PASSWORD is not set/.test(err.message));
+      err instanceof GatewayError && /keystone\.serviceCredentials\.password: environment variable GATEWAY_PASSWORD is not set/.test(err.message));
   });
 
   it('names unknown keys and bad values', () => {
@@ -90,7 +91,7 @@ describe('configuration', () => {
 
   it('fills defaults', () => {
     const config = parseConfig(minimal('k8s: {tenancy: {}}'), { GATEWAY_PASSWORD: 'p' });
-    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443 });
+    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 8443, firstByteTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 65 });
     assert.equal(config.keystone.cacheTtlSeconds, 300);
     assert.deepEqual(config.k8s?.impersonation, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
     assert.equal(config.k8s?.tenancy?.namespaceTemplate, 'os-{project_name}');

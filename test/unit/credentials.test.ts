@@ -1,9 +1,10 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { MAX_TOKEN_LENGTH, extractToken, stripBearerSubprotocol } from '../../src/auth/credentials.js';
-import { AuthError } from '../../src/auth/errors.js';
+import { MAX_TOKEN_LENGTH, credentialSecret, extractCredential, extractToken, stripBearerSubprotocol } from '../../src/auth/credentials.js';
+
 
 const fails = (raw: string[], status: number, upgrade = false, message?: RegExp) =>
-  assert.throws(() => extractToken(raw, { upgrade }), (e: unknown) => e instanceof AuthError && e.status === status && (!message || message.test(e.message)));
+  assert.throws(() => extractToken(raw, { upgrade }), (e: unknown) => e instanceof GatewayError && e.status === status && (!message || message.test(e.message)));
 
 describe('token extraction', () => {
   it('reads X-Auth-Token and Authorization: Bearer (any case of the scheme)', () => {
@@ -54,5 +55,45 @@ describe('token extraction', () => {
     assert.equal(stripBearerSubprotocol('base64url.bearer.authorization.k8s.io.eHl6'), undefined);
     assert.equal(stripBearerSubprotocol('v5.channel.k8s.io,v4.channel.k8s.io'), 'v5.channel.k8s.io, v4.channel.k8s.io');
     assert.equal(stripBearerSubprotocol('SPDY/3.1+portforward.k8s.io'), 'SPDY/3.1+portforward.k8s.io');
+  });
+});
+
+describe('credential extraction with application credentials (the Docker mount)', () => {
+  const docker = { applicationCredentials: true, howTo: 'put it in HttpHeaders' };
+  const basic = (text: string): string => `Basic ${Buffer.from(text).toString('base64')}`;
+  const refused = (raw: string[], status: number, message: RegExp, upgrade = false) =>
+    assert.throws(() => extractCredential(raw, upgrade, docker), (e: unknown) => e instanceof GatewayError && e.status === status && message.test(e.message));
+
+  it('reads Authorization: Basic <id:secret> as an application credential (the secret may hold colons)', () => {
+    assert.deepEqual(extractCredential(['Authorization', basic('app-id:se:cret')], false, docker), { kind: 'applicationCredential', id: 'app-id', secret: 'se:cret' });
+    assert.deepEqual(extractCredential(['authorization', `bAsIc ${Buffer.from('a:b').toString('base64')}`], false, docker), { kind: 'applicationCredential', id: 'a', secret: 'b' });
+  });
+
+  it('still reads a token from X-Auth-Token or Bearer', () => {
+    assert.deepEqual(extractCredential(['X-Auth-Token', 'tok'], false, docker), { kind: 'token', token: 'tok' });
+    assert.deepEqual(extractCredential(['Authorization', 'Bearer tok'], false, docker), { kind: 'token', token: 'tok' });
+  });
+
+  it('refuses a Basic credential and a token together, a Basic without id or secret, and two Authorization headers', () => {
+    refused(['Authorization', basic('a:b'), 'X-Auth-Token', 'tok'], 400, /both an application credential and a token/);
+    refused(['Authorization', basic('no-colon')], 401, /application credential as <id>:<secret>/);
+    refused(['Authorization', basic(':secret')], 401, /<id>:<secret>/);
+    refused(['Authorization', basic('id:')], 401, /<id>:<secret>/);
+    refused(['Authorization', basic('a:b'), 'Authorization', basic('c:d')], 400, /several Authorization headers/);
+  });
+
+  it("says the mount's own way to send a credential when there is none, and takes no WebSocket token where the mount does not", () => {
+    refused([], 401, /no token; put it in HttpHeaders/);
+    const proto = `base64url.bearer.authorization.k8s.io.${Buffer.from('tok').toString('base64url')}`;
+    refused(['Sec-WebSocket-Protocol', proto], 401, /no token/, true);
+  });
+
+  it('without application credentials, Basic is a scheme not accepted here', () => {
+    assert.throws(() => extractCredential(['Authorization', basic('a:b')], false, {}), (e: unknown) => e instanceof GatewayError && e.status === 401 && /scheme 'Basic' is not accepted/.test(e.message));
+  });
+
+  it('the credential secret is what the final check looks for', () => {
+    assert.equal(credentialSecret({ kind: 'token', token: 't1' }), 't1');
+    assert.equal(credentialSecret({ kind: 'applicationCredential', id: 'i', secret: 's' }), 's');
   });
 });

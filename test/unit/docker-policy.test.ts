@@ -1,18 +1,14 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import {
-  checkContainerCreate,
-  checkContainerUpdate,
-  checkExecCreate,
-  checkNetworkCreate,
-  checkVolumeCreate,
-} from '../../src/docker/body-check.js';
-import { BodyError, foldKey, parseBody } from '../../src/docker/json-body.js';
-import { OWNER_LABEL, applyLimits, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
-import { PolicyError, checkApiVersion, matchEndpoint, olderThanServed, writes } from '../../src/docker/policy.js';
+import { checkContainerCreate, checkContainerUpdate, checkExecCreate, checkNetworkCreate, checkVolumeCreate } from '../../src/docker/body-check.js';
+import { foldKey, parseBody } from '../../src/docker/json-body.js';
+import { applyLimits } from '../../src/docker/limits.js';
+import { OWNER_LABEL, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
+import { SERVED_ENDPOINTS, checkApiVersion, matchEndpoint, olderThanServed, writes } from '../../src/docker/policy.js';
 import { checkPullSource, registryOf } from '../../src/docker/registries.js';
 
 const body = (text: string) => parseBody(Buffer.from(text));
-const refused = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BodyError && pattern.test(e.message));
+const refused = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof GatewayError && pattern.test(e.message));
 
 describe('Docker adapter: the body checker sees what the daemon sees', () => {
   it('refuses case-variant duplicates at any depth, including Go folding of the Kelvin sign and long s', () => {
@@ -226,7 +222,7 @@ describe('Docker adapter: API versions', () => {
   it('serves 1.40 and later and unversioned paths; refuses older versions (below 1.24 start took a HostConfig)', () => {
     for (const v of [undefined, 'v1.40', 'v1.41', 'v1.47', 'v2.0']) checkApiVersion(v);
     for (const v of ['v1.23', 'v1.12', 'v1.39', 'v1.024', 'v0.99']) {
-      assert.throws(() => checkApiVersion(v), (e: unknown) => e instanceof PolicyError && e.status === 400 && /oldest is 1\.40/.test(e.message), v);
+      assert.throws(() => checkApiVersion(v), (e: unknown) => e instanceof GatewayError && e.status === 400 && /oldest is 1\.40/.test(e.message), v);
     }
   });
 
@@ -262,7 +258,7 @@ describe('Docker adapter: which registries a pull may reach', () => {
     for (const image of ['127.0.0.1:5000/v3/x', 'localhost:5000/x', 'localhost/x', '10.0.0.1/x', '192.168.1.1:80/x', '172.20.0.1/x', '169.254.169.254/latest',
       '[::1]:5000/x', '[fe80::1]/x', '[::ffff:127.0.0.1]:80/x', '0.0.0.0:80/x', '2130706433:80/x', '127.1:80/x', '0x7f.1/x', 'keystone:5000/x',
       'api.svc/x', 'reg.cluster.local/x', 'metadata.google.internal/x', 'a.localhost/x', 'Reg:80/x']) {
-      assert.throws(() => checkPullSource(image, undefined), (e: unknown) => e instanceof PolicyError && e.status === 403 && /not allowed/.test(e.message), image);
+      assert.throws(() => checkPullSource(image, undefined), (e: unknown) => e instanceof GatewayError && e.status === 403 && /not allowed/.test(e.message), image);
     }
     for (const image of ['busybox', 'library/busybox', 'quay.io/a/b:1', 'registry.example.com:5000/x', '8.8.8.8/x']) checkPullSource(image, undefined);
   });
@@ -276,17 +272,30 @@ describe('Docker adapter: which registries a pull may reach', () => {
 });
 
 describe('Docker adapter: the endpoint allow-list', () => {
-  const allowed: Array<[string, string]> = [
-    ['GET', '_ping'], ['HEAD', '_ping'], ['GET', 'version'], ['GET', 'info'], ['GET', 'containers/json'], ['POST', 'containers/create'],
-    ['GET', 'containers/x/json'], ['POST', 'containers/x/start'], ['POST', 'containers/x/attach'], ['GET', 'containers/x/logs'],
-    ['PUT', 'containers/x/archive'], ['DELETE', 'containers/x'], ['POST', 'exec/e/start'], ['GET', 'images/json'],
-    ['GET', 'images/local/busybox:latest/json'], ['POST', 'images/create'], ['GET', 'volumes'], ['DELETE', 'volumes/v'], ['GET', 'events'],
+  // What each served path's object is: ownership is checked on it before anything reaches the engine.
+  const allowed: Array<[string, string, string | undefined]> = [
+    ['GET', '_ping', undefined], ['HEAD', '_ping', undefined], ['GET', 'version', undefined], ['GET', 'info', undefined],
+    ['GET', 'containers/json', undefined], ['POST', 'containers/create', undefined], ['GET', 'containers/x/json', 'container:x'],
+    ['POST', 'containers/x/start', 'container:x'], ['POST', 'containers/x/attach', 'container:x'], ['GET', 'containers/x/logs', 'container:x'],
+    ['PUT', 'containers/x/archive', 'container:x'], ['GET', 'containers/x/export', 'container:x'], ['DELETE', 'containers/x', 'container:x'],
+    ['POST', 'exec/x/start', 'exec:x'], ['GET', 'exec/x/json', 'exec:x'], ['GET', 'images/json', undefined],
+    ['GET', 'images/local/busybox:latest/json', undefined], ['POST', 'images/create', undefined], ['GET', 'volumes', undefined],
+    ['GET', 'volumes/x', 'volume:x'], ['DELETE', 'volumes/x', 'volume:x'], ['GET', 'networks/x', 'network:x'],
+    ['POST', 'networks/x/connect', 'network:x'], ['GET', 'events', undefined],
   ];
-  for (const [method, path] of allowed) {
-    it(`serves ${method} /${path}`, () => {
-      matchEndpoint(method, path.split('/'));
+  for (const [method, path, object] of allowed) {
+    it(`serves ${method} /${path}${object !== undefined ? `, checking that ${object} is the caller's` : ''}`, () => {
+      const matched = matchEndpoint(method, path.split('/'));
+      const named = matched.endpoint.object !== undefined && matched.id !== undefined ? `${matched.endpoint.object}:${matched.id}` : undefined;
+      assert.equal(named, object);
     });
   }
+
+  it("every served path with an object in it names the object's kind (so its ownership is checked)", () => {
+    for (const endpoint of SERVED_ENDPOINTS) {
+      if (endpoint.pattern.includes(':id')) assert.ok(endpoint.object !== undefined, `/${endpoint.pattern.join('/')} has an :id and no object kind`);
+    }
+  });
   const denied: Array<[string, string, RegExp]> = [
     ['POST', 'build', /builds run on the host: build the image elsewhere .*push it to a registry and `docker pull` it here/],
     ['POST', 'session', /host: build the image elsewhere/], ['POST', 'commit', /engine-wide/], ['GET', 'plugins', /host/],
@@ -299,12 +308,12 @@ describe('Docker adapter: the endpoint allow-list', () => {
     ['POST', 'build/prune', /builds run on the host|prunes/],
   ];
   it('answers a plugin inspect as not found (docker inspect probes it), not as forbidden', () => {
-    assert.throws(() => matchEndpoint('GET', ['plugins', 'abc', 'json']), (e: unknown) => e instanceof PolicyError && e.status === 404 && /not found/.test(e.message));
+    assert.throws(() => matchEndpoint('GET', ['plugins', 'abc', 'json']), (e: unknown) => e instanceof GatewayError && e.status === 404 && /not found/.test(e.message));
   });
 
   for (const [method, path, why] of denied) {
     it(`refuses ${method} /${path} with 403 naming the reason`, () => {
-      assert.throws(() => matchEndpoint(method, path.split('/')), (e: unknown) => e instanceof PolicyError && e.status === 403 && why.test(e.message));
+      assert.throws(() => matchEndpoint(method, path.split('/')), (e: unknown) => e instanceof GatewayError && e.status === 403 && why.test(e.message));
     });
   }
 });

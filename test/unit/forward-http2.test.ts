@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { forwardOverHttp2 } from '../../src/proxy/forward-http2.js';
 import type { Http2Sessions } from '../../src/proxy/http2-sessions.js';
-import type { Upstream } from '../../src/proxy/upstream.js';
 
 /**
  * An HTTP/2 client stream as Node delivers it when a response's HEADERS and first DATA are read together (seen with
@@ -33,7 +32,7 @@ describe('forwardOverHttp2: a response head that Node emits after the first body
     const server = http.createServer((req, res) => {
       const stream = new HeadAfterDataStream();
       const sessions = { request: () => stream } as unknown as Http2Sessions;
-      forwardOverHttp2(req, res, sessions, { upstream: {} as Upstream, path: '/watch', fullPath: '/watch', headers: [], onError: () => undefined }, () => undefined);
+      forwardOverHttp2(req, res, sessions, { fullPath: '/watch', headers: [] }, () => undefined);
       // Once the stream flows (its reader attached, a tick on), the head and the chunk arrive together.
       setImmediate(() => stream.deliver());
     });

@@ -1,9 +1,10 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
 import { checkContainerCreate } from '../../src/docker/body-check.js';
-import { BodyError, parseBody } from '../../src/docker/json-body.js';
-import { PathError, parseRequestTarget } from '../../src/routes/path.js';
+import { parseBody } from '../../src/docker/json-body.js';
+import { parseRequestTarget } from '../../src/routes/path.js';
 
 /** Cases per property (issue 8: at least 100,000 each). */
 const RUNS = 100_000;
@@ -44,8 +45,8 @@ describe('path normalizer, property-based (fast-check)', function () {
         try {
           target = parseRequestTarget(url);
         } catch (err) {
-          // Refused: always a PathError, always a 400, never anything else.
-          return err instanceof PathError && err.status === 400;
+          // Refused: always a GatewayError, always a 400, never anything else.
+          return err instanceof GatewayError && err.status === 400;
         }
         const { segments, rawPath, rest } = target;
         // No segment a normalizer would remove or re-split.
@@ -187,7 +188,7 @@ describe('Docker body checker, property-based (fast-check)', function () {
           forwarded = JSON.stringify(parsed);
         } catch (err) {
           // Refused: with a 400 that names the problem, never a crash.
-          return err instanceof BodyError && err.status === 400 && err.message.length > 0;
+          return err instanceof GatewayError && err.status === 400 && err.message.length > 0;
         }
         // What the daemon reads from the forwarded body has no way out ...
         if (escape(toEntries(JSON.parse(forwarded))) !== undefined) return false;

@@ -1,5 +1,6 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { PathError, parseRequestTarget } from '../../src/routes/path.js';
+import { firstSegmentOf, parseRequestTarget } from '../../src/routes/path.js';
 
 describe('request target checks', () => {
   for (const bad of [
@@ -7,7 +8,7 @@ describe('request target checks', () => {
     '/k8s/a%5Cb', '/k8s/a\\b', '/k8s/a%0ab', '/k8s/a%0D%0Ab', '/k8s/a\x7fb', '/k8s/a%7fb', '/k8s/%c0%ae/x', '//k8s/api', '/k8s//api', '/k8s/%c0%ae%c0%ae/x', '/k8s/%ff', '/k8s/a%00b', '/k8s/a\tb', '/k8s/\u00e9', 'http://evil/k8s', '*', '/k8s/a b', '/k8s/a"b', '/k8s/a<b>', '/k8s/a{b}', '/k8s/a|b', '/k8s/a^b', '/k8s/a`b', '/k8s/[::1]',
   ]) {
     it(`refuses ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => parseRequestTarget(bad), PathError);
+      assert.throws(() => parseRequestTarget(bad), GatewayError);
     });
   }
 
@@ -43,6 +44,9 @@ describe('request target checks', () => {
   });
 
   it('tells which mount a refused path was aimed at, for the error dialect', () => {
-    assert.throws(() => parseRequestTarget('/k8s/../x'), (e: unknown) => e instanceof PathError && e.firstSegment === 'k8s');
+    assert.throws(() => parseRequestTarget('/k8s/../x'), (e: unknown) => e instanceof GatewayError && e.code === 'path_invalid');
+    assert.equal(firstSegmentOf('/k8s/../x'), 'k8s');
+    assert.equal(firstSegmentOf('/docker?x'), 'docker');
+    assert.equal(firstSegmentOf('/%ff/x'), undefined);
   });
 });

@@ -1,5 +1,6 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { AdmissionReviewError, reviewPodAdmission, type AdmissionPolicy } from '../../src/k8s/pod-admission.js';
+import { reviewPodAdmission, type AdmissionPolicy } from '../../src/k8s/pod-admission.js';
 import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from '../../src/k8s/pod-security.js';
 import { SharedImages } from '../../src/k8s/image-pull-policy.js';
 import { SERVICE_REQUEST, admissionReview } from '../helpers/admission-review.js';
@@ -263,7 +264,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
     assert.equal(answer(review(svc({}), { ...asService, subResource: 'status' })).response.allowed, false, 'services/status is not its business');
   });
 
-  it('throws AdmissionReviewError (400) for what it cannot answer: not a v1 AdmissionReview, no uid, no request', () => {
+  it('throws GatewayError (400) for what it cannot answer: not a v1 AdmissionReview, no uid, no request', () => {
     const malformed: unknown[] = [
       null,
       'text',
@@ -278,7 +279,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
       review(pod(), { operation: undefined }),
     ];
     for (const body of malformed) {
-      assert.throws(() => reviewPodAdmission(body, policyAt('baseline')), (e: unknown) => e instanceof AdmissionReviewError && e.status === 400, JSON.stringify(body));
+      assert.throws(() => reviewPodAdmission(body, policyAt('baseline')), (e: unknown) => e instanceof GatewayError && e.code === 'review_invalid' && e.status === 400, JSON.stringify(body));
     }
   });
 

@@ -1,9 +1,10 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import type { ScopeOnlyIdentity } from '../../src/auth/identity.js';
 import { identityFromToken, scopeRefusal } from '../../src/auth/token-identity.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ImpersonationConfig } from '../../src/config/schema.js';
-import { ImpersonationError, scopeGroups, scopeImpersonationHeaders, unmappedRolesRefusal } from '../../src/k8s/impersonation.js';
+import { scopeGroups, scopeImpersonationHeaders, unmappedRolesRefusal } from '../../src/k8s/impersonation.js';
 
 const later = new Date(Date.now() + 3600_000).toISOString();
 const user = { id: 'u1', name: 'ops', domain: { id: 'default', name: 'Default' } };
@@ -87,8 +88,8 @@ describe('domain- and system-scoped tokens', () => {
 
   it('fail closed: no groups, or no user name, is an error, never a request with the gateway\'s own rights', () => {
     const s: ScopeOnlyIdentity = { scope: 'system', user: { id: 'u1', name: 'ops', domainId: 'default', domainName: 'Default' }, roles: [], expiresAt: new Date(later) };
-    assert.throws(() => scopeImpersonationHeaders(s, [], base), (e: unknown) => e instanceof ImpersonationError && /no groups are configured for system-scoped tokens/.test(e.message));
-    assert.throws(() => scopeImpersonationHeaders({ ...s, user: { ...s.user, name: '' } }, ['cloud-admins'], base), ImpersonationError);
+    assert.throws(() => scopeImpersonationHeaders(s, [], base), (e: unknown) => e instanceof GatewayError && /no groups are configured for system-scoped tokens/.test(e.message));
+    assert.throws(() => scopeImpersonationHeaders({ ...s, user: { ...s.user, name: '' } }, ['cloud-admins'], base), GatewayError);
     const yaml = (groups: string) => `keystone:\n  authUrl: http://k:5000/v3\n  serviceCredentials: {applicationCredentialId: a, applicationCredentialSecret: b}\nk8s:\n  impersonation:\n    ${groups}\n`;
     assert.throws(() => parseConfig(yaml('systemScopeGroups: []'), {}), /systemScopeGroups/);
     assert.throws(() => parseConfig(yaml('domainScopeGroups: {Ops: []}'), {}), /domainScopeGroups/);

@@ -1,19 +1,9 @@
+import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { ApiException, type V1Namespace, type V1RoleBinding, type V1ResourceQuota, type V1LimitRange } from '@kubernetes/client-node';
 import type { Identity } from '../../src/auth/identity.js';
 import type { ImpersonationConfig, TenancyConfig } from '../../src/config/schema.js';
-import {
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
-  PROJECT_LABEL,
-  POD_SECURITY_LABEL,
-  TenancyError,
-  TenantProvisioner,
-  podSecurityLabels,
-  namespaceName,
-  targetsNamespace,
-  type TenancyApis,
-} from '../../src/k8s/tenancy.js';
+import { MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, POD_SECURITY_LABEL, TenantProvisioner, podSecurityLabels, namespaceName, targetsNamespace, type TenancyApis } from '../../src/k8s/tenancy.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
 const impersonation: ImpersonationConfig = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
@@ -200,9 +190,9 @@ describe('tenancy: project namespaces and role bindings', () => {
     const p = new TenantProvisioner(cluster.apis(), tenancy({ namespaceTemplate: '{project_name}' }), impersonation, silentLogger());
     await assert.rejects(
       async () => p.ensure(identity('kube-system')),
-      (err: unknown) => err instanceof TenancyError && err.status === 403 && /not owned by project kube-system/.test(err.message),
+      (err: unknown) => err instanceof GatewayError && err.status === 403 && /not owned by project kube-system/.test(err.message),
     );
-    await assert.rejects(async () => p.ensure(identity('os-beta')), (err: unknown) => err instanceof TenancyError && err.status === 403);
+    await assert.rejects(async () => p.ensure(identity('os-beta')), (err: unknown) => err instanceof GatewayError && err.status === 403);
     assert.equal(cluster.bindings.size, 0, 'no binding was made in a namespace the gateway does not own');
   });
 
@@ -213,7 +203,7 @@ describe('tenancy: project namespaces and role bindings', () => {
     await assert.rejects(
       async () => new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger()).ensure(recreated),
       (err: unknown) =>
-        err instanceof TenancyError && err.status === 403 && /provisioned for another Keystone project of this name/.test(err.message) && !err.message.includes('a'.repeat(32)),
+        err instanceof GatewayError && err.status === 403 && /provisioned for another Keystone project of this name/.test(err.message) && !err.message.includes('a'.repeat(32)),
     );
     assert.ok(![...cluster.bindings.values()].some((b) => b.subjects?.some((s) => s.name.includes('b'.repeat(32)))), 'no binding for the new project');
   });
@@ -280,9 +270,9 @@ describe('tenancy: project namespaces and role bindings', () => {
     const cluster = new FakeCluster();
     cluster.namespaces.set('os-alpha', { metadata: { name: 'os-alpha' } });
     const p = new TenantProvisioner(cluster.apis(), tenancy(), impersonation, silentLogger());
-    await assert.rejects(async () => p.ensure(identity()), TenancyError);
+    await assert.rejects(async () => p.ensure(identity()), GatewayError);
     const calls = cluster.calls.length;
-    await assert.rejects(async () => p.ensure(identity()), TenancyError);
+    await assert.rejects(async () => p.ensure(identity()), GatewayError);
     assert.equal(cluster.calls.length, calls);
   });
 

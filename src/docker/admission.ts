@@ -1,0 +1,113 @@
+import type { IncomingMessage } from 'node:http';
+import type { Identity } from '../auth/identity.js';
+import type { DockerConfig } from '../config/schema.js';
+import { hasCode } from '../errors.js';
+import { hasBody } from '../proxy/forward.js';
+import { readBody } from '../proxy/read-body.js';
+import type { Upstream } from '../proxy/upstream.js';
+import { checkContainerCreate, checkContainerUpdate, checkExecCreate, checkNetworkCreate, checkVolumeCreate, type References } from './body-check.js';
+import { bodyError, field, isObject, parseBody, setField, type JsonObject } from './json-body.js';
+import { applyLimits } from './limits.js';
+import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
+import { refused, type BodyCheck, type Matched } from './policy.js';
+import { moveOffSharedBridge, projectNetwork } from './project-network.js';
+
+/**
+ * Request bodies on their way to the engine: read (bounded), checked, stamped with the owner and rewritten as the
+ * engine will see them (invariants.md 17, 18), or refused with the field and the docker option to drop.
+ */
+export class BodyAdmission {
+  constructor(
+    private readonly engine: Upstream,
+    private readonly config: DockerConfig,
+  ) {}
+
+  /** What goes to the engine as the body: the checked one, none, or (undefined) the client's own stream (a tar). */
+  async body(req: IncomingMessage, matched: Matched, path: string, identity: Identity): Promise<Buffer | undefined> {
+    const kind = matched.endpoint.body;
+    if (kind === undefined) return matched.endpoint.rawBody === true ? undefined : this.none(req, path);
+    return Buffer.from(JSON.stringify(await this.checked(req, kind, identity)));
+  }
+
+  /**
+   * An endpoint that takes no body gets none. Below API 1.24 the engine applied a HostConfig sent to `start`: whatever
+   * the client sends is read (bounded), must be empty (`{}` and `null` count as empty), and is not forwarded.
+   */
+  async none(req: IncomingMessage, path: string): Promise<Buffer | undefined> {
+    if (!hasBody(req)) return undefined;
+    const text = (await this.read(req)).toString('utf8').trim();
+    if (text === '' || text === '{}' || text === 'null') return Buffer.alloc(0);
+    throw bodyError(`${req.method} ${path} takes no body through the gateway: container settings are given when it is created (docker create, docker run)`);
+  }
+
+  /** A body the adapter reads and checks (`kind`), as it will go to the engine. */
+  async checked(req: IncomingMessage, kind: BodyCheck, identity: Identity): Promise<JsonObject> {
+    const body = parseBody(await this.read(req));
+    const project = identity.project.id;
+    switch (kind) {
+      case 'exec-start':
+        // Attached sessions are hijacked connections (upgrades); only a detached start comes as a plain request.
+        if (field(body, 'Detach') !== true) throw refused('exec start must use a hijacked connection (Upgrade: tcp) unless it is detached (docker exec -d)');
+        break;
+      case 'container-create': {
+        const refs = checkContainerCreate(body);
+        stampOwner(body, project);
+        await this.verifyReferences(refs, project);
+        if (this.config.projectNetworks) await moveOffSharedBridge(body, () => projectNetwork(this.engine, project));
+        let hostConfig = field(body, 'HostConfig');
+        if (!isObject(hostConfig ?? null)) {
+          hostConfig = {};
+          setField(body, 'HostConfig', hostConfig);
+        }
+        applyLimits(hostConfig as JsonObject, this.config.limits, true);
+        break;
+      }
+      case 'container-update':
+        checkContainerUpdate(body);
+        applyLimits(body, this.config.limits, false);
+        break;
+      case 'exec-create':
+        checkExecCreate(body);
+        break;
+      case 'volume-create':
+        checkVolumeCreate(body);
+        stampOwner(body, project);
+        break;
+      case 'network-create':
+        checkNetworkCreate(body);
+        stampOwner(body, project);
+        break;
+      case 'network-connect': {
+        const container = field(body, 'Container');
+        if (typeof container !== 'string') throw bodyError('Container must name a container');
+        setField(body, 'Container', await resolveOwned(this.engine, 'container', container, project));
+        break;
+      }
+    }
+    return body;
+  }
+
+  /** Every container and network a create names is the project's; every named volume is, or becomes, the project's. */
+  private async verifyReferences(refs: References, project: string): Promise<void> {
+    const owned = async (kind: 'container' | 'network', ref: References['containers'][number], hint: string): Promise<void> => {
+      await resolveOwned(this.engine, kind, ref.name, project).catch((err: unknown) => {
+        throw hasCode(err, 'not_found') ? bodyError(`${ref.field} (${ref.option}) names a ${kind} that is not yours${hint}`) : err;
+      });
+    };
+    for (const ref of refs.containers) await owned('container', ref, '');
+    for (const ref of refs.networks) await owned('network', ref, ': make your own with docker network create');
+    for (const ref of refs.volumes) await claimVolume(this.engine, ref.name, project, ref.labels);
+  }
+
+  private read(req: IncomingMessage): Promise<Buffer> {
+    const declared = req.headers['content-length'];
+    return readBody(req, this.config.maxBodyBytes, declared !== undefined ? Number(declared) : undefined);
+  }
+}
+
+/** The body of a hijacked request: exec start's small JSON object (checked and re-serialized), nothing for attach. */
+export function upgradeBody(matched: Matched, raw: Buffer, what: string): Buffer | undefined {
+  if (raw.length === 0) return undefined;
+  if (matched.endpoint.body === 'exec-start') return Buffer.from(JSON.stringify(parseBody(raw)));
+  throw bodyError(`${what} takes no body`);
+}

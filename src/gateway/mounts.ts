@@ -1,0 +1,72 @@
+import type { ServerResponse } from 'node:http';
+import type { GatewayConfig } from '../config/schema.js';
+import { engineUpstream } from '../docker/engine.js';
+import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
+import { loadK8sUpstream } from '../k8s/upstream.js';
+import type { Logger } from '../observability/logger.js';
+import { DOCKER_SIGNPOST, dockerSteps } from '../routes/docker.js';
+import { K8S_SIGNPOST, k8sSteps } from '../routes/k8s.js';
+import type { CoeMount, Signpost } from '../routes/mount.js';
+import { mountOf, type PipelineContext } from '../routes/pipeline.js';
+import { POD_ADMISSION_PATH } from '../routes/pod-admission.js';
+import { ProjectRateLimiter } from '../routes/rate-limit.js';
+
+export interface MountDependencies extends PipelineContext {
+  /** Told of every watch about to be forwarded (shutdown ends watches at once). */
+  readonly onWatch: (res: ServerResponse) => void;
+}
+
+/** Every COE this gateway knows, served or not. */
+export const SIGNPOSTS: readonly Signpost[] = [K8S_SIGNPOST, DOCKER_SIGNPOST];
+
+/** The COE mounts the configuration asks for, in the order they are matched: /k8s, then /docker. */
+export async function coeMounts(config: GatewayConfig, deps: MountDependencies): Promise<CoeMount[]> {
+  const { logger, metrics } = deps;
+  const mounts: CoeMount[] = [];
+  if (config.k8s !== undefined) {
+    const k8s = await loadK8sUpstream(config.k8s);
+    logger.info({ server: k8s.server, http2Watches: k8s.upstream.http2 !== undefined }, 'kubernetes upstream loaded');
+    const sessions = k8s.upstream.http2;
+    if (sessions !== undefined) metrics.observeHttp2('k8s', () => sessions.connections);
+    const { impersonation, tenancy, rateLimit } = config.k8s;
+    const provisioned = (action: string, outcome: 'ok' | 'error' = 'ok'): void => metrics.provisioning.inc({ action, outcome });
+    const steps = k8sSteps({
+      k8s,
+      impersonation,
+      authUrl: config.keystone.authUrl,
+      onWatch: deps.onWatch,
+      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', rateLimit, metrics) } : {}),
+      ...(tenancy !== undefined ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) } : {}),
+    });
+    mounts.push(mountOf(steps, deps));
+    announcePodSecurity(config, logger);
+  }
+  if (config.docker !== undefined) {
+    const { rateLimit } = config.docker;
+    const steps = dockerSteps({
+      engine: engineUpstream(config.docker),
+      config: config.docker,
+      authUrl: config.keystone.authUrl,
+      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', rateLimit, metrics) } : {}),
+    });
+    mounts.push(mountOf(steps, deps));
+    logger.info({ host: config.docker.host }, 'docker engine configured');
+  }
+  return mounts;
+}
+
+/** What pod security means on this gateway, said once at start: serving the webhook checks nothing by itself. */
+function announcePodSecurity(config: GatewayConfig, logger: Logger): void {
+  const level = config.k8s?.tenancy?.podSecurity.level;
+  if (level === 'privileged') {
+    logger.warn(
+      'k8s.tenancy.podSecurity.level is privileged: pods in project namespaces are not checked, and any tenant who may create pods can take over the node they run on',
+    );
+  } else if (level !== undefined) {
+    // A gateway run without the Helm chart let a privileged pod in.
+    logger.info(
+      { podSecurityLevel: level, webhook: POD_ADMISSION_PATH },
+      "pod security: pods in project namespaces are checked only when the apiserver calls this gateway's webhook (the Helm chart registers it when tls.secretName is set; without the chart see the README, \"Pods without the Helm chart\"); clusters from 1.23 also enforce the namespaces' pod-security labels themselves; each review is logged as 'pod admitted' or 'pod refused by pod security'",
+    );
+  }
+}

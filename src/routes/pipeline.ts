@@ -1,0 +1,241 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AcceptedScopes, Callers } from '../auth/caller.js';
+import { extractCredential, type CredentialRules, type RequestCredential } from '../auth/credentials.js';
+import type { AnyIdentity } from '../auth/identity.js';
+import type { AuditTrail } from '../observability/audit.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { forwardRequest } from '../proxy/forward.js';
+import { forwardUpgrade } from '../proxy/upgrade.js';
+import type { Upstream } from '../proxy/upstream.js';
+import { exchangeRecorder, type Exchange } from './exchange.js';
+import type { CoeMount, Readiness, Signpost } from './mount.js';
+import { assertCredentialStays } from './outgoing-check.js';
+import type { RequestTarget } from './path.js';
+import type { ProjectRateLimiter } from './rate-limit.js';
+import { replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from './respond.js';
+import { settle } from './settle.js';
+
+/**
+ * The one pipeline every COE mount runs, in this order (kube-rbac-proxy's filters, Pinniped's final check):
+ *
+ *   1 route        what the request is for, from its path: refusals here need no credentials
+ *   2 credentials  the token or application credential the request carries            (auth/credentials.ts)
+ *   3 identity     who that is, validated at Keystone (cached)                        (auth/caller.ts)
+ *   4 rate limit   the caller's project's bucket                                      (rate-limit.ts)
+ *   5 admission    whether this caller may, and what exactly goes upstream            (the mount's `admit`)
+ *   6 headers      the outgoing header list                                           (the mount's `headers`)
+ *   7 final check  what leaves keeps the invariants, or nothing leaves (500)          (the mount's `check`, and
+ *                  the caller's credential appears nowhere in it                       outgoing-check.ts)
+ *   8 forward      bytes both ways, streamed                                          (proxy/)
+ *   9 audit        one record per request or session                                 (exchange.ts)
+ *
+ * A step that is already decided (a cached token, a provisioned namespace) runs without a promise or a turn of the
+ * event loop (settle.ts).
+ */
+
+/** What a mount forwards: where, and what replaces the client's body or the bytes after an upgrade's head. */
+export interface Forwarding {
+  readonly upstream: Upstream;
+  /** Path and query below the upstream's base path. */
+  readonly path: string;
+  /** A checked body that replaces the client's (undefined: the client's own stream, if any). */
+  readonly body?: Buffer;
+  /** Upgrades: what follows the request (and `body`) on the client's connection; default: the head the server read. */
+  readonly head?: Buffer;
+  /** A watch, a follow, an event stream: no response-head timeout, counted as an open stream. */
+  readonly longLived: boolean;
+  readonly responseHeaderTimeoutMs?: number;
+}
+
+/** An answer the mount makes itself (Docker's `info`, `version`, a volume create checked before it is relayed). */
+export interface OwnAnswer {
+  readonly answer: { readonly status: number; readonly body: unknown };
+}
+
+/** One request as the steps after routing see it. */
+export interface Call<R, I> {
+  readonly req: IncomingMessage;
+  readonly route: R;
+  readonly identity: I;
+  /** Ordinary requests: the response (its 'close' says the client left). */
+  readonly res?: ServerResponse;
+  /** Upgrades: the client's connection and the bytes the server read past the request's head. */
+  readonly socket?: Duplex;
+  readonly head?: Buffer;
+}
+
+/** What the audit record says of a route, known before the caller is. */
+export interface RouteFacts {
+  readonly namespace?: string | undefined;
+  readonly object?: string | undefined;
+  readonly longLived: boolean;
+}
+
+export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extends Signpost {
+  readonly verbatim: boolean;
+  /** Which credentials (2) and which token scopes (3) the mount accepts. */
+  readonly credentials: CredentialRules & { readonly scopes: AcceptedScopes };
+  /** Keystone's URL, named in WWW-Authenticate on a 401 so clients know where to get a token. */
+  readonly authUrl: string;
+  readonly rateLimiter?: ProjectRateLimiter;
+  /** 1. What the request is for; throws for paths refused whoever asks. */
+  route(req: IncomingMessage, target: RequestTarget, upgrade: boolean): R;
+  facts(route: R): RouteFacts;
+  /** A route served without credentials: its plan, skipping 2 to 5. */
+  anonymous?(call: Call<R, undefined>): P | Promise<P> | undefined;
+  /** 5. Whether this caller may, and the plan (or the mount's own answer). */
+  admit(call: Call<R, I>): P | OwnAnswer | Promise<P | OwnAnswer>;
+  /** 6. */
+  headers(call: Call<R, I | undefined>, plan: P): string[];
+  /** 7. Throws an `outgoing_violation` GatewayError when `headers` break one of the mount's invariants. */
+  check(headers: readonly string[], call: Call<R, I | undefined>, plan: P): void;
+  /** Told of each plan as it leaves (watches are tracked for shutdown). */
+  forwarded?(call: Call<R, I | undefined>, plan: P): void;
+  ready(): Promise<Readiness>;
+  describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+export interface PipelineContext {
+  readonly callers: Callers;
+  readonly logger: Logger;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
+}
+
+/** A mount made of a COE's steps, run in the pipeline's order for every request and upgrade. */
+export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: CoeSteps<R, I, P>, context: PipelineContext): CoeMount {
+  const { callers, logger } = context;
+  const startExchange = exchangeRecorder({ coe: steps.name, logger, audit: context.audit, metrics: context.metrics });
+  context.metrics.registerCoe(steps.name);
+  const wwwAuthenticate = `Keystone uri="${steps.authUrl}"`;
+  const reply = (err: unknown): ErrorReply => {
+    const r = replyFor(err, logger);
+    return r.status === 401 ? { ...r, headers: { ...r.headers, 'WWW-Authenticate': wwwAuthenticate } } : r;
+  };
+
+  /** 1 to 5: the plan for this request, or the mount's own answer. */
+  const admitted = (exchange: Exchange, call: Call<R, undefined>, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
+    const anonymousPlan = steps.anonymous?.({ ...call, res: continued(call.res) });
+    if (anonymousPlan !== undefined) {
+      exchange.describe(steps.facts(call.route));
+      return anonymousPlan;
+    }
+    const found = extractCredential(call.req.rawHeaders, upgrade, steps.credentials); // 2
+    credential.value = found;
+    const identity = callers.identify(found, steps.credentials.scopes) as I | Promise<I>; // 3
+    const next = (who: I): P | OwnAnswer | Promise<P | OwnAnswer> => {
+      // What the route names is recorded once the caller is known: nothing is claimed of an unauthenticated request.
+      exchange.identity = who;
+      exchange.describe(steps.facts(call.route));
+      steps.rateLimiter?.take(who); // 4
+      return steps.admit({ ...call, res: continued(call.res), identity: who }); // 5
+    };
+    return identity instanceof Promise ? identity.then(next) : next(identity);
+  };
+
+  /** 6 and 7: the outgoing headers, checked. */
+  const outgoing = (call: Call<R, I | undefined>, plan: P, credential: RequestCredential | undefined): string[] => {
+    const headers = steps.headers(call, plan);
+    steps.check(headers, call, plan);
+    if (credential !== undefined) assertCredentialStays(headers, credential);
+    return headers;
+  };
+
+  return {
+    name: steps.name,
+    dialect: steps.dialect,
+    isApiRoot: steps.isApiRoot,
+    prefixHint: steps.prefixHint,
+    verbatim: steps.verbatim,
+
+    handleRequest(req, res, target) {
+      const exchange = startExchange(req);
+      exchange.observe(res);
+      const credential: { value?: RequestCredential } = {};
+      let call: Call<R, undefined>;
+      settle(
+        () => {
+          const route = steps.route(req, target, false); // 1
+          call = { req, route, identity: undefined, res };
+          return admitted(exchange, call, false, credential);
+        },
+        (plan) => {
+          if ('answer' in plan) {
+            relayJson(res, plan.answer.status, plan.answer.body);
+            return;
+          }
+          const forwardCall = { ...call, identity: exchange.identity as I | undefined };
+          const headers = outgoing(forwardCall, plan, credential.value);
+          steps.forwarded?.(forwardCall, plan);
+          forwardRequest(req, res, {
+            upstream: plan.upstream,
+            path: plan.path,
+            headers,
+            ...(plan.body !== undefined ? { body: plan.body } : {}),
+            bytes: exchange.bytes,
+            longLived: plan.longLived,
+            ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
+            onResponse: exchange.answered,
+            onError: (err) => exchange.upstreamFailed(err, sendError(res, steps.dialect, reply(err))),
+          }); // 8
+          exchange.sentUpstream();
+        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendError(res, steps.dialect, r)),
+      );
+    },
+
+    handleUpgrade(req, socket, head, target) {
+      const exchange = startExchange(req);
+      const hooks = exchange.observeUpgrade(socket);
+      const credential: { value?: RequestCredential } = {};
+      let call: Call<R, undefined>;
+      settle(
+        () => {
+          const route = steps.route(req, target, true); // 1
+          call = { req, route, identity: undefined, socket, head };
+          return admitted(exchange, call, true, credential);
+        },
+        (plan) => {
+          if ('answer' in plan) throw new Error(`${steps.name}: an upgrade cannot be answered by the mount itself`);
+          const forwardCall = { ...call, identity: exchange.identity as I | undefined };
+          const headers = outgoing(forwardCall, plan, credential.value);
+          steps.forwarded?.(forwardCall, plan);
+          forwardUpgrade(req, socket, plan.head ?? head, {
+            upstream: plan.upstream,
+            path: plan.path,
+            headers,
+            ...(plan.body !== undefined ? { body: plan.body } : {}),
+            onError: (err) => exchange.upstreamFailed(err, sendErrorOnSocket(socket, steps.dialect, reply(err))),
+            ...hooks,
+          }); // 8
+          exchange.sentUpstream();
+        },
+        (err) => exchange.refuseWith(reply(err), (r) => sendErrorOnSocket(socket, steps.dialect, r)),
+      );
+    },
+
+    ready: () => steps.ready(),
+    describe: (identity) => steps.describe(identity),
+    close: () => steps.close(),
+  };
+}
+
+/**
+ * A client that sent `Expect: 100-continue` waits for the go-ahead before its body: it is given once the caller is
+ * known and within its rate, so a request refused before that never sends its body (the server's 'checkContinue'
+ * hands such requests to the dispatcher instead of answering 100 at once).
+ */
+function continued(res: ServerResponse | undefined): ServerResponse | undefined {
+  if (res !== undefined && !res.headersSent && /^100-continue$/i.test(String(res.req.headers.expect ?? '').trim())) res.writeContinue();
+  return res;
+}
+
+/** An answer the mount composed or checked itself, relayed as JSON. */
+function relayJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
