@@ -148,3 +148,29 @@ export async function startGatewayWithDoubles(options: Omit<TestGatewayOptions, 
     },
   };
 }
+
+/** What `gatewayForSuite` starts: read its fields inside the tests (they are set in the suite's `before`). */
+export interface SuiteWorld {
+  readonly keystone: KeystoneDouble;
+  readonly upstream: RecordingUpstream;
+  readonly gw: TestGateway;
+}
+
+/**
+ * A Keystone double knowing alice, a recording apiserver and a test gateway in front of them, started before the
+ * calling suite's tests and stopped after them.
+ */
+export function gatewayForSuite(options: Omit<TestGatewayOptions, 'keystoneUrl' | 'upstreamUrl'> = {}): SuiteWorld {
+  const world = {} as { keystone: KeystoneDouble; upstream: RecordingUpstream; gw: TestGateway };
+  before(async () => {
+    world.keystone = await KeystoneDouble.withAlice();
+    world.upstream = await new RecordingUpstream().start();
+    world.gw = await startTestGateway({ keystoneUrl: world.keystone.url, upstreamUrl: world.upstream.url, ...options });
+  });
+  after(async () => {
+    await world.gw.stop();
+    await world.upstream.stop();
+    await world.keystone.stop();
+  });
+  return world;
+}
