@@ -185,9 +185,10 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
-          const stop = new AbortController();
+          // A stream the gateway may have to end when its token ends (ordinary requests need none of this).
+          const stop = plan.longLived && forwardCall.identity !== undefined ? new AbortController() : undefined;
           let contentType = '';
-          if (plan.longLived && forwardCall.identity !== undefined) {
+          if (stop !== undefined && forwardCall.identity !== undefined) {
             const untrack = sessions.track(forwardCall.identity, (reason) => {
               sessionEnded(exchange, reason);
               stop.abort();
@@ -197,7 +198,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             res.once('close', untrack);
           }
           forwardRequest(req, res, {
-            signal: stop.signal,
+            ...(stop !== undefined ? { signal: stop.signal } : {}),
             upstream: plan.upstream,
             path: plan.path,
             headers,
