@@ -51,6 +51,8 @@ const ERROR_STATUS = {
   config_invalid: 500,
   /** What a user gave the command-line client cannot be used. */
   client_input: 400,
+  /** Keystone no longer accepts the token a command-line client used (revoked, or expired since it was cached). */
+  client_token_refused: 401,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

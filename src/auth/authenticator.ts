@@ -2,12 +2,14 @@ import type { KeystoneConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { GatewayError, hasCode } from '../errors.js';
+import { accessRulesAllow, describeRules, type RequestLine } from './access-rules.js';
 import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
-import { identityFromToken, scopeRefusal } from './token-identity.js';
+import { revokes, type RevocationEvent, type TokenFacts } from './revocation.js';
+import { identityFromToken, scopeRefusal, tokenFacts } from './token-identity.js';
 
 export interface AuthenticatorOptions {
   readonly cacheTtlMs: number;
@@ -16,6 +18,8 @@ export interface AuthenticatorOptions {
   readonly negativeCacheMaxEntries: number;
   readonly now?: () => number;
   readonly metrics?: Metrics;
+  /** The gateway's service type in the Keystone catalog: the `service` of access rules that apply here. */
+  readonly serviceType?: string;
 }
 
 export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptions {
@@ -24,6 +28,7 @@ export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptio
     cacheMaxEntries: config.cacheMaxEntries,
     negativeCacheTtlMs: config.negativeCacheTtlSeconds * 1000,
     negativeCacheMaxEntries: config.negativeCacheMaxEntries,
+    serviceType: config.serviceType,
   };
 }
 
@@ -42,6 +47,9 @@ export class Authenticator {
   private readonly valid: ExpiringCache<AnyIdentity>;
   private readonly refused: ExpiringCache<GatewayError>;
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
+  /** What each cached identity's revocation is decided on; kept beside it, gone with it. */
+  private readonly facts = new WeakMap<AnyIdentity, TokenFacts>();
+  private readonly revokedListeners: Array<(identity: AnyIdentity) => void> = [];
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
   private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared', { inc(): void }>> = {};
@@ -62,9 +70,13 @@ export class Authenticator {
     }
   }
 
-  /** Resolves to the project-scoped caller, or rejects with a GatewayError (403 for domain or system scope). */
-  authenticate(token: string): Promise<Identity> {
-    const found = this.authenticateAnyScope(token);
+  /**
+   * Resolves to the project-scoped caller, or rejects with a GatewayError (403 for domain or system scope). `request`
+   * is what the token is used for: a token whose credential has access rules is accepted only for a request they
+   * allow, and never without `request`.
+   */
+  authenticate(token: string, request?: RequestLine): Promise<Identity> {
+    const found = this.authenticateAnyScope(token, request);
     return found.then((identity) => {
       if (isProjectScoped(identity)) return identity;
       throw forbidden(scopeRefusal(identity));
@@ -72,9 +84,9 @@ export class Authenticator {
   }
 
   /** Like authenticate, but also accepts domain- and system-scoped tokens, for COEs configured to map them. */
-  authenticateAnyScope(token: string): Promise<AnyIdentity> {
+  authenticateAnyScope(token: string, request?: RequestLine): Promise<AnyIdentity> {
     try {
-      return Promise.resolve(this.identify(token));
+      return Promise.resolve(this.identify(token, request));
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -84,7 +96,27 @@ export class Authenticator {
    * Like authenticateAnyScope for the request path: a cached verdict comes back at once (the caller, or the cached
    * refusal thrown), without a promise or a turn of the event loop; otherwise the Keystone lookup's promise.
    */
-  identify(token: string): AnyIdentity | Promise<AnyIdentity> {
+  identify(token: string, request?: RequestLine): AnyIdentity | Promise<AnyIdentity> {
+    const found = this.identifyToken(token);
+    return found instanceof Promise ? found.then((identity) => this.permit(identity, request)) : this.permit(found, request);
+  }
+
+  /** The identity, unless its credential's access rules do not allow this request (checked per request, not cached). */
+  private permit(identity: AnyIdentity, request: RequestLine | undefined): AnyIdentity {
+    const rules = 'accessRules' in identity ? identity.accessRules : undefined;
+    if (rules === undefined) return identity;
+    if (request === undefined) {
+      throw forbidden(`this token comes from an application credential with access rules (${describeRules(rules)}), which this endpoint does not take; use a token or a credential without access rules`);
+    }
+    const serviceType = this.options.serviceType ?? 'zun-gateway';
+    if (accessRulesAllow(rules, serviceType, request)) return identity;
+    throw forbidden(
+      `this token comes from an application credential with access rules (${describeRules(rules)}) that do not allow ${request.method} ${request.path} on ${serviceType}; ` +
+        'use a credential made for it (zun-gateway docker-config makes one for /docker) or one without access rules',
+    );
+  }
+
+  private identifyToken(token: string): AnyIdentity | Promise<AnyIdentity> {
     const key = tokenKey(token);
     const hit = this.valid.get(key);
     if (hit !== undefined) {
@@ -103,6 +135,30 @@ export class Authenticator {
       this.inflight.set(key, pending);
     } else this.lookups.shared?.inc();
     return pending;
+  }
+
+  /**
+   * Keystone's revocation events (revocation-poller.ts): every cached token one of them revokes is dropped, so its
+   * next request is validated at Keystone again (and refused), and the listeners (open sessions) are told. Returns how
+   * many were dropped.
+   */
+  revoke(events: readonly RevocationEvent[]): number {
+    if (events.length === 0) return 0;
+    const dropped: Array<[string, AnyIdentity]> = [];
+    for (const [key, identity] of this.valid.entries()) {
+      const facts = this.facts.get(identity);
+      if (facts !== undefined && events.some((e) => revokes(e, facts))) dropped.push([key, identity]);
+    }
+    for (const [key, identity] of dropped) {
+      this.valid.delete(key);
+      for (const listener of this.revokedListeners) listener(identity);
+    }
+    return dropped.length;
+  }
+
+  /** Told of each cached identity a revocation event dropped. */
+  onRevoked(listener: (identity: AnyIdentity) => void): void {
+    this.revokedListeners.push(listener);
   }
 
   get cacheSize(): { valid: number; refused: number } {
@@ -149,6 +205,8 @@ export class Authenticator {
     if (res.status !== 200) throw keystoneDown(`Keystone answered HTTP ${res.status}`);
     const parsed = tokenBodySchema.safeParse(res.body);
     if (!parsed.success) throw keystoneDown('Keystone returned a token body the gateway cannot read');
-    return identityFromToken(parsed.data, this.now());
+    const identity = identityFromToken(parsed.data, this.now());
+    this.facts.set(identity, tokenFacts(parsed.data));
+    return identity;
   }
 }

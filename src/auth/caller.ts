@@ -1,4 +1,5 @@
 import { hasCode } from '../errors.js';
+import type { RequestLine } from './access-rules.js';
 import type { ApplicationCredentialExchange } from './application-credentials.js';
 import type { Authenticator } from './authenticator.js';
 import type { RequestCredential } from './credentials.js';
@@ -21,26 +22,30 @@ export class Callers {
     private readonly applicationCredentials?: ApplicationCredentialExchange,
   ) {}
 
-  identify(credential: RequestCredential, scopes: 'project'): Identity | Promise<Identity>;
-  identify(credential: RequestCredential, scopes: AcceptedScopes): AnyIdentity | Promise<AnyIdentity>;
-  identify(credential: RequestCredential, scopes: AcceptedScopes): AnyIdentity | Promise<AnyIdentity> {
-    const found = credential.kind === 'token' ? this.authenticator.identify(credential.token) : this.exchanged(credential.id, credential.secret);
+  /**
+   * `request` (the method and path, for mounts that take credentials with access rules): a token whose application
+   * credential has access rules is accepted only for a request they allow, and never without one (access-rules.ts).
+   */
+  identify(credential: RequestCredential, scopes: 'project', request?: RequestLine): Identity | Promise<Identity>;
+  identify(credential: RequestCredential, scopes: AcceptedScopes, request?: RequestLine): AnyIdentity | Promise<AnyIdentity>;
+  identify(credential: RequestCredential, scopes: AcceptedScopes, request?: RequestLine): AnyIdentity | Promise<AnyIdentity> {
+    const found = credential.kind === 'token' ? this.authenticator.identify(credential.token, request) : this.exchanged(credential.id, credential.secret, request);
     return found instanceof Promise ? found.then((identity) => inScope(identity, scopes)) : inScope(found, scopes);
   }
 
-  private async exchanged(id: string, secret: string): Promise<AnyIdentity> {
+  private async exchanged(id: string, secret: string, request: RequestLine | undefined): Promise<AnyIdentity> {
     const exchange = this.applicationCredentials;
     if (exchange === undefined) throw forbidden('application credentials are not accepted here; send a Keystone token');
     const token = await exchange.token(id, secret);
     try {
-      return await this.authenticator.identify(token);
+      return await this.authenticator.identify(token, request);
     } catch (err) {
       if (!hasCode(err, 'unauthenticated')) throw err;
       exchange.forget(id, secret, token);
     }
     const renewed = await exchange.token(id, secret);
     try {
-      return await this.authenticator.identify(renewed);
+      return await this.authenticator.identify(renewed, request);
     } catch (err) {
       // A fresh token refused too: not a revocation; do not exchange the credential again on every request.
       if (hasCode(err, 'unauthenticated')) {

@@ -1,3 +1,5 @@
+import type { AccessRule } from './access-rules.js';
+
 /**
  * Who is calling, as Keystone said when it validated the token. Made only in auth/, read everywhere else.
  * `Identity` is a project-scoped caller: what every COE works with. Domain- and system-scoped callers
@@ -11,6 +13,8 @@ export interface Identity {
   readonly expiresAt: Date;
   /** Set when the token was made from an application credential. */
   readonly applicationCredentialId?: string;
+  /** The credential's access rules, when it has some: the only requests the token may make (auth/access-rules.ts). */
+  readonly accessRules?: readonly AccessRule[];
 }
 
 /** A token scoped to a domain or to the whole system: no project, so no tenant of its own. */

@@ -39,7 +39,7 @@ export interface KeystoneClientOptions {
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'revocation_events' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -53,6 +53,9 @@ const domainRef = z.object({ id: z.string(), name: z.string().optional() });
 export const tokenBodySchema = z.object({
   token: z.object({
     expires_at: z.string(),
+    /** When the token was issued and its audit ids: what revocation events are matched against (revocation.ts). */
+    issued_at: z.string().optional(),
+    audit_ids: z.array(z.string()).optional(),
     user: z.object({ id: z.string(), name: z.string(), domain: domainRef }),
     project: z.object({ id: z.string(), name: z.string(), domain: domainRef }).optional(),
     domain: namedRef.optional(),
@@ -65,6 +68,10 @@ export const tokenBodySchema = z.object({
         access_rules: z.array(z.unknown()).optional(),
       })
       .optional(),
+    'OS-TRUST:trust': z
+      .looseObject({ id: z.string(), trustor_user: z.object({ id: z.string() }).optional(), trustee_user: z.object({ id: z.string() }).optional() })
+      .optional(),
+    'OS-OAUTH1': z.looseObject({ consumer_id: z.string().optional(), access_token_id: z.string().optional() }).optional(),
   }),
 });
 export type TokenBody = z.infer<typeof tokenBodySchema>;
@@ -122,6 +129,22 @@ export class KeystoneClient {
       'x-subject-token': subjectToken,
       'openstack-identity-access-rules': ACCESS_RULES_VERSION,
     });
+  }
+
+  /**
+   * GET /v3/OS-REVOKE/events?since=...: the revocation events Keystone recorded after `since` (what keystonemiddleware
+   * followed). Needs `identity:list_revoke_events`, which Keystone's default policy gives the service role.
+   */
+  revocationEvents(serviceToken: string, since: string): Promise<KeystoneResponse> {
+    return this.request('revocation_events', 'GET', `OS-REVOKE/events?since=${encodeURIComponent(since)}`, { 'x-auth-token': serviceToken });
+  }
+
+  /**
+   * Any other call of the identity API (`path` relative to the v3 root) with `token`: the catalog, services and
+   * endpoints, application credentials. For the commands of client/ (register, kubeconfig, docker-config).
+   */
+  call(method: string, path: string, token: string, body?: unknown): Promise<KeystoneResponse> {
+    return this.request('identity_api', method, path, { 'x-auth-token': token }, body === undefined ? undefined : JSON.stringify(body));
   }
 
   /** GET on the v3 root: Keystone is up and answering. */

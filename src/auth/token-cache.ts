@@ -11,7 +11,7 @@ export function tokenKey(token: string): string {
  * its Keystone expires_at in the cache): lru-cache's per-entry ttl on the injected clock, checked on every read.
  */
 export class ExpiringCache<V extends object> {
-  private readonly entries: LRUCache<string, V>;
+  private readonly cache: LRUCache<string, V>;
 
   constructor(
     maxEntries: number,
@@ -19,11 +19,11 @@ export class ExpiringCache<V extends object> {
   ) {
     // ttlResolution 0: the clock is read on every get (the default caches it for a millisecond of real time, which an
     // injected clock does not follow).
-    this.entries = new LRUCache({ max: maxEntries, ttlResolution: 0, perf: { now } });
+    this.cache = new LRUCache({ max: maxEntries, ttlResolution: 0, perf: { now } });
   }
 
   get(key: string): V | undefined {
-    return this.entries.get(key);
+    return this.cache.get(key);
   }
 
   /** Keeps `value` until `expiresAtMs` (exclusive); one already due is not kept. */
@@ -31,14 +31,19 @@ export class ExpiringCache<V extends object> {
     // lru-cache keeps an entry while `now - start <= ttl`, and a ttl of 0 means "forever".
     const ttl = Math.floor(expiresAtMs - this.now()) - 1;
     if (ttl <= 0) return;
-    this.entries.set(key, value, { ttl });
+    this.cache.set(key, value, { ttl });
+  }
+
+  /** The entries not yet expired, for a pass over all of them (revocation). */
+  entries(): Generator<[string, V]> {
+    return this.cache.entries() as Generator<[string, V]>;
   }
 
   delete(key: string): void {
-    this.entries.delete(key);
+    this.cache.delete(key);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.cache.size;
   }
 }

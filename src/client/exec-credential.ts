@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { tokenBodySchema, KeystoneClient } from '../auth/keystone-client.js';
 import { GatewayError, hasCode, isCertificateRefusal } from '../errors.js';
-import { describeWho, inputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from './openstack-inputs.js';
+import { describeWho, inputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from '../config/openstack-inputs.js';
 import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
 
 export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
@@ -45,12 +45,14 @@ export interface UserTokenOptions extends ResolveOptions {
   readonly caller?: number;
   /** One-line warnings that do not stop the command (the cache could not be written). */
   readonly warn?: (line: string) => void;
+  /** A token Keystone just refused (a command's call met 401): a cached one that is this one is not handed out again. */
+  readonly refusedToken?: string;
 }
 
 /** Keystone answered the user's login, but with a failure: nothing the user can fix but to try again. */
 const keystoneFailed = (message: string): GatewayError => new GatewayError('keystone_failed', message);
 
-function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
+export function keystoneClient(inputs: OpenStackInputs & { authUrl: string }): KeystoneClient {
   let ca: Buffer | undefined;
   if (inputs.caFile !== undefined) {
     try {
@@ -111,7 +113,8 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
   const file = cacheFile(env, { authUrl: inputs.authUrl, auth: inputs.auth });
   const { caller } = options;
   const cached = readCachedToken(file, now());
-  const refused = cached !== undefined && caller !== undefined && cached.servedTo?.caller === caller && now() - cached.servedTo.at < ASKED_AGAIN_WITHIN_MS;
+  const askedAgain = cached !== undefined && caller !== undefined && cached.servedTo?.caller === caller && now() - cached.servedTo.at < ASKED_AGAIN_WITHIN_MS;
+  const refused = askedAgain || (cached !== undefined && cached.token === options.refusedToken);
   if (cached !== undefined && !refused) return served(file, cached, caller, now());
   return withCacheLock(
     file,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
-import { inputError, type Env } from './openstack-inputs.js';
+import { inputError, type Env } from '../config/openstack-inputs.js';
 import { Agent, request } from 'undici';
 import { hasCode, isUntrustedIssuer, systemCode } from '../errors.js';
 
@@ -185,7 +185,10 @@ export function writeKubeconfig(text: string, output: string | undefined, out: (
 }
 
 export interface KubeconfigCommandOptions {
-  readonly server: string;
+  /** Undefined: the gateway's public endpoint in the user's Keystone catalog. */
+  readonly server?: string | undefined;
+  /** The catalog service type to look for (zun-gateway). */
+  readonly serviceType?: string | undefined;
   readonly certificateAuthority?: string | undefined;
   readonly insecureSkipTlsVerify?: boolean | undefined;
   readonly output?: string | undefined;
@@ -214,7 +217,7 @@ const commandOptions = z.object({
     .optional(),
 });
 
-function readCa(file: string): Buffer {
+export function readCa(file: string): Buffer {
   let data: Buffer;
   try {
     data = readFileSync(file);
@@ -241,7 +244,9 @@ export async function runKubeconfig(
 ): Promise<number> {
   const warn = (line: string): void => io.err(`zun-gateway kubeconfig: warning: ${line}\n`);
   try {
-    const checked = commandOptions.safeParse(opts);
+    // Loaded when needed: main.ts imports this module for every command, `credential` (run before each kubectl) too.
+    const server = opts.server ?? (await (await import('./identity-session.js')).serverFromCatalog(env, opts.serviceType, tokenOptions));
+    const checked = commandOptions.safeParse({ ...opts, server });
     if (!checked.success) throw inputError(checked.error.issues[0]?.message ?? 'invalid options');
     if (opts.certificateAuthority !== undefined && opts.insecureSkipTlsVerify) {
       throw inputError('use either --certificate-authority or --insecure-skip-tls-verify, not both');
@@ -252,7 +257,7 @@ export async function runKubeconfig(
       const noNamespace = 'the context has no namespace (pass --namespace to set one)';
       try {
         const { token } = await userToken(env, { warn, ...tokenOptions });
-        const answer = await askNamespace(gatewayUrls(opts.server).root, token, ca, opts.insecureSkipTlsVerify === true);
+        const answer = await askNamespace(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
         if ('namespace' in answer) namespace = answer.namespace;
         else warn(`${answer.warning}; ${noNamespace}`);
       } catch (e) {
@@ -263,7 +268,7 @@ export async function runKubeconfig(
     }
     const text = buildKubeconfig(
       {
-        server: opts.server,
+        server,
         certificateAuthorityData: ca,
         insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
         contextName: checked.data.contextName,

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Env } from './openstack-inputs.js';
+import type { Env } from '../config/openstack-inputs.js';
 
 /** Reuse a cached token until this long before it expires. */
 export const REUSE_UNTIL_BEFORE_EXPIRY_MS = 120_000;

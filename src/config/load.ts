@@ -100,7 +100,7 @@ export function loadConfigFile(file: string, env: Env): GatewayConfig {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw configError(
-      `cannot read configuration file ${file} (${code}); pass --config <file.yaml> or set ZUN_GATEWAY_CONFIG`,
+      `cannot read configuration file ${file} (${code}); pass --config <file.yaml> or set ZUN_GATEWAY_CONFIG, or neither (and no ./gateway.yaml) to start from OS_CLOUD or OS_*, KUBECONFIG and DOCKER_HOST`,
     );
   }
   return parseConfig(text, env, file);

@@ -144,6 +144,10 @@ const byteSize = z.union([
     }),
 ]);
 
+/** What Docker gave containers for years (its service unit's LimitNOFILE), and room for io_uring and databases. */
+const DEFAULT_MAX_NOFILE = 1_048_576;
+const DEFAULT_MAX_MEMLOCK = 64 * 2 ** 20;
+
 /** Per project and COE: a token bucket of `burst` requests refilled at `requestsPerSecond` (routes/rate-limit.ts). */
 const rateLimit = z
   .strictObject({ requestsPerSecond: fromEnvText(z.number().positive()), burst: fromEnvText(z.number().int().positive()).optional() })
@@ -175,8 +179,20 @@ const docker = z.strictObject({
       /** Processes per container (HostConfig.PidsLimit): one tenant's fork bomb must not use up the host's PIDs. */
       defaultPids: fromEnvText(z.number().int().positive()).optional(),
       maxPids: fromEnvText(z.number().int().positive()).default(4096),
+      /** Memory plus swap per container (HostConfig.MemorySwap); unset: twice maxMemory, the engine's own default. */
+      maxMemorySwap: byteSize.optional(),
+      /**
+       * Open files (`--ulimit nofile`) and locked memory (`--ulimit memlock`, bytes) per process: refused above (a
+       * container that names none gets the engine's --default-ulimit, which the operator keeps within these).
+       */
+      maxNofile: fromEnvText(z.number().int().positive()).default(DEFAULT_MAX_NOFILE),
+      maxMemlock: byteSize.default(DEFAULT_MAX_MEMLOCK),
     })
-    .default({ maxPids: 4096 }),
+    .refine((l) => l.maxMemorySwap === undefined || l.maxMemory === undefined || l.maxMemorySwap >= l.maxMemory, {
+      message: 'maxMemorySwap counts memory and swap together: it must be at least maxMemory',
+      path: ['maxMemorySwap'],
+    })
+    .default({ maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
   /**
    * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
    * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.
@@ -194,6 +210,12 @@ const docker = z.strictObject({
    * default bridge, where every tenant's containers could reach each other. false: the engine's default.
    */
   projectNetworks: fromEnvText(z.boolean()).default(true),
+  /**
+   * The operator states that the engine's host drops traffic from the engine's bridges to the host and that Docker
+   * isolates networks from each other (docs/operations.md, "Keeping tenant containers away from the host and each
+   * other"). The gateway cannot see a host's firewall: until this is set it warns, at start and in /readyz.
+   */
+  isolationRulesApplied: fromEnvText(z.boolean()).default(false),
 });
 
 export const configSchema = z.strictObject({
@@ -223,6 +245,17 @@ export const configSchema = z.strictObject({
     /** Calls at Keystone at once (a burst of new tokens waits its turn instead of timing out inside Keystone). */
     maxConcurrentRequests: fromEnvText(z.number().int().positive()).default(8),
     caFile: nonEmpty.optional(),
+    /**
+     * How often Keystone's revocation events are read (GET /v3/OS-REVOKE/events): a revoked token stops working on every
+     * replica within about this long, and the sessions it opened end. 0: not followed (revoked tokens work until
+     * cacheTtlSeconds).
+     */
+    revocationPollSeconds: fromEnvText(z.number().nonnegative()).default(10),
+    /**
+     * The gateway's service type in the Keystone catalog (`zun-gateway register --type`): application credentials with
+     * access rules for this service (zun-gateway docker-config makes them) are accepted for the requests they allow.
+     */
+    serviceType: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and dashes, as Keystone service types are').default('zun-gateway'),
   }),
   k8s: z
     .strictObject({
@@ -250,6 +283,11 @@ export const configSchema = z.strictObject({
           domainScopeGroups: z.record(nonEmpty, scopeGroupMapping).optional(),
           /** System-scoped tokens act with exactly these groups (a list: admin role only; a map: by role); unset: 403. */
           systemScopeGroups: scopeGroupMapping.optional(),
+          /**
+           * One group every project-scoped caller also gets, whatever its project: what the apiserver's API Priority and
+           * Fairness matches tenants' requests by (the chart's FlowSchema), so that limits hold across replicas.
+           */
+          tenantGroup: identityPrefix.optional(),
         })
         .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
       /** Present: every project gets its own namespace and role bindings on its first request. */
@@ -277,6 +315,13 @@ export const configSchema = z.strictObject({
       port,
     })
     .optional(),
+  /** Upgraded sessions (exec, attach, port-forward, docker attach and exec). */
+  sessions: z
+    .strictObject({
+      /** A session with no byte either way for this long is closed (0: never, kubectl port-forward may idle for hours). */
+      idleTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(0),
+    })
+    .default({ idleTimeoutSeconds: 0 }),
   shutdown: z
     .strictObject({
       graceSeconds: fromEnvText(z.number().min(0)).default(25),

@@ -59,12 +59,12 @@ export class BodyAdmission {
           hostConfig = {};
           setField(body, 'HostConfig', hostConfig);
         }
-        applyLimits(hostConfig as JsonObject, this.config.limits, true);
+        applyLimits(hostConfig as JsonObject, this.config.limits, 'create');
         break;
       }
       case 'container-update':
         checkContainerUpdate(body);
-        applyLimits(body, this.config.limits, false);
+        applyLimits(body, this.config.limits, 'update');
         break;
       case 'exec-create':
         checkExecCreate(body);

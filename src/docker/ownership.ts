@@ -8,6 +8,16 @@ import type { ObjectKind } from './policy.js';
 export const LABEL_PREFIX = 'org.openstack.zun-gateway.';
 export const OWNER_LABEL = `${LABEL_PREFIX}project-id`;
 
+/** Volume names in this prefix are the gateway's own (project leases): no tenant may create or mount one. */
+export const RESERVED_VOLUME_PREFIX = 'zun-gateway-';
+
+/** A tenant's volume name in the gateway's reserved prefix is refused: a squatted lease would stop a project. */
+export function checkVolumeName(name: string, where: string): void {
+  if (name.toLowerCase().startsWith(RESERVED_VOLUME_PREFIX)) {
+    throw new GatewayError('body_invalid', `${where}: volume names starting with ${RESERVED_VOLUME_PREFIX} are reserved for the gateway; choose another name`);
+  }
+}
+
 /** What the engine says about a missing object, so another project's object looks exactly missing. */
 function notFoundMessage(kind: ObjectKind, ref: string): string {
   switch (kind) {
@@ -77,6 +87,8 @@ function nameTaken(name: string): GatewayError {
  * name that exists with the existing volume, whoever owns it: that answer is never relayed, it is a conflict.
  */
 export async function createOwnedVolume(engine: Upstream, body: JsonObject, projectId: string): Promise<CreatedVolume> {
+  const name = field(body, 'Name');
+  if (typeof name === 'string') checkVolumeName(name, 'docker volume create');
   const answer = await engineJson(engine, 'POST', '/volumes/create', body);
   if (answer.status === 201 && !ownedBy(answer.body, 'volume', projectId)) throw nameTaken(String(field(body, 'Name') ?? ''));
   return answer;
@@ -87,6 +99,7 @@ export async function createOwnedVolume(engine: Upstream, body: JsonObject, proj
  * a missing one would be created without an owner, and an existing one would be mounted whoever owns it.
  */
 export async function claimVolume(engine: Upstream, name: string, projectId: string, labels: JsonObject | undefined): Promise<void> {
+  checkVolumeName(name, 'the volume to mount');
   const existing = await engineJson(engine, 'GET', `/volumes/${encodeURIComponent(name)}`);
   if (existing.status === 200) {
     if (!ownedBy(existing.body, 'volume', projectId)) throw nameTaken(name);

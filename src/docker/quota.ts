@@ -5,10 +5,13 @@ import { engineJson } from './engine.js';
 import { ownedFilter } from './ownership.js';
 import { PerKeySerial } from './per-key-serial.js';
 import { refused } from './policy.js';
+import { ProjectLease } from './project-lease.js';
 
 /**
- * `docker.limits.maxContainersPerProject`: the project's containers are counted and the create is made as one step per
- * project (held until the create's response closes), so parallel creates cannot all count the same containers.
+ * `docker.limits.maxContainersPerProject`: the project's containers are counted and the create is made as one step
+ * per project, held until the create's response closes: within this process by a queue per project, across replicas
+ * by the project's lease in the engine (project-lease.ts). Parallel creates, through one replica or several, cannot
+ * all count the same containers.
  */
 export class ContainerQuota {
   private readonly serial = new PerKeySerial();
@@ -16,33 +19,38 @@ export class ContainerQuota {
   constructor(
     private readonly engine: Upstream,
     private readonly max: number | undefined,
+    private readonly lease: ProjectLease = new ProjectLease(engine),
   ) {}
 
   /** Refuses a create at the limit; false when the client left while it waited its turn (nobody to create for). */
   async admit(identity: Identity, res: ServerResponse): Promise<boolean> {
     const { max } = this;
     if (max === undefined) return true;
-    const held = this.serial.acquire(identity.project.id);
-    let release: (() => void) | undefined;
+    const project = identity.project.id;
     let closed = false;
+    const releases: Array<() => unknown> = [];
+    const releaseAll = (): void => {
+      for (const release of releases.splice(0).reverse()) void Promise.resolve(release()).catch(() => undefined);
+    };
     res.once('close', () => {
       closed = true;
-      release?.();
+      releaseAll();
     });
-    release = await held;
-    // Its 'close' has come already: the turn is given back here.
-    if (closed) {
-      release();
-      return false;
-    }
     try {
-      const answer = await engineJson(this.engine, 'GET', `/containers/json?all=1&filters=${ownedFilter(identity.project.id)}`);
+      releases.push(await this.serial.acquire(project));
+      if (!closed) releases.push(await this.lease.acquire(project));
+      // Its 'close' came while it waited: the turn is given back here.
+      if (closed) {
+        releaseAll();
+        return false;
+      }
+      const answer = await engineJson(this.engine, 'GET', `/containers/json?all=1&filters=${ownedFilter(project)}`);
       if (Array.isArray(answer.body) && answer.body.length >= max) {
         throw refused(`project ${identity.project.name} already has ${answer.body.length} containers, the most allowed is ${max}; remove some first`);
       }
       return true;
     } catch (err) {
-      release();
+      releaseAll();
       throw err;
     }
   }

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { Callers } from '../auth/caller.js';
+import { RevocationPoller } from '../auth/revocation-poller.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
@@ -17,6 +18,7 @@ import { exchangeRecorder } from '../routes/exchange.js';
 import type { Readiness } from '../routes/mount.js';
 import { podAdmissionHandler } from '../routes/pod-admission.js';
 import type { ErrorReply } from '../routes/respond.js';
+import { Sessions } from '../routes/sessions.js';
 import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
 import { createDispatcher } from './dispatch.js';
@@ -34,6 +36,8 @@ export interface Gateway {
   listen(): Promise<AddressInfo>;
   /** Keystone answers and accepts the gateway's service credentials (the keystone check of /readyz). */
   keystoneReady(): Promise<Readiness>;
+  /** Every check of /readyz, with its warnings (main.ts logs them once at start). */
+  readiness(): Promise<Record<string, Readiness>>;
   /** Where /metrics is served, once listening; undefined when `metrics` is not configured. */
   metricsAddress(): AddressInfo | undefined;
   /** Stop accepting, let in-flight requests finish within the grace period, then close upgraded sessions. */
@@ -65,12 +69,16 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
+  const sessions = new Sessions();
+  authenticator.onRevoked((identity) => sessions.revoked(identity));
+  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics });
   const tracker = new ConnectionTracker();
-  const mounts = await coeMounts(config, { callers, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
+  const mounts = await coeMounts(config, { callers, sessions, sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
 
   let shuttingDown = false;
   const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
   const admission = config.k8s !== undefined ? startAdmissionWebhook(config.k8s, logger) : undefined;
+  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts);
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
@@ -82,7 +90,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
         }
       : {}),
-    readiness: () => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts),
+    readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
   const mutualTls = config.listen.tls?.clientCaFile !== undefined;
@@ -120,7 +128,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     metrics,
     metricsAddress: () => metricsAt,
     keystoneReady: () => keystoneReadiness(keystone, serviceToken),
+    readiness,
     listen: async () => {
+      revocations.start();
       if (metricsServer !== undefined && config.metrics !== undefined) {
         const { port, host } = config.metrics;
         metricsAt = await listenOn(metricsServer, port, host).catch((err: unknown) => {
@@ -158,6 +168,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       // flush below, after which main.ts exits.
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
+      revocations.stop();
       admission?.stop();
       keystone.close();
       tlsReload?.stop();

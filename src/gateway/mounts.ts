@@ -43,14 +43,16 @@ export async function coeMounts(config: GatewayConfig, deps: MountDependencies):
   }
   if (config.docker !== undefined) {
     const { rateLimit } = config.docker;
+    const engine = engineUpstream(config.docker);
     const steps = dockerSteps({
-      engine: engineUpstream(config.docker),
+      engine,
       config: config.docker,
       authUrl: config.keystone.authUrl,
       ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', rateLimit, metrics) } : {}),
     });
     mounts.push(mountOf(steps, deps));
     logger.info({ host: config.docker.host }, 'docker engine configured');
+
   }
   return mounts;
 }

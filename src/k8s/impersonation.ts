@@ -54,6 +54,7 @@ export function impersonationHeaders(identity: Identity, config: ImpersonationCo
   const group0 = projectGroup(projectId, config);
   if (!HEADER_SAFE.test(group0)) throw inexpressible('the project id cannot be carried in an HTTP header');
   headers.push('Impersonate-Group', group0);
+  if (config.tenantGroup !== undefined) headers.push('Impersonate-Group', config.tenantGroup);
   for (const role of identity.roles) {
     const group = roleGroup(group0, role);
     // A role that cannot be written as a header is left out: fewer groups means fewer rights, never more.

@@ -5,8 +5,12 @@ const NEVER = new Set(['x-auth-token', 'x-subject-token', 'x-forwarded-for', 'x-
 const NEVER_PREFIXES = ['x-remote-extra-'];
 
 export interface ExpectedIdentity {
-  /** The Impersonate-* lines derived from the token (impersonation.ts), flat: exactly these, in this order. */
+  /**
+   * The Impersonate-* lines derived from the token (impersonation.ts), flat: exactly these, in this order. Empty only
+   * for the gateway's own reads on a tenant's behalf (`asGateway`): then no Impersonate-* header at all.
+   */
   readonly identityLines: readonly string[];
+  readonly asGateway?: boolean;
   /** The gateway's own Authorization value, or undefined when it authenticates with a client certificate. */
   readonly authorization: string | undefined;
 }
@@ -28,8 +32,10 @@ export function assertApiserverRequest(headers: readonly string[], expected: Exp
     else if (lower === 'authorization') authorization.push(headers[i + 1] as string);
     else if (NEVER.has(lower) || NEVER_PREFIXES.some((p) => lower.startsWith(p))) throw violation(`it carries ${headers[i]}`);
   }
-  const want = expected.identityLines;
-  if (want[0]?.toLowerCase() !== 'impersonate-user' || want.filter((_, i) => i % 2 === 0 && want[i]?.toLowerCase() === 'impersonate-user').length !== 1) {
+  const want = expected.asGateway === true ? [] : expected.identityLines;
+  if (expected.asGateway === true) {
+    if (identity.length > 0) throw violation("the gateway's own read on a tenant's behalf carries Impersonate-* headers");
+  } else if (want[0]?.toLowerCase() !== 'impersonate-user' || want.filter((_, i) => i % 2 === 0 && want[i]?.toLowerCase() === 'impersonate-user').length !== 1) {
     throw violation('the identity derived from the token does not name exactly one user');
   }
   if (identity.length !== want.length || identity.some((v, i) => (i % 2 === 0 ? v !== (want[i] as string).toLowerCase() : v !== want[i]))) {

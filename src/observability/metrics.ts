@@ -141,6 +141,38 @@ export class Metrics {
     this.http2Sources.set(coe, connections);
   }
 
+  readonly revocationPolls = new Counter({
+    name: 'zun_gateway_revocation_polls_total',
+    help: "Polls of Keystone's revocation events by outcome (ok, error: Keystone unreachable or failing, forbidden: the gateway may not read them)",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly revocationEvents = new Counter({
+    name: 'zun_gateway_revocation_events_total',
+    help: 'Revocation events read from Keystone (an event is read again by the polls within a minute of it)',
+    registers: [this.registry],
+  });
+
+  readonly revokedTokens = new Counter({
+    name: 'zun_gateway_revoked_tokens_total',
+    help: 'Cached tokens dropped because a Keystone revocation event revoked them',
+    registers: [this.registry],
+  });
+
+  readonly revocationLastSuccess = new Gauge({
+    name: 'zun_gateway_revocation_last_success_timestamp_seconds',
+    help: "When Keystone's revocation events were last read (alert when it falls behind: revoked tokens then work until the cache TTL)",
+    registers: [this.registry],
+  });
+
+  readonly sessionsEnded = new Counter({
+    name: 'zun_gateway_sessions_ended_total',
+    help: 'Open sessions (exec, attach, port-forward, watches, follows) the gateway ended because their token expired or was revoked',
+    labelNames: ['coe', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   private openConnectionsSource: (() => number) | undefined;
 
   readonly openConnections = new Gauge({
@@ -215,7 +247,8 @@ export class Metrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'zun_gateway_' });
     // The counters operations.md says to alert on are exported at 0 from the start: a series that first appears
     // with the value 1 shows no increase to Prometheus (increase(), rate()), so the first failure would go unseen.
-    for (const operation of ['issue_token', 'validate_token', 'ping']) this.keystoneErrors.inc({ operation }, 0);
+    for (const operation of ['issue_token', 'validate_token', 'ping', 'revocation_events']) this.keystoneErrors.inc({ operation }, 0);
+    for (const outcome of ['error', 'forbidden']) this.revocationPolls.inc({ outcome }, 0);
     for (const operation of ['validate_token', 'ping']) this.keystoneRetries.inc({ operation }, 0);
     this.provisioning.inc({ action: 'provision', outcome: 'error' }, 0);
   }

@@ -42,7 +42,9 @@ export interface Http2ForwardOptions {
   /** The outgoing header list, flat, Host included. */
   readonly headers: readonly string[];
   readonly bytes?: ByteCount;
-  readonly onResponse?: (status: number) => void;
+  readonly onResponse?: (status: number, contentType: string | undefined) => void;
+  /** Aborted: the stream is cancelled and nothing more is relayed; the caller ends the response (forward.ts). */
+  readonly signal?: AbortSignal;
 }
 
 export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sessions: Http2Sessions, options: Http2ForwardOptions, fallback: () => void): void {
@@ -50,12 +52,17 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
   const stream = sessions.request(http2RequestHeaders(req.method ?? 'GET', options.fullPath, options.headers));
   let answered = false;
   let ended = false;
+  let stopped = false;
 
   const cancel = (): void => {
     if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
   };
   res.on('close', () => {
     if (!res.writableFinished) cancel();
+  });
+  options.signal?.addEventListener('abort', () => {
+    stopped = true;
+    cancel();
   });
 
   stream.on('response', (headers) => {
@@ -67,11 +74,12 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
     const status = Number(headers[':status']);
     res.writeHead(status, relayedHeaders(headers) as IncomingHttpHeaders);
     res.flushHeaders();
-    options.onResponse?.(status);
+    options.onResponse?.(status, typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined);
     // Read the body only now: Node emits 'response' on the next tick but 'data' at once, so a head and a first chunk
     // that arrive together would otherwise reach the client as a chunk first (with a default 200 head of Node's) and
     // then a head nobody can write any more, which threw out of the event loop.
     stream.on('data', (chunk: Buffer) => {
+      if (stopped) return;
       if (bytes !== undefined) bytes.out += chunk.length;
       if (!res.write(chunk)) {
         stream.pause();
@@ -81,11 +89,11 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
   });
   stream.on('end', () => {
     ended = true;
-    res.end();
+    if (!stopped) res.end();
   });
   stream.on('error', () => undefined);
   stream.on('close', () => {
-    if (ended || res.destroyed) return;
+    if (ended || stopped || res.destroyed) return;
     if (!answered) {
       // Nothing reached the client yet: the HTTP/1.1 way may still work (and otherwise says why it does not).
       if (stream.rstCode !== NGHTTP2_CANCEL) fallback();

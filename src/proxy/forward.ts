@@ -18,7 +18,7 @@ export interface ForwardOptions {
   /** A body that replaces the client's (already read and checked); its length must be in `headers`. */
   readonly body?: Buffer;
   /** Called once with the upstream status when the response head is relayed. */
-  readonly onResponse?: (status: number) => void;
+  readonly onResponse?: (status: number, contentType: string | undefined) => void;
   /** Counts the body bytes relayed each way. */
   readonly bytes?: ByteCount;
   /**
@@ -28,6 +28,11 @@ export interface ForwardOptions {
   readonly longLived?: boolean;
   /** Replaces the upstream's response-head timeout for this request (e.g. `docker stop -t 600` waits that long). */
   readonly responseHeaderTimeoutMs?: number;
+  /**
+   * Aborted: the upstream request is torn down and nothing more of it is relayed, the client's response left open for
+   * the caller to end (a session whose token ended gets its last words, routes/pipeline.ts).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The client's body as undici pulls it (back-pressure kept), counted on the way. */
@@ -69,7 +74,19 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   if (clientGone(req, res)) return;
   const sessions = upstream.http2;
   if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
-    forwardOverHttp2(req, res, sessions, { fullPath: upstream.basePath + options.path, headers: options.headers, ...(options.bytes !== undefined ? { bytes: options.bytes } : {}), ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}) }, () => forwardOverPool(req, res, options));
+    forwardOverHttp2(
+      req,
+      res,
+      sessions,
+      {
+        fullPath: upstream.basePath + options.path,
+        headers: options.headers,
+        ...(options.bytes !== undefined ? { bytes: options.bytes } : {}),
+        ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}),
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      },
+      () => forwardOverPool(req, res, options),
+    );
     return;
   }
   forwardOverPool(req, res, options);
@@ -80,8 +97,13 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
   const { upstream, bytes } = options;
   let controller: Dispatcher.DispatchController | undefined;
   let failed = false;
+  let stopped = false;
+  options.signal?.addEventListener('abort', () => {
+    stopped = true;
+    controller?.abort(new Error('ended by the gateway'));
+  });
   const fail = (err: Error): void => {
-    if (failed) return;
+    if (failed || stopped) return;
     failed = true;
     if (res.destroyed) return;
     if (res.headersSent) res.destroy();
@@ -135,9 +157,11 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
         res.writeHead(status, statusMessage, relayedHeaders(headers));
         // A body without Content-Length is usually a stream (watch, logs -f): the client needs the head now.
         if (streamed) res.flushHeaders();
-        options.onResponse?.(status);
+        const type = headers['content-type'];
+        options.onResponse?.(status, typeof type === 'string' ? type : undefined);
       },
       onResponseData(c, chunk) {
+        if (stopped) return;
         if (bytes !== undefined) bytes.out += chunk.length;
         // Paused only once RESPONSE_BUFFER_BYTES wait for the client, resumed when they are all out: pausing undici
         // at the socket's 16 KB mark paused it for almost every chunk of a large body, and each resume re-reads what
@@ -149,7 +173,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
         }
       },
       onResponseEnd() {
-        res.end();
+        if (!stopped) res.end();
       },
       onResponseError(_c, err) {
         // Also when the upstream broke off mid-body: destroying the response keeps a truncated body from looking complete.

@@ -6,7 +6,7 @@ import { countInto, type ByteCount } from './byte-count.js';
  * close stdin and keep reading, invariants.md 29); an error or a full close on either side closes the other.
  * `bytes.in` counts what `client` sent, `bytes.out` what `upstream` sent.
  */
-export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => void, bytes?: ByteCount): void {
+export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => void, bytes?: ByteCount, idle?: { readonly ms: number; readonly onIdle: () => void }): void {
   const a = client;
   const b = upstream;
   countInto(a, bytes, 'in');
@@ -33,4 +33,12 @@ export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => vo
   b.on('close', closeBoth);
   a.pipe(b);
   b.pipe(a);
+  // Bytes either way are activity on the client's socket (read from it, or written to it).
+  const clientSocket = a as Duplex & { setTimeout?: (ms: number, cb?: () => void) => void };
+  if (idle !== undefined && idle.ms > 0) {
+    clientSocket.setTimeout?.(idle.ms, () => {
+      idle.onIdle();
+      closeBoth();
+    });
+  }
 }

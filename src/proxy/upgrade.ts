@@ -22,6 +22,8 @@ export interface UpgradeOptions {
   readonly onRefused?: (status: number) => void;
   /** Counts the bytes relayed each way once the request went upstream (session bytes after a 101, or the refusal's body). */
   readonly bytes?: ByteCount;
+  /** A session with no byte either way for this long is closed (0 or unset: never), `onIdle` told first. */
+  readonly idle?: { readonly ms: number; readonly onIdle: () => void };
 }
 
 /** How long a client may keep a connection open after the gateway answered it for good (Connection: close). */
@@ -79,7 +81,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, clientHead:
       options.bytes.in += clientHead.length;
     }
     const session = options.onUpgraded?.();
-    pipeSockets(socket, upstreamSocket, session ? session.onClose : undefined, options.bytes);
+    pipeSockets(socket, upstreamSocket, session ? session.onClose : undefined, options.bytes, options.idle);
   });
 
   outgoing.on('response', (upstreamRes) => {

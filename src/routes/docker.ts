@@ -87,7 +87,8 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
   return {
     ...DOCKER_SIGNPOST,
     verbatim: false,
-    credentials: { applicationCredentials: true, howTo: DOCKER_CREDENTIAL_HELP, scopes: 'project' },
+    // `zun-gateway docker-config` makes application credentials whose access rules allow /docker/** on this gateway.
+    credentials: { applicationCredentials: true, howTo: DOCKER_CREDENTIAL_HELP, scopes: 'project', accessRules: true },
     authUrl: options.authUrl,
     ...(options.rateLimiter !== undefined ? { rateLimiter: options.rateLimiter } : {}),
 
@@ -120,7 +121,7 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
 
     check: (headers) => assertEngineRequest(headers),
 
-    ready: () => engineHealth(engine),
+    ready: () => engineHealth(engine, config.isolationRulesApplied),
 
     async describe(identity) {
       return 'project' in identity ? { ownerLabel: `${OWNER_LABEL}=${identity.project.id}` } : {};

@@ -62,6 +62,11 @@ export class Exchange {
     this.longLived = facts.longLived;
   }
 
+  /** The gateway ends this session or stream itself (its token was revoked or expired): the record says why. */
+  endedBecause(reason: string): void {
+    this.reason = reason;
+  }
+
   /** The request leaves for the upstream now. */
   sentUpstream(): void {
     // Already over (the client left while it was being authenticated): nothing went upstream, nothing is open.

@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import { forbidden } from '../auth/errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RENEW_TOKEN, forbidden } from '../auth/errors.js';
 import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
 import { scopeRefusal } from '../auth/token-identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
@@ -13,7 +13,10 @@ import { hasCode } from '../errors.js';
 import { targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
 import type { K8sUpstream } from '../k8s/upstream.js';
 import { upstreamPath, type Signpost } from './mount.js';
-import type { CoeSteps, Forwarding } from './pipeline.js';
+import type { CoeSteps, Forwarding, OwnAnswer } from './pipeline.js';
+import { readBody } from '../proxy/read-body.js';
+import { ApiDiscovery } from '../k8s/api-discovery.js';
+import { asksToReadNamespaces, namespaceNotFound, namespaceRead, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../k8s/tenant-views.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 
 export interface K8sMountOptions {
@@ -31,7 +34,13 @@ export interface K8sMountOptions {
 interface K8sPlan extends Forwarding {
   readonly identityLines: readonly string[];
   readonly watch: boolean;
+  /** The gateway's own read on the tenant's behalf (the project's namespaces): sent without impersonation. */
+  readonly asGateway?: boolean;
 }
+
+/** How much of a SelfSubjectAccessReview (`kubectl auth can-i`) the gateway reads to see what it asks. */
+const MAX_REVIEW_BYTES = 64 * 1024;
+const SELF_SUBJECT_ACCESS_REVIEW = /^\/apis\/authorization\.k8s\.io\/v1\/selfsubjectaccessreviews\/?(\?|$)/;
 
 /** Kubernetes' API roots, its error dialect (Status objects, which kubectl prints) and the hint for a missed prefix. */
 export const K8S_SIGNPOST: Signpost = {
@@ -44,8 +53,27 @@ export const K8S_SIGNPOST: Signpost = {
 };
 
 /** `/k8s/*`: every request forwarded verbatim to the apiserver as the caller (impersonation). */
+/**
+ * `kubectl auth can-i get|list|watch namespaces`: yes, the gateway lists the project's namespaces (tenant-views.ts);
+ * any other review goes on to the apiserver with the body as it was read.
+ */
+async function canI(req: IncomingMessage, plan: K8sPlan): Promise<K8sPlan | OwnAnswer> {
+  const body = await readBody(req, MAX_REVIEW_BYTES, req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined);
+  let review: unknown;
+  try {
+    review = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ...plan, body };
+  }
+  if (!asksToReadNamespaces(review)) return { ...plan, body };
+  const spec = (review as { spec: unknown }).spec;
+  const reason = "zun-gateway lists the namespaces of the caller's project";
+  return { answer: { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed: true, reason } } } };
+}
+
 export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity, K8sPlan> {
   const { k8s, impersonation, tenancy } = options;
+  const discovery = new ApiDiscovery(k8s);
   const mapsScopes = impersonation.domainScopeGroups !== undefined || impersonation.systemScopeGroups !== undefined;
   // Identities come from the token cache as the same objects: their impersonation lines are computed once.
   const linesOf = new WeakMap<AnyIdentity, string[]>();
@@ -80,31 +108,52 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
      * failing), requests into it get the reason; everything else (discovery, other namespaces) goes on to RBAC. A
      * cached token of a provisioned project is admitted at once, without a promise.
      */
-    admit({ route: path, identity }) {
+    admit({ req, route: path, identity }) {
       const longLived = isLongLived(path);
-      const plan: K8sPlan = { upstream: k8s.upstream, path, longLived, watch: longLived && isWatch(path), identityLines: identityLines(identity) };
+      const method = req.method ?? 'GET';
+      const lines = identityLines(identity);
+      const plan: K8sPlan = { upstream: k8s.upstream, path, longLived, watch: longLived && isWatch(path), identityLines: lines };
+      // `kubectl auth whoami`: answered as the apiserver would for the impersonated identity where it has no such API.
+      const whoami = selfSubjectReviewVersion(method, path);
+      if (whoami !== undefined) {
+        return discovery.serves(`authentication.k8s.io/${whoami}`).then((served): K8sPlan | OwnAnswer => (served ? plan : { answer: selfSubjectReview(whoami, lines) }));
+      }
       if (tenancy === undefined || !isProjectScoped(identity)) return plan;
+      const own = tenancy.namespaceFor(identity);
+      const view = projectNamespacesPath(method, path, identity.project.id);
+      const named = namespaceRead(method, path);
       const ready = tenancy.ensure(identity);
-      if (typeof ready === 'string') return plan;
-      return ready.then(
-        () => plan,
-        (err: unknown) => {
-          if (!hasCode(err, 'namespace_unavailable') || targetsNamespace(path, tenancy.namespaceFor(identity))) throw err;
-          return plan;
-        },
-      );
+      const admitted = (): K8sPlan | OwnAnswer | Promise<K8sPlan | OwnAnswer> => {
+        if (view !== undefined) return { ...plan, path: view, asGateway: true };
+        // Another namespace looks missing, as on a cluster of the project's own.
+        if (named !== undefined && named !== own) return { answer: namespaceNotFound(named) };
+        if (method === 'POST' && SELF_SUBJECT_ACCESS_REVIEW.test(path)) return canI(req, plan);
+        return plan;
+      };
+      if (typeof ready === 'string') return admitted();
+      return ready.then(admitted, (err: unknown) => {
+        if (!hasCode(err, 'namespace_unavailable') || targetsNamespace(path, own)) throw err;
+        return admitted();
+      });
     },
 
     headers: ({ req, socket }, plan) =>
       k8sRequestHeaders(req.rawHeaders, {
         hostHeader: k8s.upstream.hostHeader,
         authorization: k8s.authorization(),
-        identityHeaders: plan.identityLines,
+        identityHeaders: plan.asGateway === true ? [] : plan.identityLines,
         upgrade: socket !== undefined,
         discovery: isDiscovery(plan.path),
       }),
 
-    check: (headers, _call, plan) => assertApiserverRequest(headers, { identityLines: plan.identityLines, authorization: k8s.authorization() }),
+    check: (headers, _call, plan) =>
+      assertApiserverRequest(headers, { identityLines: plan.identityLines, authorization: k8s.authorization(), ...(plan.asGateway === true ? { asGateway: true } : {}) }),
+
+    /** A JSON watch the gateway ends tells the watcher why, as the apiserver ends one: an ERROR event with a Status. */
+    lastWords: (plan, reason, contentType) =>
+      plan.watch && contentType.includes('json')
+        ? `${JSON.stringify({ type: 'ERROR', object: JSON.parse(statusBody(401, `session ended: token ${reason}; ${RENEW_TOKEN}`)) as unknown })}\n`
+        : undefined,
 
     forwarded: ({ res }, plan) => {
       if (plan.watch && res !== undefined) options.onWatch?.(res);

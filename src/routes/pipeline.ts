@@ -15,6 +15,7 @@ import { assertCredentialStays } from './outgoing-check.js';
 import type { RequestTarget } from './path.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import { replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from './respond.js';
+import type { SessionEndReason, Sessions } from './sessions.js';
 import { settle } from './settle.js';
 
 /**
@@ -75,8 +76,11 @@ export interface RouteFacts {
 
 export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extends Signpost {
   readonly verbatim: boolean;
-  /** Which credentials (2) and which token scopes (3) the mount accepts. */
-  readonly credentials: CredentialRules & { readonly scopes: AcceptedScopes };
+  /**
+   * Which credentials (2) and which token scopes (3) the mount accepts; `accessRules`: tokens of application
+   * credentials with access rules, for the requests their rules allow.
+   */
+  readonly credentials: CredentialRules & { readonly scopes: AcceptedScopes; readonly accessRules?: boolean };
   /** Keystone's URL, named in WWW-Authenticate on a 401 so clients know where to get a token. */
   readonly authUrl: string;
   readonly rateLimiter?: ProjectRateLimiter;
@@ -93,6 +97,8 @@ export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extend
   check(headers: readonly string[], call: Call<R, I | undefined>, plan: P): void;
   /** Told of each plan as it leaves (watches are tracked for shutdown). */
   forwarded?(call: Call<R, I | undefined>, plan: P): void;
+  /** What a long-lived response says last when the gateway ends it because its token ended (a watch's ERROR event). */
+  lastWords?(plan: P, reason: SessionEndReason, contentType: string): string | undefined;
   ready(): Promise<Readiness>;
   describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
   close(): void;
@@ -100,6 +106,10 @@ export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extend
 
 export interface PipelineContext {
   readonly callers: Callers;
+  /** Sessions and streams end with the token that opened them. */
+  readonly sessions: Sessions;
+  /** An upgraded session idle this long is closed (0: never). */
+  readonly sessionIdleMs?: number;
   readonly logger: Logger;
   readonly audit: AuditTrail;
   readonly metrics: Metrics;
@@ -107,7 +117,11 @@ export interface PipelineContext {
 
 /** A mount made of a COE's steps, run in the pipeline's order for every request and upgrade. */
 export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: CoeSteps<R, I, P>, context: PipelineContext): CoeMount {
-  const { callers, logger } = context;
+  const { callers, logger, sessions } = context;
+  const sessionEnded = (exchange: Exchange, reason: SessionEndReason): void => {
+    exchange.endedBecause(`session ended: token ${reason}`);
+    context.metrics.sessionsEnded.inc({ coe: steps.name, reason });
+  };
   const startExchange = exchangeRecorder({ coe: steps.name, logger, audit: context.audit, metrics: context.metrics });
   context.metrics.registerCoe(steps.name);
   const wwwAuthenticate = `Keystone uri="${steps.authUrl}"`;
@@ -117,7 +131,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
   };
 
   /** 1 to 5: the plan for this request, or the mount's own answer. */
-  const admitted = (exchange: Exchange, call: Call<R, undefined>, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
+  const admitted = (exchange: Exchange, call: Call<R, undefined>, target: RequestTarget, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
     const anonymousPlan = steps.anonymous?.({ ...call, res: continued(call.res) });
     if (anonymousPlan !== undefined) {
       exchange.describe(steps.facts(call.route));
@@ -125,7 +139,8 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     }
     const found = extractCredential(call.req.rawHeaders, upgrade, steps.credentials); // 2
     credential.value = found;
-    const identity = callers.identify(found, steps.credentials.scopes) as I | Promise<I>; // 3
+    const request = steps.credentials.accessRules === true ? { method: call.req.method ?? 'GET', path: `/${target.segments.join('/')}` } : undefined;
+    const identity = callers.identify(found, steps.credentials.scopes, request) as I | Promise<I>; // 3
     const next = (who: I): P | OwnAnswer | Promise<P | OwnAnswer> => {
       // What the route names is recorded once the caller is known: nothing is claimed of an unauthenticated request.
       exchange.identity = who;
@@ -160,7 +175,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
         () => {
           const route = steps.route(req, target, false); // 1
           call = { req, route, identity: undefined, res };
-          return admitted(exchange, call, false, credential);
+          return admitted(exchange, call, target, false, credential);
         },
         (plan) => {
           if ('answer' in plan) {
@@ -170,7 +185,20 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
+          // A stream the gateway may have to end when its token ends (ordinary requests need none of this).
+          const stop = plan.longLived && forwardCall.identity !== undefined ? new AbortController() : undefined;
+          let contentType = '';
+          if (stop !== undefined && forwardCall.identity !== undefined) {
+            const untrack = sessions.track(forwardCall.identity, (reason) => {
+              sessionEnded(exchange, reason);
+              stop.abort();
+              if (res.headersSent) res.end(steps.lastWords?.(plan, reason, contentType));
+              else res.destroy();
+            });
+            res.once('close', untrack);
+          }
           forwardRequest(req, res, {
+            ...(stop !== undefined ? { signal: stop.signal } : {}),
             upstream: plan.upstream,
             path: plan.path,
             headers,
@@ -178,7 +206,10 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             bytes: exchange.bytes,
             longLived: plan.longLived,
             ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
-            onResponse: exchange.answered,
+            onResponse: (status, type) => {
+              contentType = type ?? '';
+              exchange.answered(status);
+            },
             onError: (err) => exchange.upstreamFailed(err, sendError(res, steps.dialect, reply(err))),
           }); // 8
           exchange.sentUpstream();
@@ -196,13 +227,14 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
         () => {
           const route = steps.route(req, target, true); // 1
           call = { req, route, identity: undefined, socket, head };
-          return admitted(exchange, call, true, credential);
+          return admitted(exchange, call, target, true, credential);
         },
         (plan) => {
           if ('answer' in plan) throw new Error(`${steps.name}: an upgrade cannot be answered by the mount itself`);
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
+          const identity = forwardCall.identity;
           forwardUpgrade(req, socket, plan.head ?? head, {
             upstream: plan.upstream,
             path: plan.path,
@@ -210,6 +242,23 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             ...(plan.body !== undefined ? { body: plan.body } : {}),
             onError: (err) => exchange.upstreamFailed(err, sendErrorOnSocket(socket, steps.dialect, reply(err))),
             ...hooks,
+            ...(context.sessionIdleMs !== undefined && context.sessionIdleMs > 0
+              ? { idle: { ms: context.sessionIdleMs, onIdle: () => exchange.endedBecause('session ended: idle') } }
+              : {}),
+            // An upgraded session lives no longer than its token.
+            onUpgraded: () => {
+              const session = hooks.onUpgraded();
+              const untrack = identity === undefined ? () => undefined : sessions.track(identity, (reason) => {
+                sessionEnded(exchange, reason);
+                socket.destroy();
+              });
+              return {
+                onClose: () => {
+                  untrack();
+                  session.onClose();
+                },
+              };
+            },
           }); // 8
           exchange.sentUpstream();
         },

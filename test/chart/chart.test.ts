@@ -85,6 +85,8 @@ function neededPermissions(config: GatewayConfig): string[] {
   const tenancy = config.k8s?.tenancy;
   if (tenancy !== undefined) {
     for (const call of tenancyCalls()) needed.push(`${call} *any*`);
+    // The project's own namespaces, read with the gateway's identity for `kubectl get namespaces` (k8s/tenant-views.ts).
+    needed.push('core namespaces list *any*', 'core namespaces watch *any*');
     // Creating a RoleBinding to a ClusterRole needs `bind` on it (or holding all its rights).
     for (const clusterRole of new Set(Object.values(tenancy.roleBindings))) needed.push(`rbac.authorization.k8s.io clusterroles bind ${clusterRole}`);
   }
@@ -409,6 +411,16 @@ describe('Helm chart charts/zun-gateway', function () {
       const preStop = Number(at(listAt(container(r), 'lifecycle', 'preStop', 'exec', 'command'), 1));
       assert.ok(Number(at(podSpec(r), 'terminationGracePeriodSeconds')) > grace + preStop);
     }
+  });
+
+  it('alerts (optional PrometheusRule) on connections near the descriptor limit, Keystone errors and revocation falling behind', async () => {
+    assert.equal(defaults.all('PrometheusRule').length, 0, 'off by default');
+    const r = await render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.openConnectionsRatio': '0.7' } });
+    const rules = listAt(r.one('PrometheusRule'), 'spec', 'groups', 0, 'rules');
+    const byName = new Map(rules.map((rule) => [at(rule, 'alert'), String(at(rule, 'expr'))]));
+    assert.equal(byName.get('ZunGatewayConnectionsNearDescriptorLimit'), 'zun_gateway_open_connections / zun_gateway_process_max_fds > 0.7');
+    assert.match(byName.get('ZunGatewayKeystoneErrors') ?? '', /zun_gateway_keystone_errors_total/);
+    assert.match(byName.get('ZunGatewayRevocationBehind') ?? '', /zun_gateway_revocation_last_success_timestamp_seconds/);
   });
 
   it('exposes metrics only on their own ClusterIP Service, which the ServiceMonitor selects', () => {

@@ -294,6 +294,19 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     [['--cgroup-parent', '/evil'], /--cgroup-parent/],
     [['--runtime', 'runc'], /--runtime/],
     [['--memory', '4g'], /--memory/],
+    // Real-time CPU is not bounded by the CFS quota; this engine happens to refuse it too, so the gateway's own words are checked.
+    [['--cpu-rt-runtime', '950000'], /CpuRealtimeRuntime \(--cpu-rt-runtime; in compose: cpu_rt_runtime\) is not allowed through the gateway/],
+    [['--cpu-rt-period', '1000000'], /CpuRealtimePeriod \(--cpu-rt-period; in compose: cpu_rt_period\) is not allowed through the gateway/],
+    [['--ulimit', 'rtprio=99'], /Ulimits rtprio \(--ulimit rtprio=\.\.\.; in compose: ulimits\) is not allowed through the gateway: .*real-time/],
+    [['--ulimit', 'memlock=-1'], /Ulimits memlock .* \(unlimited\) would lift the limit of 67108864 \(docker\.limits\.maxMemlock\)/],
+    [['--ulimit', 'nofile=2000000'], /Ulimits nofile .* is above the limit of 1048576 \(docker\.limits\.maxNofile\)/],
+    [['--cpu-quota', '-1'], /CpuQuota \(--cpu-quota; in compose: cpu_quota\) -1 would lift the limit of 2 CPUs per container/],
+    [['--memory-swap', '-1'], /MemorySwap \(--memory-swap; in compose: memswap_limit\) -1 would lift/],
+    [['--cpu-shares', '262144'], /--cpu-shares/],
+    [['--kernel-memory', '64m'], /--kernel-memory/],
+    [['--blkio-weight', '1000'], /--blkio-weight/],
+    [['--security-opt', 'writable-cgroups=true'], /writable-cgroups=true.*lift its own CPU, memory and process limits/],
+    [['--security-opt', 'label=level:s0:c1,c2'], /SELinux label/],
   ];
   for (const [flags, option] of escapes) {
     it(`refuses docker run ${flags.join(' ')} naming the option, and creates nothing`, async () => {
@@ -415,7 +428,7 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     it("publishing a port on the engine's host is refused naming -p", async () => {
       const res = await alice.docker(['run', '--rm', '-p', '127.0.0.1:18777:80', IMAGE(), 'true']);
       assert.notEqual(res.code, 0);
-      assert.match(res.stderr, /PortBindings \(-p\)/);
+      assert.match(res.stderr, /PortBindings \(-p; in compose: ports\)/);
     });
 
     it("a pull from the engine host's loopback is refused before the engine fetches it", async () => {
@@ -475,6 +488,50 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
       } finally {
         await engineDocker(['rm', '-f', web]);
       }
+    });
+
+    /** The CPU quota and period of a container's cgroup, read on the engine's side ("-1 100000", or cgroup v2's "max 100000"). */
+    const cpuCgroup = async (container: string): Promise<string> =>
+      (
+        await ok(
+          engineDocker(['exec', container, 'sh', '-c', 'if [ -f /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max; else echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi']),
+          'read the cgroup',
+        )
+      ).trim();
+
+    it('docker update cannot lift the CPU limit: --cpu-quota -1 and a lone --cpu-period are refused and the cgroup keeps its quota; --cpus still changes it', async function () {
+      this.timeout(60_000);
+      const c = `cpu-${t}`;
+      await ok(alice.docker(['run', '-d', '--name', c, '--cpus', '1', IMAGE(), 'sleep', '300']), 'run --cpus 1');
+      try {
+        assert.equal(await cpuCgroup(c), '100000 100000');
+        const attempts: Array<[string[], RegExp]> = [
+          // The issue's report: accepted before, and the cgroup's quota became -1 (no limit) while inspect still showed NanoCpus.
+          [['--cpu-quota', '-1'], /CpuQuota \(--cpu-quota; in compose: cpu_quota\) -1 would lift the limit of 2 CPUs per container \(docker\.limits\.maxCpus\)/],
+          // A period of 1000 under a quota of 100000 made 100 CPUs on this engine.
+          [['--cpu-period', '1000'], /must give both \(or use --cpus\)/],
+          [['--cpu-rt-runtime', '950000'], /--cpu-rt-runtime/],
+          [['--memory-swap', '-1'], /would lift/],
+          [['--pids-limit', '-1'], /PidsLimit \(--pids-limit; in compose: pids_limit\) -1 would lift/],
+          [['--cpus', '3'], /of 3 CPUs is above the limit of 2 CPUs/],
+        ];
+        for (const [flags, why] of attempts) {
+          const r = await alice.docker(['update', ...flags, c]);
+          assert.notEqual(r.code, 0, `docker update ${flags.join(' ')} succeeded`);
+          assert.match(r.stderr, why);
+          assert.equal(await cpuCgroup(c), '100000 100000', `the cgroup's CPU quota changed after docker update ${flags.join(' ')}`);
+        }
+        // Positive control: the read follows an update the limits allow.
+        await ok(alice.docker(['update', '--cpus', '0.5', c]), 'update --cpus 0.5');
+        assert.equal(await cpuCgroup(c), '50000 100000');
+      } finally {
+        await engineDocker(['rm', '-f', c]);
+      }
+    });
+
+    it('ulimits within the caps run: nofile and memlock below docker.limits.maxNofile and maxMemlock', async () => {
+      const own = await ok(alice.docker(['run', '--rm', '--ulimit', 'nofile=1024:4096', '--ulimit', 'memlock=65536:65536', IMAGE(), 'sh', '-c', 'ulimit -n; ulimit -l']), 'run --ulimit');
+      assert.deepEqual(own.trim().split('\n'), ['1024', '64']);
     });
 
     it('alice: docker exec -d runs detached', async () => {

@@ -30,6 +30,10 @@ export class FakeDockerEngine {
   readonly volumes = new Map<string, Record<string, string>>();
   /** When set, network creates fail with this engine message (HTTP 500). */
   failNetworkCreate: string | undefined;
+  /** What GET /info answers. */
+  info: Record<string, unknown> = { ServerVersion: '20.10.24', BridgeNfIptables: true };
+  /** Networks (by name) made with IPv6. */
+  readonly ipv6Networks = new Set<string>();
   /** Networks by name (ids are `net-<name>`), with their labels. */
   readonly networks = new Map<string, Record<string, string>>();
   /** How many containers GET /containers/json reports; each create adds one. */
@@ -109,6 +113,13 @@ export class FakeDockerEngine {
         if (!labels) return this.send(res, 404, { message: `get ${name}: no such volume` });
         return this.send(res, 200, { Name: name, Labels: labels, Mountpoint: `/var/lib/docker/volumes/${name}/_data` });
       }
+      if ((m = /^\/volumes\/([^/]+)$/.exec(p)) && req.method === 'DELETE') {
+        const name = decodeURIComponent(m[1] as string);
+        if (!this.volumes.delete(name)) return this.send(res, 404, { message: `get ${name}: no such volume` });
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       if (p === '/volumes/create') {
         const spec = JSON.parse(body || '{}') as { Name?: string; Labels?: Record<string, string> };
         const name = spec.Name ?? `anon${this.volumes.size}`;
@@ -118,8 +129,11 @@ export class FakeDockerEngine {
       if (p === '/networks' && req.method === 'GET') {
         const q = new URL(`http://x${req.url ?? ''}`).searchParams.get('filters');
         const wanted: string[] = q === null ? [] : ((JSON.parse(q) as { label?: string[] }).label ?? []);
-        const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => labels[kv.split('=')[0] as string] === kv.slice(kv.indexOf('=') + 1)));
-        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z' })));
+        // As the engine: `key=value` matches that value, a bare `key` any value.
+        const has = (labels: Record<string, string>, kv: string): boolean =>
+          kv.includes('=') ? labels[kv.slice(0, kv.indexOf('='))] === kv.slice(kv.indexOf('=') + 1) : kv in labels;
+        const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => has(labels, kv)));
+        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
       }
       if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, 500, { message: this.failNetworkCreate });
       if (p === '/networks/create') {
@@ -134,6 +148,7 @@ export class FakeDockerEngine {
         if (!labels) return this.send(res, 404, { message: `network ${ref} not found` });
         return this.send(res, 200, { Id: `net-${name}`, Name: name, Labels: labels });
       }
+      if (p === '/info') return this.send(res, 200, this.info);
       if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
       if (p === '/containers/create') {
         // As a real engine: the new container is listed from then on (after createDelayMs, to let racing creates overlap).

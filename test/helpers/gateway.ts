@@ -28,6 +28,8 @@ export interface TestGatewayOptions {
   readonly tls?: boolean;
   /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
   readonly tlsExtra?: string;
+  /** More keys inside keystone, each line indented by two spaces. */
+  readonly keystoneYaml?: string;
   /** More keys inside listen, each line indented by two spaces. */
   readonly listenYaml?: string;
   readonly extraYaml?: string;
@@ -77,6 +79,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     `  authUrl: ${options.keystoneUrl}`,
     '  serviceCredentials: {username: gateway, password: "${GATEWAY_PASSWORD}", userDomainName: Default, projectName: service, projectDomainName: Default}',
     `  timeoutSeconds: ${options.keystoneTimeoutSeconds ?? 2}`,
+    ...(options.keystoneYaml !== undefined ? [options.keystoneYaml] : []),
     'k8s:',
     `  kubeconfig: ${kubeconfig}`,
     ...(options.k8sYaml !== undefined ? [options.k8sYaml] : []),
@@ -144,4 +147,30 @@ export async function startGatewayWithDoubles(options: Omit<TestGatewayOptions, 
       await keystone.stop();
     },
   };
+}
+
+/** What `gatewayForSuite` starts: read its fields inside the tests (they are set in the suite's `before`). */
+export interface SuiteWorld {
+  readonly keystone: KeystoneDouble;
+  readonly upstream: RecordingUpstream;
+  readonly gw: TestGateway;
+}
+
+/**
+ * A Keystone double knowing alice, a recording apiserver and a test gateway in front of them, started before the
+ * calling suite's tests and stopped after them.
+ */
+export function gatewayForSuite(options: Omit<TestGatewayOptions, 'keystoneUrl' | 'upstreamUrl'> = {}): SuiteWorld {
+  const world = {} as { keystone: KeystoneDouble; upstream: RecordingUpstream; gw: TestGateway };
+  before(async () => {
+    world.keystone = await KeystoneDouble.withAlice();
+    world.upstream = await new RecordingUpstream().start();
+    world.gw = await startTestGateway({ keystoneUrl: world.keystone.url, upstreamUrl: world.upstream.url, ...options });
+  });
+  after(async () => {
+    await world.gw.stop();
+    await world.upstream.stop();
+    await world.keystone.stop();
+  });
+  return world;
 }

@@ -9,8 +9,25 @@ const MAIN = path.resolve('dist/src/main.js');
  * what it printed matches `until` (then stops it); fails after 20 s. Returns its exit code and everything it printed.
  */
 export function runServe(config: string, env: NodeJS.ProcessEnv, until?: RegExp, nodeArgs: readonly string[] = []): Promise<{ code: number | null; out: string }> {
+  return runMain(['serve', '--config', config], env, { until, nodeArgs });
+}
+
+/**
+ * Runs the built `zun-gateway <args>` in `cwd` with `env` beside PATH until it exits, or until what it printed matches
+ * `until` (then stops it); fails after 20 s.
+ */
+export function runMain(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: { until?: RegExp | undefined; nodeArgs?: readonly string[]; cwd?: string } = {},
+): Promise<{ code: number | null; out: string }> {
+  const { until, nodeArgs = [] } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, MAIN, 'serve', '--config', config], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, MAIN, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

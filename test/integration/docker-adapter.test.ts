@@ -169,6 +169,48 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  it('two replicas cannot overshoot maxContainersPerProject together: ten creates at once, five through each, make three', async () => {
+    const second = await createGateway(parseConfig(
+      [
+        'listen: {host: 127.0.0.1, port: 0}',
+        'keystone:',
+        `  authUrl: ${keystone.url}`,
+        '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
+        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}}`,
+        'log: {level: silent}',
+      ].join('\n'),
+      {},
+    ), { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+    const secondPort = ((await second.listen()) as AddressInfo).port;
+    engine.listed = 0;
+    engine.createDelayMs = 30;
+    try {
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 === 0 ? port : secondPort, 'POST', '/docker/containers/create', alice, '{"Image":"b"}')));
+      assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
+      assert.equal(engine.listed, 3);
+      // Each lease is given back once its create's response has closed: a few turns of the loop after the answers.
+      const leased = (): boolean => [...engine.volumes.keys()].some((v) => v.startsWith('zun-gateway-lease-'));
+      for (let turn = 0; turn < 10_000 && leased(); turn += 1) await new Promise((r) => setImmediate(r));
+      assert.ok(!leased(), 'a lease was left behind');
+    } finally {
+      engine.listed = 0;
+      engine.createDelayMs = 0;
+      await second.shutdown();
+    }
+  });
+
+  it("a tenant cannot take a volume name of the gateway's own (a squatted lease would stop another project)", async () => {
+    for (const [path, body] of [
+      ['/docker/volumes/create', '{"Name":"zun-gateway-lease-p-beta"}'],
+      ['/docker/containers/create', '{"Image":"b","HostConfig":{"Binds":["zun-gateway-lease-p-beta:/x"]}}'],
+    ] as const) {
+      const res = await call(port, 'POST', path, alice, body);
+      assert.equal(res.status, 400, path);
+      assert.match(JSON.parse(res.body).message, /reserved for the gateway/);
+    }
+    assert.equal(engine.volumes.has('zun-gateway-lease-p-beta'), false);
+  });
+
   it('a create whose client leaves while it waits its turn does not hold up the next ones', async () => {
     engine.listed = 0;
     engine.createDelayMs = 300;
@@ -522,6 +564,23 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
       await gw.shutdown();
       await refusing.stop();
     }
+  });
+
+  it("an application credential with access rules (docker-config's) works on the paths its rules allow, and only there", async () => {
+    const user = keystone.addUser({ id: 'alice-id', name: 'alice', password: 'pw', projects: { alpha: { id: 'p-alpha', roles: ['member'] } } });
+    const rules = (methods: readonly string[], rulePath: string) => methods.map((method, i) => ({ service: 'zun-gateway', method, path: rulePath, id: `r${i}` }));
+    const credential = (id: string, accessRules: ReturnType<typeof rules>) => {
+      keystone.applicationCredentials.set(id, { id, name: id, description: '', secret: `${id}-secret`, user, project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'], accessRules });
+      return { authorization: `Basic ${Buffer.from(`${id}:${id}-secret`).toString('base64')}` };
+    };
+    const docker = credential('ac-docker-rules', rules(['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], '/docker/**'));
+    assert.equal((await call(port, 'GET', '/docker/version', docker)).status, 200);
+    assert.equal((await call(port, 'GET', '/docker/v1.41/containers/json', docker)).status, 200);
+    const getOnly = credential('ac-get-info', rules(['GET'], '/docker/*/info'));
+    assert.equal((await call(port, 'GET', '/docker/v1.41/info', getOnly)).status, 200);
+    const refused = await call(port, 'GET', '/docker/v1.41/containers/json', getOnly);
+    assert.equal(refused.status, 403);
+    assert.match(JSON.parse(refused.body).message, /access rules \(GET \/docker\/\*\/info on zun-gateway\) that do not allow GET \/docker\/v1\.41\/containers\/json on zun-gateway/);
   });
 
   it('a Basic credential Keystone refuses is a 401 saying Basic takes an application credential, not a password', async () => {

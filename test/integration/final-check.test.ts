@@ -21,6 +21,7 @@ import { k8sSteps } from '../../src/routes/k8s.js';
 import type { CoeMount } from '../../src/routes/mount.js';
 import { parseRequestTarget } from '../../src/routes/path.js';
 import { mountOf, type PipelineContext } from '../../src/routes/pipeline.js';
+import { Sessions } from '../../src/routes/sessions.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { LineCollector, MemoryAudit } from '../helpers/memory-audit.js';
@@ -87,7 +88,7 @@ describe('the final check of what leaves, with the header step broken on purpose
     const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 2000 });
     const logger = createLogger('debug', (logs = new LineCollector()));
     const authenticator = new Authenticator(client, new ServiceTokenProvider(client, config.keystone.serviceCredentials, logger), authenticatorOptions(config.keystone), logger);
-    context = { callers: new Callers(authenticator, new ApplicationCredentialExchange(client, logger)), logger, audit: new MemoryAudit(), metrics: new Metrics({ processMetrics: false }) };
+    context = { callers: new Callers(authenticator, new ApplicationCredentialExchange(client, logger)), sessions: new Sessions(), logger, audit: new MemoryAudit(), metrics: new Metrics({ processMetrics: false }) };
   });
 
   after(async () => {

@@ -317,9 +317,31 @@ describe('Authenticator (Keystone double)', () => {
     assert.ok('scope' in any && any.scope === 'domain');
   });
 
-  it('refuses application-credential tokens with access rules (not enforced here)', async () => {
-    keystone.register('restricted', { accessRules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers' }] });
+  it('application-credential tokens with access rules: accepted for the requests they allow, per request, never without one', async () => {
+    keystone.register('docker-only', { accessRules: [{ service: 'zun-gateway', method: 'GET', path: '/docker/**' }] });
+    keystone.register('compute', { accessRules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers' }] });
     const { auth } = setup(keystone);
-    await rejectsWith(auth.authenticate('restricted'), 403, /access rules/);
+    const identity = await auth.authenticate('docker-only', { method: 'GET', path: '/docker/v1.47/containers/json' });
+    assert.deepEqual(identity.accessRules, [{ service: 'zun-gateway', method: 'GET', path: '/docker/**' }]);
+    const validations = keystone.validateCalls;
+    // The cached identity is checked again for every request: another method or path is refused.
+    await rejectsWith(auth.authenticate('docker-only', { method: 'POST', path: '/docker/v1.47/containers/create' }), 403, /do not allow POST \/docker\/v1\.47\/containers\/create on zun-gateway/);
+    await rejectsWith(auth.authenticate('docker-only', { method: 'GET', path: '/k8s/api' }), 403, /access rules \(GET \/docker\/\*\* on zun-gateway\) that do not allow/);
+    assert.equal(keystone.validateCalls, validations, 'from the cache');
+    // Where the caller says nothing of the request (whoami, /k8s), the rules cannot be checked: refused.
+    await rejectsWith(auth.authenticate('docker-only'), 403, /with access rules \(GET \/docker\/\*\* on zun-gateway\), which this endpoint does not take/);
+    // Rules for another service allow nothing here.
+    await rejectsWith(auth.authenticate('compute', { method: 'GET', path: '/v2.1/servers' }), 403, /do not allow GET \/v2\.1\/servers on zun-gateway/);
+  });
+
+  it('access rules are matched against the configured service type (keystone.serviceType)', async () => {
+    keystone.register('other-type', { accessRules: [{ service: 'container-gateway', method: 'GET', path: '/docker/**' }] });
+    const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 1000 });
+    const service = new ServiceTokenProvider(client, credentials, silentLogger());
+    const options = { cacheTtlMs: 300_000, cacheMaxEntries: 10, negativeCacheTtlMs: 1000, negativeCacheMaxEntries: 10 };
+    const typed = new Authenticator(client, service, { ...options, serviceType: 'container-gateway' }, silentLogger());
+    assert.equal((await typed.authenticate('other-type', { method: 'GET', path: '/docker/_ping' })).user.name, 'alice');
+    const plain = new Authenticator(client, service, options, silentLogger());
+    await rejectsWith(plain.authenticate('other-type', { method: 'GET', path: '/docker/_ping' }), 403, /on zun-gateway/);
   });
 });

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { keystoneAuthBody } from '../../src/auth/auth-body.js';
-import { resolveInputs, type OpenStackInputs } from '../../src/client/openstack-inputs.js';
+import { resolveInputs, type OpenStackInputs } from '../../src/config/openstack-inputs.js';
 
 function auth(inputs: OpenStackInputs): unknown {
   assert.equal(inputs.kind, 'authenticate');
@@ -125,8 +125,17 @@ describe('zun-gateway credential: OpenStack inputs', () => {
     assert.equal(ac.authUrl, 'https://ks.example:5000/v3');
     assert.deepEqual(auth(ac), { auth: { identity: { methods: ['application_credential'], application_credential: { id: 'ac-1', secret: 'ac-secret' } } } });
     const tok = resolveInputs({ ...env, OS_CLOUD: 'tok' }, { cwd });
-    assert.deepEqual(tok, { kind: 'token', token: 'tok-123', authUrl: 'https://ks.example/v3', caFile: undefined, hint: `auth.token of cloud 'tok' in ${file}` });
+    assert.deepEqual(tok, { kind: 'token', token: 'tok-123', authUrl: 'https://ks.example/v3', caFile: undefined, regionName: undefined, hint: `auth.token of cloud 'tok' in ${file}` });
     assert.throws(() => resolveInputs({ ...env, OS_CLOUD: 'oidc' }, { cwd }), /auth_type 'v3oidcpassword' is not supported/);
+  });
+
+  it("the region: OS_REGION_NAME, else the cloud's region_name", () => {
+    const file = path.join(home, 'clouds.yaml');
+    writeFileSync(file, cloudsYaml('https://ks.example/v3', '    region_name: RegionTwo\n'));
+    const env = { HOME: home, OS_CLIENT_CONFIG_FILE: file, OS_CLOUD: 'mine' };
+    assert.equal(resolveInputs(env, { cwd }).regionName, 'RegionTwo');
+    assert.equal(resolveInputs({ ...env, OS_REGION_NAME: 'RegionOne' }, { cwd }).regionName, 'RegionOne');
+    assert.equal(resolveInputs({ OS_AUTH_URL: 'https://ks/v3', OS_USERNAME: 'u', OS_PASSWORD: 'p', OS_PROJECT_NAME: 'x' }, { cwd }).regionName, undefined);
   });
 
   it("a cloud's cacert is read relative to its clouds.yaml; OS_CACERT overrides it", () => {

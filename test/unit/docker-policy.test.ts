@@ -1,8 +1,8 @@
 import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { checkContainerCreate, checkContainerUpdate, checkExecCreate, checkNetworkCreate, checkVolumeCreate } from '../../src/docker/body-check.js';
-import { foldKey, parseBody } from '../../src/docker/json-body.js';
 import { applyLimits } from '../../src/docker/limits.js';
+import { foldKey, parseBody, type JsonObject } from '../../src/docker/json-body.js';
 import { OWNER_LABEL, ownerFilters, stampOwner } from '../../src/docker/ownership.js';
 import { SERVED_ENDPOINTS, checkApiVersion, matchEndpoint, olderThanServed, writes } from '../../src/docker/policy.js';
 import { checkPullSource, registryOf } from '../../src/docker/registries.js';
@@ -20,7 +20,7 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
 
   it('keeps the last of exact duplicates, as Go does, so the checked value is the forwarded one', () => {
     const parsed = body('{"HostConfig":{"Privileged":false,"Privileged":true}}');
-    refused(() => checkContainerCreate(parsed), /Privileged \(--privileged\)/);
+    refused(() => checkContainerCreate(parsed), /Privileged \(--privileged; in compose: privileged\)/);
   });
 
   it('refuses invalid JSON and non-objects', () => {
@@ -167,7 +167,6 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => checkVolumeCreate(body('{"Name":"v","ClusterVolumeSpec":{"Group":"g"}}')), /swarm feature/);
     refused(() => checkNetworkCreate(body('{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}')), /--opt/);
     refused(() => checkNetworkCreate(body('{"Name":"n","ConfigFrom":{"Network":"other"}}')), /--config-from/);
-    refused(() => checkNetworkCreate(body('{"Name":"n","Attachable":true}')), /swarm feature/);
     checkNetworkCreate(body('{"Name":"n","Driver":"bridge"}'));
 
   });
@@ -189,32 +188,117 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     assert.deepEqual(JSON.parse(ownerFilters('{"label":{"app=web":true}}', 'p')), { label: { 'app=web': true, [`${OWNER_LABEL}=p`]: true } });
     refused(() => ownerFilters('nope', 'p'), /filters/);
   });
+});
 
-  it('fills default memory and CPU, refuses more than the maximum', () => {
-    const hc = body('{}');
-    applyLimits(hc, { defaultMemory: 256 * 2 ** 20, maxMemory: 2 ** 30, defaultCpus: 1, maxCpus: 2 }, true);
-    assert.deepEqual(hc, { Memory: 256 * 2 ** 20, NanoCpus: 1e9 });
-    refused(() => applyLimits(body('{"Memory":4294967296}'), { maxMemory: 2 ** 30 }, true), /--memory/);
-    refused(() => applyLimits(body('{"NanoCpus":4000000000}'), { maxCpus: 2 }, true), /--cpus/);
-    refused(() => applyLimits(body('{"CpuQuota":300000,"CpuPeriod":100000}'), { maxCpus: 2 }, false), /--cpus/);
+/** What the real clients send, captured from Debian's docker-compose 1.29.2 (docker-py 5.0.3) on its way to dockerd 20.10. */
+const COMPOSE_V1 = {
+  network: '{"Name": "p_default", "CheckDuplicate": true, "Labels": {"com.docker.compose.project": "p", "com.docker.compose.network": "default", "com.docker.compose.version": "1.29.2"}, "Attachable": true}',
+  volume: '{"Name": "p_data", "Labels": {"com.docker.compose.project": "p", "com.docker.compose.volume": "data", "com.docker.compose.version": "1.29.2"}}',
+  container:
+    '{"Tty": false, "OpenStdin": false, "StdinOnce": false, "AttachStdin": false, "AttachStdout": false, "AttachStderr": false, "Cmd": ["sleep", "600"], "Image": "local/busybox:latest", "Volumes": {"/data": {}}, "NetworkDisabled": false, "HostConfig": {"NetworkMode": "p_default", "VolumesFrom": [], "Binds": ["p_data:/data:rw"], "PortBindings": {}, "Links": [], "LogConfig": {"Type": "", "Config": {}}}, "NetworkingConfig": {"EndpointsConfig": {"p_default": {"Aliases": ["client"], "IPAMConfig": {}}}}, "Labels": {"com.docker.compose.project": "p", "com.docker.compose.service": "client", "com.docker.compose.oneoff": "False", "com.docker.compose.container-number": "1", "com.docker.compose.version": "1.29.2"}}',
+};
+/** A HostConfig as the Go SDK (compose v2, Testcontainers) sends it: every field without omitempty, at its zero value. */
+const GO_SDK_ZERO_HOST_CONFIG =
+  '{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":null},"NetworkMode":"","PortBindings":null,"RestartPolicy":{"Name":"","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":null,"DnsOptions":null,"DnsSearch":null,"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Runtime":"","Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":null,"BlkioDeviceReadBps":null,"BlkioDeviceWriteBps":null,"BlkioDeviceReadIOps":null,"BlkioDeviceWriteIOps":null,"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":null,"DeviceCgroupRules":null,"DeviceRequests":null,"KernelMemory":0,"KernelMemoryTCP":0,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":null,"PidsLimit":null,"Ulimits":null,"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null}';
+const GO_SDK_ZERO_NETWORK = '{"Name":"n","CheckDuplicate":true,"Driver":"bridge","Scope":"","EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":null},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":null,"Labels":null}';
+const LIMITS = { defaultCpus: 1, maxCpus: 2, defaultMemory: 2 ** 28, maxMemory: 2 ** 30, maxPids: 4096, maxNofile: 1_048_576, maxMemlock: 2 ** 26 };
+
+describe("Docker adapter: what real clients send passes, what changes isolation is refused with the compose option's name", () => {
+  it("accepts docker-compose v1's network, volume and container creates as they are sent (Attachable: true on a local bridge)", () => {
+    checkNetworkCreate(body(COMPOSE_V1.network));
+    checkVolumeCreate(body(COMPOSE_V1.volume));
+    const create = body(COMPOSE_V1.container);
+    const refs = checkContainerCreate(create);
+    assert.deepEqual(refs.volumes.map((v) => v.name), ['p_data']);
+    assert.deepEqual([...new Set(refs.networks.map((n) => n.name))], ['p_default']);
+    applyLimits(create.HostConfig as JsonObject, LIMITS, 'create');
   });
 
-  it('bounds processes per container (a fork bomb must not use up the host PIDs): default, maximum, no lifting by update', () => {
-    const hc = body('{}');
-    applyLimits(hc, { maxPids: 4096 }, true);
-    assert.equal(hc.PidsLimit, 4096);
-    const asked = body('{"PidsLimit":100}');
-    applyLimits(asked, { defaultPids: 512, maxPids: 4096 }, true);
-    assert.equal(asked.PidsLimit, 100);
-    const unlimited = body('{"PidsLimit":-1}');
-    applyLimits(unlimited, { defaultPids: 512, maxPids: 4096 }, true);
-    assert.equal(unlimited.PidsLimit, 512, 'no limit (-1) at create gets the default');
-    refused(() => applyLimits(body('{"PidsLimit":100000}'), { maxPids: 4096 }, true), /--pids-limit/);
-    refused(() => applyLimits(body('{"PidsLimit":0}'), { maxPids: 4096 }, false), /would lift the limit/);
-    refused(() => applyLimits(body('{"PidsLimit":-1}'), { maxPids: 4096 }, false), /would lift the limit/);
-    const update = body('{"Memory":1000000}');
-    applyLimits(update, { maxPids: 4096 }, false);
-    assert.equal(update.PidsLimit, undefined, 'an update that does not name it leaves it');
+  it('accepts the Go SDK\'s zero values for every HostConfig field and network create field, on create and update', () => {
+    const hc = body(GO_SDK_ZERO_HOST_CONFIG);
+    checkContainerCreate(body(`{"Image":"x","HostConfig":${GO_SDK_ZERO_HOST_CONFIG}}`));
+    applyLimits(hc, LIMITS, 'create');
+    assert.equal(hc.NanoCpus, 1e9, 'zero means unset: the default is filled');
+    const upd = body(GO_SDK_ZERO_HOST_CONFIG);
+    checkContainerUpdate(upd);
+    applyLimits(upd, LIMITS, 'update');
+    checkNetworkCreate(body(GO_SDK_ZERO_NETWORK));
+  });
+
+  it('refuses swarm-scope and ingress networks (where Attachable means something), other drivers and options, naming the compose key', () => {
+    refused(() => checkNetworkCreate(body('{"Name":"n","Attachable":true,"Scope":"swarm"}')), /Scope swarm \(docker network create --scope swarm\) .*swarm feature/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Scope":"global"}')), /--scope global/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Ingress":true}')), /--ingress.*routing mesh/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Driver":"macvlan"}')), /--driver macvlan; in compose: networks\.<name>\.driver/);
+    refused(() => checkNetworkCreate(body('{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}')), /in compose: networks\.<name>\.driver_opts/);
+    refused(() => checkVolumeCreate(body('{"Name":"v","DriverOpts":{"o":"bind"}}')), /in compose: volumes\.<name>\.driver_opts/);
+  });
+
+  it('refuses network and volume create fields the gateway does not know when they carry a value', () => {
+    refused(() => checkNetworkCreate(body('{"Name":"n","BridgeToHost2030":true}')), /BridgeToHost2030 is not allowed in a network create/);
+    refused(() => checkVolumeCreate(body('{"Name":"v","Mountpoint":"/"}')), /Mountpoint is not allowed in a volume create/);
+    checkNetworkCreate(body('{"Name":"n","Unused":null,"Other":""}'));
+  });
+
+  it('names the compose key beside the docker option in container refusals', () => {
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"host"}}')), /--pid host; in compose: pid: host/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"Binds":["/etc:/x"]}}')), /in compose: volumes: \[\/host\/path:\/path\]/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"CapAdd":["NET_ADMIN"]}}')), /--cap-add; in compose: cap_add/);
+  });
+});
+
+describe('Docker adapter: resource settings no configured limit covers', () => {
+  const hc = (fields: string) => body(`{"Image":"x","HostConfig":${fields}}`);
+
+  it('refuses real-time CPU (--cpu-rt-runtime, --cpu-rt-period) on create and update: a SCHED_FIFO task is not bounded by the CFS quota', () => {
+    refused(() => checkContainerCreate(hc('{"CpuRealtimeRuntime":950000}')), /CpuRealtimeRuntime \(--cpu-rt-runtime; in compose: cpu_rt_runtime\) is not allowed .*real-time CPU time/);
+    refused(() => checkContainerCreate(hc('{"CpuRealtimePeriod":1000000}')), /--cpu-rt-period/);
+    refused(() => checkContainerUpdate(body('{"CpuRealtimeRuntime":-1}')), /--cpu-rt-runtime/);
+    checkContainerCreate(hc('{"CpuRealtimeRuntime":0,"CpuRealtimePeriod":0}'));
+  });
+
+  it('refuses CPU weights above the default every other container has (--cpu-shares > 1024)', () => {
+    refused(() => checkContainerCreate(hc('{"CpuShares":262144}')), /CpuShares 262144 \(--cpu-shares; in compose: cpu_shares\).*above the default \(1024\)/);
+    refused(() => checkContainerUpdate(body('{"CpuShares":2048}')), /--cpu-shares/);
+    checkContainerUpdate(body('{"CpuShares":1024}'));
+    checkContainerCreate(hc('{"CpuShares":512}'));
+  });
+
+  it('refuses kernel memory limits (deprecated; they destabilized older kernels)', () => {
+    refused(() => checkContainerCreate(hc('{"KernelMemory":67108864}')), /--kernel-memory/);
+    refused(() => checkContainerUpdate(body('{"KernelMemoryTCP":-1}')), /KernelMemoryTCP/);
+  });
+
+  it('refuses block I/O weights above 100 and device paths outside /dev (dockerd stats them on the host); throttles of /dev devices pass', () => {
+    refused(() => checkContainerCreate(hc('{"BlkioWeight":1000}')), /BlkioWeight 1000 \(--blkio-weight; in compose: blkio_config\.weight\).*more than the default share/);
+    refused(() => checkContainerUpdate(body('{"BlkioWeight":500}')), /--blkio-weight/);
+    refused(() => checkContainerCreate(hc('{"BlkioWeightDevice":[{"Path":"/dev/sda","Weight":1000}]}')), /--blkio-weight-device/);
+    for (const path of ['/etc/shadow', '/dev/../etc/shadow', 'sda', '']) {
+      refused(() => checkContainerCreate(hc(`{"BlkioDeviceReadBps":[{"Path":"${path}","Rate":1}]}`)), /BlkioDeviceReadBps Path \(--device-read-bps.*not a device under \/dev/);
+    }
+    refused(() => checkContainerCreate(hc('{"BlkioDeviceWriteIOps":[{"Path":"/root/x","Rate":1}]}')), /--device-write-iops/);
+    checkContainerCreate(hc('{"BlkioWeight":50,"BlkioWeightDevice":[{"Path":"/dev/sda","Weight":10}],"BlkioDeviceReadBps":[{"Path":"/dev/sda","Rate":1048576}],"BlkioDeviceWriteIOps":[{"Path":"/dev/vda","Rate":100}]}'));
+  });
+
+  it('--security-opt: only the defaults pass (no-new-privileges, seccomp=builtin, apparmor=docker-default, writable-cgroups=false)', () => {
+    checkContainerCreate(hc('{"SecurityOpt":["no-new-privileges","no-new-privileges:true","no-new-privileges=false","seccomp=builtin","apparmor=docker-default","writable-cgroups=false"]}'));
+    const refusedOpts: Array<[string, RegExp]> = [
+      ['writable-cgroups=true', /--security-opt writable-cgroups=true; in compose: security_opt\) .*lift its own CPU, memory and process limits/],
+      ['writable-cgroups:1', /writable from inside/],
+      ['apparmor=some-host-profile', /replaces the default AppArmor profile/],
+      ['label=level:s0:c100,c200', /SELinux label/],
+      ['label:type:spc_t', /SELinux label/],
+      ['disable', /SELinux label/],
+      ['seccomp=unconfined', /turns off the seccomp filter/],
+      ['Seccomp=unconfined', /turns off the seccomp filter/],
+      ['no-new-privileges=maybe', /not a security option the gateway knows/],
+      ['proc-opts=x', /not a security option the gateway knows/],
+    ];
+    for (const [opt, why] of refusedOpts) {
+      refused(() => checkContainerCreate(hc(`{"SecurityOpt":["${opt}"]}`)), why);
+      refused(() => checkContainerUpdate(body(`{"SecurityOpt":["${opt}"]}`)), why);
+    }
+    refused(() => checkContainerCreate(hc('{"SecurityOpt":"seccomp=unconfined"}')), /must be a list/);
   });
 });
 

@@ -59,6 +59,10 @@ export interface GatewayProcessOptions {
   readonly servicePassword?: string;
   /** shutdown.graceSeconds (the gateway's default, 25 s, unless given). */
   readonly graceSeconds?: number;
+  /** listen.tls.clientCaFile: mutual TLS, clients must present a certificate this CA signed. */
+  readonly clientCaFile?: string;
+  /** More settings for the listen section, as YAML lines (`firstByteTimeoutSeconds: 2`). */
+  readonly listen?: readonly string[];
 }
 
 /**
@@ -81,7 +85,8 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `listen:`,
       `  host: 127.0.0.1`,
       `  port: ${port}`,
-      `  tls: {certFile: ${JSON.stringify(env.tlsCert)}, keyFile: ${JSON.stringify(env.tlsKey)}}`,
+      `  tls: {certFile: ${JSON.stringify(env.tlsCert)}, keyFile: ${JSON.stringify(env.tlsKey)}${options.clientCaFile !== undefined ? `, clientCaFile: ${JSON.stringify(options.clientCaFile)}` : ''}}`,
+      ...(options.listen ?? []).map((line) => `  ${line}`),
       `keystone:`,
       `  authUrl: ${env.keystoneUrl}`,
       `  serviceCredentials:`,

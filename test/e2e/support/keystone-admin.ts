@@ -164,3 +164,31 @@ export async function createDomainUser(name: string, password: string, role: str
 export function domainToken(user: string, password: string): Promise<string> {
   return scopedToken(user, password, { domain: { name: 'Default' } }, `a domain-scoped token for ${user}`);
 }
+
+/** The catalog's services of a type, each with its endpoints (what `register` made). */
+export async function servicesOfType(type: string): Promise<Array<{ id: string; endpoints: Array<{ id: string; interface: string; url: string; region_id: string | null }> }>> {
+  const token = await adminToken();
+  const { services } = await call<{ services: Array<{ id: string }> }>('GET', `/services?type=${encodeURIComponent(type)}`, token);
+  return Promise.all(
+    services.map(async (s) => {
+      const { endpoints } = await call<{ endpoints: Array<{ id: string; interface: string; url: string; region_id: string | null }> }>('GET', `/endpoints?service_id=${s.id}`, token);
+      return { id: s.id, endpoints };
+    }),
+  );
+}
+
+/** Deletes the services of a type (Keystone deletes their endpoints with them). */
+export async function deleteServicesOfType(type: string): Promise<void> {
+  const token = await adminToken();
+  for (const s of await servicesOfType(type)) await call('DELETE', `/services/${s.id}`, token);
+}
+
+/** A user's application credentials of a name, as Keystone lists them (access rules included; never the secret). */
+export async function applicationCredentialsNamed(userId: string, name: string): Promise<Array<{ id: string; access_rules?: Array<{ service: string; method: string; path: string }> }>> {
+  const { application_credentials: found } = await call<{ application_credentials: Array<{ id: string; access_rules?: Array<{ service: string; method: string; path: string }> }> }>(
+    'GET',
+    `/users/${userId}/application_credentials?name=${encodeURIComponent(name)}`,
+    await adminToken(),
+  );
+  return found;
+}

@@ -2,10 +2,37 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { KeystoneAuthInputs } from '../auth/auth-body.js';
 import { GatewayError } from '../errors.js';
 
+/** What a Keystone v3 authentication needs, however the inputs were given (config, OS_* variables, clouds.yaml). */
+export type KeystoneAuthInputs =
+  | {
+      readonly method: 'password';
+      readonly password: string;
+      readonly userId?: string | undefined;
+      readonly username?: string | undefined;
+      readonly userDomainId?: string | undefined;
+      readonly userDomainName?: string | undefined;
+      readonly projectId?: string | undefined;
+      readonly projectName?: string | undefined;
+      readonly projectDomainId?: string | undefined;
+      readonly projectDomainName?: string | undefined;
+    }
+  | {
+      readonly method: 'application_credential';
+      readonly secret: string;
+      readonly id?: string | undefined;
+      readonly name?: string | undefined;
+      readonly userId?: string | undefined;
+      readonly username?: string | undefined;
+      readonly userDomainId?: string | undefined;
+      readonly userDomainName?: string | undefined;
+    };
+
 export type Env = Readonly<Record<string, string | undefined>>;
+
+// The OpenStack client's own configuration (OS_* variables, clouds.yaml), read the way the openstack CLI reads it:
+// by the tenant's commands (credential, kubeconfig, docker-config) and by the gateway's zero-configuration start.
 
 /**
  * How the user authenticates, from OS_* variables or clouds.yaml; a token given outright needs no authentication.
@@ -18,6 +45,8 @@ export type OpenStackInputs =
       readonly authUrl: string;
       readonly auth: KeystoneAuthInputs;
       readonly caFile?: string | undefined;
+      /** OS_REGION_NAME or the cloud's region_name: which region's endpoints the catalog is read for. */
+      readonly regionName?: string | undefined;
       readonly hint: string;
     }
   | {
@@ -25,6 +54,7 @@ export type OpenStackInputs =
       readonly authUrl: string | undefined;
       readonly token: string;
       readonly caFile?: string | undefined;
+      readonly regionName?: string | undefined;
       readonly hint: string;
     };
 
@@ -57,6 +87,7 @@ const yamlScalar = z.union([z.string(), z.number().transform(String)]);
 const cloudSchema = z.object({
   auth_type: str,
   cacert: str,
+  region_name: str,
   auth: z.record(z.string(), z.unknown()).default({}),
 });
 const cloudsFile = z.object({ clouds: z.record(z.string(), z.unknown()).default({}) });
@@ -94,6 +125,22 @@ function readClouds(file: string): Record<string, unknown> {
   return result.data.clouds;
 }
 
+/**
+ * The clouds.yaml the openstack client would read (OS_CLIENT_CONFIG_FILE, else the search path) and the names of its
+ * clouds, for telling someone without OS_CLOUD which they could choose. Undefined when there is none (or it is not
+ * readable as clouds.yaml).
+ */
+export function cloudsFileFound(env: Env, cwd: string): { readonly file: string; readonly clouds: readonly string[] } | undefined {
+  const explicit = env.OS_CLIENT_CONFIG_FILE !== undefined && env.OS_CLIENT_CONFIG_FILE !== '' ? env.OS_CLIENT_CONFIG_FILE : undefined;
+  const file = explicit !== undefined ? (existsSync(explicit) ? explicit : undefined) : findFile(env, cwd, ['clouds.yaml', 'clouds.yml']);
+  if (file === undefined) return undefined;
+  try {
+    return { file, clouds: Object.keys(readClouds(file)) };
+  } catch {
+    return undefined;
+  }
+}
+
 function merge(base: unknown, over: unknown): unknown {
   if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
     const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
@@ -106,6 +153,7 @@ function merge(base: unknown, over: unknown): unknown {
 interface CloudFromFiles {
   readonly authType: string | undefined;
   readonly cacert: string | undefined;
+  readonly regionName: string | undefined;
   readonly auth: CloudAuth;
   readonly where: string;
 }
@@ -141,7 +189,13 @@ function cloudFromFiles(env: Env, cwd: string, cloud: string): CloudFromFiles {
     if (scalar.data !== '') auth[key] = scalar.data;
   }
   const cacert = parsed.data.cacert !== undefined ? path.resolve(path.dirname(cloudsPath), parsed.data.cacert) : undefined;
-  return { authType: parsed.data.auth_type, cacert, auth: auth as CloudAuth, where: `cloud '${cloud}' in ${cloudsPath}` };
+  return {
+    authType: parsed.data.auth_type,
+    cacert,
+    regionName: parsed.data.region_name,
+    auth: auth as CloudAuth,
+    where: `cloud '${cloud}' in ${cloudsPath}`,
+  };
 }
 
 /** OS_* variables in clouds.yaml's vocabulary, each with the variable's name. */
@@ -229,12 +283,14 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
   const fromEnv = cloudAuthFromEnv(env);
   let authType = env.OS_AUTH_TYPE !== undefined && env.OS_AUTH_TYPE !== '' ? env.OS_AUTH_TYPE : undefined;
   let caFile = env.OS_CACERT !== undefined && env.OS_CACERT !== '' ? env.OS_CACERT : undefined;
+  let regionName = env.OS_REGION_NAME !== undefined && env.OS_REGION_NAME !== '' ? env.OS_REGION_NAME : undefined;
   let a: CloudAuth = fromEnv;
   let cloud: CloudFromFiles | undefined;
   if (env.OS_CLOUD !== undefined && env.OS_CLOUD !== '') {
     cloud = cloudFromFiles(env, cwd, env.OS_CLOUD);
     authType ??= cloud.authType;
     caFile ??= cloud.cacert;
+    regionName ??= cloud.regionName;
     a = { ...cloud.auth, ...fromEnv };
     a.project_name ??= cloud.auth.tenant_name;
     a.project_id ??= cloud.auth.tenant_id;
@@ -251,7 +307,7 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
   const authUrl = a.auth_url !== undefined ? keystoneV3Url(a.auth_url, nameOf('auth_url')) : undefined;
   if (method === 'token') {
     if (a.token === undefined) throw inputError(`auth_type ${authType ?? 'token'} needs a token: set OS_TOKEN`);
-    return { kind: 'token', token: a.token, authUrl, caFile, hint: hintOf(['token']) };
+    return { kind: 'token', token: a.token, authUrl, caFile, regionName, hint: hintOf(['token']) };
   }
   if (authUrl === undefined) throw inputError('no Keystone URL: set OS_AUTH_URL, or OS_CLOUD with a clouds.yaml');
   const userDomainId = a.user_domain_id ?? (a.user_domain_name === undefined ? a.domain_id : undefined);
@@ -274,6 +330,7 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
       kind: 'authenticate',
       authUrl,
       caFile,
+      regionName,
       hint: hintOf(
         byName
           ? ['application_credential_secret', 'application_credential_name', a.user_id !== undefined ? 'user_id' : 'username']
@@ -308,6 +365,7 @@ export function resolveInputs(env: Env, options: ResolveOptions = {}): OpenStack
     kind: 'authenticate',
     authUrl,
     caFile,
+    regionName,
     hint: hintOf(['password', a.user_id !== undefined ? 'user_id' : 'username', a.project_id !== undefined ? 'project_id' : 'project_name']),
     auth: {
       method: 'password',
