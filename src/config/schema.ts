@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isImageReferenceOrDigest } from '../k8s/image-reference.js';
+import { isImageReferenceOrDigest } from './image-reference.js';
 
 /**
  * The gateway's configuration, validated once at start-up. Every key has a precise error message

@@ -1,4 +1,4 @@
-import { isDigest, parseImageReference } from './image-reference.js';
+import { isDigest, parseImageReference } from '../config/image-reference.js';
 import type { Container, Pod } from './pod-security.js';
 import { answerReview, podOf, readReview, resourceOf, type AdmissionDecision, type JsonPatchOperation, type ReviewedPod } from './admission-review.js';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isImageReferenceOrDigest, parseImageReference } from '../../src/k8s/image-reference.js';
+import { isImageReferenceOrDigest, parseImageReference } from '../../src/config/image-reference.js';
 import { SharedImages, alwaysPullPatch, cachedImageUses, reviewImagePull } from '../../src/k8s/image-pull-policy.js';
 import { podSchema, type Pod } from '../../src/k8s/pod-security.js';
 import { admissionReview } from '../helpers/admission-review.js';
