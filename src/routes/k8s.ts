@@ -116,7 +116,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
       // `kubectl auth whoami`: answered as the apiserver would for the impersonated identity where it has no such API.
       const whoami = selfSubjectReviewVersion(method, path);
       if (whoami !== undefined) {
-        return discovery.serves(`authentication.k8s.io/${whoami}`).then((served): K8sPlan | OwnAnswer => (served ? plan : { answer: selfSubjectReview(whoami, lines) }));
+        return discovery.serves(`authentication.k8s.io/${whoami}`, 'selfsubjectreviews').then((served): K8sPlan | OwnAnswer => (served ? plan : { answer: selfSubjectReview(whoami, lines) }));
       }
       if (tenancy === undefined || !isProjectScoped(identity)) return plan;
       const own = tenancy.namespaceFor(identity);
