@@ -7,6 +7,8 @@ import type { ObjectKind } from './policy.js';
 /** Labels in this prefix are the gateway's: clients can never set them, so they cannot claim another's objects. */
 export const LABEL_PREFIX = 'org.openstack.zun-gateway.';
 export const OWNER_LABEL = `${LABEL_PREFIX}project-id`;
+/** Volume names the gateway keeps for its own records (image-pulls.ts): no tenant may create or mount one. */
+export const GATEWAY_VOLUME_PREFIX = 'zun-gateway-';
 
 /** What the engine says about a missing object, so another project's object looks exactly missing. */
 function notFoundMessage(kind: ObjectKind, ref: string): string {
@@ -72,11 +74,18 @@ function nameTaken(name: string): GatewayError {
   return new GatewayError('conflict', `the volume name ${name} is taken on this engine (volume names are engine-wide); choose another name`);
 }
 
+/** Refused whether or not such a volume exists: the answer must not tell a tenant which records the engine holds. */
+function refuseGatewayVolumeName(name: string): void {
+  if (name.startsWith(GATEWAY_VOLUME_PREFIX)) throw bodyError(`volume names beginning with ${GATEWAY_VOLUME_PREFIX} are reserved for the gateway; choose another name`);
+}
+
 /**
  * Creates a volume for the project from a body already stamped with its owner. The engine answers a create for a
  * name that exists with the existing volume, whoever owns it: that answer is never relayed, it is a conflict.
  */
 export async function createOwnedVolume(engine: Upstream, body: JsonObject, projectId: string): Promise<CreatedVolume> {
+  const name = field(body, 'Name');
+  if (typeof name === 'string') refuseGatewayVolumeName(name);
   const answer = await engineJson(engine, 'POST', '/volumes/create', body);
   if (answer.status === 201 && !ownedBy(answer.body, 'volume', projectId)) throw nameTaken(String(field(body, 'Name') ?? ''));
   return answer;
@@ -87,6 +96,7 @@ export async function createOwnedVolume(engine: Upstream, body: JsonObject, proj
  * a missing one would be created without an owner, and an existing one would be mounted whoever owns it.
  */
 export async function claimVolume(engine: Upstream, name: string, projectId: string, labels: JsonObject | undefined): Promise<void> {
+  refuseGatewayVolumeName(name);
   const existing = await engineJson(engine, 'GET', `/volumes/${encodeURIComponent(name)}`);
   if (existing.status === 200) {
     if (!ownedBy(existing.body, 'volume', projectId)) throw nameTaken(name);
