@@ -11,6 +11,8 @@ export interface E2eEnv {
   readonly kubeCa: string;
   readonly adminKubeconfig: string;
   readonly gatewayKubeconfig: string;
+  /** The second cluster: another kube-apiserver on the same etcd (key prefix /registry-west), with no nodes. */
+  readonly west: { readonly server: string; readonly ca: string; readonly adminKubeconfig: string; readonly gatewayKubeconfig: string };
   readonly dockerSocket: string;
   /** The same engine on tcp:// with TLS, requiring a client certificate (dockerd --tlsverify). */
   readonly dockerTls: { readonly host: string; readonly clientCert: string; readonly clientKey: string };
@@ -18,6 +20,11 @@ export interface E2eEnv {
   readonly tlsKey: string;
   readonly tlsCa: string;
   readonly busyboxImage: string;
+  /**
+   * A private registry (htpasswd auth, plain HTTP on loopback) holding `privateImage`, a busybox whose /secret.txt
+   * (and default command's output) is `privateImageMarker`; `up` leaves it out of the engine's image cache.
+   */
+  readonly registry: { readonly address: string; readonly user: string; readonly password: string; readonly privateImage: string; readonly privateImageMarker: string };
   readonly logDir: string;
   readonly kubectl: string;
 }
@@ -48,12 +55,25 @@ export function e2eEnv(): E2eEnv {
     kubeCa: need('KUBE_CA'),
     adminKubeconfig: need('KUBE_ADMIN_KUBECONFIG'),
     gatewayKubeconfig: need('KUBE_GATEWAY_KUBECONFIG'),
+    west: {
+      server: need('KUBE_WEST_SERVER'),
+      ca: need('KUBE_WEST_CA'),
+      adminKubeconfig: need('KUBE_WEST_ADMIN_KUBECONFIG'),
+      gatewayKubeconfig: need('KUBE_WEST_GATEWAY_KUBECONFIG'),
+    },
     dockerSocket: need('DOCKER_SOCKET'),
     dockerTls: { host: need('DOCKER_TLS_HOST'), clientCert: need('DOCKER_TLS_CLIENT_CERT'), clientKey: need('DOCKER_TLS_CLIENT_KEY') },
     tlsCert: need('GATEWAY_TLS_CERT'),
     tlsKey: need('GATEWAY_TLS_KEY'),
     tlsCa: need('GATEWAY_TLS_CA'),
     busyboxImage: process.env.E2E_BUSYBOX_IMAGE ?? 'local/busybox:latest',
+    registry: {
+      address: need('ZUN_E2E_REGISTRY'),
+      user: need('ZUN_E2E_REGISTRY_USER'),
+      password: need('ZUN_E2E_REGISTRY_PASSWORD'),
+      privateImage: need('ZUN_E2E_PRIVATE_IMAGE'),
+      privateImageMarker: need('ZUN_E2E_PRIVATE_IMAGE_MARKER'),
+    },
     logDir: need('E2E_LOG_DIR'),
     kubectl: process.env.E2E_KUBECTL ?? 'kubectl',
   };
