@@ -1,66 +1,113 @@
 /**
- * Container image references as the container runtimes read them (the docker reference grammar of
- * github.com/distribution/reference, which dockershim, containerd and CRI-O all use): `busybox` is
- * `docker.io/library/busybox:latest`, `local/busybox` is `docker.io/local/busybox:latest`, a digest names content
- * whatever the tag. Pure.
+ * Container image references as the runtimes read them (the docker reference grammar of
+ * github.com/distribution/reference, `ParseAnyReference`, which dockerd, dockershim, containerd and CRI-O all use):
+ * an image id (`sha256:<64 hex>`, or 64 hex digits), or a name with an optional tag and digest. Names are compared in
+ * their full form: `busybox` is `docker.io/library/busybox`, `local/busybox` is `docker.io/local/busybox`. Used where
+ * the configuration names images (sharedImages) and by both COEs. Pure.
  */
 
-const ALNUM = '[a-z0-9]+';
-const SEPARATOR = '(?:[._]|__|-+)';
-const PATH_COMPONENT = new RegExp(`^${ALNUM}(?:${SEPARATOR}${ALNUM})*$`);
+const DEFAULT_DOMAIN = 'docker.io';
+const OFFICIAL_PREFIX = 'library/';
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`);
+const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`);
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
-/** The reference grammar's limit on the name (domain and path). */
-const NAME_MAX = 255;
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+const BARE_ID = /^[0-9a-f]{64}$/;
+/** The grammar's limit on a name's length (domain and path). */
+const MAX_NAME = 255;
 
-const DEFAULT_DOMAIN = 'docker.io';
+export type ImageRef =
+  | { readonly kind: 'id'; readonly id: string }
+  | { readonly kind: 'name'; readonly repository: string; readonly tag: string | undefined; readonly digest: string | undefined };
 
+/** The reference parsed, with the repository in full form; undefined when a runtime would refuse it as invalid. */
+export function parseImageRef(ref: string): ImageRef | undefined {
+  if (IMAGE_ID.test(ref)) return { kind: 'id', id: ref };
+  if (BARE_ID.test(ref)) return { kind: 'id', id: `sha256:${ref}` };
+  let rest = ref;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST.test(digest)) return undefined;
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) return undefined;
+  }
+  const repository = fullName(rest);
+  return repository === undefined ? undefined : { kind: 'name', repository, tag, digest };
+}
+
+/** `busybox` -> `docker.io/library/busybox`, `reg:5000/a/b` as it is; undefined when it is not a valid name. */
+function fullName(name: string): string | undefined {
+  if (name.length === 0 || name.length > MAX_NAME) return undefined;
+  const slash = name.indexOf('/');
+  let domain = DEFAULT_DOMAIN;
+  let path = name;
+  if (slash !== -1) {
+    const first = name.slice(0, slash);
+    // The engine's splitDockerDomain: a first part with a dot or a port, `localhost`, or capitals names a registry.
+    if (/[.:]/.test(first) || first === 'localhost' || first !== first.toLowerCase()) {
+      domain = first === 'index.docker.io' ? DEFAULT_DOMAIN : first;
+      path = name.slice(slash + 1);
+    }
+  }
+  if (!DOMAIN.test(domain)) return undefined;
+  if (!path.split('/').every((c) => PATH_COMPONENT.test(c))) return undefined;
+  if (domain === DEFAULT_DOMAIN && !path.includes('/')) path = OFFICIAL_PREFIX + path;
+  return `${domain}/${path}`;
+}
+
+/** A name reference as a runtime pulls it: `name@digest` when a digest is given (the tag is then ignored), else `name:tag`. */
 export interface ImageReference {
   /** `docker.io/library/busybox`. */
   readonly name: string;
   /** Absent when the reference has a digest and no tag; `latest` when it has neither. */
   readonly tag?: string;
   readonly digest?: string;
-  /** What the runtime pulls: `name@digest` when a digest is given (the tag is then ignored), else `name:tag`. */
   readonly canonical: string;
 }
 
-/** Docker's splitDockerDomain: the first component is a registry when it looks like a host, else Docker Hub's. */
-function splitDomain(name: string): [string, string] {
-  const slash = name.indexOf('/');
-  const first = name.slice(0, slash);
-  const isDomain = slash !== -1 && (/[.:]/.test(first) || first === 'localhost' || first !== first.toLowerCase());
-  let domain = isDomain ? first : DEFAULT_DOMAIN;
-  let path = isDomain ? name.slice(slash + 1) : name;
-  if (domain === 'index.docker.io') domain = DEFAULT_DOMAIN;
-  if (domain === DEFAULT_DOMAIN && !path.includes('/')) path = `library/${path}`;
-  return [domain, path];
-}
-
-/** The reference in its full form, or undefined when no runtime would accept it. */
+/** A name reference in its full form (image ids are not names: undefined), or undefined when no runtime accepts it. */
 export function parseImageReference(text: string): ImageReference | undefined {
-  if (text.length === 0 || text.length > 4096) return undefined;
-  const at = text.indexOf('@');
-  const digest = at === -1 ? undefined : text.slice(at + 1);
-  if (digest !== undefined && !DIGEST.test(digest)) return undefined;
-  const rest = at === -1 ? text : text.slice(0, at);
-  const colon = rest.lastIndexOf(':');
-  const hasTag = colon > rest.lastIndexOf('/');
-  const tag = hasTag ? rest.slice(colon + 1) : undefined;
-  if (tag !== undefined && !TAG.test(tag)) return undefined;
-  const written = hasTag ? rest.slice(0, colon) : rest;
-  if (written.length === 0 || written.length > NAME_MAX) return undefined;
-  const [domain, path] = splitDomain(written);
-  if (!DOMAIN.test(domain) || !path.split('/').every((c) => PATH_COMPONENT.test(c))) return undefined;
-  const name = `${domain}/${path}`;
-  if (digest !== undefined) return { name, ...(tag !== undefined ? { tag } : {}), digest, canonical: `${name}@${digest}` };
-  const effectiveTag = tag ?? 'latest';
-  return { name, tag: effectiveTag, canonical: `${name}:${effectiveTag}` };
+  const parsed = parseImageRef(text);
+  if (parsed === undefined || parsed.kind === 'id') return undefined;
+  const name = parsed.repository;
+  if (parsed.digest !== undefined) return { name, ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}), digest: parsed.digest, canonical: `${name}@${parsed.digest}` };
+  const tag = parsed.tag ?? 'latest';
+  return { name, tag, canonical: `${name}:${tag}` };
 }
 
-/** `sha256:<hex>` alone: a shared image named by its content. */
+/** The short form the engine shows (`docker.io/library/busybox` -> `busybox`). */
+export function familiarName(repository: string): string {
+  if (!repository.startsWith(`${DEFAULT_DOMAIN}/`)) return repository;
+  const path = repository.slice(DEFAULT_DOMAIN.length + 1);
+  return path.startsWith(OFFICIAL_PREFIX) && !path.slice(OFFICIAL_PREFIX.length).includes('/') ? path.slice(OFFICIAL_PREFIX.length) : path;
+}
+
+/** A reference as the engine's "No such image" names it: ids as they are, names in short form with `:latest` added. */
+export function familiarRef(ref: string): string {
+  const parsed = parseImageRef(ref);
+  if (parsed === undefined) return ref;
+  if (parsed.kind === 'id') return parsed.id;
+  const tag = parsed.tag ?? (parsed.digest === undefined ? 'latest' : undefined);
+  return `${familiarName(parsed.repository)}${tag !== undefined ? `:${tag}` : ''}${parsed.digest !== undefined ? `@${parsed.digest}` : ''}`;
+}
+
+/** The repository of an engine's RepoTags or RepoDigests entry (`busybox:latest`, `reg/a@sha256:...`), in full form. */
+export function repositoryOf(entry: string): string | undefined {
+  const parsed = parseImageRef(entry);
+  return parsed?.kind === 'name' ? parsed.repository : undefined;
+}
+
+/** Whether the text is a digest (`sha256:...`): an image named by its content, or a pull's `tag` that is one. */
 export function isDigest(text: string): boolean {
   return DIGEST.test(text);
 }

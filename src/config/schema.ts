@@ -206,6 +206,11 @@ const docker = z.strictObject({
    */
   allowedRegistries: z.array(nonEmpty).optional(),
   /**
+   * Images every project may use without pulling them (an operator's preloaded base images): references (`name:tag`,
+   * `name@sha256:...`) or image ids (`sha256:...`). Any other image is usable only by the projects that pulled it.
+   */
+  sharedImages: z.array(nonEmpty).default([]),
+  /**
    * Containers that name no network join their project's own network (made on first use) instead of the engine's
    * default bridge, where every tenant's containers could reach each other. false: the engine's default.
    */

@@ -6,7 +6,7 @@ import type { AnyIdentity } from '../auth/identity.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { forwardRequest } from '../proxy/forward.js';
+import { forwardRequest, type ResponseObserver } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { exchangeRecorder, type Exchange } from './exchange.js';
@@ -48,6 +48,8 @@ export interface Forwarding {
   /** A watch, a follow, an event stream: no response-head timeout, counted as an open stream. */
   readonly longLived: boolean;
   readonly responseHeaderTimeoutMs?: number;
+  /** Ordinary requests: learns what the upstream answered, and may hold the response's end until it has acted on it. */
+  readonly observer?: ResponseObserver;
 }
 
 /** An answer the mount makes itself (Docker's `info`, `version`, a volume create checked before it is relayed). */
@@ -206,6 +208,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             bytes: exchange.bytes,
             longLived: plan.longLived,
             ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
+            ...(plan.observer !== undefined ? { observer: plan.observer } : {}),
             onResponse: (status, type) => {
               contentType = type ?? '';
               exchange.answered(status);

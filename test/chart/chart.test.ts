@@ -203,6 +203,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(f.docker?.maxBodyBytes, 2097152);
     assert.deepEqual(f.docker?.roles, { write: ['admin', 'member', 'operator'], read: ['reader'] });
     assert.deepEqual(f.docker?.allowedRegistries, ['docker.io', 'registry.example.com:5000']);
+    assert.deepEqual(f.docker?.sharedImages, ['local/base:1', 'sha256:1f74ff7717929b82a4f4dc805ea496a93e63470e0d34a67ace23e7676793759f']);
     assert.equal(f.docker?.projectNetworks, false);
     assert.deepEqual(f.k8s?.impersonation.systemScopeGroups, ['cloud-admins']);
     // Keys the gateway gained with issue 6; the schema validated them above, the values must be the chart's.

@@ -237,7 +237,7 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     }
   });
 
-  it("docker info counts the project's own containers by state, and the engine's images (shared, as docker images lists them)", async () => {
+  it("docker info counts the project's own containers by state, and the images it may use (as docker images lists them)", async () => {
     const out = await ok(alice.docker(['info', '--format', '{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}']), 'docker info');
     const [total, running, paused, stopped, images] = out.trim().split(' ').map(Number) as [number, number, number, number, number];
     const own = (await ok(alice.docker(['ps', '-a', '--format', '{{.State}}']), 'ps -a')).split('\n').filter((l) => l !== '');

@@ -48,7 +48,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m, maxContainersPerProject: 3}}`,
+        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m, maxContainersPerProject: 3}, sharedImages: [busybox]}`,
         'log: {level: silent}',
       ].join('\n'),
       {},
@@ -136,7 +136,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it('forwards the checked, normalized create body with the owner label and default memory', async () => {
     const res = await call(port, 'POST', '/docker/v1.41/containers/create?name=x', alice, '{"Image":"busybox","Labels":{"app":"web"},"HostConfig":{}}');
     assert.equal(res.status, 201);
-    const sent = JSON.parse((engine.requests.at(-1) as { body: string }).body);
+    const sent = JSON.parse((engine.requests.findLast((r) => r.url.startsWith('/v1.41/containers/create')) as { body: string }).body);
     assert.deepEqual(sent.Labels, { app: 'web', [OWNER_LABEL]: 'p-alpha' });
     assert.equal(sent.HostConfig.Memory, 64 * 2 ** 20);
     assert.equal((await call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b","HostConfig":{"Memory":1073741824}}')).status, 400);
@@ -176,7 +176,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}}`,
+        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}, sharedImages: [busybox]}`,
         'log: {level: silent}',
       ].join('\n'),
       {},

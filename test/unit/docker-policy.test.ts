@@ -384,7 +384,7 @@ describe('Docker adapter: the endpoint allow-list', () => {
     ['POST', 'build', /builds run on the host: build the image elsewhere .*push it to a registry and `docker pull` it here/],
     ['POST', 'session', /host: build the image elsewhere/], ['POST', 'commit', /engine-wide/], ['GET', 'plugins', /host/],
     ['POST', 'swarm/init', /swarm/], ['GET', 'nodes', /swarm/], ['GET', 'services', /swarm/], ['GET', 'secrets', /swarm/], ['GET', 'system/df', /engine-wide/],
-    ['POST', 'auth', /engine-wide/], ['GET', 'distribution/x/json', /engine-wide/], ['POST', 'containers/prune', /prunes/], ['POST', 'images/load', /images are shared/],
+    ['GET', 'auth', /not an endpoint/], ['GET', 'distribution/x/json', /engine-wide/], ['POST', 'containers/prune', /prunes/], ['POST', 'images/load', /images are shared/],
     ['GET', 'images/get', /images are shared/], ['POST', 'images/x/push', /images are shared/], ['POST', 'images/x/tag', /images are shared/],
     ['DELETE', 'images/x', /images are shared/], ['POST', 'volumes/prune', /prunes/], ['POST', 'grpc', /host-level/], ['GET', 'containers/x/attach/ws', /not an endpoint/],
     ['PATCH', 'containers/x', /not an endpoint/], ['POST', 'plugins/pull', /host/],

@@ -141,6 +141,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- if $d.limits }}{{ $_ := set $docker "limits" $d.limits }}{{ end }}
 {{- if $d.roles }}{{ $_ := set $docker "roles" $d.roles }}{{ end }}
 {{- if $d.allowedRegistries }}{{ $_ := set $docker "allowedRegistries" $d.allowedRegistries }}{{ end }}
+{{- if $d.sharedImages }}{{ $_ := set $docker "sharedImages" $d.sharedImages }}{{ end }}
 {{- $_ := set $docker "projectNetworks" (ne $d.projectNetworks false) }}
 {{- $_ := set $cfg "docker" $docker }}
 {{- end }}

@@ -53,6 +53,8 @@ export interface GatewayProcessOptions {
   readonly docker?: readonly string[];
   /** docker.limits.maxContainersPerProject (50 unless given). */
   readonly maxContainersPerProject?: number;
+  /** docker.sharedImages: the e2e busybox (every spec's image, which no registry serves) unless given. */
+  readonly sharedImages?: readonly string[];
   /** Another Docker engine address than the e2e engine's unix socket (the same engine on tcp:// with TLS). */
   readonly dockerEngine?: { readonly host: string; readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
   /** The service password given to the gateway (the right one unless given: a test of a wrong one). */
@@ -109,6 +111,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  host: ${options.dockerEngine?.host ?? `unix://${env.dockerSocket}`}`,
       ...(options.dockerEngine?.tls !== undefined ? [`  tls: ${JSON.stringify(options.dockerEngine.tls)}`] : []),
       `  limits: {maxContainersPerProject: ${options.maxContainersPerProject ?? 50}, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
+      `  sharedImages: ${JSON.stringify(options.sharedImages ?? [env.busyboxImage])}`,
       ...(options.docker ?? []).map((line) => `  ${line}`),
       // debug: the access-log lines too, so the final secrets check (final/secrets-in-logs) reads everything.
       `log:`,
