@@ -54,3 +54,46 @@ export class ManualDeadlines {
     return this.made.filter((d) => d.controller.signal.aborted).length;
   }
 }
+
+/** A clock in ms since the epoch that moves only when the test says (to inject as a `now`). */
+export class ManualClock {
+  private ms = Date.now();
+  readonly now = (): number => this.ms;
+
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** Delays (gateway/delay.ts) that fire when the test moves their clock on. */
+export class ManualDelays {
+  private now = 0;
+  private readonly pending: Array<{ readonly ms: number; readonly due: number; readonly fire: () => void }> = [];
+  readonly changes = new Changes();
+
+  readonly delay = (ms: number, fire: () => void): (() => void) => {
+    const entry = { ms, due: this.now + ms, fire };
+    this.pending.push(entry);
+    this.changes.notify();
+    return () => {
+      const i = this.pending.indexOf(entry);
+      if (i >= 0) this.pending.splice(i, 1);
+      this.changes.notify();
+    };
+  };
+
+  /** How many delays of `ms` are waiting. */
+  waiting(ms: number): number {
+    return this.pending.filter((d) => d.ms === ms).length;
+  }
+
+  /** The clock moves on by `ms`: every delay it passes fires, earliest first. */
+  advance(ms: number): void {
+    this.now += ms;
+    for (const entry of [...this.pending].sort((a, b) => a.due - b.due)) {
+      if (entry.due > this.now) break;
+      this.pending.splice(this.pending.indexOf(entry), 1);
+      entry.fire();
+    }
+  }
+}

@@ -1,23 +1,24 @@
 import { Writable } from 'node:stream';
 import type { AuditRecord, AuditTrail } from '../../src/observability/audit.js';
+import { Changes } from './changes.js';
 
 /** An audit trail that keeps its records, for assertions. */
 export class MemoryAudit implements AuditTrail {
   readonly records: AuditRecord[] = [];
+  private readonly changes = new Changes();
   record(entry: AuditRecord): void {
     this.records.push(entry);
+    this.changes.notify();
   }
   reopen(): void {}
   flush(): void {}
-  /** Records are written when an exchange ends, which may be just after the client saw the response. */
-  async waitFor(predicate: (r: AuditRecord) => boolean, timeoutMs = 2000): Promise<AuditRecord> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.records.find(predicate);
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`no audit record matched within ${timeoutMs} ms; have: ${JSON.stringify(this.records, null, 1)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  /**
+   * Records are written when an exchange ends, which may be just after the client saw the response; the exchange's
+   * metrics are counted at the same moment, so a test waits for the record before it reads them.
+   */
+  async waitFor(predicate: (r: AuditRecord) => boolean): Promise<AuditRecord> {
+    await this.changes.until(() => this.records.some(predicate));
+    return this.records.find(predicate) as AuditRecord;
   }
 }
 
