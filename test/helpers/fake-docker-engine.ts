@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { Changes } from './changes.js';
 
 export interface EngineRequest {
   readonly method: string;
@@ -38,8 +39,11 @@ export class FakeDockerEngine {
   readonly networks = new Map<string, Record<string, string>>();
   /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
-  /** How long a create takes before the engine answers it. */
-  createDelayMs = 0;
+  /** Requests (by path, API version stripped) the engine holds, unanswered, until `release()`. */
+  hold: (path: string) => boolean = () => false;
+  private readonly holding: Array<{ readonly path: string; readonly answer: () => void }> = [];
+  /** Tells of every request, create, close and cut-off body, for tests to wait on. */
+  readonly changes = new Changes();
   /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
   neverAnswer: (path: string) => boolean = () => false;
   readonly unansweredClosedAt = new Map<string, number>();
@@ -55,6 +59,20 @@ export class FakeDockerEngine {
 
   constructor() {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** How many requests for `path` are held. */
+  held(path: string): number {
+    return this.holding.filter((h) => h.path === path).length;
+  }
+
+  /** Answers the requests held so far (those for `path` only, when given). */
+  release(path?: string): void {
+    for (const h of [...this.holding]) {
+      if (path !== undefined && h.path !== path) continue;
+      this.holding.splice(this.holding.indexOf(h), 1);
+      h.answer();
+    }
   }
 
   async start(): Promise<this> {
@@ -81,15 +99,27 @@ export class FakeDockerEngine {
     this.onRequestArrived?.((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
     req.on('close', () => {
       if (!req.complete) this.bodiesCutOff += 1;
+      this.changes.notify();
     });
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString('utf8')));
     req.on('end', () => {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
       const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';
+      if (this.hold(p)) this.holding.push({ path: p, answer: () => this.answer(req, res, p, body) });
+      else this.answer(req, res, p, body);
+      this.changes.notify();
+    });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, p: string, body: string): void {
+    {
       let m: RegExpExecArray | null;
       if (this.neverAnswer(p)) {
-        res.on('close', () => this.unansweredClosedAt.set(req.url ?? '', Date.now()));
+        res.on('close', () => {
+          this.unansweredClosedAt.set(req.url ?? '', Date.now());
+          this.changes.notify();
+        });
         return;
       }
       if (p === '/_ping') {
@@ -151,17 +181,12 @@ export class FakeDockerEngine {
       if (p === '/info') return this.send(res, 200, this.info);
       if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
       if (p === '/containers/create') {
-        // As a real engine: the new container is listed from then on (after createDelayMs, to let racing creates overlap).
-        const created = (): void => {
-          this.listed += 1;
-          this.send(res, 201, { Id: 'new-id', Warnings: [] });
-        };
-        if (this.createDelayMs > 0) setTimeout(created, this.createDelayMs);
-        else created();
-        return;
+        // As a real engine: the new container is listed from then on (once answered, when creates are held).
+        this.listed += 1;
+        return this.send(res, 201, { Id: 'new-id', Warnings: [] });
       }
       return this.send(res, 200, { ok: true });
-    });
+    }
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
