@@ -86,13 +86,19 @@ export class KeystoneDouble {
   /** Requests whose body has arrived, answered or not yet; `changes` tells of each. */
   received = 0;
   readonly changes = new Changes();
+  private readonly held: Array<() => void> = [];
+
+  /** Answers the requests held while delayMs was Infinity. */
+  answerHeld(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
   /** The `auth` part of every POST /v3/auth/tokens body, in order (methods and scope, to check what was asked). */
   readonly issueRequests: Array<{ identity?: { methods?: string[] }; scope?: unknown }> = [];
   /** When true, every validation answers 401 as if no service token were good, even a freshly issued one. */
   rejectAllServiceTokens = false;
   /** When true, every login (POST /v3/auth/tokens) answers 401, as for the gateway's wrong password. */
   refuseLogins = false;
-  /** How long each answer waits; Infinity: never answered (a silent Keystone). */
+  /** How long each answer waits; Infinity: held until answerHeld() (a silent Keystone). */
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
@@ -204,7 +210,10 @@ export class KeystoneDouble {
       req.on('end', () => {
         this.received += 1;
         this.changes.notify();
-        if (this.delayMs === Infinity) return;
+        if (this.delayMs === Infinity) {
+          this.held.push(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')));
+          return;
+        }
         setTimeout(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')), this.delayMs);
       });
     });
