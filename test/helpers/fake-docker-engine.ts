@@ -49,6 +49,10 @@ export class FakeDockerEngine {
   readonly unansweredClosedAt = new Map<string, number>();
   /** Requests whose connection closed before their body had fully arrived (the sender gave up mid-upload). */
   bodiesCutOff = 0;
+  /** Body bytes received, all requests together. */
+  bodyBytes = 0;
+  /** The paths (API version stripped) of the requests whose head has arrived, in order. */
+  readonly arrived: string[] = [];
   /** While set, a hijack whose body has arrived waits for this before it is answered 101. */
   upgradeGate: Promise<void> | undefined;
   /** Called as each ordinary request's head arrives, with its path (API version stripped). */
@@ -97,12 +101,18 @@ export class FakeDockerEngine {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.onRequestArrived?.((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.arrived.push((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.changes.notify();
     req.on('close', () => {
       if (!req.complete) this.bodiesCutOff += 1;
       this.changes.notify();
     });
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('data', (d: Buffer) => {
+      body += d.toString('utf8');
+      this.bodyBytes += d.length;
+      this.changes.notify();
+    });
     req.on('end', () => {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
       const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';

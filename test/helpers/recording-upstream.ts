@@ -9,6 +9,8 @@ export interface Recorded {
   readonly url: string;
   readonly rawHeaders: readonly string[];
   body: Buffer;
+  /** Body bytes received so far (`body` is filled in at its end). */
+  received?: number;
   /** Set when the upstream saw the request's connection or response close before it finished. */
   closedEarlyAt?: number;
   /** When the upstream's side of the exchange closed, however it ended. */
@@ -108,7 +110,12 @@ export class RecordingUpstream {
     this.requests.push(rec);
     this.changes.notify();
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    rec.received = 0;
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      rec.received = (rec.received ?? 0) + c.length;
+      this.changes.notify();
+    });
     res.on('close', () => {
       rec.closedAt = Date.now();
       if (!res.writableFinished) rec.closedEarlyAt = rec.closedAt;
