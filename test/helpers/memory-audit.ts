@@ -22,12 +22,19 @@ export class MemoryAudit implements AuditTrail {
   }
 }
 
-/** A writable that keeps every line written to it (a pino destination for log assertions). */
+/** A writable that keeps every line written to it (a pino destination for log assertions); `changes` tells of each. */
 export class LineCollector extends Writable {
   readonly lines: string[] = [];
+  readonly changes = new Changes();
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
     this.lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+    this.changes.notify();
     done();
+  }
+
+  /** Waits until `count` lines (one unless told) hold `text`. */
+  async until(text: string, count = 1): Promise<void> {
+    await this.changes.until(() => this.lines.filter((l) => l.includes(text)).length >= count);
   }
   get text(): string {
     return this.lines.join('\n');
