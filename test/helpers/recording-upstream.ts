@@ -25,8 +25,6 @@ export { headerLines };
  * streaming assertions. Paths:
  *   /watch       chunked events every 50 ms until `endWatches()`; records when the client side went away
  *   /hang        never answers
- *   /slow?ms=N   answers 200 `slow-done` after N ms (default 400)
- *   /slow-body?ms=N  sends the 200 head at once and the body `slow-body-done` after N ms (default 400)
  *   /held        answers 200 `held-done` when the test calls `release()`
  *   /held-body   sends the 200 head at once, the body `held-body-done` when the test calls `release()`
  *   /reset       destroys the connection
@@ -139,20 +137,6 @@ export class RecordingUpstream {
       if (path === '/healthz' && this.healthzStatus !== 200) {
         res.writeHead(this.healthzStatus, { 'content-type': 'application/json' });
         res.end('{"kind":"Status"}');
-        return;
-      }
-      if (path === '/slow') {
-        const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
-        const timer = setTimeout(() => res.end('slow-done'), ms);
-        res.on('close', () => clearTimeout(timer));
-        return;
-      }
-      if (path === '/slow-body') {
-        const ms = Number(new URLSearchParams(rec.url.split('?')[1] ?? '').get('ms') ?? 400);
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.flushHeaders();
-        const timer = setTimeout(() => res.end('slow-body-done'), ms);
-        res.on('close', () => clearTimeout(timer));
         return;
       }
       const namespace = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path ?? '')?.[1];

@@ -13,7 +13,7 @@ const MAIN = path.resolve('dist/src/main.js');
 function getWithCa(url: string, ca: Buffer): Promise<number | string> {
   return new Promise((resolve) => {
     https
-      .get(url, { ca, timeout: 5000 }, (res) => {
+      .get(url, { ca }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       })
