@@ -36,6 +36,8 @@ export interface KeystoneClientOptions {
   readonly maxQueueWaitMs?: number;
   readonly ca?: Buffer;
   readonly metrics?: Metrics;
+  /** The signal that ends one call after `ms` (tests fire it by hand). Default AbortSignal.timeout. */
+  readonly deadline?: (ms: number) => AbortSignal;
 }
 
 /** What a Keystone call was for: the label of its metrics. */
@@ -214,7 +216,7 @@ export class KeystoneClient {
         dispatcher: this.agent,
         // One deadline for the whole call, answer included, on a native timer: undici's own header and body timeouts
         // tick in half seconds.
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: this.options.deadline?.(this.options.timeoutMs) ?? AbortSignal.timeout(this.options.timeoutMs),
         headers: {
           accept: 'application/json',
           'user-agent': 'zun-gateway',

@@ -47,6 +47,8 @@ export interface UserTokenOptions extends ResolveOptions {
   readonly warn?: (line: string) => void;
   /** A token Keystone just refused (a command's call met 401): a cached one that is this one is not handed out again. */
   readonly refusedToken?: string;
+  /** How a run waits before it looks at another run's lock again (tests count the waits). Default: a timer. */
+  readonly pause?: (ms: number) => Promise<unknown>;
 }
 
 /** Keystone answered the user's login, but with a failure: nothing the user can fix but to try again. */
@@ -136,6 +138,7 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
       }
       return token;
     },
+    ...(options.pause !== undefined ? [options.pause] : []),
   );
 }
 

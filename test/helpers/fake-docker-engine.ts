@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { Changes } from './changes.js';
 
 export interface EngineRequest {
   readonly method: string;
@@ -89,13 +90,20 @@ export class FakeDockerEngine {
   readonly created = new Map<string, string>();
   /** Called as a container create arrives, before its image is looked up (a test moves a tag here). */
   onCreate: (() => void) | undefined;
-  /** How long a create takes before the engine answers it. */
-  createDelayMs = 0;
+  /** Requests (by path, API version stripped) the engine holds, unanswered, until `release()`. */
+  hold: (path: string) => boolean = () => false;
+  private readonly holding: Array<{ readonly path: string; readonly answer: () => void }> = [];
+  /** Tells of every request, create, close and cut-off body, for tests to wait on. */
+  readonly changes = new Changes();
   /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
   neverAnswer: (path: string) => boolean = () => false;
   readonly unansweredClosedAt = new Map<string, number>();
   /** Requests whose connection closed before their body had fully arrived (the sender gave up mid-upload). */
   bodiesCutOff = 0;
+  /** Body bytes received, all requests together. */
+  bodyBytes = 0;
+  /** The paths (API version stripped) of the requests whose head has arrived, in order. */
+  readonly arrived: string[] = [];
   /** While set, a hijack whose body has arrived waits for this before it is answered 101. */
   upgradeGate: Promise<void> | undefined;
   /** Called as each ordinary request's head arrives, with its path (API version stripped). */
@@ -106,6 +114,20 @@ export class FakeDockerEngine {
 
   constructor() {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** How many requests for `path` are held. */
+  held(path: string): number {
+    return this.holding.filter((h) => h.path === path).length;
+  }
+
+  /** Answers the requests held so far (those for `path` only, when given). */
+  release(path?: string): void {
+    for (const h of [...this.holding]) {
+      if (path !== undefined && h.path !== path) continue;
+      this.holding.splice(this.holding.indexOf(h), 1);
+      h.answer();
+    }
   }
 
   async start(): Promise<this> {
@@ -130,17 +152,35 @@ export class FakeDockerEngine {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.onRequestArrived?.((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.arrived.push((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.changes.notify();
     req.on('close', () => {
       if (!req.complete) this.bodiesCutOff += 1;
+      this.changes.notify();
     });
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('data', (d: Buffer) => {
+      body += d.toString('utf8');
+      this.bodyBytes += d.length;
+      this.changes.notify();
+    });
     req.on('end', () => {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
       const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';
+      if (this.hold(p)) this.holding.push({ path: p, answer: () => this.answer(req, res, p, body) });
+      else this.answer(req, res, p, body);
+      this.changes.notify();
+    });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, p: string, body: string): void {
+    {
       let m: RegExpExecArray | null;
       if (this.neverAnswer(p)) {
-        res.on('close', () => this.unansweredClosedAt.set(req.url ?? '', Date.now()));
+        res.on('close', () => {
+          this.unansweredClosedAt.set(req.url ?? '', Date.now());
+          this.changes.notify();
+        });
         return;
       }
       if (p === '/_ping') {
@@ -236,19 +276,14 @@ export class FakeDockerEngine {
         const spec = JSON.parse(body || '{}') as { Image?: string };
         const image = spec.Image === undefined || spec.Image === '' ? undefined : this.findImage(spec.Image);
         if (spec.Image !== undefined && spec.Image !== '' && image === undefined) return this.send(res, 404, { message: `No such image: ${familiarImage(spec.Image)}` });
-        // As a real engine: the new container is listed from then on (after createDelayMs, to let racing creates overlap).
-        const created = (): void => {
-          this.listed += 1;
-          const id = `new-id-${this.created.size}-${this.listed}`;
-          this.created.set(id, image?.id ?? '');
-          this.send(res, 201, { Id: id, Warnings: [] });
-        };
-        if (this.createDelayMs > 0) setTimeout(created, this.createDelayMs);
-        else created();
-        return;
+        // As a real engine: the new container is listed from then on (once answered, when creates are held).
+        this.listed += 1;
+        const id = `new-id-${this.created.size}-${this.listed}`;
+        this.created.set(id, image?.id ?? '');
+        return this.send(res, 201, { Id: id, Warnings: [] });
       }
       return this.send(res, 200, { ok: true });
-    });
+    }
   }
 
   /** An image by id, id prefix, name (`busybox`, `busybox:latest`, `docker.io/library/busybox`) or `name@digest`. */

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Changes } from './changes.js';
 
 export interface TokenSpec {
   readonly user?: string;
@@ -82,12 +83,22 @@ export class KeystoneDouble {
   }
   issueCalls = 0;
   validateCalls = 0;
+  /** Requests whose body has arrived, answered or not yet; `changes` tells of each. */
+  received = 0;
+  readonly changes = new Changes();
+  private readonly held: Array<() => void> = [];
+
+  /** Answers the requests held while delayMs was Infinity. */
+  answerHeld(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
   /** The `auth` part of every POST /v3/auth/tokens body, in order (methods and scope, to check what was asked). */
   readonly issueRequests: Array<{ identity?: { methods?: string[] }; scope?: unknown }> = [];
   /** When true, every validation answers 401 as if no service token were good, even a freshly issued one. */
   rejectAllServiceTokens = false;
   /** When true, every login (POST /v3/auth/tokens) answers 401, as for the gateway's wrong password. */
   refuseLogins = false;
+  /** How long each answer waits; Infinity: held until answerHeld() (a silent Keystone). */
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
@@ -197,6 +208,12 @@ export class KeystoneDouble {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        this.received += 1;
+        this.changes.notify();
+        if (this.delayMs === Infinity) {
+          this.held.push(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')));
+          return;
+        }
         setTimeout(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')), this.delayMs);
       });
     });

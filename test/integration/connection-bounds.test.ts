@@ -23,7 +23,7 @@ for (const tls of [false, true]) {
       await exec.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
 
       const silent = await RawConnection.open(world.gw.port, tls);
-      const answer = await silent.untilEnded(10_000);
+      const answer = await silent.untilEnded();
       assert.equal(answer, '', 'nothing is answered to a connection that asked nothing');
 
       // Both long-lived exchanges outlived the silent connection's bound and every other bound here.
@@ -40,15 +40,15 @@ for (const tls of [false, true]) {
       slow.write('G');
       const fine = await RawConnection.open(world.gw.port, tls);
       fine.write(requestHead('GET', '/k8s/api/v1/namespaces/os-alpha/pods', [['X-Auth-Token', 'alice-token'], ['Connection', 'close']]));
-      assert.match(await fine.untilEnded(5000), /^HTTP\/1\.1 200 /);
-      assert.match(await slow.untilEnded(10_000), /^HTTP\/1\.1 408 [^]*the request's headers did not arrive within 0\.8 s/);
+      assert.match(await fine.untilEnded(), /^HTTP\/1\.1 200 /);
+      assert.match(await slow.untilEnded(), /^HTTP\/1\.1 408 [^]*the request's headers did not arrive within 0\.8 s/);
     });
 
     it('a kept-alive connection idle after its answer is closed', async () => {
       const kept = await RawConnection.open(world.gw.port, tls);
       kept.write(requestHead('GET', '/k8s/api/v1/namespaces/os-alpha/pods', [['X-Auth-Token', 'alice-token']]));
       await kept.until((t) => t.includes('"ok":true'));
-      await kept.untilEnded(10_000);
+      await kept.untilEnded();
     });
 
     it('open connections are counted in the metrics', async () => {
@@ -105,7 +105,7 @@ describe('sessions.idleTimeoutSeconds (off by default): an upgraded session idle
     await exec.until((t) => t.startsWith('HTTP/1.1 101') && t.includes('\r\n\r\n'));
     exec.write('one');
     await exec.until((t) => t.includes('echo:one'));
-    await exec.untilEnded(10_000);
+    await exec.untilEnded();
     const record = world.gw.audit.records.find((r) => r.kind === 'session' && r.path === '/k8s/api/v1/namespaces/os-alpha/pods/p/exec');
     assert.equal(record?.reason, 'session ended: idle');
   });

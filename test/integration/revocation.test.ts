@@ -64,9 +64,9 @@ describe('revocation events from Keystone (Keystone double)', function () {
     await bobWatch.until((t) => t.includes('ADDED'));
 
     keystone.revokeByEvent({ audit_id: 'audit-alice-token' });
-    const watched = await watch.until((t) => t.endsWith('0\r\n\r\n'), 10_000);
+    const watched = await watch.until((t) => t.endsWith('0\r\n\r\n'));
     assert.match(watched, /\{"type":"ERROR","object":\{"kind":"Status".*"message":"session ended: token revoked; get a new one.*"code":401\}\}\n\r\n0\r\n\r\n$/);
-    await exec.untilEnded(10_000);
+    await exec.untilEnded();
     assert.equal(bobWatch.isEnded, false, "bob's watch was ended too");
     bobWatch.destroy();
 
