@@ -200,6 +200,13 @@ export const configSchema = z.strictObject({
      * cacheTtlSeconds).
      */
     revocationPollSeconds: fromEnvText(z.number().nonnegative()).default(10),
+    /**
+     * A cached token still in use is validated at Keystone again, in the background, once its last validation is this
+     * old: Keystone records no revocation event when a role is removed from a user, so this bounds how long a removed
+     * role keeps working (and ends the sessions of a token that lost roles). At most one validation per token in use
+     * and interval on each replica. 0: never (a removed role works until cacheTtlSeconds).
+     */
+    revalidateSeconds: fromEnvText(z.number().nonnegative()).default(60),
   }),
   k8s: z
     .strictObject({
