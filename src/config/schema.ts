@@ -261,6 +261,13 @@ export const configSchema = z.strictObject({
      * access rules for this service (zun-gateway docker-config makes them) are accepted for the requests they allow.
      */
     serviceType: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and dashes, as Keystone service types are').default('zun-gateway'),
+    /**
+     * A cached token still in use is validated at Keystone again, in the background, once its last validation is this
+     * old: Keystone records no revocation event when a role is removed from a user, so this bounds how long a removed
+     * role keeps working (and ends the sessions of a token that lost roles). At most one validation per token in use
+     * and interval on each replica. 0: never (a removed role works until cacheTtlSeconds).
+     */
+    revalidateSeconds: fromEnvText(z.number().nonnegative()).default(60),
   }),
   k8s: z
     .strictObject({

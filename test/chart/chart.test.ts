@@ -533,6 +533,66 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(loadedConfig(cached).k8s?.tenancy?.alwaysPullImages, false, 'and the gateway is told');
   });
 
+  describe('flowControl: API Priority and Fairness for the tenants, whichever replica they enter by', () => {
+    const on = (kubeVersion: string, set: Record<string, string> = {}): Promise<Rendered> =>
+      render({ kubeVersion, set: { 'flowControl.enabled': 'true', ...set } });
+
+    it('off by default: no FlowSchema, no priority level, no tenant group in the configuration', () => {
+      assert.deepEqual(defaults.all('FlowSchema'), []);
+      assert.deepEqual(defaults.all('PriorityLevelConfiguration'), []);
+      assert.equal(loadedConfig(defaults).k8s?.impersonation.tenantGroup, undefined);
+    });
+
+    for (const [kube, api, shares] of [
+      ['v1.20.2', 'v1beta1', 'assuredConcurrencyShares'],
+      ['v1.22.17', 'v1beta1', 'assuredConcurrencyShares'],
+      ['v1.23.0', 'v1beta2', 'assuredConcurrencyShares'],
+      ['v1.25.16', 'v1beta2', 'assuredConcurrencyShares'],
+      ['v1.26.0', 'v1beta3', 'nominalConcurrencyShares'],
+      ['v1.28.15', 'v1beta3', 'nominalConcurrencyShares'],
+      ['v1.29.0', 'v1', 'nominalConcurrencyShares'],
+      ['v1.33.1', 'v1', 'nominalConcurrencyShares'],
+    ] as const) {
+      it(`on ${kube}: flowcontrol.apiserver.k8s.io/${api}, the priority level's share as ${shares}`, async () => {
+        const r = await on(kube);
+        const level = r.one('PriorityLevelConfiguration');
+        const schema = r.one('FlowSchema');
+        for (const o of [level, schema]) assert.equal(strAt(o, 'apiVersion'), `flowcontrol.apiserver.k8s.io/${api}`);
+        assert.equal(strAt(level, 'spec', 'type'), 'Limited');
+        assert.deepEqual(Object.keys(objAt(level, 'spec', 'limited')).sort(), ['limitResponse', shares].sort());
+        assert.equal(at(level, 'spec', 'limited', shares), 20);
+        assert.deepEqual(at(level, 'spec', 'limited', 'limitResponse'), { type: 'Queue', queuing: { queues: 64, handSize: 6, queueLengthLimit: 50 } });
+      });
+    }
+
+    it("matches the tenant group the gateway adds (its gateway.yaml's impersonation.tenantGroup), every request, queued fairly by user", async () => {
+      const r = await on('v1.20.2');
+      const schema = r.one('FlowSchema');
+      const level = r.one('PriorityLevelConfiguration');
+      assert.equal(strAt(schema, 'spec', 'priorityLevelConfiguration', 'name'), strAt(level, 'metadata', 'name'));
+      assert.deepEqual(at(schema, 'spec', 'distinguisherMethod'), { type: 'ByUser' });
+      const precedence = at(schema, 'spec', 'matchingPrecedence');
+      // After the system's own schemas (exempt 1 ... kube-system-service-accounts 900), before global-default (9900).
+      assert.ok(typeof precedence === 'number' && precedence > 1000 && precedence < 9900, String(precedence));
+      const rules = listAt(schema, 'spec', 'rules');
+      assert.equal(rules.length, 1);
+      assert.deepEqual(at(rules[0], 'subjects'), [{ kind: 'Group', group: { name: 'keystone:tenants' } }]);
+      assert.deepEqual(at(rules[0], 'resourceRules'), [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }]);
+      assert.deepEqual(at(rules[0], 'nonResourceRules'), [{ verbs: ['*'], nonResourceURLs: ['*'] }]);
+      assert.equal(loadedConfig(r).k8s?.impersonation.tenantGroup, 'keystone:tenants');
+
+      const other = await on('v1.20.2', { 'flowControl.tenantGroup': 'keystone:cloud-tenants', 'flowControl.distinguisherMethod': 'ByNamespace' });
+      assert.deepEqual(at(other.one('FlowSchema'), 'spec', 'rules', 0, 'subjects', 0, 'group'), { name: 'keystone:cloud-tenants' });
+      assert.deepEqual(at(other.one('FlowSchema'), 'spec', 'distinguisherMethod'), { type: 'ByNamespace' });
+      assert.equal(loadedConfig(other).k8s?.impersonation.tenantGroup, 'keystone:cloud-tenants');
+    });
+
+    it('refuses a distinguisher the apiserver does not know and a system: tenant group', async () => {
+      await assert.rejects(on('v1.20.2', { 'flowControl.distinguisherMethod': 'ByProject' }), /flowControl\.distinguisherMethod must be ByUser or ByNamespace/);
+      await assert.rejects(on('v1.20.2', { 'flowControl.tenantGroup': 'system:authenticated' }), /flowControl\.tenantGroup must be set and must not start with system:/);
+    });
+  });
+
   it('refuses values it cannot honour, saying which', async () => {
     await assert.rejects(render({ set: { 'tls.clientCa.secretName': 'ca' } }), /tls\.clientCa needs tls\.secretName/);
     await assert.rejects(render({ set: { 'keystone.credentials.type': 'token' } }), /keystone\.credentials\.type must be password or applicationCredential/);

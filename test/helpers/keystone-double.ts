@@ -175,8 +175,9 @@ export class KeystoneDouble {
   }
 
   /**
-   * Keystone revokes as `openstack token revoke`, a user disabled or a role unassigned do: an event is recorded, and the
-   * tokens it matches (by the fields given, here user, project, audit id or role) are no longer valid.
+   * Keystone revokes as `openstack token revoke` or a user disabled do: an event is recorded, and the tokens it matches
+   * (by the fields given, here user, project, audit id or role) are no longer valid. (A role removed from a user records
+   * no event in Keystone: re-register the token with fewer roles, or revoke() it, for that.)
    */
   revokeByEvent(event: RevocationEventSpec, at = new Date()): void {
     const stamp = at.toISOString();

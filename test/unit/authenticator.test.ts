@@ -22,7 +22,7 @@ const credentials = {
 
 function setup(
   keystone: KeystoneDouble,
-  options: { ttlMs?: number; negativeMax?: number; now?: () => number; deadlines?: ManualDeadlines; service?: ServiceCredentials } = {},
+  options: { ttlMs?: number; negativeMax?: number; now?: () => number; deadlines?: ManualDeadlines; service?: ServiceCredentials; revalidateMs?: number } = {},
 ) {
   const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 1000, ...(options.deadlines ? { deadline: options.deadlines.signal } : {}) });
   const service = new ServiceTokenProvider(client, options.service ?? credentials, silentLogger(), options.now);
@@ -34,6 +34,7 @@ function setup(
       cacheMaxEntries: 1000,
       negativeCacheTtlMs: 10_000,
       negativeCacheMaxEntries: options.negativeMax ?? 100,
+      ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
       ...(options.now ? { now: options.now } : {}),
     },
     silentLogger(),
@@ -128,6 +129,99 @@ describe('Authenticator (Keystone double)', () => {
     // can make the gateway ask again.
     await auth.authenticate('short').catch(() => undefined);
     assert.equal(keystone.validateCalls, 2, 'the cache dropped the token at its expires_at');
+  });
+
+  describe('validated again when used after revalidateMs (Keystone records no revocation event for a removed role)', () => {
+    /** Waits for the background validation's outcome (an HTTP round trip to the double); gives up after 1000 looks. */
+    const until = async (done: () => boolean): Promise<void> => {
+      for (let i = 0; !done(); i += 1) {
+        if (i >= 1000) throw new Error('the background validation did not happen');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+
+    it('a role removed (Keystone now 404s the token): the request that found it cached goes on, the next is refused, its sessions are told', async () => {
+      let now = Date.now();
+      keystone.register('t1', { roles: ['member'] });
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 10_000 });
+      const revoked: string[] = [];
+      auth.onRevoked((identity) => revoked.push(identity.user.name));
+      await auth.authenticate('t1');
+      now += 9_000;
+      await auth.authenticate('t1');
+      assert.equal(keystone.validateCalls, 1, 'not asked again before revalidateMs');
+      keystone.revoke('t1');
+      now += 1_000;
+      assert.equal((await auth.authenticate('t1')).user.name, 'alice', 'the request that found it cached is not held up');
+      await until(() => revoked.length > 0);
+      assert.equal(keystone.validateCalls, 2);
+      assert.deepEqual(revoked, ['alice']);
+      await rejectsWith(auth.authenticate('t1'), 401);
+      assert.equal(keystone.validateCalls, 2, 'the refusal was cached by the revalidation');
+    });
+
+    it('one role of two removed: the token goes on with the roles Keystone gives now, and the sessions opened with more end', async () => {
+      let now = Date.now();
+      keystone.register('t1', { roles: ['member', 'reader'] });
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 10_000 });
+      const revoked: Array<readonly string[]> = [];
+      auth.onRevoked((identity) => revoked.push(identity.roles));
+      assert.deepEqual((await auth.authenticate('t1')).roles, ['member', 'reader']);
+      keystone.register('t1', { roles: ['reader'] });
+      now += 10_000;
+      await auth.authenticate('t1');
+      await until(() => revoked.length > 0);
+      assert.deepEqual(revoked, [['member', 'reader']]);
+      assert.deepEqual((await auth.authenticate('t1')).roles, ['reader']);
+    });
+
+    it('the same answer keeps the cached identity (its sessions go on); one validation per interval however many requests', async () => {
+      let now = Date.now();
+      keystone.register('t1');
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 10_000 });
+      const first = await auth.authenticate('t1');
+      const revoked: unknown[] = [];
+      auth.onRevoked((identity) => revoked.push(identity));
+      now += 10_000;
+      await Promise.all(Array.from({ length: 20 }, () => auth.authenticate('t1')));
+      await until(() => keystone.validateCalls === 2);
+      now += 5_000;
+      assert.equal(await auth.authenticate('t1'), first);
+      assert.equal(keystone.validateCalls, 2);
+      assert.deepEqual(revoked, []);
+    });
+
+    it('Keystone down while validating again: the cached token keeps working, and is asked about again only after another interval', async () => {
+      let now = Date.now();
+      keystone.register('t1');
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 10_000 });
+      await auth.authenticate('t1');
+      // A 200 that is no token: Keystone (or what is in front of it) is broken, which says nothing about the token.
+      keystone.validationBody = '<html>bad gateway</html>';
+      now += 10_000;
+      await auth.authenticate('t1');
+      await until(() => keystone.validateCalls === 2);
+      keystone.validationBody = undefined;
+      now += 1_000;
+      assert.equal((await auth.authenticate('t1')).user.name, 'alice');
+      now += 9_000;
+      // Each look is a request: it asks again once the interval is over and the earlier background validation is done.
+      await until(() => {
+        void auth.authenticate('t1');
+        return keystone.validateCalls === 3;
+      });
+    });
+
+    it('0 (off): never asked again within the cache TTL', async () => {
+      let now = Date.now();
+      keystone.register('t1');
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 0 });
+      await auth.authenticate('t1');
+      keystone.revoke('t1');
+      now += 200_000;
+      assert.equal((await auth.authenticate('t1')).user.name, 'alice');
+      assert.equal(keystone.validateCalls, 1);
+    });
   });
 
   it('answers 401 for a token Keystone does not know, and keeps the negative cache bounded', async () => {

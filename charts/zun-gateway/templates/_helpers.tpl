@@ -123,7 +123,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- fail (printf "config.audit.destination must be stdout, file or off, not %q" $c.audit.destination) }}
 {{- end }}
 
-{{- $cfg := dict "listen" $listen "keystone" $keystone "k8s" $k8s "log" (dict "level" $c.log.level) "audit" $audit "shutdown" (dict "graceSeconds" $c.shutdown.graceSeconds) }}
+{{- $cfg := dict "listen" $listen "keystone" $keystone "k8s" $k8s "log" (dict "level" $c.log.level) "audit" $audit "shutdown" (dict "graceSeconds" $c.shutdown.graceSeconds) "sessions" (dict "idleTimeoutSeconds" $c.sessions.idleTimeoutSeconds) }}
 {{- if $c.metrics.enabled }}
 {{- $_ := set $cfg "metrics" (dict "host" $c.metrics.host "port" (int $c.metrics.port)) }}
 {{- end }}

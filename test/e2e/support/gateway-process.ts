@@ -48,6 +48,8 @@ export function httpsGet(url: string, headers: Record<string, string> = {}): Pro
 
 export interface GatewayProcessOptions {
   readonly cacheTtlSeconds: number;
+  /** More settings for the keystone section, as YAML lines (`revocationPollSeconds: 2`). */
+  readonly keystone?: readonly string[];
   /** More settings for the k8s and docker sections, as YAML lines (`responseHeaderTimeoutSeconds: 3`). */
   readonly k8s?: readonly string[];
   readonly docker?: readonly string[];
@@ -99,6 +101,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `    projectDomainName: Default`,
       `  cacheTtlSeconds: ${options.cacheTtlSeconds}`,
       `  negativeCacheTtlSeconds: 2`,
+      ...(options.keystone ?? []).map((line) => `  ${line}`),
       `k8s:`,
       `  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`,
       `  tenancy:`,

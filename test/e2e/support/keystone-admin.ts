@@ -40,6 +40,13 @@ export async function createProjectWithMember(name: string, user: string, role =
   return project.id;
 }
 
+/** What `openstack role remove --user U --project P ROLE` does (Keystone records no revocation event for it). */
+export async function removeProjectRole(projectId: string, userId: string, role: string): Promise<void> {
+  const token = await adminToken();
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', `/roles?name=${role}`, token);
+  await call('DELETE', `/projects/${projectId}/users/${userId}/roles/${roles[0]?.id}`, token);
+}
+
 export async function deleteProject(id: string): Promise<void> {
   await call('DELETE', `/projects/${id}`, await adminToken());
 }
