@@ -49,7 +49,7 @@ export class Authenticator {
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
   /** What each cached identity's revocation is decided on; kept beside it, gone with it. */
   private readonly facts = new WeakMap<AnyIdentity, TokenFacts>();
-  private readonly revokedListeners: Array<(identity: AnyIdentity) => void> = [];
+  private readonly revokedListeners: Array<{ readonly tell: (identity: AnyIdentity) => void; readonly held: () => Iterable<AnyIdentity> }> = [];
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
   private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared', { inc(): void }>> = {};
@@ -144,21 +144,29 @@ export class Authenticator {
    */
   revoke(events: readonly RevocationEvent[]): number {
     if (events.length === 0) return 0;
-    const dropped: Array<[string, AnyIdentity]> = [];
-    for (const [key, identity] of this.valid.entries()) {
+    const revoked = (identity: AnyIdentity): boolean => {
       const facts = this.facts.get(identity);
-      if (facts !== undefined && events.some((e) => revokes(e, facts))) dropped.push([key, identity]);
-    }
-    for (const [key, identity] of dropped) {
-      this.valid.delete(key);
-      for (const listener of this.revokedListeners) listener(identity);
+      return facts !== undefined && events.some((e) => revokes(e, facts));
+    };
+    const dropped: Array<[string, AnyIdentity]> = [];
+    for (const [key, identity] of this.valid.entries()) if (revoked(identity)) dropped.push([key, identity]);
+    for (const [key] of dropped) this.valid.delete(key);
+    const told = new Set(dropped.map(([, identity]) => identity));
+    for (const { tell, held } of this.revokedListeners) {
+      for (const identity of told) tell(identity);
+      // A session outlives its token's cache entry (cacheTtlSeconds, or evicted, or replaced by a later validation of
+      // the same token): the identities it holds are judged here too, or a session older than the TTL went on.
+      for (const identity of [...held()]) if (!told.has(identity) && revoked(identity)) tell(identity);
     }
     return dropped.length;
   }
 
-  /** Told of each cached identity a revocation event dropped. */
-  onRevoked(listener: (identity: AnyIdentity) => void): void {
-    this.revokedListeners.push(listener);
+  /**
+   * Told of each identity a revocation event revokes: those in the cache, and those `held` names (the identities open
+   * sessions were opened with, which may no longer be cached).
+   */
+  onRevoked(tell: (identity: AnyIdentity) => void, held: () => Iterable<AnyIdentity> = () => []): void {
+    this.revokedListeners.push({ tell, held });
   }
 
   get cacheSize(): { valid: number; refused: number } {

@@ -70,7 +70,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
   const sessions = new Sessions();
-  authenticator.onRevoked((identity) => sessions.revoked(identity));
+  authenticator.onRevoked((identity) => sessions.revoked(identity), () => sessions.identities());
   const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics });
   const tracker = new ConnectionTracker();
   const mounts = await coeMounts(config, { callers, sessions, sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });

@@ -63,6 +63,8 @@ export interface GatewayProcessOptions {
   readonly clientCaFile?: string;
   /** More settings for the listen section, as YAML lines (`firstByteTimeoutSeconds: 2`). */
   readonly listen?: readonly string[];
+  /** More settings for the keystone section, as YAML lines (`revocationPollSeconds: 1`). */
+  readonly keystone?: readonly string[];
 }
 
 /**
@@ -97,6 +99,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `    projectDomainName: Default`,
       `  cacheTtlSeconds: ${options.cacheTtlSeconds}`,
       `  negativeCacheTtlSeconds: 2`,
+      ...(options.keystone ?? []).map((line) => `  ${line}`),
       `k8s:`,
       `  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`,
       `  tenancy:`,
