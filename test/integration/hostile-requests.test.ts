@@ -109,6 +109,24 @@ describe('hostile requests: each gets a clear 4xx and nothing is forwarded', fun
     });
   }
 
+  it("a body dripping into a path served without a token (a 404, /healthz, docker's _ping) does not hold the connection", async function () {
+    this.timeout(3 * (REFUSED_BODY_LINGER_MS + 10_000));
+    for (const [method, path, answer] of [['POST', '/nothing', 404], ['GET', '/healthz', 200], ['GET', '/docker/_ping', 400]] as const) {
+      const c = await RawConnection.open(port);
+      c.write(`${method} ${path} HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000000\r\n\r\n{`);
+      await c.until((t) => t.startsWith(`HTTP/1.1 ${answer} `) && t.includes('\r\n\r\n'));
+      const drip = setInterval(() => {
+        if (!c.isEnded) c.write('x');
+      }, 200);
+      try {
+        await c.untilEnded(REFUSED_BODY_LINGER_MS + 5_000);
+      } finally {
+        clearInterval(drip);
+      }
+    }
+    assert.equal(engine.requests.filter((r) => r.url.includes('_ping')).length, 0, 'the _ping with a body was forwarded');
+  });
+
   it(`a refused request whose body keeps dripping is closed ${REFUSED_BODY_LINGER_MS / 1000} s after the refusal, not held open (no token, huge Content-Length)`, async function () {
     this.timeout(REFUSED_BODY_LINGER_MS + 10_000);
     for (const path of ['/k8s/api/v1/namespaces/a/configmaps', '/docker/v1.41/containers/create']) {
