@@ -58,7 +58,7 @@ export class Authenticator {
   /** When each cached identity was last confirmed by Keystone (revalidateMs). */
   private readonly validatedAt = new WeakMap<AnyIdentity, number>();
   private readonly revalidating = new Set<string>();
-  private readonly revokedListeners: Array<(identity: AnyIdentity) => void> = [];
+  private readonly revokedListeners: Array<{ readonly tell: (identity: AnyIdentity) => void; readonly held: () => Iterable<AnyIdentity> }> = [];
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
   private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared' | 'revalidate', { inc(): void }>> = {};
@@ -155,21 +155,29 @@ export class Authenticator {
    */
   revoke(events: readonly RevocationEvent[]): number {
     if (events.length === 0) return 0;
-    const dropped: Array<[string, AnyIdentity]> = [];
-    for (const [key, identity] of this.valid.entries()) {
+    const revoked = (identity: AnyIdentity): boolean => {
       const facts = this.facts.get(identity);
-      if (facts !== undefined && events.some((e) => revokes(e, facts))) dropped.push([key, identity]);
-    }
+      return facts !== undefined && events.some((e) => revokes(e, facts));
+    };
+    const dropped: Array<[string, AnyIdentity]> = [];
+    for (const [key, identity] of this.valid.entries()) if (revoked(identity)) dropped.push([key, identity]);
     for (const [key, identity] of dropped) this.drop(key, identity);
+    const told = new Set(dropped.map(([, identity]) => identity));
+    // A session outlives its token's cache entry (cacheTtlSeconds, or evicted, or replaced by a later validation of
+    // the same token): the identities it holds are judged here too, or a session older than the TTL went on.
+    for (const { tell, held } of this.revokedListeners) {
+      for (const identity of [...held()]) if (!told.has(identity) && revoked(identity)) tell(identity);
+    }
     return dropped.length;
   }
 
   /**
-   * Told of each cached identity dropped because its token ended at Keystone: a revocation event, or a validation
-   * again that Keystone refused or answered with fewer roles (the sessions opened with it end).
+   * Told of each identity whose token ended at Keystone: a revocation event (those in the cache, and those `held`
+   * names: the identities open sessions were opened with, which may no longer be cached), or a validation again that
+   * Keystone refused or answered with fewer roles (the sessions opened with it end).
    */
-  onRevoked(listener: (identity: AnyIdentity) => void): void {
-    this.revokedListeners.push(listener);
+  onRevoked(tell: (identity: AnyIdentity) => void, held: () => Iterable<AnyIdentity> = () => []): void {
+    this.revokedListeners.push({ tell, held });
   }
 
   get cacheSize(): { valid: number; refused: number } {
@@ -178,7 +186,7 @@ export class Authenticator {
 
   private drop(key: string, identity: AnyIdentity): void {
     if (this.valid.get(key) === identity) this.valid.delete(key);
-    for (const listener of this.revokedListeners) listener(identity);
+    for (const { tell } of this.revokedListeners) tell(identity);
   }
 
   /**

@@ -195,16 +195,25 @@ export function responseWaitMs(matched: Matched, query: URLSearchParams, usual: 
   return Math.max(usual, (grace + 60) * 1000);
 }
 
-/** Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait. */
+/**
+ * A boolean query parameter as dockerd reads it (httputils.BoolValue): `""`, `0`, `no`, `false` and `none` are false,
+ * anything else true (`follow=yes` follows). Read without trimming, so a value the engine trims to a false one counts
+ * as true here: a stream the engine does not keep open is only tracked for nothing, never the other way round.
+ */
+function engineBool(query: URLSearchParams, key: string, byDefault: boolean): boolean {
+  const v = query.get(key);
+  return v === null ? byDefault : !['', '0', 'no', 'false', 'none'].includes(v.toLowerCase());
+}
+
+/**
+ * Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait, and an attach
+ * without `Upgrade` (the engine hijacks the connection all the same and streams the container's output on it).
+ */
 export function isLongLived(matched: Matched, query: URLSearchParams): boolean {
   const [first, , action] = matched.endpoint.pattern;
-  const on = (key: string, byDefault: boolean): boolean => {
-    const v = query.get(key);
-    return v === null ? byDefault : ['1', 'true'].includes(v.toLowerCase());
-  };
   if (first === 'events') return true;
   if (first !== 'containers') return false;
-  if (action === 'logs') return on('follow', false);
-  if (action === 'stats') return on('stream', true);
-  return action === 'wait';
+  if (action === 'logs') return engineBool(query, 'follow', false);
+  if (action === 'stats') return engineBool(query, 'stream', true);
+  return action === 'wait' || action === 'attach';
 }

@@ -44,5 +44,8 @@ export function boundFirstRequest(server: http.Server | https.Server, bounds: Co
   const started = (socket: Socket): void => armed.get(socket)?.();
   server.on(isTls ? 'secureConnection' : 'connection', arm);
   server.on('request', (req) => started(req.socket));
+  // A request with `Expect: 100-continue` comes as 'checkContinue' instead of 'request' (the gateway answers the 100
+  // itself): without this its connection was given a 408 mid-response once the first head's bound passed.
+  server.on('checkContinue', (req) => started(req.socket));
   server.on('upgrade', (req) => started(req.socket));
 }

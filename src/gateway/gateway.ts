@@ -80,7 +80,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics, ...(now !== undefined ? { now } : {}) }, logger);
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger, now));
   const sessions = new Sessions();
-  authenticator.onRevoked((identity) => sessions.revoked(identity));
+  authenticator.onRevoked((identity) => sessions.revoked(identity), () => sessions.identities());
   const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics, ...(now !== undefined ? { now } : {}) });
   const tracker = new ConnectionTracker(delay);
   const mounts = await coeMounts(config, {

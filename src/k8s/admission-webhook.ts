@@ -5,7 +5,7 @@ import { ApiserverVersionWatch, apiserverVersionReader } from './apiserver-versi
 import { SharedImages, reviewImagePull } from './image-pull-policy.js';
 import { NamespaceProjects } from './namespace-projects.js';
 import { namespaceToLookUp, reviewPodAdmission, type AdmissionPolicy } from './pod-admission.js';
-import type { NamespaceProject } from './rolebinding-review.js';
+import { outsideGroupsOf, type NamespaceProject } from './rolebinding-review.js';
 import { subPathRule, type ApiserverVersion } from './subpath.js';
 import { tenancyApis } from './tenancy.js';
 import { loadKubeConfig } from './upstream.js';
@@ -31,7 +31,7 @@ export interface AdmissionFacts {
 
 export function admissionWebhook(tenancy: TenancyConfig, impersonation: ImpersonationConfig, facts: AdmissionFacts, stop: () => void = () => undefined): AdmissionWebhook {
   const alwaysPull = tenancy.alwaysPullImages ? new SharedImages(tenancy.sharedImages) : undefined;
-  const bindings = { groupPrefix: impersonation.groupPrefix, allowed: tenancy.bindingSubjects };
+  const bindings = { groupPrefix: impersonation.groupPrefix, allowed: tenancy.bindingSubjects, outsideGroups: outsideGroupsOf(impersonation) };
   const policy = (): AdmissionPolicy => ({ level: tenancy.podSecurity.level, alwaysPull, bindings, subPath: subPathRule(tenancy.subPath, facts.version()) });
   return {
     podSecurityLevel: tenancy.podSecurity.level,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ImpersonationConfig } from '../config/schema.js';
 
 /**
  * RoleBindings in project namespaces keep the namespace inside the Keystone world. A project admin (ClusterRole
@@ -29,7 +30,28 @@ export interface BindingSubjectPolicy {
   /** `k8s.impersonation.groupPrefix`: project groups are `<prefix>project:<id>` and `<prefix>project:<id>:role:<role>`. */
   readonly groupPrefix: string;
   readonly allowed: readonly AllowedSubject[];
+  /**
+   * Groups the gateway gives callers of other projects too (the tenant group every project's callers carry, the
+   * groups of domain- and system-scoped tokens), each with whom it stands for: bound in a project namespace, they open
+   * it to those callers.
+   */
+  readonly outsideGroups?: ReadonlyMap<string, string>;
 }
+
+/** The groups of `k8s.impersonation` that reach beyond one project, and whom each stands for (outsideGroups). */
+export function outsideGroupsOf(impersonation: ImpersonationConfig): Map<string, string> {
+  const groups = new Map<string, string>();
+  const add = (mapping: ScopeGroups | undefined, who: string): void => {
+    if (mapping === undefined) return;
+    for (const group of Array.isArray(mapping) ? mapping : Object.values(mapping).flat()) if (!groups.has(group)) groups.set(group, who);
+  };
+  if (impersonation.tenantGroup !== undefined) groups.set(impersonation.tenantGroup, 'every caller of every project (k8s.impersonation.tenantGroup)');
+  for (const [domain, mapping] of Object.entries(impersonation.domainScopeGroups ?? {})) add(mapping, `callers with tokens scoped to the domain ${domain} (k8s.impersonation.domainScopeGroups)`);
+  add(impersonation.systemScopeGroups, 'callers with system-scoped tokens (k8s.impersonation.systemScopeGroups)');
+  return groups;
+}
+
+type ScopeGroups = NonNullable<ImpersonationConfig['systemScopeGroups']>;
 
 export interface RefusedSubject {
   readonly subject: Subject;
@@ -59,7 +81,7 @@ function projectOfGroup(group: string, prefix: string): string | undefined {
 }
 
 /** Why this subject may not be bound in `namespace`, or undefined when it may. */
-function refusal(s: Subject, namespace: string, project: NamespaceProject, prefix: string): string | undefined {
+function refusal(s: Subject, namespace: string, project: NamespaceProject, prefix: string, outside: ReadonlyMap<string, string>): string | undefined {
   const lower = s.name.toLowerCase();
   if (s.kind === 'ServiceAccount') {
     const saNamespace = s.namespace ?? namespace;
@@ -74,6 +96,8 @@ function refusal(s: Subject, namespace: string, project: NamespaceProject, prefi
     return `a ${s.kind === 'Group' ? 'group' : 'user'} of the cluster itself${who !== undefined ? ` (${who})` : ''}, outside Keystone`;
   }
   if (s.kind !== 'Group') return undefined;
+  const beyond = outside.get(s.name);
+  if (beyond !== undefined) return `a group the gateway gives ${beyond}, not only this project's`;
   const other = projectOfGroup(s.name, prefix);
   if (other === undefined) return undefined;
   if ('projectId' in project) return other === project.projectId ? undefined : `the group of another Keystone project (${other})`;
@@ -95,7 +119,7 @@ export function refusedSubjects(
   const had = new Set(before.map(key));
   return subjects.flatMap((subject) => {
     if (had.has(key(subject)) || policy.allowed.some((a) => allows(a, subject, namespace))) return [];
-    const why = refusal(subject, namespace, project, policy.groupPrefix);
+    const why = refusal(subject, namespace, project, policy.groupPrefix, policy.outsideGroups ?? new Map());
     return why === undefined ? [] : [{ subject, why }];
   });
 }

@@ -14,6 +14,7 @@ import { DOCKER_CREDENTIAL_HELP, DOCKER_PREFIX_HINT, dockerRoute, enginePath, is
 import { infoFor, versionFor } from '../docker/tenant-answers.js';
 import { bodyError } from '../docker/json-body.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
+import { hasBody } from '../proxy/forward.js';
 import { readUpgradeBody } from '../proxy/upgrade-body.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Signpost } from './mount.js';
@@ -106,11 +107,15 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
     route: (req, target) => dockerRoute(req, target),
     facts: routeFacts,
 
-    /** `_ping`: API version negotiation, before any credentials. */
+    /**
+     * `_ping`: API version negotiation, before any credentials. No client sends it a body: one is refused unread (the
+     * refusal bounds what still arrives), since reading it, without a token or a deadline, let anyone hold a connection.
+     */
     anonymous({ req, route, socket }) {
       const { matched } = route;
       if (socket !== undefined || matched?.endpoint.anonymous !== true) return undefined;
-      return bodies.none(req, what(route)).then((body) => plan(route, matched, route.segments, route.query, body));
+      if (hasBody(req)) throw bodyError(`${route.method} ${what(route)} takes no body`);
+      return plan(route, matched, route.segments, route.query, undefined);
     },
 
     admit(call) {

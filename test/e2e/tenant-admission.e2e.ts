@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { engineDocker } from './support/docker-cli.js';
 import { e2eEnv, e2eRegistry } from './support/env.js';
-import { sharedGateway } from './support/gateway-process.js';
+import { sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import { createProjectWithMember, createUserWithProject, deleteProject, deleteUser, passwordToken } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
@@ -181,6 +181,48 @@ describe("admission: a project admin cannot open the project's namespace to ever
       if (status !== 200) await sleep(250);
     }
     assert.equal(status, 200, 'with the binding, anonymous callers list the ConfigMaps');
+  });
+});
+
+describe('admission: a project admin cannot open the namespace to every tenant through the tenant group (flowControl)', function () {
+  this.timeout(180_000);
+  const erin = `erin-${suffix()}`;
+  const namespace = `os-${erin}`;
+  const tenants = `keystone:tenants-${suffix()}`;
+  const password = rememberSecret(randomBytes(12).toString('hex'));
+  let gamma: { userId: string; projectId: string } | undefined;
+  let gw: GatewayProcess | undefined;
+  let webhook: RegisteredWebhook | undefined;
+  let erinConfig: string;
+  let bobConfig: string;
+
+  before(async () => {
+    // The chart's flowControl gives every tenant this group (k8s.impersonation.tenantGroup).
+    gw = await startGateway({ cacheTtlSeconds: 300, k8s: [`impersonation: {tenantGroup: ${JSON.stringify(tenants)}}`] });
+    gamma = await createUserWithProject(erin, password, 'admin');
+    erinConfig = tenantKubeconfig(gw.url, await passwordToken(erin, password, erin), namespace);
+    bobConfig = tenantKubeconfig(gw.url, (await issueToken('bob', 'beta')).token, namespace);
+    await mustSucceed(kubectl(erinConfig, ['get', 'rolebindings']), 'the first request provisions the namespace');
+    await mustSucceed(kubectl(erinConfig, ['create', 'configmap', 'inside', '--from-literal=k=v']), 'something in the namespace to list');
+    webhook = await registerPodSecurityWebhook(gw, [gamma.projectId], namespace);
+  });
+  after(() =>
+    cleanUp(
+      async () => webhook?.remove(),
+      async () => gamma !== undefined && deleteProject(gamma.projectId),
+      async () => gamma !== undefined && deleteUser(gamma.userId),
+      () => adminKubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']),
+      async () => gw?.stop(),
+    ),
+  );
+
+  it('kubectl create rolebinding --group=<the tenant group> is refused naming the setting; bob, of another project, still cannot list', async () => {
+    const res = await kubectl(erinConfig, ['create', 'rolebinding', 'all-tenants', '--clusterrole=view', `--group=${tenants}`]);
+    assert.notEqual(res.code, 0, res.stdout);
+    assert.match(res.stderr, new RegExp(`may not bind Group "${tenants}": a group the gateway gives every caller of every project \\(k8s\\.impersonation\\.tenantGroup\\)`));
+    const bob = await kubectl(bobConfig, ['get', 'configmaps']);
+    assert.notEqual(bob.code, 0, bob.stdout);
+    assert.match(bob.stderr, /forbidden/i);
   });
 });
 

@@ -44,6 +44,19 @@ for (const tls of [false, true]) {
       assert.match(await slow.untilEnded(), /^HTTP\/1\.1 408 [^]*the request's headers did not arrive within 0\.8 s/);
     });
 
+    it("a first request sent with Expect: 100-continue is not cut when the first head's bound passes (a 408 was written into its stream)", async () => {
+      const watch = await RawConnection.open(world.gw.port, tls);
+      watch.write(requestHead('GET', '/k8s/watch', [['X-Auth-Token', 'alice-token'], ['Expect', '100-continue']]));
+      await watch.until((t) => t.includes('ADDED'));
+      // Opened after the watch: its 408 comes after the watch's own first-head bound has passed.
+      const slow = await RawConnection.open(world.gw.port, tls);
+      slow.write('G');
+      assert.match(await slow.untilEnded(), /^HTTP\/1\.1 408 /);
+      assert.equal(watch.isEnded, false, 'the watch was cut');
+      assert.doesNotMatch(watch.text(), /408/);
+      watch.destroy();
+    });
+
     it('a kept-alive connection idle after its answer is closed', async () => {
       const kept = await RawConnection.open(world.gw.port, tls);
       kept.write(requestHead('GET', '/k8s/api/v1/namespaces/os-alpha/pods', [['X-Auth-Token', 'alice-token']]));

@@ -4,7 +4,7 @@ import { ApiException } from '@kubernetes/client-node';
 import { admissionWebhook } from '../../src/k8s/admission-webhook.js';
 import { NamespaceProjects } from '../../src/k8s/namespace-projects.js';
 import { reviewPodAdmission, type AdmissionPolicy } from '../../src/k8s/pod-admission.js';
-import { refusedSubjects, type BindingSubjectPolicy, type NamespaceProject, type Subject } from '../../src/k8s/rolebinding-review.js';
+import { outsideGroupsOf, refusedSubjects, type BindingSubjectPolicy, type NamespaceProject, type Subject } from '../../src/k8s/rolebinding-review.js';
 import { PROJECT_LABEL } from '../../src/k8s/tenancy.js';
 import type { TenancyConfig } from '../../src/config/schema.js';
 import { admissionReview } from '../helpers/admission-review.js';
@@ -93,6 +93,25 @@ describe('RoleBindings in project namespaces: which subjects', () => {
     };
     assert.deepEqual(refused([group(`keystone:project:${BETA}`), group('shared:readers'), sa('prometheus', 'monitoring')], allowing), []);
     assert.equal(refused([user(`keystone:project:${BETA}`), group(`keystone:project:${BETA}:role:admin`), sa('prometheus', 'other')], allowing).length, 2, 'a User of that name is no project group; kind, name and namespace must all match');
+  });
+
+  it("refuses the groups the gateway gives callers of other projects too: the tenant group (every project's callers), domain and system scope groups", () => {
+    const impersonation = {
+      userPrefix: 'keystone:',
+      groupPrefix: 'keystone:',
+      extras: true,
+      tenantGroup: 'keystone:tenants',
+      domainScopeGroups: { Default: { reader: ['domain-readers'], admin: ['domain-admins'] } },
+      systemScopeGroups: ['cloud-admins'],
+    };
+    const withOutside: BindingSubjectPolicy = { groupPrefix: 'keystone:', allowed: [], outsideGroups: outsideGroupsOf(impersonation) };
+    assert.deepEqual(refused([group('keystone:tenants'), group('domain-readers'), group('cloud-admins')], withOutside), [
+      "Group keystone:tenants: a group the gateway gives every caller of every project (k8s.impersonation.tenantGroup), not only this project's",
+      "Group domain-readers: a group the gateway gives callers with tokens scoped to the domain Default (k8s.impersonation.domainScopeGroups), not only this project's",
+      "Group cloud-admins: a group the gateway gives callers with system-scoped tokens (k8s.impersonation.systemScopeGroups), not only this project's",
+    ]);
+    assert.deepEqual(refused([user('keystone:tenants'), group('keystone:tenants-other')], withOutside), [], 'a user of that name, another group');
+    assert.deepEqual(refused([group('keystone:tenants')], { ...withOutside, allowed: [{ kind: 'Group', name: 'keystone:tenants' }] }), [], 'unless allowed');
   });
 
   it('on an update only subjects it did not have before count', () => {
