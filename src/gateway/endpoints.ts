@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Readiness } from '../routes/mount.js';
 import { POD_ADMISSION_PATH } from '../routes/pod-admission.js';
 
@@ -12,6 +12,8 @@ export interface EndpointOptions {
   readonly whoami: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** The pod security admission webhook (k8s.tenancy), called by the apiserver; not served without it. */
   readonly podAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The tenants' page (page.ts): GET / for browsers, and /ui. */
+  readonly page?: Router;
 }
 
 /**
@@ -22,6 +24,8 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  if (options.page !== undefined) app.use(options.page);
 
   app.get('/', (_req, res) => {
     res.json({

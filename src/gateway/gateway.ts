@@ -24,6 +24,7 @@ import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { SIGNPOSTS, coeMounts } from './mounts.js';
+import { tenantPage } from './page.js';
 import { keystoneReadiness, readinessChecks } from './readiness.js';
 import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
@@ -83,6 +84,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
     ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
+    ...(config.ui.enabled ? { page: tenantPage(config.ui, { keystone, authenticator, mounts, tls: config.listen.tls !== undefined, logger }) } : {}),
     readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
