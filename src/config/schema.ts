@@ -200,6 +200,8 @@ const ui = z.strictObject({
    * the browser asked for> when the gateway serves TLS itself. Needed behind a load balancer that ends TLS.
    */
   publicUrl: z.url({ protocol: /^https$/, error: 'must be an https URL such as https://gateway.example:8443 (kubectl sends credentials only over TLS)' }).optional(),
+  /** The Keystone URL tenants use (OS_AUTH_URL in the page's commands), when not keystone.authUrl (an internal address). */
+  keystoneUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://keystone.example:5000/v3' }).optional(),
   /** PEM of the CA that signed the gateway's certificate: embedded in the page's kubeconfig and offered as ca.pem. */
   certificateAuthorityFile: nonEmpty.optional(),
   failedSignIns: z

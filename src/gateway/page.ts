@@ -53,6 +53,16 @@ function secured(res: ServerResponse): void {
   for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) res.setHeader(name, value);
 }
 
+/**
+ * A password typed into the page crosses the network only inside TLS: over plain HTTP the sign-in is taken from this
+ * machine only, unless ui.publicUrl says TLS ends in front of the gateway.
+ */
+export function passwordMayCross(socket: Pick<TLSSocket, 'remoteAddress'> & { encrypted?: boolean }, tlsInFront: boolean): boolean {
+  if (socket.encrypted === true || tlsInFront) return true;
+  const from = socket.remoteAddress ?? '';
+  return from === '::1' || from.startsWith('127.') || from.startsWith('::ffff:127.');
+}
+
 /** A Host header that can stand in a URL: a name or address and a port, nothing else. */
 const SAFE_HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
@@ -92,16 +102,6 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
     if (config.publicUrl !== undefined) return config.publicUrl.replace(/\/+$/, '');
     const host = req.headers.host;
     return deps.tls && host !== undefined && SAFE_HOST.test(host) ? `https://${host}` : undefined;
-  };
-
-  /**
-   * A password typed into the page crosses the network only inside TLS: over plain HTTP the sign-in is taken from
-   * this machine only (ui.publicUrl says TLS ends in front of the gateway).
-   */
-  const privateTransport = (req: IncomingMessage): boolean => {
-    if ((req.socket as Partial<TLSSocket>).encrypted === true || config.publicUrl !== undefined) return true;
-    const from = req.socket.remoteAddress ?? '';
-    return from === '::1' || from.startsWith('127.') || from.startsWith('::ffff:127.');
   };
 
   /**
@@ -150,6 +150,7 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
     res.set('Cache-Control', 'no-store').json({
       server: publicUrl(req) ?? null,
       certificateAuthority: ca !== undefined,
+      keystoneUrl: config.keystoneUrl ?? deps.keystone.authUrl,
       engines: deps.mounts.map((m) => m.name),
     });
   });
@@ -163,7 +164,7 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
     next(req.is('application/json') ? undefined : new GatewayError('body_invalid', 'send the sign-in form as application/json', { status: 415 }));
 
   ui.post('/api/sign-in', sameOrigin, jsonOnly, express.json({ limit: MAX_SIGN_IN_BODY }), async (req, res) => {
-    if (!privateTransport(req)) {
+    if (!passwordMayCross(req.socket, config.publicUrl !== undefined)) {
       throw new GatewayError('forbidden', 'signing in over plain HTTP would send your password in the clear: open this page at the gateway\'s https:// address');
     }
     const signedIn = await relay.signIn(LoginRelay.parseForm(req.body), req.socket.remoteAddress ?? 'unknown');

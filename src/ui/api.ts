@@ -14,6 +14,8 @@ export interface Setup {
   /** The gateway's URL for kubectl and docker; null when it cannot be given (plain HTTP without ui.publicUrl). */
   readonly server: string | null;
   readonly certificateAuthority: boolean;
+  /** The Keystone URL tenants use (OS_AUTH_URL). */
+  readonly keystoneUrl: string;
   readonly engines: readonly string[];
 }
 

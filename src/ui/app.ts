@@ -138,9 +138,10 @@ async function refresh(): Promise<void> {
       return;
     }
     if (token !== current) return;
-    say('session-who', `${who.user.replace(/ \(domain .*\)$/, '')} · ${who.project}`);
-    say('who-user', who.user);
-    say('who-project', who.project);
+    say('session-who', `${who.user} · ${who.project}`);
+    say('who-user', `${who.user} (domain ${who.userDomain})`);
+    say('who-project', `${who.project} (domain ${who.projectDomain})`);
+    say('kubectl-commands', kubectlCommands(settings?.keystoneUrl ?? '', who));
     say('who-roles', who.roles.join(', ') || 'none');
     say('who-expires', who.expiresAt === '' ? 'unknown' : `${new Date(who.expiresAt).toLocaleString()} (${timeLeft(who.expiresAt, Date.now())})`);
     say('who-namespace', who.namespace ?? 'none');
@@ -159,7 +160,6 @@ function showSetup(): void {
   download.disabled = server === null || settings?.engines.includes('k8s') !== true;
   if (settings?.engines.includes('k8s') !== true) say('kubeconfig-status', 'This gateway does not offer Kubernetes.');
   else if (server === null) say('kubeconfig-status', "This gateway is served over plain HTTP; kubectl needs HTTPS. Ask its operator for the https:// address (ui.publicUrl).");
-  say('kubectl-commands', kubectlCommands());
   say(
     'docker-commands',
     settings?.engines.includes('docker') !== true
@@ -193,7 +193,9 @@ function forget(message: string): void {
   expiresAt = '';
   window.clearTimeout(expiryTimer);
   for (const id of ['pods', 'containers']) byId(id).replaceChildren();
-  for (const id of ['who-user', 'who-project', 'who-roles', 'who-expires', 'who-namespace', 'who-clusters', 'session-who', 'refreshed', 'kubeconfig-status']) say(id, '');
+  for (const id of ['who-user', 'who-project', 'who-roles', 'who-expires', 'who-namespace', 'who-clusters', 'session-who', 'refreshed', 'kubeconfig-status', 'kubectl-commands', 'copy-status']) {
+    say(id, '');
+  }
   byId('project-section').hidden = true;
   byId('setup-section').hidden = true;
   byId('session').hidden = true;

@@ -18,7 +18,9 @@ export interface ContainerRow {
 
 export interface WhoAmI {
   readonly user: string;
+  readonly userDomain: string;
   readonly project: string;
+  readonly projectDomain: string;
   readonly roles: readonly string[];
   readonly expiresAt: string;
   readonly namespace: string | undefined;
@@ -75,6 +77,7 @@ export function whoAmI(body: unknown): WhoAmI {
   const user = isObject(b.user) ? b.user : {};
   const userDomain = isObject(user.domain) ? user.domain : {};
   const project = isObject(b.project) ? b.project : {};
+  const projectDomain = isObject(project.domain) ? project.domain : {};
   const coes = isObject(b.coes) ? b.coes : {};
   const k8s = isObject(coes.k8s) ? coes.k8s : undefined;
   const listed = k8s !== undefined && Array.isArray(k8s.clusters) ? k8s.clusters : undefined;
@@ -85,8 +88,10 @@ export function whoAmI(body: unknown): WhoAmI {
         ? ['the gateway\'s cluster (/k8s)']
         : [];
   return {
-    user: `${text(user.name)} (domain ${text(userDomain.name)})`,
+    user: text(user.name),
+    userDomain: text(userDomain.name),
     project: text(project.name),
+    projectDomain: text(projectDomain.name),
     roles: Array.isArray(b.roles) ? b.roles.filter((r): r is string => typeof r === 'string') : [],
     expiresAt: text(b.expiresAt, ''),
     namespace: typeof b.namespace === 'string' ? b.namespace : undefined,
@@ -127,20 +132,30 @@ export function dockerCommands(server: string, withCa: boolean): string {
   return [
     'mkdir -p ~/.docker/zun',
     ...(withCa ? ['cp ~/Downloads/ca.pem ~/.docker/zun/ca.pem'] : []),
-    '# an application credential of your project (it outlives tokens; the gateway exchanges it itself):',
+    '# an application credential of your project: it outlives tokens, the gateway exchanges it itself',
     'eval "$(openstack application credential create zun-docker -f shell -c id -c secret)"',
-    `printf '{"HttpHeaders": {"Authorization": "Basic %s"}}\\n' "$(printf '%s:%s' "$id" "$secret" | base64 | tr -d '\\n')" > ~/.docker/zun/config.json`,
+    `basic=$(printf '%s:%s' "$id" "$secret" | base64 | tr -d '\\n')`,
+    `printf '{"HttpHeaders": {"Authorization": "Basic %s"}}\\n' "$basic" > ~/.docker/zun/config.json`,
+    `export DOCKER_HOST=${dockerHost(server)} DOCKER_CONFIG=~/.docker/zun`,
     // Without a CA of its own the gateway's certificate is one the system trusts: TLS without a ca.pem.
-    `export DOCKER_HOST=${dockerHost(server)} DOCKER_CONFIG=~/.docker/zun ${withCa ? 'DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~/.docker/zun' : 'DOCKER_TLS=1'}`,
+    withCa ? 'export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~/.docker/zun' : 'export DOCKER_TLS=1',
     'docker ps',
   ].join('\n');
 }
 
-/** Copy-ready shell lines for kubectl with the downloaded kubeconfig. */
-export function kubectlCommands(): string {
+/** Single quotes for the shell, so that any name can be pasted as it is. */
+function shellQuoted(value: string): string {
+  return /^[A-Za-z0-9._@%+=:,/-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/** Copy-ready shell lines for kubectl with the downloaded kubeconfig, for the user and project signed in. */
+export function kubectlCommands(keystoneUrl: string, who: Pick<WhoAmI, 'user' | 'userDomain' | 'project' | 'projectDomain'>): string {
   return [
-    '# your OpenStack credentials, as for the openstack CLI (or OS_CLOUD with clouds.yaml):',
-    'export OS_AUTH_URL=... OS_USERNAME=... OS_PASSWORD=... OS_PROJECT_NAME=... OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default',
+    '# your OpenStack credentials, as for the openstack CLI (or OS_CLOUD and clouds.yaml instead)',
+    `export OS_AUTH_URL=${shellQuoted(keystoneUrl)}`,
+    `export OS_USERNAME=${shellQuoted(who.user)} OS_USER_DOMAIN_NAME=${shellQuoted(who.userDomain)}`,
+    `export OS_PROJECT_NAME=${shellQuoted(who.project)} OS_PROJECT_DOMAIN_NAME=${shellQuoted(who.projectDomain)}`,
+    'read -rsp "OpenStack password: " OS_PASSWORD && export OS_PASSWORD',
     'export KUBECONFIG=~/Downloads/zun-gateway.kubeconfig',
     'kubectl get pods',
   ].join('\n');

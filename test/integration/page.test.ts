@@ -165,7 +165,7 @@ describe('the tenants\' page (GET / for browsers, /ui), against the Keystone dou
 
   it('GET /ui/api/setup and /ui/ca.pem tell the page what to offer; unknown /ui paths are 404 with the headers', async () => {
     const setup = await page().get('/ui/api/setup').disableTLSCerts().expect(200);
-    assert.deepEqual(setup.body, { server: gw.url, certificateAuthority: true, engines: ['k8s'] });
+    assert.deepEqual(setup.body, { server: gw.url, certificateAuthority: true, keystoneUrl: keystone.url, engines: ['k8s'] });
     const pem = await page().get('/ui/ca.pem').disableTLSCerts().buffer(true).parse((res, done) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString('utf8')));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { age, answerMessage, containerRows, dockerCommands, dockerHost, podRows, timeLeft, whoAmI } from '../../src/ui/format.js';
+import { age, answerMessage, containerRows, dockerCommands, dockerHost, kubectlCommands, podRows, timeLeft, whoAmI } from '../../src/ui/format.js';
 
 const NOW = Date.parse('2026-12-07T12:00:00Z');
 
@@ -52,14 +52,16 @@ describe("the page's view of the gateway's answers (src/ui/format.ts)", () => {
   it("reads /whoami: one unnamed cluster for /k8s, or the clusters the gateway lists; none without Kubernetes", () => {
     const base = {
       user: { name: 'alice', domain: { name: 'Default' } },
-      project: { name: 'alpha' },
+      project: { name: 'alpha', domain: { name: 'Default' } },
       roles: ['member', 'reader'],
       expiresAt: '2026-12-07T13:00:00.000Z',
       namespace: 'os-alpha',
     };
     assert.deepEqual(whoAmI({ ...base, coes: { k8s: { namespace: 'os-alpha' }, docker: {} } }), {
-      user: 'alice (domain Default)',
+      user: 'alice',
+      userDomain: 'Default',
       project: 'alpha',
+      projectDomain: 'Default',
       roles: ['member', 'reader'],
       expiresAt: '2026-12-07T13:00:00.000Z',
       namespace: 'os-alpha',
@@ -90,10 +92,19 @@ describe("the page's view of the gateway's answers (src/ui/format.ts)", () => {
     assert.equal(dockerHost('https://gw.example/prefix/'), 'tcp://gw.example:443/prefix/docker');
     assert.equal(dockerHost('https://[2001:db8::1]:8443'), 'tcp://[2001:db8::1]:8443/docker');
     const withCa = dockerCommands('https://gw.example:8443', true);
-    assert.match(withCa, /^export DOCKER_HOST=tcp:\/\/gw\.example:8443\/docker DOCKER_CONFIG=~\/\.docker\/zun DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~\/\.docker\/zun$/m);
+    assert.match(withCa, /^export DOCKER_HOST=tcp:\/\/gw\.example:8443\/docker DOCKER_CONFIG=~\/\.docker\/zun$/m);
+    assert.match(withCa, /^export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~\/\.docker\/zun$/m);
     assert.match(withCa, /^cp ~\/Downloads\/ca\.pem ~\/\.docker\/zun\/ca\.pem$/m);
     const systemTrust = dockerCommands('https://gw.example', false);
-    assert.match(systemTrust, /DOCKER_TLS=1$/m);
+    assert.match(systemTrust, /^export DOCKER_TLS=1$/m);
     assert.doesNotMatch(systemTrust, /ca\.pem|DOCKER_TLS_VERIFY/);
+  });
+
+  it('fills the kubectl commands with the user, project and Keystone URL, quoted for the shell when they need it', () => {
+    const text = kubectlCommands('http://127.0.0.1:5000/v3', { user: "o'neil", userDomain: 'Default', project: 'web team', projectDomain: 'Default' });
+    assert.match(text, /^export OS_AUTH_URL=http:\/\/127\.0\.0\.1:5000\/v3$/m);
+    assert.match(text, /^export OS_USERNAME='o'\\''neil' OS_USER_DOMAIN_NAME=Default$/m);
+    assert.match(text, /^export OS_PROJECT_NAME='web team' OS_PROJECT_DOMAIN_NAME=Default$/m);
+    assert.match(text, /^kubectl get pods$/m);
   });
 });
