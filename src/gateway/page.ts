@@ -101,7 +101,7 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
   const publicUrl = (req: IncomingMessage): string | undefined => {
     if (config.publicUrl !== undefined) return config.publicUrl.replace(/\/+$/, '');
     const host = req.headers.host;
-    return deps.tls && host !== undefined && SAFE_HOST.test(host) ? `https://${host}` : undefined;
+    return deps.tls && host !== undefined && SAFE_HOST.test(host) && URL.canParse(`https://${host}`) ? `https://${host}` : undefined;
   };
 
   /**
@@ -114,8 +114,8 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
     const origin = req.get('origin');
     const host = req.get('host');
     const own = [publicUrl(req), host !== undefined && SAFE_HOST.test(host) ? `${deps.tls ? 'https' : 'http'}://${host}` : undefined]
-      .filter((o) => o !== undefined)
-      .map((o) => new URL(o).origin);
+      .filter((o) => o !== undefined && URL.canParse(o))
+      .map((o) => new URL(o as string).origin);
     if ((site !== undefined && site !== 'same-origin') || (origin !== undefined && !own.includes(origin))) {
       next(new GatewayError('forbidden', 'this call is only taken from the gateway\'s own page (the request came from another site)'));
       return;

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type { Page, Response } from 'playwright-core';
+import type { Locator, Page, Response } from 'playwright-core';
 import { parse } from 'yaml';
 import { launchBrowser, type Browser } from './support/browser.js';
 import { DockerUser } from './support/docker-cli.js';
@@ -44,6 +44,16 @@ function screenshotDir(): string {
 /** The sign-in answer's token, read off the network as the page receives it (for checks behind the page's back). */
 async function tokenFrom(response: Response): Promise<string> {
   return rememberSecret(((await response.json()) as { token: string }).token);
+}
+
+/** Waits for a part of the page to show; when it does not, the error says what the page showed instead. */
+async function shown(locator: Locator): Promise<void> {
+  try {
+    await locator.waitFor();
+  } catch (err) {
+    const said = await locator.page().locator('main').innerText().catch(() => '(unreadable)');
+    throw new Error(`${(err as Error).message.split('\n')[0]}\nthe page showed:\n${said}`);
+  }
 }
 
 /** Fills the form by its labels and presses "Sign in"; resolves with the relay's answer. */
@@ -191,8 +201,8 @@ spec:
       await page.goto(gw.url);
       const answer = await signIn(page, 'alice', 'alpha');
       assert.equal(answer.status(), 200);
-      await page.locator('#pods table').waitFor();
-      await page.locator('#containers table').waitFor();
+      await shown(page.locator('#pods table'));
+      await shown(page.locator('#containers table'));
       assert.equal(await page.locator('#who-user').textContent(), 'alice (domain Default)');
       assert.equal(await page.locator('#who-project').textContent(), 'alpha (domain Default)');
       assert.match((await page.locator('#who-roles').textContent()) ?? '', /\bmember\b/);
@@ -210,7 +220,7 @@ spec:
 
       await mustSucceed(aliceDocker.docker(['create', '--name', names.aliceLater, e2eEnv().busyboxImage, 'true']), 'docker create');
       await page.getByRole('button', { name: 'Refresh' }).click();
-      await page.locator('#containers tr', { hasText: names.aliceLater }).waitFor();
+      await shown(page.locator('#containers tr', { hasText: names.aliceLater }));
       assert.deepEqual(await page.locator('#containers tr', { hasText: names.aliceLater }).locator('td').allTextContents(), [names.aliceLater, e2eEnv().busyboxImage, 'created']);
       await page.screenshot({ path: path.join(screenshotDir(), 'alice.png'), fullPage: true });
     } finally {
@@ -238,14 +248,14 @@ spec:
       });
     const copied = async (label: string): Promise<string> => {
       await page.getByRole('button', { name: label }).click();
-      await page.locator('#copy-status', { hasText: 'Copied to the clipboard.' }).waitFor();
+      await shown(page.locator('#copy-status', { hasText: 'Copied to the clipboard.' }));
       return (await page.evaluate('navigator.clipboard.readText()')) as string;
     };
     try {
       await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.url });
       await page.goto(gw.url);
       const token = await tokenFrom(await signIn(page, 'alice', 'alpha'));
-      await page.locator('#pods table').waitFor();
+      await shown(page.locator('#pods table'));
       for (const [control, name] of [[page.getByRole('button', { name: 'Download kubeconfig' }), 'zun-gateway.kubeconfig'], [page.getByRole('link', { name: "Download the gateway's CA (ca.pem)" }), 'ca.pem']] as const) {
         const [download] = await Promise.all([page.waitForEvent('download'), control.click()]);
         assert.equal(download.suggestedFilename(), name);
@@ -291,10 +301,10 @@ spec:
     try {
       await page.goto(gw.url);
       const token = await tokenFrom(await signIn(page, 'alice', 'alpha'));
-      await page.locator('#who-namespace', { hasText: 'os-alpha' }).waitFor();
+      await shown(page.locator('#who-namespace', { hasText: 'os-alpha' }));
       assert.equal((await httpsGet(`${gw.url}/whoami`, { 'X-Auth-Token': token }))?.status, 200);
       await page.getByRole('button', { name: 'Sign out' }).click();
-      await page.locator('#notice', { hasText: 'Signed out: the token was revoked at Keystone.' }).waitFor();
+      await shown(page.locator('#notice', { hasText: 'Signed out: the token was revoked at Keystone.' }));
       assert.equal(await page.locator('#project-section').isVisible(), false);
       assert.equal(await page.locator('#sign-in-form').isVisible(), true);
       assert.equal((await httpsGet(`${gw.url}/whoami`, { 'X-Auth-Token': token }))?.status, 401);
@@ -325,12 +335,12 @@ spec:
       const answer = page.waitForResponse((r) => r.url().endsWith('/ui/api/sign-in'));
       await page.keyboard.press('Enter');
       await tokenFrom(await answer);
-      await page.locator('#pods table').waitFor();
-      await page.locator('#containers table').waitFor();
+      await shown(page.locator('#pods table'));
+      await shown(page.locator('#containers table'));
       assert.equal(await focused(), 'project-title', 'focus moves to the project once signed in');
       assert.equal(await page.locator('#who-namespace').textContent(), 'os-beta');
-      await page.locator('#pods tr', { hasText: names.bobPod }).waitFor();
-      await page.locator('#containers tr', { hasText: names.bobBox }).waitFor();
+      await shown(page.locator('#pods tr', { hasText: names.bobPod }));
+      await shown(page.locator('#containers tr', { hasText: names.bobBox }));
       const text = (await page.locator('main').textContent()) ?? '';
       for (const theirs of [names.alicePod, names.aliceBox, names.aliceLater, 'os-alpha']) assert.ok(!text.includes(theirs), `bob's page shows ${theirs}`);
     } finally {
@@ -344,8 +354,8 @@ spec:
       await page.goto(gw.url);
       assert.deepEqual(await axeViolations(page), [], 'signed out, desktop');
       await signIn(page, 'alice', 'alpha').then(tokenFrom);
-      await page.locator('#pods table').waitFor();
-      await page.locator('#containers table').waitFor();
+      await shown(page.locator('#pods table'));
+      await shown(page.locator('#containers table'));
       assert.deepEqual(await axeViolations(page), [], 'signed in, desktop');
       await page.setViewportSize({ width: 360, height: 740 });
       assert.deepEqual(await axeViolations(page), [], 'signed in, phone');
@@ -362,9 +372,9 @@ spec:
     try {
       await page.goto(down.url);
       await signIn(page, 'alice', 'alpha').then(tokenFrom);
-      await page.locator('#pods tr', { hasText: names.alicePod }).waitFor();
+      await shown(page.locator('#pods tr', { hasText: names.alicePod }));
       const said = page.locator('#containers .warning');
-      await said.waitFor();
+      await shown(said);
       assert.match((await said.textContent()) ?? '', /^The Docker engine is not answering right now \(.+\)\. Nothing is lost: refresh in a moment\.$/);
     } finally {
       await page.close();

@@ -126,6 +126,8 @@ describe('the tenants\' page (GET / for browsers, /ui), against the Keystone dou
     assert.match(cross.body.message, /only taken from the gateway's own page/);
     await page().post('/ui/api/sign-in').disableTLSCerts().set('Sec-Fetch-Site', 'cross-site').send(form).expect(403);
     await page().post('/ui/api/sign-in').disableTLSCerts().set('Sec-Fetch-Site', 'same-site').send(form).expect(403);
+    // A Host that is no usable URL (port out of range) is no origin of the gateway's, and no crash.
+    await page().post('/ui/api/sign-in').disableTLSCerts().set('Host', '127.0.0.1:99999').set('Origin', 'https://127.0.0.1:99999').send(form).expect(403);
     const plain = await page().post('/ui/api/sign-in').disableTLSCerts().type('form').send('username=alice&password=alice-pw').expect(415);
     assert.match(plain.body.message, /send the sign-in form as application\/json/);
     await page().post('/ui/api/sign-in').disableTLSCerts().set('Content-Type', 'application/json').send(`{"method":"password","username":"${'a'.repeat(9000)}"}`).expect(413);
