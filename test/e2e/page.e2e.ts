@@ -240,7 +240,7 @@ spec:
     writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nexec "${e2eEnv().kubectl}" "$@"\n`);
     chmodSync(path.join(bin, 'kubectl'), 0o755);
     const shell = (script: string, input?: string) =>
-      run('bash', ['-euo', 'pipefail', '-c', script], {
+      run('bash', ['--norc', '--noprofile', '-euo', 'pipefail', '-c', script], {
         env: { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: home, OS_AUTH_URL: e2eEnv().keystoneUrl, OS_USERNAME: 'alice', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'alpha', OS_PROJECT_DOMAIN_NAME: 'Default', OS_PASSWORD: e2eEnv().passwords.alice },
         ...(input !== undefined ? { input } : {}),
         timeoutMs: 120_000,
