@@ -180,6 +180,14 @@ export class Authenticator {
     this.revokedListeners.push({ tell, held });
   }
 
+  /**
+   * Drops a token this replica trusted: it was revoked here (a sign-out), so its next use is asked of Keystone. Other
+   * replicas keep it until their cache entry ends (docs/security.md).
+   */
+  forget(token: string): void {
+    this.valid.delete(tokenKey(token));
+  }
+
   get cacheSize(): { valid: number; refused: number } {
     return { valid: this.valid.size, refused: this.refused.size };
   }

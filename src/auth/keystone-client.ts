@@ -41,7 +41,7 @@ export interface KeystoneClientOptions {
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'revocation_events' | 'identity_api';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'revoke_token' | 'ping' | 'revocation_events' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -147,6 +147,14 @@ export class KeystoneClient {
    */
   call(method: string, path: string, token: string, body?: unknown): Promise<KeystoneResponse> {
     return this.request('identity_api', method, path, { 'x-auth-token': token }, body === undefined ? undefined : JSON.stringify(body));
+  }
+
+  /**
+   * DELETE /v3/auth/tokens with the token as both X-Auth-Token and X-Subject-Token: a user revokes their own token
+   * (`openstack token revoke`), so no service token is needed. 204 revoked; 404 (or 401) it was no longer valid.
+   */
+  revokeToken(token: string): Promise<KeystoneResponse> {
+    return this.request('revoke_token', 'DELETE', 'auth/tokens', { 'x-auth-token': token, 'x-subject-token': token });
   }
 
   /** GET on the v3 root: Keystone is up and answering. */

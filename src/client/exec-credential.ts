@@ -3,8 +3,9 @@ import { tokenBodySchema, KeystoneClient } from '../auth/keystone-client.js';
 import { GatewayError, hasCode, isCertificateRefusal } from '../errors.js';
 import { describeWho, inputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from '../config/openstack-inputs.js';
 import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
+import { EXEC_API_V1 } from './kubeconfig-document.js';
 
-export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
+export { EXEC_API_V1 };
 export const EXEC_API_V1BETA1 = 'client.authentication.k8s.io/v1beta1';
 const KEYSTONE_TIMEOUT_MS = 15_000;
 

@@ -223,6 +223,32 @@ const docker = z.strictObject({
   isolationRulesApplied: fromEnvText(z.boolean()).default(false),
 });
 
+/** Failed sign-ins on the page, per source address and per user name, in a sliding window (auth/login-throttle.ts). */
+const failedSignInDefaults = { perAddress: 20, perUser: 5, windowSeconds: 900, maxTracked: 10_000 };
+
+/** The tenants' page at the gateway's root (src/ui), and the sign-in relay it uses. */
+const ui = z.strictObject({
+  enabled: fromEnvText(z.boolean()).default(true),
+  /**
+   * The URL tenants reach the gateway at, written into the kubeconfig the page hands out; unset: https://<the Host
+   * the browser asked for> when the gateway serves TLS itself. Needed behind a load balancer that ends TLS.
+   */
+  publicUrl: z.url({ protocol: /^https$/, error: 'must be an https URL such as https://gateway.example:8443 (kubectl sends credentials only over TLS)' }).optional(),
+  /** The Keystone URL tenants use (OS_AUTH_URL in the page's commands), when not keystone.authUrl (an internal address). */
+  keystoneUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://keystone.example:5000/v3' }).optional(),
+  /** PEM of the CA that signed the gateway's certificate: embedded in the page's kubeconfig and offered as ca.pem. */
+  certificateAuthorityFile: nonEmpty.optional(),
+  failedSignIns: z
+    .strictObject({
+      perAddress: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.perAddress),
+      perUser: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.perUser),
+      windowSeconds: seconds.default(failedSignInDefaults.windowSeconds),
+      maxTracked: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.maxTracked),
+    })
+    .default(failedSignInDefaults),
+});
+const uiDefaults = { enabled: true, failedSignIns: failedSignInDefaults };
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -334,6 +360,7 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(0),
     })
     .default({ idleTimeoutSeconds: 0 }),
+  ui: ui.default(uiDefaults),
   shutdown: z
     .strictObject({
       graceSeconds: fromEnvText(z.number().min(0)).default(25),
@@ -350,3 +377,4 @@ export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;
 export type PodSecurityLevel = TenancyConfig['podSecurity']['level'];
 export type DockerConfig = NonNullable<GatewayConfig['docker']>;
 export type DockerLimits = DockerConfig['limits'];
+export type UiConfig = GatewayConfig['ui'];

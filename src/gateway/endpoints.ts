@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Readiness } from '../routes/mount.js';
 import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../routes/pod-admission.js';
 
@@ -14,6 +14,8 @@ export interface EndpointOptions {
   readonly podAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** The mutating webhook that sets imagePullPolicy: Always (k8s.tenancy.alwaysPullImages). */
   readonly imagePullAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The tenants' page (page.ts): GET / for browsers, and /ui. */
+  readonly page?: Router;
 }
 
 /**
@@ -24,6 +26,8 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  if (options.page !== undefined) app.use(options.page);
 
   app.get('/', (_req, res) => {
     res.json({

@@ -26,6 +26,7 @@ import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { SIGNPOSTS, coeMounts } from './mounts.js';
+import { tenantPage } from './page.js';
 import { keystoneReadiness, readinessChecks } from './readiness.js';
 import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
@@ -109,6 +110,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
           imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
         }
       : {}),
+    ...(config.ui.enabled ? { page: tenantPage(config.ui, { keystone, authenticator, mounts, tls: config.listen.tls !== undefined, logger }) } : {}),
     readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });

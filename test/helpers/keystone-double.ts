@@ -117,6 +117,11 @@ export class KeystoneDouble {
   readonly regions = new Set(['RegionOne']);
   /** Every call of the identity API beyond /auth/tokens: method and path with query. */
   readonly identityCalls: Array<{ method: string; path: string }> = [];
+  /** When set, merged into the token of every login of a known user or credential (a token unlike what was asked). */
+  loginOverride: Partial<TokenSpec> | undefined;
+  /** DELETE /v3/auth/tokens calls, and the tokens they revoked. */
+  revokeCalls = 0;
+  readonly revoked: string[] = [];
   /** As a Keystone before Train: application credentials with access_rules are refused (400). */
   noAccessRules = false;
   private ids = 0;
@@ -261,7 +266,7 @@ export class KeystoneDouble {
       if (known !== undefined) {
         this.serial += 1;
         const token = `user-token-${this.serial}`;
-        this.register(token, known);
+        this.register(token, { ...known, ...this.loginOverride });
         return this.json(res, 201, { token: this.tokenBody(token, this.tokens.get(token) ?? known) }, { 'x-subject-token': token });
       }
       this.serial += 1;
@@ -305,6 +310,19 @@ export class KeystoneDouble {
       if (spec.accessRules !== undefined && !(accessRulesVersion >= 1)) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
       if ((spec.expiresAt ?? new Date(Date.now() + 3600_000)).getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
       return this.json(res, 200, { token: this.tokenBody(subject as string, spec) });
+    }
+    if (req.method === 'DELETE') {
+      // As Keystone: a user may revoke their own token (X-Auth-Token and X-Subject-Token the same).
+      this.revokeCalls += 1;
+      const own = req.headers['x-auth-token'];
+      const subject = req.headers['x-subject-token'];
+      if (typeof own !== 'string' || !this.tokens.has(own)) return this.json(res, 401, { error: { code: 401 } });
+      if (typeof subject !== 'string' || !this.tokens.has(subject)) return this.json(res, 404, { error: { code: 404 } });
+      this.tokens.delete(subject);
+      this.revoked.push(subject);
+      res.writeHead(204);
+      res.end();
+      return;
     }
     return this.json(res, 405, { error: { code: 405 } });
   }

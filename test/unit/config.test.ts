@@ -116,6 +116,15 @@ describe('configuration', () => {
     assert.throws(() => parseConfig(minimal('k8s: {tenancy: {bindingSubjects: [{kind: Team, name: x}]}}'), env), /k8s\.tenancy\.bindingSubjects\.0/);
   });
 
+  it('ui: the page on by default with its sign-in limits; publicUrl must be https', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    assert.deepEqual(parseConfig(minimal(), env).ui, { enabled: true, failedSignIns: { perAddress: 20, perUser: 5, windowSeconds: 900, maxTracked: 10_000 } });
+    assert.equal(parseConfig(minimal('ui: {enabled: false}'), env).ui.enabled, false);
+    assert.equal(parseConfig(minimal('ui: {failedSignIns: {perUser: 3}}'), env).ui.failedSignIns.perAddress, 20);
+    assert.throws(() => parseConfig(minimal('ui: {publicUrl: "http://gw.example:8443"}'), env), /ui\.publicUrl.*https/);
+    assert.throws(() => parseConfig(minimal('ui: {failedSignIns: {perUser: 0}}'), env), /ui\.failedSignIns\.perUser/);
+  });
+
   it('accepts application credentials for the service identity', () => {
     const config = parseConfig(
       'keystone:\n  authUrl: https://ks/v3\n  serviceCredentials: {applicationCredentialId: id, applicationCredentialSecret: "${S}"}\n',

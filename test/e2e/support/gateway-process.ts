@@ -121,6 +121,8 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  level: debug`,
       `audit: {destination: file, file: ${JSON.stringify(auditFile)}}`,
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
+      // The page's kubeconfig and ca.pem carry the CA that signed the gateway's certificate.
+      `ui: {certificateAuthorityFile: ${JSON.stringify(env.tlsCa)}}`,
       ...(options.graceSeconds !== undefined ? [`shutdown: {graceSeconds: ${options.graceSeconds}}`] : []),
       '',
     ].join('\n'),
