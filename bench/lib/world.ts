@@ -125,7 +125,7 @@ export async function startGateway(
       ...(options.tenancy ? ['  tenancy: {namespaceTemplate: "os-{project_name}"}'] : []),
       ...(options.extras !== undefined ? [`  impersonation: {extras: ${options.extras}}`] : []),
       ...(options.k8s ?? []).map((line) => `  ${line}`),
-      `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}}`,
+      `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}, sharedImages: [${JSON.stringify(world.env.busyboxImage)}]}`,
       'log: {level: info}',
       'audit: {destination: stdout}',
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,

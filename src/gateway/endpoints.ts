@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Readiness } from '../routes/mount.js';
-import { POD_ADMISSION_PATH } from '../routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../routes/pod-admission.js';
 
 export interface EndpointOptions {
   readonly version: string;
@@ -12,6 +12,10 @@ export interface EndpointOptions {
   readonly whoami: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** The pod security admission webhook (k8s.tenancy), called by the apiserver; not served without it. */
   readonly podAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The mutating webhook that sets imagePullPolicy: Always (k8s.tenancy.alwaysPullImages). */
+  readonly imagePullAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The tenants' page (page.ts): GET / for browsers, and /ui. */
+  readonly page?: Router;
 }
 
 /**
@@ -22,6 +26,8 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  if (options.page !== undefined) app.use(options.page);
 
   app.get('/', (_req, res) => {
     res.json({
@@ -36,6 +42,8 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
 
   const { podAdmission } = options;
   if (podAdmission !== undefined) app.post(POD_ADMISSION_PATH, (req, res) => podAdmission(req, res));
+  const { imagePullAdmission } = options;
+  if (imagePullAdmission !== undefined) app.post(IMAGE_PULL_ADMISSION_PATH, (req, res) => imagePullAdmission(req, res));
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');

@@ -10,6 +10,7 @@ import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { startAdmissionWebhook } from '../k8s/admission-webhook.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -20,10 +21,12 @@ import type { ErrorReply } from '../routes/respond.js';
 import { Sessions } from '../routes/sessions.js';
 import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
+import type { Delay } from './delay.js';
 import { createDispatcher } from './dispatch.js';
 import { gatewayEndpoints } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { SIGNPOSTS, coeMounts } from './mounts.js';
+import { tenantPage } from './page.js';
 import { keystoneReadiness, readinessChecks } from './readiness.js';
 import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
@@ -49,6 +52,14 @@ export interface GatewayOptions {
   readonly audit: AuditTrail;
   /** Defaults to a fresh registry with process metrics. */
   readonly metrics?: Metrics;
+  /**
+   * For tests, which move time by hand. `now`: the clock (ms since the epoch) of the token and credential caches and
+   * of the rate limits (defaults: Date.now, and performance.now for the rate limits). `delay`: the waits of shutdown's
+   * grace period and of the readiness checks (default: setTimeout). `tlsHandshakeTimeoutMs`: see server.ts.
+   */
+  readonly now?: () => number;
+  readonly delay?: Delay;
+  readonly tlsHandshakeTimeoutMs?: number;
 }
 
 /** How long shutdown waits, after closing every connection, for their 'close' events (normally one loop turn). */
@@ -65,24 +76,41 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     metrics,
     ...(config.keystone.caFile !== undefined ? { ca: readConfiguredFile('keystone.caFile', config.keystone.caFile) } : {}),
   });
-  const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
-  const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
-  const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
+  const { now, delay } = options;
+  const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger, now);
+  const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics, ...(now !== undefined ? { now } : {}) }, logger);
+  const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger, now));
   const sessions = new Sessions();
-  authenticator.onRevoked((identity) => sessions.revoked(identity));
-  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics });
-  const tracker = new ConnectionTracker();
-  const mounts = await coeMounts(config, { callers, sessions, sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
+  authenticator.onRevoked((identity) => sessions.revoked(identity), () => sessions.identities());
+  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics, ...(now !== undefined ? { now } : {}) });
+  const tracker = new ConnectionTracker(delay);
+  const mounts = await coeMounts(config, {
+    callers,
+    sessions,
+    sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000,
+    logger,
+    audit,
+    metrics,
+    onWatch: (res) => tracker.trackWatch(res),
+    ...(now !== undefined ? { now } : {}),
+  });
 
   let shuttingDown = false;
   const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
-  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts);
+  const admission = config.k8s !== undefined ? startAdmissionWebhook(config.k8s, logger) : undefined;
+  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts, delay);
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
-    ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
+    ...(admission !== undefined
+      ? {
+          podAdmission: podAdmissionHandler((review) => admission.validate(review), { podSecurityLevel }, logger),
+          imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
+        }
+      : {}),
+    ...(config.ui.enabled ? { page: tenantPage(config.ui, { keystone, authenticator, mounts, tls: config.listen.tls !== undefined, logger }) } : {}),
     readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
@@ -93,7 +121,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   };
   const dispatcher = createDispatcher(mounts, SIGNPOSTS, endpoints, logger, startExchange, admit);
 
-  const server = createListener(config.listen);
+  const server = createListener(config.listen, options.tlsHandshakeTimeoutMs);
   server.on('connection', (socket: Duplex) => tracker.trackSocket(socket));
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     tracker.trackRequest(req, res);
@@ -162,6 +190,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
       revocations.stop();
+      admission?.stop();
       keystone.close();
       tlsReload?.stop();
       if (metricsServer?.listening) {

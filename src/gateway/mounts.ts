@@ -14,6 +14,8 @@ import { ProjectRateLimiter } from '../routes/rate-limit.js';
 export interface MountDependencies extends PipelineContext {
   /** Told of every watch about to be forwarded (shutdown ends watches at once). */
   readonly onWatch: (res: ServerResponse) => void;
+  /** The rate limits' clock (tests move it); performance.now by default. */
+  readonly now?: () => number;
 }
 
 /** Every COE this gateway knows, served or not. */
@@ -35,7 +37,7 @@ export async function coeMounts(config: GatewayConfig, deps: MountDependencies):
       impersonation,
       authUrl: config.keystone.authUrl,
       onWatch: deps.onWatch,
-      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', rateLimit, metrics) } : {}),
+      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', rateLimit, metrics, deps.now) } : {}),
       ...(tenancy !== undefined ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) } : {}),
     });
     mounts.push(mountOf(steps, deps));
@@ -48,7 +50,7 @@ export async function coeMounts(config: GatewayConfig, deps: MountDependencies):
       engine,
       config: config.docker,
       authUrl: config.keystone.authUrl,
-      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', rateLimit, metrics) } : {}),
+      ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('docker', rateLimit, metrics, deps.now) } : {}),
     });
     mounts.push(mountOf(steps, deps));
     logger.info({ host: config.docker.host }, 'docker engine configured');

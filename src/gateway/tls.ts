@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { POD_ADMISSION_PATH } from '../routes/pod-admission.js';
+import { ADMISSION_PATHS } from '../routes/pod-admission.js';
 
 export type TlsConfig = NonNullable<GatewayConfig['listen']['tls']>;
 
@@ -36,7 +36,7 @@ export function tlsServerOptions(config: TlsConfig): https.ServerOptions {
  * Paths served without a client certificate under mutual TLS: the kubelet's probes present none, and neither does
  * the apiserver calling the admission webhook unless its AdmissionConfiguration gives it one (docs/security.md).
  */
-const WITHOUT_CLIENT_CERTIFICATE = new Set(['/healthz', '/readyz', POD_ADMISSION_PATH]);
+const WITHOUT_CLIENT_CERTIFICATE = new Set(['/healthz', '/readyz', ...ADMISSION_PATHS]);
 
 /**
  * Under mutual TLS: why this request may not go on (no certificate, or one the client CA did not sign), or undefined

@@ -6,7 +6,7 @@ import type { AnyIdentity } from '../auth/identity.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { forwardRequest } from '../proxy/forward.js';
+import { forwardRequest, type ResponseObserver } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { exchangeRecorder, type Exchange } from './exchange.js';
@@ -48,6 +48,8 @@ export interface Forwarding {
   /** A watch, a follow, an event stream: no response-head timeout, counted as an open stream. */
   readonly longLived: boolean;
   readonly responseHeaderTimeoutMs?: number;
+  /** Ordinary requests: learns what the upstream answered, and may hold the response's end until it has acted on it. */
+  readonly observer?: ResponseObserver;
 }
 
 /** An answer the mount makes itself (Docker's `info`, `version`, a volume create checked before it is relayed). */
@@ -185,16 +187,14 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
-          // Only a stream can outlive its token, so only a stream gets a way to be stopped: an AbortController and its
-          // listener cost an ordinary request about 3 % of the gateway's CPU (docs/performance.md, step 12).
-          let stop: AbortController | undefined;
+          // A stream the gateway may have to end when its token ends (ordinary requests need none of this: an
+          // AbortController and its listener cost each about 3 % of the gateway's CPU, docs/performance.md step 12).
+          const stop = plan.longLived && forwardCall.identity !== undefined ? new AbortController() : undefined;
           let contentType = '';
-          if (plan.longLived && forwardCall.identity !== undefined) {
-            const stopper = new AbortController();
-            stop = stopper;
+          if (stop !== undefined && forwardCall.identity !== undefined) {
             const untrack = sessions.track(forwardCall.identity, (reason) => {
               sessionEnded(exchange, reason);
-              stopper.abort();
+              stop.abort();
               if (res.headersSent) res.end(steps.lastWords?.(plan, reason, contentType));
               else res.destroy();
             });
@@ -209,6 +209,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             bytes: exchange.bytes,
             longLived: plan.longLived,
             ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
+            ...(plan.observer !== undefined ? { observer: plan.observer } : {}),
             onResponse: (status, type) => {
               contentType = type ?? '';
               exchange.answered(status);

@@ -40,12 +40,22 @@ function review(spec: Record<string, unknown>, name = 'probe'): string {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name },
-    spec: { containers: [{ name: 'main', image: 'busybox', env: [{ name: 'X', value: SECRET_IN_POD }] }], ...spec },
+    // Always, as the mutating webhook leaves it before the validating one is called.
+    spec: { containers: [{ name: 'main', image: 'busybox', imagePullPolicy: 'Always', env: [{ name: 'X', value: SECRET_IN_POD }] }], ...spec },
   };
   return JSON.stringify(admissionReview(object, { uid: `uid-${name}` }));
 }
 
 const ADMISSION = '/admission/v1/pods';
+const IMAGE_PULL = '/admission/v1/pods/image-pull-policy';
+
+interface Answered {
+  response: { uid: string; allowed: boolean; patchType?: string; patch?: string; status?: { code: number; message: string } };
+}
+const answered = (res: Reply): Answered['response'] => (JSON.parse(res.body) as Answered).response;
+
+/** The gateway reads the apiserver's /version at start, in the background: its log says when it has. */
+const versionRead = (gateway: TestGateway, gitVersion: string): Promise<void> => gateway.logs.until(`"gitVersion":"${gitVersion}","msg":"kubernetes apiserver version read"`);
 
 describe('the pod security admission webhook, served by the real gateway', () => {
   let doubles: GatewayWithDoubles;
@@ -74,7 +84,7 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     for (const field of ['spec.hostNetwork=true', 'spec.hostPID=true', 'securityContext.privileged=true', '"root" hostPath']) {
       assert.ok(answer.response.status.message.includes(field), `${field} in ${answer.response.status.message}`);
     }
-    assert.equal(upstream.requests.length, 0, 'nothing reached the apiserver');
+    assert.deepEqual(upstream.requests.filter((r) => r.url !== '/version'), [], "nothing reached the apiserver but the gateway's own read of its version");
   });
 
   it('allows an ordinary pod', async () => {
@@ -95,7 +105,8 @@ describe('the pod security admission webhook, served by the real gateway', () =>
   });
 
   it('a body still arriving after the read limit is answered 408 (nobody holds a connection by dripping bytes)', async () => {
-    const server = http.createServer((req, res) => void podAdmissionHandler('baseline', silentLogger(), 200)(req, res));
+    const never = (): never => assert.fail('the review was decided before it arrived');
+    const server = http.createServer((req, res) => void podAdmissionHandler(never, {}, silentLogger(), 200)(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as AddressInfo;
@@ -114,8 +125,9 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     }
   });
 
-  it('serves POST only; under mutual TLS only this path goes without a client certificate', async () => {
+  it('serves POST only; under mutual TLS only the webhook paths go without a client certificate', async () => {
     assert.equal((await call(gw.port, 'GET', ADMISSION)).status, 404);
+    assert.equal((await call(gw.port, 'POST', IMAGE_PULL, review({}))).status, 200, 'the mutating webhook too');
     const elsewhere = await call(gw.port, 'POST', '/admission/v1/deployments', review({}));
     assert.equal(elsewhere.status, 401);
     assert.match(elsewhere.body, /requires a client certificate/);
@@ -156,6 +168,7 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     const plain = await otherGateway();
     try {
       assert.equal((await call(plain.port, 'POST', ADMISSION, review({}))).status, 404);
+      assert.equal((await call(plain.port, 'POST', IMAGE_PULL, review({}))).status, 404);
     } finally {
       await plain.stop();
     }
@@ -178,6 +191,93 @@ describe('the pod security admission webhook, served by the real gateway', () =>
       assert.match(answer.response.status.message, /"restricted:latest".*runAsNonRoot/);
     } finally {
       await strict.stop();
+    }
+  });
+
+  it('the mutating webhook answers a JSONPatch setting imagePullPolicy Always on each container with an unshared image', async () => {
+    const body = JSON.stringify(
+      admissionReview(
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'bob-pod' },
+          spec: {
+            containers: [{ name: 'app', image: '127.0.0.1:5000/secret/app:1', imagePullPolicy: 'IfNotPresent' }],
+            initContainers: [{ name: 'init', image: 'busybox', imagePullPolicy: 'Never' }],
+          },
+        },
+        { uid: 'uid-mutate' },
+      ),
+    );
+    const res = await call(gw.port, 'POST', IMAGE_PULL, body);
+    assert.equal(res.status, 200, res.body);
+    const answer = answered(res);
+    assert.equal(answer.uid, 'uid-mutate');
+    assert.equal(answer.allowed, true);
+    assert.equal(answer.patchType, 'JSONPatch');
+    assert.deepEqual(JSON.parse(Buffer.from(answer.patch ?? '', 'base64').toString('utf8')), [
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/initContainers/0/imagePullPolicy', value: 'Always' },
+    ]);
+    assert.match(gw.logs.text, /"patched":\["spec\.containers\[0\] \\"app\\"","spec\.initContainers\[0\] \\"init\\""\].*"msg":"pod imagePullPolicy set to Always"/);
+  });
+
+  it('the validating webhook refuses a pod that still pulls from the cache (the mutating webhook was not registered)', async () => {
+    const body = JSON.stringify(admissionReview({ metadata: { name: 'cached' }, spec: { containers: [{ name: 'app', image: 'private/app:1', imagePullPolicy: 'IfNotPresent' }] } }));
+    const answer = answered(await call(gw.port, 'POST', ADMISSION, body));
+    assert.equal(answer.allowed, false);
+    assert.match(answer.status?.message ?? '', /pod "cached" would run images from the node's cache without asking their registry/);
+  });
+
+  it("refuses subPath on the apiserver's version v1.20.2, naming CVE-2021-25741 and the fixed versions", async () => {
+    const body = review({ volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'main', image: 'b', imagePullPolicy: 'Always', volumeMounts: [{ name: 'v', mountPath: '/m', subPath: 'x' }] }] }, 'sub');
+    await versionRead(gw, 'v1.20.2');
+    const answer = answered(await call(gw.port, 'POST', ADMISSION, body));
+    assert.equal(answer.allowed, false);
+    assert.match(answer.status?.message ?? '', /subPath="x".*this cluster runs Kubernetes v1\.20\.2, which is affected by CVE-2021-25741 \(fixed in 1\.19\.15, 1\.20\.11, 1\.21\.5, 1\.22\.2/);
+    assert.ok(upstream.requests.some((r) => r.method === 'GET' && r.url === '/version'), 'read from the apiserver');
+  });
+
+  it('allows subPath once it has read a fixed version (v1.22.2)', async () => {
+    upstream.gitVersion = 'v1.22.2';
+    const fixed = await otherGateway('  tenancy: {}');
+    try {
+      const body = review({ volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'main', image: 'b', imagePullPolicy: 'Always', volumeMounts: [{ name: 'v', mountPath: '/m', subPath: 'x' }] }] });
+      await versionRead(fixed, 'v1.22.2');
+      assert.equal(answered(await call(fixed.port, 'POST', ADMISSION, body)).allowed, true);
+    } finally {
+      upstream.gitVersion = 'v1.20.2';
+      await fixed.stop();
+    }
+  });
+
+  it("reviews RoleBindings: the namespace's project read from the apiserver; system: groups and other projects' groups refused", async () => {
+    upstream.namespaceProjects.set('os-gamma', 'gamma-id');
+    const binding = (subjects: unknown[]): string =>
+      JSON.stringify(
+        admissionReview(
+          { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'open', namespace: 'os-gamma' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects },
+          { kind: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding' }, resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings' }, namespace: 'os-gamma', name: 'open' },
+        ),
+      );
+    const open = answered(await call(gw.port, 'POST', ADMISSION, binding([{ kind: 'Group', name: 'system:unauthenticated' }, { kind: 'Group', name: 'keystone:project:beta-id' }])));
+    assert.equal(open.allowed, false);
+    assert.match(open.status?.message ?? '', /Group "system:unauthenticated": a group of the cluster itself.*Group "keystone:project:beta-id": the group of another Keystone project.*k8s\.tenancy\.bindingSubjects/);
+    const own = answered(await call(gw.port, 'POST', ADMISSION, binding([{ kind: 'Group', name: 'keystone:project:gamma-id:role:member' }])));
+    assert.equal(own.allowed, true);
+    assert.ok(upstream.requests.some((r) => r.method === 'GET' && r.url === '/api/v1/namespaces/os-gamma'), 'the owner read from the namespace');
+    assert.match(gw.logs.text, /"rolebinding":"open".*"msg":"rolebinding refused \(subjects\)"/);
+  });
+
+  it('alwaysPullImages false: a warning naming the risk at start, and cached images pass', async () => {
+    const open = await otherGateway('  tenancy: {alwaysPullImages: false}');
+    try {
+      assert.match(open.logs.text, /"level":40.*k8s\.tenancy\.alwaysPullImages is false: .*a private image one project pulled with its credentials runs for any other project/);
+      const body = JSON.stringify(admissionReview({ metadata: { name: 'c' }, spec: { containers: [{ name: 'app', image: 'private/app:1', imagePullPolicy: 'IfNotPresent' }] } }));
+      assert.equal(answered(await call(open.port, 'POST', ADMISSION, body)).allowed, true);
+      assert.equal(answered(await call(open.port, 'POST', IMAGE_PULL, body)).patch, undefined);
+    } finally {
+      await open.stop();
     }
   });
 });

@@ -1,0 +1,67 @@
+import type { ImpersonationConfig, K8sConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { AdmissionDecision } from './admission-review.js';
+import { ApiserverVersionWatch, apiserverVersionReader } from './apiserver-version.js';
+import { SharedImages, reviewImagePull } from './image-pull-policy.js';
+import { NamespaceProjects } from './namespace-projects.js';
+import { namespaceToLookUp, reviewPodAdmission, type AdmissionPolicy } from './pod-admission.js';
+import { outsideGroupsOf, type NamespaceProject } from './rolebinding-review.js';
+import { subPathRule, type ApiserverVersion } from './subpath.js';
+import { tenancyApis } from './tenancy.js';
+import { loadKubeConfig } from './upstream.js';
+
+/**
+ * The gateway's admission webhooks for project namespaces, with what their decisions need from outside: the
+ * apiserver's version (subPath rule) and a namespace's owning project (RoleBinding rule). The decisions themselves are
+ * pure (pod-admission.ts, image-pull-policy.ts).
+ */
+export interface AdmissionWebhook {
+  readonly podSecurityLevel: PodSecurityLevel;
+  /** The validating webhook: pods, Services, RoleBindings. */
+  validate(body: unknown): Promise<AdmissionDecision>;
+  /** The mutating webhook: imagePullPolicy Always on pods' containers (alwaysPullImages). */
+  mutate(body: unknown): AdmissionDecision;
+  stop(): void;
+}
+
+export interface AdmissionFacts {
+  readonly version: () => ApiserverVersion;
+  readonly projectOf: (namespace: string) => Promise<NamespaceProject>;
+}
+
+export function admissionWebhook(tenancy: TenancyConfig, impersonation: ImpersonationConfig, facts: AdmissionFacts, stop: () => void = () => undefined): AdmissionWebhook {
+  const alwaysPull = tenancy.alwaysPullImages ? new SharedImages(tenancy.sharedImages) : undefined;
+  const bindings = { groupPrefix: impersonation.groupPrefix, allowed: tenancy.bindingSubjects, outsideGroups: outsideGroupsOf(impersonation) };
+  const policy = (): AdmissionPolicy => ({ level: tenancy.podSecurity.level, alwaysPull, bindings, subPath: subPathRule(tenancy.subPath, facts.version()) });
+  return {
+    podSecurityLevel: tenancy.podSecurity.level,
+    validate: async (body) => {
+      const namespace = namespaceToLookUp(body, impersonation.groupPrefix);
+      const project = namespace === undefined ? undefined : await facts.projectOf(namespace);
+      return reviewPodAdmission(body, policy(), project);
+    },
+    mutate: (body) => reviewImagePull(body, alwaysPull),
+    stop,
+  };
+}
+
+/**
+ * The webhooks with the real facts (the apiserver's /version read now and every 10 minutes, namespaces read on demand
+ * with the gateway's own credentials), or undefined without `k8s.tenancy` (no project namespaces to guard).
+ */
+export function startAdmissionWebhook(k8s: K8sConfig, logger: Logger): AdmissionWebhook | undefined {
+  const { tenancy, impersonation } = k8s;
+  if (tenancy === undefined) return undefined;
+  const kc = loadKubeConfig(k8s);
+  if (!tenancy.alwaysPullImages) {
+    logger.warn(
+      "k8s.tenancy.alwaysPullImages is false: pods in project namespaces may run images from a node's cache, so a private image one project pulled " +
+        'with its credentials runs for any other project that names it (imagePullPolicy IfNotPresent or Never) without credentials',
+    );
+  }
+  if (tenancy.subPath !== 'auto') logger.warn({ subPath: tenancy.subPath }, `k8s.tenancy.subPath is ${tenancy.subPath}: volumeMounts subPath is ${tenancy.subPath === 'allow' ? 'allowed whatever the cluster version (CVE-2021-25741 needs fixed kubelets on every node)' : 'refused in project namespaces'}`);
+  const version = new ApiserverVersionWatch(apiserverVersionReader(kc), logger);
+  if (tenancy.subPath === 'auto') version.start();
+  const projects = new NamespaceProjects(tenancyApis(kc));
+  return admissionWebhook(tenancy, impersonation, { version: () => version.current(), projectOf: (ns) => projects.projectOf(ns) }, () => version.stop());
+}
