@@ -309,6 +309,11 @@ export const configSchema = z.strictObject({
       rateLimit: rateLimit.optional(),
       /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
       http2Watches: fromEnvText(z.boolean()).default(true),
+      /**
+       * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). The
+       * apiserver does less work per request this way (docs/performance.md, step 13).
+       */
+      http2Requests: fromEnvText(z.boolean()).default(true),
       impersonation: z
         .strictObject({
           userPrefix: identityPrefix.default('keystone:'),
