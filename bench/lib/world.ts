@@ -80,6 +80,12 @@ export interface Endpoint {
 
 const MAIN = path.resolve('dist/src/main.js');
 
+/**
+ * ZGW_BENCH_BEFORE=<a build of another commit>/dist/src/main.js: scenarios 1 and 2 also measure that build as
+ * 'gateway, before', beside this one and the peers in the same run (a before/after on a shared machine).
+ */
+export const BEFORE_ENTRY = process.env.ZGW_BENCH_BEFORE;
+
 /** The gateway as users run it: its own process, a config file, logs and audit to a file, metrics on. */
 export async function startGateway(
   world: World,
@@ -92,6 +98,8 @@ export async function startGateway(
     /** More lines of the `k8s` block (`http2Requests: false`), for experiments. */
     k8s?: readonly string[];
     name?: string;
+    /** Another build's dist/src/main.js (the gateway before a change, measured in the same run as after it). */
+    entry?: string;
   },
 ): Promise<Endpoint & { metricsUrl: string }> {
   const port = await freePort();
@@ -134,7 +142,7 @@ export async function startGateway(
   );
   // ZGW_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway (written when it stops).
   const nodeArgs = (process.env.ZGW_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const { child, service } = startService('gateway', process.execPath, [...nodeArgs, MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
+  const { child, service } = startService('gateway', process.execPath, [...nodeArgs, options.entry ?? MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
     PATH: process.env.PATH ?? '',
     GATEWAY_PASSWORD: world.env.passwords.gateway,
   });

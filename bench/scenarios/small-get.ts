@@ -6,6 +6,7 @@ import { alternate, summarize, type CaseResult } from '../lib/measure.js';
 import { wrk } from '../lib/wrk.js';
 import {
   apiserverPid,
+  BEFORE_ENTRY,
   directApiserver,
   etcdPid,
   startFastUpstream,
@@ -83,19 +84,23 @@ async function warm(world: World, targets: readonly Endpoint[], options: BenchOp
  *    and direct without extras (what the extras cost the apiserver);
  *  - the independent measurement of issue 30 (wrk -t1 -c16, 3 s warm-up, direct as the cluster admin without
  *    impersonation): the gateway with extras on and off, kubectl proxy with the gateway's kubeconfig and `--as`/`--as-group`.
+ * In both at c16 also the gateway with `k8s.http2Requests: false` (its ordinary requests over an HTTP/1.1 pool).
  * Beside each target's own CPU per request, the apiserver's and etcd's during its rounds.
  */
 export async function smallGetApiserver(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-small', namespace: 'os-alpha' }, data: { key: 'value' } });
   const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
   const gatewayNoExtras = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, extras: false, name: 'gateway, no extras' });
+  // Ordinary requests the way they went before issue 30 (an HTTP/1.1 pool): what the protocol alone changes.
+  const gatewayPool = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, k8s: ['http2Requests: false'], name: 'gateway, HTTP/1.1 pool' });
   const kubectlProxy = await startKubectlProxy(world);
   const kubectlProxyAs = await startKubectlProxy(world, { extras: false, name: 'kubectl proxy, --as' });
   const direct = directApiserver(world);
   const tenantTargets = [direct, gateway, await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), kubectlProxy, await startMinimalTlsRelay(world)];
   const directNoExtras = { ...directApiserver(world, 'tenant without extras'), name: 'direct, no extras' };
-  const pairs = [gatewayNoExtras, kubectlProxyAs, directNoExtras];
-  const asAdmin = [directApiserver(world, 'admin'), gateway, gatewayNoExtras, kubectlProxyAs];
+  const before = BEFORE_ENTRY === undefined ? [] : [await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, entry: BEFORE_ENTRY, name: 'gateway, before' })];
+  const pairs = [gatewayNoExtras, kubectlProxyAs, directNoExtras, gatewayPool, ...before];
+  const asAdmin = [directApiserver(world, 'admin'), gateway, gatewayNoExtras, kubectlProxyAs, gatewayPool, ...before];
   await warm(world, [...tenantTargets, ...pairs, asAdmin[0] as Endpoint], options);
   const upstreams = { apiserver: apiserverPid(world), etcd: etcdPid(world) };
   return load(
@@ -114,7 +119,8 @@ export async function smallGetFastUpstream(world: World, options: BenchOptions):
   const direct = await startFastUpstream(world);
   const port = Number(new URL(direct.base).port);
   const gateway = await startGateway(world, { upstream: { url: direct.base }, tls: false, tenancy: false });
-  const targets = [direct, gateway, await startNginx(world, { url: direct.base }, false), await startMinimalProxy(world, port)];
+  const before = BEFORE_ENTRY === undefined ? [] : [await startGateway(world, { upstream: { url: direct.base }, tls: false, tenancy: false, entry: BEFORE_ENTRY, name: 'gateway, before' })];
+  const targets = [direct, gateway, await startNginx(world, { url: direct.base }, false), await startMinimalProxy(world, port), ...before];
   for (const t of targets) await wrk(`${t.base}${PATH}`, t.headers, { connections: 4, seconds: 1 });
   return load(
     '2 small GET, fast upstream',
