@@ -310,10 +310,11 @@ export const configSchema = z.strictObject({
       /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
       http2Watches: fromEnvText(z.boolean()).default(true),
       /**
-       * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). The
-       * apiserver does less work per request this way (docs/performance.md, step 13).
+       * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). Off
+       * by default: Node's HTTP/2 client costs the gateway more CPU per request than the pool, for no measured gain
+       * on a shared machine (docs/performance.md, step 13).
        */
-      http2Requests: fromEnvText(z.boolean()).default(true),
+      http2Requests: fromEnvText(z.boolean()).default(false),
       impersonation: z
         .strictObject({
           userPrefix: identityPrefix.default('keystone:'),

@@ -153,7 +153,7 @@ describe('ordinary requests over the shared HTTP/2 connections to an https apise
     keystone = await new KeystoneDouble().start();
     keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member', 'reader'] });
     upstream = await new Http2Upstream(dir).start();
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true' });
   });
 
   after(async () => {
@@ -242,7 +242,7 @@ describe('ordinary requests over HTTP/2 whose answer does not start', function (
     upstream = await new Http2Upstream(dir).start();
     // A response-head limit the test can wait out (configured in seconds; fractions are allowed). Its own gateway:
     // on a busy machine a limit this short would also cut off the other tests' answers.
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  responseHeaderTimeoutSeconds: 0.3' });
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true\n  responseHeaderTimeoutSeconds: 0.3' });
   });
 
   after(async () => {
@@ -273,7 +273,7 @@ describe('ordinary requests over HTTP/2: what the pipeline around them must stil
     keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
     upstream = await new Http2Upstream(dir).start();
     // The default response-head limit (minutes): only the client's leaving can end a request here.
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true' });
   });
 
   after(async () => {
@@ -338,13 +338,12 @@ describe('the final check on the HTTP/2 way, with the header step broken on purp
       contexts: [{ name: 'up', context: { cluster: 'up', user: 'gw' } }],
       'current-context': 'up',
     }));
-    const config = parseConfig(['keystone:', `  authUrl: ${keystone.url}`, '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}', `k8s: {kubeconfig: ${kubeconfig}}`].join('\n'), {});
+    const config = parseConfig(['keystone:', `  authUrl: ${keystone.url}`, '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}', `k8s: {kubeconfig: ${kubeconfig}, http2Requests: true}`].join('\n'), {});
     const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 2000 });
     const logger = createLogger('debug', (logs = new LineCollector()));
     const authenticator = new Authenticator(client, new ServiceTokenProvider(client, config.keystone.serviceCredentials, logger), authenticatorOptions(config.keystone), logger);
     const context: PipelineContext = { callers: new Callers(authenticator, new ApplicationCredentialExchange(client, logger)), sessions: new Sessions(), logger, audit: new MemoryAudit(), metrics: new Metrics({ processMetrics: false }) };
     const k8s = config.k8s as NonNullable<GatewayConfig['k8s']>;
-    assert.equal(k8s.http2Requests, true, 'the default');
     const steps = k8sSteps({ k8s: await loadK8sUpstream(k8s), impersonation: k8s.impersonation, authUrl: config.keystone.authUrl });
     const broken = mountOf({ ...steps, headers: (call, plan) => [...steps.headers(call, plan), 'Impersonate-Group', 'system:masters'] }, context);
     const server = http.createServer((req, res) => broken.handleRequest(req, res, parseRequestTarget(req.url ?? '/')));
@@ -440,7 +439,7 @@ describe('ordinary requests to an https apiserver without HTTP/2', function () {
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ version: req.httpVersion, length, sha256: hash.digest('hex') })));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, k8sYaml: '  http2Requests: true' });
   });
 
   after(async () => {
@@ -462,7 +461,7 @@ describe('ordinary requests to an https apiserver without HTTP/2', function () {
   });
 });
 
-describe('ordinary requests with k8s.http2Requests: false', function () {
+describe('ordinary requests by default (k8s.http2Requests: false)', function () {
   let dir: string;
   let keystone: KeystoneDouble;
   let upstream: Http2Upstream;
@@ -473,7 +472,7 @@ describe('ordinary requests with k8s.http2Requests: false', function () {
     keystone = await new KeystoneDouble().start();
     keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
     upstream = await new Http2Upstream(dir).start();
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: false' });
+    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
   });
 
   after(async () => {
