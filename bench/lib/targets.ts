@@ -272,7 +272,7 @@ function judgeIssue30(
       const direct = find('1', caseName, directName);
       const gateway = find('1', caseName, gatewayName);
       if (direct === undefined || gateway === undefined || find('1', caseName, peerName) === undefined) notJudged(target);
-      else ratioVerdict(target, ratio(gateway, direct, 'rps'), { notBehind: peerName }, peers(find, '1', caseName, [peerName, 'gateway, HTTP/1.1 pool', 'gateway, before'], direct, 'rps'));
+      else ratioVerdict(target, ratio(gateway, direct, 'rps'), { notBehind: peerName }, peers(find, '1', caseName, [peerName, 'gateway, HTTP/2 requests', 'gateway, before'], direct, 'rps'));
     }
   }
   {

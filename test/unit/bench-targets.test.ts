@@ -94,7 +94,7 @@ describe("the bench's verdicts against issue 30's restated targets (ratios to th
         c('1 small GET, real apiserver', caseName, 'direct', rps(1000, 1000, 1000)),
         c('1 small GET, real apiserver', caseName, 'gateway', rps(gateway, gateway, gateway)),
         c('1 small GET, real apiserver', caseName, 'gateway, no extras', rps(noExtras, noExtras, noExtras)),
-        c('1 small GET, real apiserver', caseName, 'gateway, HTTP/1.1 pool', rps(400, 400, 400)),
+        c('1 small GET, real apiserver', caseName, 'gateway, HTTP/2 requests', rps(400, 400, 400)),
         ...(caseName === 'c16' ? [c('1 small GET, real apiserver', caseName, 'kubectl proxy', rps(proxy, proxy, proxy))] : []),
         c('1 small GET, real apiserver', caseName, 'kubectl proxy, --as', rps(proxyAs, proxyAs, proxyAs)),
       ]),
@@ -107,7 +107,7 @@ describe("the bench's verdicts against issue 30's restated targets (ratios to th
     assert.deepEqual(small(even).map((v) => v.met), ['met', 'met', 'missed', 'met'], 'equal is enough; the gateway with extras is behind kubectl proxy --as');
     const behind = scenario1(499, 530, 500, 531);
     assert.deepEqual(small(behind).map((v) => v.met), ['missed', 'missed', 'missed', 'missed']);
-    assert.match(verdict(behind, '30: small GET, real apiserver, c16, as the tenant: gateway /').measured, /gateway 0\.50x \(rounds 0\.50x to 0\.50x, median 0\.50x\); kubectl proxy 0\.50x, gateway, HTTP\/1\.1 pool 0\.40x/);
+    assert.match(verdict(behind, '30: small GET, real apiserver, c16, as the tenant: gateway /').measured, /gateway 0\.50x \(rounds 0\.50x to 0\.50x, median 0\.50x\); kubectl proxy 0\.50x, gateway, HTTP\/2 requests 0\.40x/);
   });
 
   it('a run without the peer does not judge the target', () => {
