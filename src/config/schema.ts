@@ -172,6 +172,12 @@ const docker = z.strictObject({
   limits: z
     .strictObject({
       maxContainersPerProject: fromEnvText(z.number().int().positive()).optional(),
+      /**
+       * Networks a project may make (its default network counts). Each takes an address range from the engine's
+       * `default-address-pools`, about 30 in all by default, shared by every project: without a bound one tenant could
+       * use them all up and no new project could run a container.
+       */
+      maxNetworksPerProject: fromEnvText(z.number().int().positive()).default(5),
       defaultMemory: byteSize.optional(),
       maxMemory: byteSize.optional(),
       defaultCpus: fromEnvText(z.number().positive()).optional(),
@@ -192,7 +198,7 @@ const docker = z.strictObject({
       message: 'maxMemorySwap counts memory and swap together: it must be at least maxMemory',
       path: ['maxMemorySwap'],
     })
-    .default({ maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
+    .default({ maxNetworksPerProject: 5, maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
   /**
    * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
    * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.
