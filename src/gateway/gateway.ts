@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { Callers } from '../auth/caller.js';
+import { ProjectTags } from '../auth/project-tags.js';
 import { RevocationPoller } from '../auth/revocation-poller.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
@@ -66,7 +67,21 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     ...(config.keystone.caFile !== undefined ? { ca: readConfiguredFile('keystone.caFile', config.keystone.caFile) } : {}),
   });
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
-  const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics }, logger);
+  // Keystone project tags are read only when a cluster is open to tagged projects alone.
+  const tagsDecide = config.k8s?.clusters.some((c) => c.projectTags !== undefined) === true;
+  const projectTags = tagsDecide
+    ? new ProjectTags(
+        keystone,
+        { ttlMs: config.keystone.cacheTtlSeconds * 1000, refusedTtlMs: config.keystone.negativeCacheTtlSeconds * 1000, maxEntries: config.keystone.cacheMaxEntries },
+        logger,
+      )
+    : undefined;
+  const authenticator = new Authenticator(
+    keystone,
+    serviceToken,
+    { ...authenticatorOptions(config.keystone), metrics, ...(projectTags !== undefined ? { projectTags } : {}) },
+    logger,
+  );
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
   const sessions = new Sessions();
   authenticator.onRevoked((identity) => sessions.revoked(identity));

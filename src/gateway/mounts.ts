@@ -1,8 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/schema.js';
 import { engineUpstream } from '../docker/engine.js';
-import { TenantProvisioner, tenancyApis } from '../k8s/tenancy.js';
-import { loadK8sUpstream } from '../k8s/upstream.js';
+import { loadK8sClusters } from '../k8s/clusters.js';
 import type { Logger } from '../observability/logger.js';
 import { DOCKER_SIGNPOST, dockerSteps } from '../routes/docker.js';
 import { K8S_SIGNPOST, k8sSteps } from '../routes/k8s.js';
@@ -24,19 +23,25 @@ export async function coeMounts(config: GatewayConfig, deps: MountDependencies):
   const { logger, metrics } = deps;
   const mounts: CoeMount[] = [];
   if (config.k8s !== undefined) {
-    const k8s = await loadK8sUpstream(config.k8s);
-    logger.info({ server: k8s.server, http2Watches: k8s.upstream.http2 !== undefined }, 'kubernetes upstream loaded');
-    const sessions = k8s.upstream.http2;
-    if (sessions !== undefined) metrics.observeHttp2('k8s', () => sessions.connections);
-    const { impersonation, tenancy, rateLimit } = config.k8s;
-    const provisioned = (action: string, outcome: 'ok' | 'error' = 'ok'): void => metrics.provisioning.inc({ action, outcome });
+    const { impersonation, rateLimit } = config.k8s;
+    const clusters = await loadK8sClusters(config.k8s, {
+      impersonation,
+      logger,
+      onProvision: (cluster, action, outcome) => metrics.provisioning.inc({ action, outcome, cluster }),
+    });
+    for (const c of clusters.all) {
+      metrics.registerCluster(c.name);
+      const { server, upstream } = c.apiserver;
+      logger.info({ cluster: c.name, server, http2Watches: upstream.http2 !== undefined, ...(c.projectTags !== undefined ? { projectTags: c.projectTags } : {}) }, 'kubernetes cluster loaded');
+    }
+    const sessions = clusters.all.flatMap((c) => c.apiserver.upstream.http2 ?? []);
+    if (sessions.length > 0) metrics.observeHttp2('k8s', () => sessions.flatMap((s) => s.connections));
     const steps = k8sSteps({
-      k8s,
+      clusters,
       impersonation,
       authUrl: config.keystone.authUrl,
       onWatch: deps.onWatch,
       ...(rateLimit !== undefined ? { rateLimiter: new ProjectRateLimiter('k8s', rateLimit, metrics) } : {}),
-      ...(tenancy !== undefined ? { tenancy: new TenantProvisioner(tenancyApis(k8s.kubeConfig), tenancy, impersonation, logger, provisioned) } : {}),
     });
     mounts.push(mountOf(steps, deps));
     announcePodSecurity(config, logger);

@@ -183,7 +183,7 @@ describe('Helm chart charts/zun-gateway', function () {
     const d = loadedConfig(defaults);
     assert.equal(d.listen.host, '0.0.0.0');
     assert.equal(d.listen.tls, undefined);
-    assert.equal(d.k8s?.kubeconfig, undefined, 'in the cluster the gateway uses its service account');
+    assert.equal(d.k8s?.clusters[0]?.kubeconfig, undefined, 'in the cluster the gateway uses its service account');
     assert.deepEqual(d.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
     assert.equal(d.docker, undefined);
     assert.equal((d.keystone.serviceCredentials as { password?: string }).password, 'dummy-gateway_password');
