@@ -16,6 +16,11 @@ export interface KubeconfigOptions {
   readonly insecureSkipTlsVerify?: boolean | undefined;
   readonly contextName?: string | undefined;
   readonly namespace?: string | undefined;
+  /**
+   * A gateway with several clusters: one cluster and context each, named `<contextName>-<cluster>`, the first
+   * current; `path` is where the cluster is served below the gateway's root. Unset: one, for /k8s.
+   */
+  readonly clusters?: readonly GatewayCluster[] | undefined;
   /** How to run `zun-gateway credential`: the command and its arguments. */
   readonly plugin: { readonly command: string; readonly args: readonly string[] };
 }
@@ -72,14 +77,26 @@ const RECORDED_ENV: ReadonlyArray<{ name: string; isPath: boolean }> = [
   { name: 'OS_CLIENT_SECURE_FILE', isPath: true },
 ];
 
+/** A cluster of the gateway, as its /whoami lists it: its name, where it is served, the caller's namespace there. */
+export interface GatewayCluster {
+  readonly name: string;
+  /** Below the gateway's root: /k8s/clusters/<name>. */
+  readonly path: string;
+  readonly namespace?: string | undefined;
+}
+
 export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
-  const { k8s } = gatewayUrls(options.server);
+  const { root, k8s } = gatewayUrls(options.server);
   const name = options.contextName ?? 'zun-gateway';
-  const cluster: Record<string, unknown> = { server: k8s };
+  const tls: Record<string, unknown> = {};
   if (options.certificateAuthorityData !== undefined) {
-    cluster['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
+    tls['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
   }
-  if (options.insecureSkipTlsVerify) cluster['insecure-skip-tls-verify'] = true;
+  if (options.insecureSkipTlsVerify) tls['insecure-skip-tls-verify'] = true;
+  const entries =
+    options.clusters === undefined
+      ? [{ name, server: k8s, namespace: options.namespace }]
+      : options.clusters.map((c) => ({ name: `${name}-${c.name}`, server: `${root}${c.path}`, namespace: options.namespace ?? c.namespace }));
   const pluginEnv = RECORDED_ENV.filter(({ name: n }) => env[n] !== undefined && env[n] !== '').map(({ name: n, isPath }) => ({
     name: n,
     value: isPath ? path.resolve(env[n] as string) : (env[n] as string),
@@ -87,7 +104,8 @@ export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster }],
+    clusters: entries.map((e) => ({ name: e.name, cluster: { server: e.server, ...tls } })),
+    // One user for every context: the same exec plugin, the same Keystone token.
     users: [
       {
         name,
@@ -103,23 +121,41 @@ export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
         },
       },
     ],
-    contexts: [{ name, context: { cluster: name, user: name, ...(options.namespace ? { namespace: options.namespace } : {}) } }],
-    'current-context': name,
+    contexts: entries.map((e) => ({ name: e.name, context: { cluster: e.name, user: name, ...(e.namespace ? { namespace: e.namespace } : {}) } })),
+    'current-context': entries[0]?.name ?? name,
   });
 }
 
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_WHOAMI_BODY = 1024 * 1024;
 const WHOAMI_TIMEOUT_MS = 15_000;
 
-/** The namespace the gateway maps the caller to, or why there is none (a warning for the user). */
-export type NamespaceAnswer = { readonly namespace: string } | { readonly warning: string };
+/**
+ * What the gateway's /whoami says of the caller on Kubernetes: the namespace (of the first cluster), and the clusters
+ * the caller may use when the gateway lists them; or why it could not be asked (a warning for the user).
+ */
+export type WhoamiAnswer =
+  | { readonly namespace?: string; readonly clusters?: readonly GatewayCluster[] }
+  | { readonly warning: string };
+
+const whoamiBody = z.object({
+  namespace: z.string().min(1).optional().catch(undefined),
+  coes: z
+    .object({
+      k8s: z
+        .object({ clusters: z.array(z.object({ name: z.string().regex(dnsLabel), server: z.string().refine((s) => URL.canParse(s)), namespace: z.string().min(1).optional() })).optional() })
+        .optional(),
+    })
+    .optional()
+    .catch(undefined),
+});
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
-/** Asks the gateway's GET /whoami which namespace the token's project maps to. */
-export async function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
+/** Asks the gateway's GET /whoami which namespace the token's project maps to, and which clusters it may use. */
+export async function askWhoami(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<WhoamiAnswer> {
   const dispatcher = new Agent({
     headersTimeout: WHOAMI_TIMEOUT_MS,
     bodyTimeout: WHOAMI_TIMEOUT_MS,
@@ -155,8 +191,26 @@ export async function askNamespace(root: string, token: string, ca: Buffer | und
     const message = typeof (body as { message?: unknown })?.message === 'string' ? (body as { message: string }).message : text;
     return { warning: `the gateway answered HTTP ${status} to /whoami: ${oneLine(message)}` };
   }
-  const namespace = (body as { namespace?: unknown } | undefined)?.namespace;
-  return typeof namespace === 'string' && namespace !== '' ? { namespace } : { warning: 'the gateway maps you to no namespace (its /whoami has none)' };
+  const read = whoamiBody.safeParse(body);
+  if (!read.success) return { warning: 'the gateway answered /whoami with a body this client cannot read' };
+  const listed = read.data.coes?.k8s?.clusters;
+  return {
+    ...(read.data.namespace !== undefined ? { namespace: read.data.namespace } : {}),
+    ...(listed !== undefined ? { clusters: listed.map((c) => ({ name: c.name, path: new URL(c.server).pathname.replace(/\/+$/, ''), ...(c.namespace !== undefined ? { namespace: c.namespace } : {}) })) } : {}),
+  };
+}
+
+/**
+ * The contexts to write for the clusters /whoami listed: undefined for one, at /k8s (a gateway with one cluster: the
+ * kubeconfig it always had); each listed one otherwise. None listed: the project may use none of them.
+ */
+function contextsFor(listed: readonly GatewayCluster[] | undefined): readonly GatewayCluster[] | undefined {
+  if (listed === undefined) return undefined;
+  if (listed.length === 0) {
+    throw inputError("your project may use none of the gateway's Kubernetes clusters (each is open to Keystone projects with certain tags): ask a cloud administrator");
+  }
+  if (listed.length === 1 && listed[0]?.path.endsWith('/k8s') === true) return undefined;
+  return listed;
 }
 
 /**
@@ -202,7 +256,6 @@ export interface SelfCommand {
   readonly nodePath: string;
 }
 
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const commandOptions = z.object({
   server: z
     .string()
@@ -253,17 +306,27 @@ export async function runKubeconfig(
     }
     const ca = opts.certificateAuthority !== undefined ? readCa(opts.certificateAuthority) : undefined;
     let namespace = opts.namespace;
-    if (namespace === undefined) {
-      const noNamespace = 'the context has no namespace (pass --namespace to set one)';
-      try {
-        const { token } = await userToken(env, { warn, ...tokenOptions });
-        const answer = await askNamespace(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
-        if ('namespace' in answer) namespace = answer.namespace;
-        else warn(`${answer.warning}; ${noNamespace}`);
-      } catch (e) {
-        // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
-        if (hasCode(e, 'client_input')) throw e;
-        warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
+    let clusters: readonly GatewayCluster[] | undefined;
+    const noNamespace = 'the context has no namespace (pass --namespace to set one)';
+    // With --namespace the gateway is asked only for its clusters, and only when a token is at hand.
+    const consequence = namespace === undefined ? noNamespace : 'the kubeconfig has one context, for /k8s';
+    let token: string | undefined;
+    try {
+      token = (await userToken(env, { warn, ...tokenOptions })).token;
+    } catch (e) {
+      // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
+      if (namespace === undefined && hasCode(e, 'client_input')) throw e;
+      if (namespace === undefined) warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
+    }
+    if (token !== undefined) {
+      const answer = await askWhoami(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
+      if ('warning' in answer) warn(`${answer.warning}; ${consequence}`);
+      else {
+        clusters = contextsFor(answer.clusters);
+        if (namespace === undefined && clusters === undefined) {
+          if (answer.namespace !== undefined) namespace = answer.namespace;
+          else warn(`the gateway maps you to no namespace (its /whoami has none); ${noNamespace}`);
+        }
       }
     }
     const text = buildKubeconfig(
@@ -273,6 +336,7 @@ export async function runKubeconfig(
         insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
         contextName: checked.data.contextName,
         namespace,
+        clusters,
         plugin: pluginCommand(env, self.mainScript, self.nodePath),
       },
       env,
