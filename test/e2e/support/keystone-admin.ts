@@ -40,6 +40,11 @@ export async function createProjectWithMember(name: string, user: string): Promi
   return project.id;
 }
 
+/** What `openstack project set --tag` does (replacing them all): the project's Keystone tags. */
+export async function setProjectTags(id: string, tags: readonly string[]): Promise<void> {
+  await call('PUT', `/projects/${id}/tags`, await adminToken(), { tags });
+}
+
 export async function deleteProject(id: string): Promise<void> {
   await call('DELETE', `/projects/${id}`, await adminToken());
 }
