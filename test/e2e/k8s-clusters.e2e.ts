@@ -8,7 +8,7 @@ import { e2eEnv } from './support/env.js';
 import { httpsGet, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { createProjectWithMember, deleteProject, passwordToken, setProjectTags } from './support/keystone-admin.js';
-import { kubectl, mustSucceed } from './support/kubectl.js';
+import { kubectl, kubectlBackground, mustSucceed } from './support/kubectl.js';
 import { run } from './support/run.js';
 
 const MAIN = path.resolve('dist/src/main.js');
@@ -106,6 +106,22 @@ describe('several clusters behind one gateway: routing, isolation, project tags,
     assert.match((await onEast(['get', 'configmap', westName, '-n', ns(tagged)])).stderr, /NotFound/);
     assert.equal(await mustSucceed(onEast(['get', 'configmap', eastName, '-n', ns(tagged), '-o', 'jsonpath={.data.k}']), 'on east'), 'east');
     assert.match((await onWest(['get', 'configmap', eastName, '-n', ns(tagged)])).stderr, /NotFound/);
+  });
+
+  it('on west as on /k8s: discovery, OpenAPI (explain), a watch', async function () {
+    this.timeout(90_000);
+    const config = tokenKubeconfig('/k8s/clusters/west', taggedToken, ns(tagged));
+    assert.match(await mustSucceed(kubectl(config, ['api-resources', '--api-group=apps', '-o', 'name']), 'discovery'), /deployments\.apps/);
+    assert.match(await mustSucceed(kubectl(config, ['explain', 'configmap.data']), 'explain'), /FIELD:\s+data/);
+    const watch = kubectlBackground(config, ['get', 'configmaps', '-w', '-o', 'name']);
+    try {
+      await watch.waitFor((out) => out.includes(`configmap/only-west-${run_}`), 30_000, 'the watch lists what is there');
+      await mustSucceed(kubectl(config, ['create', 'configmap', `watched-${run_}`]), 'create while watching');
+      await watch.waitFor((out) => out.includes(`configmap/watched-${run_}`), 30_000, 'the watch sees the new configmap');
+    } finally {
+      await watch.stop();
+    }
+    assert.match((await onEast(['get', 'configmap', `watched-${run_}`, '-n', ns(tagged)])).stderr, /NotFound/);
   });
 
   it("a project without west's tag: kubectl prints the 403 naming the tag, and nothing is provisioned on west; east serves it", async function () {
