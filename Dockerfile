@@ -8,8 +8,9 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/build-ui.mjs ./scripts/
 COPY src ./src
-# tsconfig also includes test/ and bench/; only src/ is copied, so only the gateway is compiled.
+# tsconfig also includes test/ and bench/; only src/ is copied, so only the gateway (and its page, src/ui) is built.
 RUN npm run build
 
 # --- runtime: production dependencies and the compiled gateway only ----------------------------------------------

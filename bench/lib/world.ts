@@ -92,7 +92,7 @@ export async function startGateway(world: World, options: { upstream: 'apiserver
       'k8s:',
       `  kubeconfig: ${kubeconfig}`,
       ...(options.tenancy ? ['  tenancy: {namespaceTemplate: "os-{project_name}"}'] : []),
-      `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}}`,
+      `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}, sharedImages: [${JSON.stringify(world.env.busyboxImage)}]}`,
       'log: {level: info}',
       'audit: {destination: stdout}',
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,

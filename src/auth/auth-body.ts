@@ -1,29 +1,7 @@
+import type { KeystoneAuthInputs } from '../config/openstack-inputs.js';
 import type { ServiceCredentials } from '../config/schema.js';
 
-/** What a Keystone v3 authentication needs, however the inputs were given (config, OS_* variables, clouds.yaml). */
-export type KeystoneAuthInputs =
-  | {
-      readonly method: 'password';
-      readonly password: string;
-      readonly userId?: string | undefined;
-      readonly username?: string | undefined;
-      readonly userDomainId?: string | undefined;
-      readonly userDomainName?: string | undefined;
-      readonly projectId?: string | undefined;
-      readonly projectName?: string | undefined;
-      readonly projectDomainId?: string | undefined;
-      readonly projectDomainName?: string | undefined;
-    }
-  | {
-      readonly method: 'application_credential';
-      readonly secret: string;
-      readonly id?: string | undefined;
-      readonly name?: string | undefined;
-      readonly userId?: string | undefined;
-      readonly username?: string | undefined;
-      readonly userDomainId?: string | undefined;
-      readonly userDomainName?: string | undefined;
-    };
+export type { KeystoneAuthInputs };
 
 function ref(id: string | undefined, name: string | undefined, domainId?: string, domainName?: string): Record<string, unknown> {
   if (id !== undefined) return { id };

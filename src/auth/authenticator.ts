@@ -17,6 +17,8 @@ export interface AuthenticatorOptions {
   readonly cacheMaxEntries: number;
   readonly negativeCacheTtlMs: number;
   readonly negativeCacheMaxEntries: number;
+  /** A cached token in use is validated again in the background once its last validation is this old (0: never). */
+  readonly revalidateMs?: number;
   readonly now?: () => number;
   readonly metrics?: Metrics;
   /** The gateway's service type in the Keystone catalog: the `service` of access rules that apply here. */
@@ -35,6 +37,7 @@ export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptio
     negativeCacheTtlMs: config.negativeCacheTtlSeconds * 1000,
     negativeCacheMaxEntries: config.negativeCacheMaxEntries,
     serviceType: config.serviceType,
+    revalidateMs: config.revalidateSeconds * 1000,
   };
 }
 
@@ -47,7 +50,10 @@ const GATEWAY_REFUSED =
  *  - valid tokens cached by hash for min(cacheTtl, expires_at), expiry re-checked on every hit;
  *  - invalid (Keystone 404) and unusable (403) verdicts cached briefly in a bounded negative cache;
  *  - concurrent lookups of one token share one Keystone call;
- *  - Keystone failures are 503 and are never cached.
+ *  - Keystone failures are 503 and are never cached;
+ *  - dropped when a Keystone revocation event revokes them (revoke), and, with revalidateMs, validated again in the
+ *    background when used after that long: Keystone records no revocation event for a role removed from a user, it
+ *    only validates with the roles the user has now (checked on Keystone Zed, Debian 12: assignment/core.py delete_grant).
  */
 export class Authenticator {
   private readonly valid: ExpiringCache<AnyIdentity>;
@@ -55,10 +61,13 @@ export class Authenticator {
   private readonly inflight = new Map<string, Promise<AnyIdentity>>();
   /** What each cached identity's revocation is decided on; kept beside it, gone with it. */
   private readonly facts = new WeakMap<AnyIdentity, TokenFacts>();
-  private readonly revokedListeners: Array<(identity: AnyIdentity) => void> = [];
+  /** When each cached identity was last confirmed by Keystone (revalidateMs). */
+  private readonly validatedAt = new WeakMap<AnyIdentity, number>();
+  private readonly revalidating = new Set<string>();
+  private readonly revokedListeners: Array<{ readonly tell: (identity: AnyIdentity) => void; readonly held: () => Iterable<AnyIdentity> }> = [];
   private readonly now: () => number;
   /** The token-cache counters, their labels bound once (they are counted on every request). */
-  private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared', { inc(): void }>> = {};
+  private readonly lookups: Partial<Record<'hit' | 'negative_hit' | 'miss' | 'shared' | 'revalidate', { inc(): void }>> = {};
 
   constructor(
     private readonly keystone: KeystoneClient,
@@ -72,7 +81,7 @@ export class Authenticator {
     options.metrics?.reportTokenCacheSize(() => this.cacheSize);
     const metrics = options.metrics;
     if (metrics !== undefined) {
-      for (const result of ['hit', 'negative_hit', 'miss', 'shared'] as const) this.lookups[result] = metrics.tokenLookups(result);
+      for (const result of ['hit', 'negative_hit', 'miss', 'shared', 'revalidate'] as const) this.lookups[result] = metrics.tokenLookups(result);
     }
   }
 
@@ -127,6 +136,8 @@ export class Authenticator {
     const hit = this.valid.get(key);
     if (hit !== undefined) {
       this.lookups.hit?.inc();
+      const revalidateMs = this.options.revalidateMs ?? 0;
+      if (revalidateMs > 0 && this.now() - (this.validatedAt.get(hit) ?? 0) >= revalidateMs) this.revalidate(key, token, hit);
       return hit;
     }
     const refusal = this.refused.get(key);
@@ -150,25 +161,76 @@ export class Authenticator {
    */
   revoke(events: readonly RevocationEvent[]): number {
     if (events.length === 0) return 0;
-    const dropped: Array<[string, AnyIdentity]> = [];
-    for (const [key, identity] of this.valid.entries()) {
+    const revoked = (identity: AnyIdentity): boolean => {
       const facts = this.facts.get(identity);
-      if (facts !== undefined && events.some((e) => revokes(e, facts))) dropped.push([key, identity]);
-    }
-    for (const [key, identity] of dropped) {
-      this.valid.delete(key);
-      for (const listener of this.revokedListeners) listener(identity);
+      return facts !== undefined && events.some((e) => revokes(e, facts));
+    };
+    const dropped: Array<[string, AnyIdentity]> = [];
+    for (const [key, identity] of this.valid.entries()) if (revoked(identity)) dropped.push([key, identity]);
+    for (const [key, identity] of dropped) this.drop(key, identity);
+    const told = new Set(dropped.map(([, identity]) => identity));
+    // A session outlives its token's cache entry (cacheTtlSeconds, or evicted, or replaced by a later validation of
+    // the same token): the identities it holds are judged here too, or a session older than the TTL went on.
+    for (const { tell, held } of this.revokedListeners) {
+      for (const identity of [...held()]) if (!told.has(identity) && revoked(identity)) tell(identity);
     }
     return dropped.length;
   }
 
-  /** Told of each cached identity a revocation event dropped. */
-  onRevoked(listener: (identity: AnyIdentity) => void): void {
-    this.revokedListeners.push(listener);
+  /**
+   * Told of each identity whose token ended at Keystone: a revocation event (those in the cache, and those `held`
+   * names: the identities open sessions were opened with, which may no longer be cached), or a validation again that
+   * Keystone refused or answered with fewer roles (the sessions opened with it end).
+   */
+  onRevoked(tell: (identity: AnyIdentity) => void, held: () => Iterable<AnyIdentity> = () => []): void {
+    this.revokedListeners.push({ tell, held });
+  }
+
+  /**
+   * Drops a token this replica trusted: it was revoked here (a sign-out), so its next use is asked of Keystone. Other
+   * replicas keep it until their cache entry ends (docs/security.md).
+   */
+  forget(token: string): void {
+    this.valid.delete(tokenKey(token));
   }
 
   get cacheSize(): { valid: number; refused: number } {
     return { valid: this.valid.size, refused: this.refused.size };
+  }
+
+  private drop(key: string, identity: AnyIdentity): void {
+    if (this.valid.get(key) === identity) this.valid.delete(key);
+    for (const { tell } of this.revokedListeners) tell(identity);
+  }
+
+  /**
+   * The request that found `cached` goes on with it; Keystone is asked about the token meanwhile, once per token at a
+   * time. Refused now: dropped (the next request gets the refusal). Fewer roles: the new identity replaces it and the
+   * sessions of the old one end. Keystone away: tried again after another interval.
+   */
+  private revalidate(key: string, token: string, cached: AnyIdentity): void {
+    if (this.revalidating.has(key) || this.inflight.has(key)) return;
+    this.revalidating.add(key);
+    this.validatedAt.set(cached, this.now());
+    this.lookups.revalidate?.inc();
+    this.validate(token)
+      .then(({ identity: fresh, freshUntil }) => {
+        if (this.valid.get(key) !== cached) return;
+        if (!sameGrant(cached, fresh)) {
+          this.valid.set(key, fresh, Math.min(this.now() + this.options.cacheTtlMs, fresh.expiresAt.getTime(), freshUntil));
+          // The fresh identity stays cached; only the sessions of the old one end.
+          this.drop(key, cached);
+        }
+      })
+      .catch((err: unknown) => {
+        if (hasCode(err, 'unauthenticated', 'forbidden')) {
+          this.refused.set(key, err, this.now() + this.options.negativeCacheTtlMs);
+          this.drop(key, cached);
+        } else if (!hasCode(err, 'keystone_unavailable', 'keystone_busy', 'keystone_refuses_gateway')) {
+          this.logger.error({ err }, 'revalidating a cached token failed unexpectedly');
+        }
+      })
+      .finally(() => this.revalidating.delete(key));
   }
 
   private async lookup(key: string, token: string): Promise<AnyIdentity> {
@@ -222,6 +284,22 @@ export class Authenticator {
       freshUntil = read.freshUntil;
     }
     this.facts.set(identity, tokenFacts(parsed.data));
+    this.validatedAt.set(identity, this.now());
     return { identity, freshUntil };
   }
+}
+
+/**
+ * Whether a validation again grants what the cached identity did: the same scope, no role fewer and no project tag
+ * fewer (a tag opens clusters).
+ */
+function sameGrant(cached: AnyIdentity, fresh: AnyIdentity): boolean {
+  const scopeOf = (i: AnyIdentity): string => (isProjectScoped(i) ? `project:${i.project.id}` : `${i.scope}:${i.domain?.id ?? ''}`);
+  const tagsOf = (i: AnyIdentity): readonly string[] => (isProjectScoped(i) ? (i.project.tags ?? []) : []);
+  return (
+    cached.user.id === fresh.user.id &&
+    scopeOf(cached) === scopeOf(fresh) &&
+    cached.roles.every((r) => fresh.roles.includes(r)) &&
+    tagsOf(cached).every((t) => tagsOf(fresh).includes(t))
+  );
 }

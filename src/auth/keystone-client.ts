@@ -36,10 +36,12 @@ export interface KeystoneClientOptions {
   readonly maxQueueWaitMs?: number;
   readonly ca?: Buffer;
   readonly metrics?: Metrics;
+  /** The signal that ends one call after `ms` (tests fire it by hand). Default AbortSignal.timeout. */
+  readonly deadline?: (ms: number) => AbortSignal;
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'ping' | 'revocation_events' | 'read_project' | 'identity_api';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'revoke_token' | 'ping' | 'revocation_events' | 'read_project' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -156,6 +158,14 @@ export class KeystoneClient {
     return this.request('identity_api', method, path, { 'x-auth-token': token }, body === undefined ? undefined : JSON.stringify(body));
   }
 
+  /**
+   * DELETE /v3/auth/tokens with the token as both X-Auth-Token and X-Subject-Token: a user revokes their own token
+   * (`openstack token revoke`), so no service token is needed. 204 revoked; 404 (or 401) it was no longer valid.
+   */
+  revokeToken(token: string): Promise<KeystoneResponse> {
+    return this.request('revoke_token', 'DELETE', 'auth/tokens', { 'x-auth-token': token, 'x-subject-token': token });
+  }
+
   /** GET on the v3 root: Keystone is up and answering. */
   async ping(): Promise<boolean> {
     try {
@@ -223,7 +233,7 @@ export class KeystoneClient {
         dispatcher: this.agent,
         // One deadline for the whole call, answer included, on a native timer: undici's own header and body timeouts
         // tick in half seconds.
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: this.options.deadline?.(this.options.timeoutMs) ?? AbortSignal.timeout(this.options.timeoutMs),
         headers: {
           accept: 'application/json',
           'user-agent': 'zun-gateway',

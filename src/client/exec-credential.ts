@@ -3,8 +3,9 @@ import { tokenBodySchema, KeystoneClient } from '../auth/keystone-client.js';
 import { GatewayError, hasCode, isCertificateRefusal } from '../errors.js';
 import { describeWho, inputError, resolveInputs, type Env, type OpenStackInputs, type ResolveOptions } from '../config/openstack-inputs.js';
 import { cacheDir, cacheFile, readCachedToken, withCacheLock, writeCachedToken, type CachedToken } from './token-file-cache.js';
+import { EXEC_API_V1 } from './kubeconfig-document.js';
 
-export const EXEC_API_V1 = 'client.authentication.k8s.io/v1';
+export { EXEC_API_V1 };
 export const EXEC_API_V1BETA1 = 'client.authentication.k8s.io/v1beta1';
 const KEYSTONE_TIMEOUT_MS = 15_000;
 
@@ -47,6 +48,8 @@ export interface UserTokenOptions extends ResolveOptions {
   readonly warn?: (line: string) => void;
   /** A token Keystone just refused (a command's call met 401): a cached one that is this one is not handed out again. */
   readonly refusedToken?: string;
+  /** How a run waits before it looks at another run's lock again (tests count the waits). Default: a timer. */
+  readonly pause?: (ms: number) => Promise<unknown>;
 }
 
 /** Keystone answered the user's login, but with a failure: nothing the user can fix but to try again. */
@@ -136,6 +139,7 @@ export async function userToken(env: Env, options: UserTokenOptions = {}): Promi
       }
       return token;
     },
+    ...(options.pause !== undefined ? [options.pause] : []),
   );
 }
 

@@ -1,41 +1,14 @@
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { z } from 'zod';
-import { EXEC_API_V1, failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
+import { failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
+import { buildKubeconfig, contextsFor, gatewayUrls, type GatewayCluster, type ListedCluster } from './kubeconfig-document.js';
 import { inputError, type Env } from '../config/openstack-inputs.js';
 import { Agent, request } from 'undici';
 import { hasCode, isUntrustedIssuer, systemCode } from '../errors.js';
 
-export interface KubeconfigOptions {
-  /** The gateway's URL, its root or its /k8s endpoint. */
-  readonly server: string;
-  /** PEM of the CA that signed the gateway's certificate, embedded so the kubeconfig stands alone. */
-  readonly certificateAuthorityData?: Buffer | undefined;
-  readonly insecureSkipTlsVerify?: boolean | undefined;
-  readonly contextName?: string | undefined;
-  readonly namespace?: string | undefined;
-  /**
-   * A gateway with several clusters: one cluster and context each, named `<contextName>-<cluster>`, the first
-   * current; `path` is where the cluster is served below the gateway's root. Unset: one, for /k8s.
-   */
-  readonly clusters?: readonly GatewayCluster[] | undefined;
-  /** How to run `zun-gateway credential`: the command and its arguments. */
-  readonly plugin: { readonly command: string; readonly args: readonly string[] };
-}
-
-/** The gateway root and the /k8s server URL for a URL given either way. */
-export function gatewayUrls(server: string): { root: string; k8s: string } {
-  const url = new URL(server);
-  const trimmed = url.pathname.replace(/\/+$/, '');
-  const root = trimmed.endsWith('/k8s') ? trimmed.slice(0, -4) : trimmed;
-  url.pathname = root;
-  url.search = '';
-  url.hash = '';
-  const base = url.toString().replace(/\/+$/, '');
-  return { root: base, k8s: `${base}/k8s` };
-}
+export { buildKubeconfig, gatewayUrls, type GatewayCluster, type KubeconfigOptions } from './kubeconfig-document.js';
 
 function isExecutable(file: string): boolean {
   try {
@@ -67,65 +40,6 @@ export function pluginCommand(env: Env, mainScript: string, nodePath: string): {
   return { command: path.resolve(nodePath), args: [path.resolve(mainScript), 'credential'] };
 }
 
-/**
- * Only selectors, never secrets, are recorded for the plugin; passwords stay in the environment or clouds.yaml.
- * Paths are made absolute: kubectl runs the plugin from wherever the user happens to be.
- */
-const RECORDED_ENV: ReadonlyArray<{ name: string; isPath: boolean }> = [
-  { name: 'OS_CLOUD', isPath: false },
-  { name: 'OS_CLIENT_CONFIG_FILE', isPath: true },
-  { name: 'OS_CLIENT_SECURE_FILE', isPath: true },
-];
-
-/** A cluster of the gateway, as its /whoami lists it: its name, where it is served, the caller's namespace there. */
-export interface GatewayCluster {
-  readonly name: string;
-  /** Below the gateway's root: /k8s/clusters/<name>. */
-  readonly path: string;
-  readonly namespace?: string | undefined;
-}
-
-export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
-  const { root, k8s } = gatewayUrls(options.server);
-  const name = options.contextName ?? 'zun-gateway';
-  const tls: Record<string, unknown> = {};
-  if (options.certificateAuthorityData !== undefined) {
-    tls['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
-  }
-  if (options.insecureSkipTlsVerify) tls['insecure-skip-tls-verify'] = true;
-  const entries =
-    options.clusters === undefined
-      ? [{ name, server: k8s, namespace: options.namespace }]
-      : options.clusters.map((c) => ({ name: `${name}-${c.name}`, server: `${root}${c.path}`, namespace: options.namespace ?? c.namespace }));
-  const pluginEnv = RECORDED_ENV.filter(({ name: n }) => env[n] !== undefined && env[n] !== '').map(({ name: n, isPath }) => ({
-    name: n,
-    value: isPath ? path.resolve(env[n] as string) : (env[n] as string),
-  }));
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: entries.map((e) => ({ name: e.name, cluster: { server: e.server, ...tls } })),
-    // One user for every context: the same exec plugin, the same Keystone token.
-    users: [
-      {
-        name,
-        user: {
-          exec: {
-            apiVersion: EXEC_API_V1,
-            command: options.plugin.command,
-            args: [...options.plugin.args],
-            ...(pluginEnv.length > 0 ? { env: pluginEnv } : {}),
-            interactiveMode: 'Never',
-            provideClusterInfo: false,
-          },
-        },
-      },
-    ],
-    contexts: entries.map((e) => ({ name: e.name, context: { cluster: e.name, user: name, ...(e.namespace ? { namespace: e.namespace } : {}) } })),
-    'current-context': entries[0]?.name ?? name,
-  });
-}
-
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_WHOAMI_BODY = 1024 * 1024;
 const WHOAMI_TIMEOUT_MS = 15_000;
@@ -135,7 +49,7 @@ const WHOAMI_TIMEOUT_MS = 15_000;
  * the caller may use when the gateway lists them; or why it could not be asked (a warning for the user).
  */
 export type WhoamiAnswer =
-  | { readonly namespace?: string; readonly clusters?: readonly GatewayCluster[] }
+  | { readonly namespace?: string; readonly clusters?: readonly ListedCluster[] }
   | { readonly warning: string };
 
 const whoamiBody = z.object({
@@ -196,21 +110,16 @@ export async function askWhoami(root: string, token: string, ca: Buffer | undefi
   const listed = read.data.coes?.k8s?.clusters;
   return {
     ...(read.data.namespace !== undefined ? { namespace: read.data.namespace } : {}),
-    ...(listed !== undefined ? { clusters: listed.map((c) => ({ name: c.name, path: new URL(c.server).pathname.replace(/\/+$/, ''), ...(c.namespace !== undefined ? { namespace: c.namespace } : {}) })) } : {}),
+    ...(listed !== undefined ? { clusters: listed } : {}),
   };
 }
 
-/**
- * The contexts to write for the clusters /whoami listed: undefined for one, at /k8s (a gateway with one cluster: the
- * kubeconfig it always had); each listed one otherwise. None listed: the project may use none of them.
- */
-function contextsFor(listed: readonly GatewayCluster[] | undefined): readonly GatewayCluster[] | undefined {
-  if (listed === undefined) return undefined;
-  if (listed.length === 0) {
+/** The contexts to write for the clusters /whoami listed (contextsFor); none listed: the project may use none of them. */
+function contextsOrRefusal(listed: readonly ListedCluster[] | undefined): readonly GatewayCluster[] | undefined {
+  if (listed !== undefined && listed.length === 0) {
     throw inputError("your project may use none of the gateway's Kubernetes clusters (each is open to Keystone projects with certain tags): ask a cloud administrator");
   }
-  if (listed.length === 1 && listed[0]?.path.endsWith('/k8s') === true) return undefined;
-  return listed;
+  return contextsFor(listed);
 }
 
 /**
@@ -322,7 +231,7 @@ export async function runKubeconfig(
       const answer = await askWhoami(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
       if ('warning' in answer) warn(`${answer.warning}; ${consequence}`);
       else {
-        clusters = contextsFor(answer.clusters);
+        clusters = contextsOrRefusal(answer.clusters);
         if (namespace === undefined && clusters === undefined) {
           if (answer.namespace !== undefined) namespace = answer.namespace;
           else warn(`the gateway maps you to no namespace (its /whoami has none); ${noNamespace}`);

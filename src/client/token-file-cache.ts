@@ -86,7 +86,13 @@ function isAlive(pid: number): boolean {
  * lock goes away. A lock that cannot be made (read-only cache dir), whose process is gone, or that outlives
  * STALE_LOCK_MS is ignored.
  */
-export async function withCacheLock<T>(file: string, now: () => number, reread: () => T | undefined, issue: () => Promise<T>): Promise<T> {
+export async function withCacheLock<T>(
+  file: string,
+  now: () => number,
+  reread: () => T | undefined,
+  issue: () => Promise<T>,
+  pause: (ms: number) => Promise<unknown> = sleep,
+): Promise<T> {
   const lock = `${file}.lock`;
   const deadline = now() + LOCK_WAIT_MS;
   for (;;) {
@@ -130,7 +136,7 @@ export async function withCacheLock<T>(file: string, now: () => number, reread: 
       continue;
     }
     if (now() > deadline) return issue();
-    await sleep(50);
+    await pause(50);
     const done = reread();
     if (done !== undefined) return done;
   }

@@ -2,8 +2,32 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { KeystoneAuthInputs } from '../auth/auth-body.js';
 import { GatewayError } from '../errors.js';
+
+/** What a Keystone v3 authentication needs, however the inputs were given (config, OS_* variables, clouds.yaml). */
+export type KeystoneAuthInputs =
+  | {
+      readonly method: 'password';
+      readonly password: string;
+      readonly userId?: string | undefined;
+      readonly username?: string | undefined;
+      readonly userDomainId?: string | undefined;
+      readonly userDomainName?: string | undefined;
+      readonly projectId?: string | undefined;
+      readonly projectName?: string | undefined;
+      readonly projectDomainId?: string | undefined;
+      readonly projectDomainName?: string | undefined;
+    }
+  | {
+      readonly method: 'application_credential';
+      readonly secret: string;
+      readonly id?: string | undefined;
+      readonly name?: string | undefined;
+      readonly userId?: string | undefined;
+      readonly username?: string | undefined;
+      readonly userDomainId?: string | undefined;
+      readonly userDomainName?: string | undefined;
+    };
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

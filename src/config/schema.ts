@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isImageReferenceOrDigest } from './image-reference.js';
 
 /**
  * The gateway's configuration, validated once at start-up. Every key has a precise error message
@@ -105,6 +106,34 @@ const tenancy = z.strictObject({
    * One level for every cluster: the webhook every cluster calls is the gateway's one endpoint.
    */
   podSecurity: z.strictObject({ level: z.enum(['privileged', 'baseline', 'restricted']).default('baseline') }).default({ level: 'baseline' }),
+  /**
+   * Pods in project namespaces pull every image (imagePullPolicy Always, set by the gateway's mutating webhook), so
+   * no project runs another's private image from a node's cache. false: the pods' own policy (warned at start).
+   */
+  alwaysPullImages: fromEnvText(z.boolean()).default(true),
+  /** Images preloaded on the nodes for everyone, which keep the pod's own policy: references (busybox = docker.io/library/busybox:latest) or digests. */
+  sharedImages: z
+    .array(nonEmpty.refine(isImageReferenceOrDigest, { message: 'must be an image reference (busybox, registry.example:5000/team/app:1.2, name@sha256:<hex>) or a digest (sha256:<hex>)' }))
+    .default([]),
+  /**
+   * volumeMounts subPath/subPathExpr (CVE-2021-25741): auto refuses them while the apiserver's version is affected (or
+   * unknown); refuse and allow decide regardless (allow: every node's kubelet is known to be fixed).
+   */
+  subPath: z.enum(['auto', 'refuse', 'allow']).default('auto'),
+  /**
+   * Subjects RoleBindings in project namespaces may name beyond the project's own groups and service accounts (the
+   * webhook refuses system: users and groups, other namespaces' service accounts and other projects' groups).
+   * A name ending in * allows every name starting with the rest.
+   */
+  bindingSubjects: z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('Group'), name: nonEmpty }),
+        z.strictObject({ kind: z.literal('User'), name: nonEmpty }),
+        z.strictObject({ kind: z.literal('ServiceAccount'), namespace: nonEmpty, name: nonEmpty }),
+      ]),
+    )
+    .default([]),
 });
 
 /** A cluster's own tenancy keys, each replacing the one of k8s.tenancy. */
@@ -191,6 +220,11 @@ const docker = z.strictObject({
    * loopback, link-local, private or unspecified (by name: `localhost`); the engine fetches what a tenant names.
    */
   allowedRegistries: z.array(nonEmpty).optional(),
+  /**
+   * Images every project may use without pulling them (an operator's preloaded base images): references (`name:tag`,
+   * `name@sha256:...`) or image ids (`sha256:...`). Any other image is usable only by the projects that pulled it.
+   */
+  sharedImages: z.array(nonEmpty).default([]),
   /**
    * Containers that name no network join their project's own network (made on first use) instead of the engine's
    * default bridge, where every tenant's containers could reach each other. false: the engine's default.
@@ -329,6 +363,31 @@ const k8s = z
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+/** Failed sign-ins on the page, per source address and per user name, in a sliding window (auth/login-throttle.ts). */
+const failedSignInDefaults = { perAddress: 20, perUser: 5, windowSeconds: 900, maxTracked: 10_000 };
+
+/** The tenants' page at the gateway's root (src/ui), and the sign-in relay it uses. */
+const ui = z.strictObject({
+  enabled: fromEnvText(z.boolean()).default(true),
+  /**
+   * The URL tenants reach the gateway at, written into the kubeconfig the page hands out; unset: https://<the Host
+   * the browser asked for> when the gateway serves TLS itself. Needed behind a load balancer that ends TLS.
+   */
+  publicUrl: z.url({ protocol: /^https$/, error: 'must be an https URL such as https://gateway.example:8443 (kubectl sends credentials only over TLS)' }).optional(),
+  /** The Keystone URL tenants use (OS_AUTH_URL in the page's commands), when not keystone.authUrl (an internal address). */
+  keystoneUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://keystone.example:5000/v3' }).optional(),
+  /** PEM of the CA that signed the gateway's certificate: embedded in the page's kubeconfig and offered as ca.pem. */
+  certificateAuthorityFile: nonEmpty.optional(),
+  failedSignIns: z
+    .strictObject({
+      perAddress: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.perAddress),
+      perUser: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.perUser),
+      windowSeconds: seconds.default(failedSignInDefaults.windowSeconds),
+      maxTracked: fromEnvText(z.number().int().positive()).default(failedSignInDefaults.maxTracked),
+    })
+    .default(failedSignInDefaults),
+});
+const uiDefaults = { enabled: true, failedSignIns: failedSignInDefaults };
 
 export const configSchema = z.strictObject({
   listen: z
@@ -368,6 +427,13 @@ export const configSchema = z.strictObject({
      * access rules for this service (zun-gateway docker-config makes them) are accepted for the requests they allow.
      */
     serviceType: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and dashes, as Keystone service types are').default('zun-gateway'),
+    /**
+     * A cached token still in use is validated at Keystone again, in the background, once its last validation is this
+     * old: Keystone records no revocation event when a role is removed from a user, so this bounds how long a removed
+     * role keeps working (and ends the sessions of a token that lost roles). At most one validation per token in use
+     * and interval on each replica. 0: never (a removed role works until cacheTtlSeconds).
+     */
+    revalidateSeconds: fromEnvText(z.number().nonnegative()).default(60),
   }),
   k8s: k8s.optional(),
   docker: docker.optional(),
@@ -398,6 +464,7 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(0),
     })
     .default({ idleTimeoutSeconds: 0 }),
+  ui: ui.default(uiDefaults),
   shutdown: z
     .strictObject({
       graceSeconds: fromEnvText(z.number().min(0)).default(25),
@@ -416,3 +483,4 @@ export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;
 export type PodSecurityLevel = TenancyConfig['podSecurity']['level'];
 export type DockerConfig = NonNullable<GatewayConfig['docker']>;
 export type DockerLimits = DockerConfig['limits'];
+export type UiConfig = GatewayConfig['ui'];

@@ -11,6 +11,7 @@ import { applyLimits } from './limits.js';
 import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
 import { refused, type BodyCheck, type Matched } from './policy.js';
 import { moveOffSharedBridge, projectNetwork } from './project-network.js';
+import { checkLoginServer } from './registries.js';
 
 /**
  * Request bodies on their way to the engine: read (bounded), checked, stamped with the owner and rewritten as the
@@ -83,6 +84,9 @@ export class BodyAdmission {
         setField(body, 'Container', await resolveOwned(this.engine, 'container', container, project));
         break;
       }
+      case 'registry-login':
+        checkLoginServer(field(body, 'serveraddress'), this.config.allowedRegistries);
+        break;
     }
     return body;
   }

@@ -265,9 +265,26 @@ function checkHostConfig(hc: Json | undefined, refs: References): void {
   checkResources(hc);
 }
 
+/**
+ * dockerd decodes a create body into a wrapper that still embeds a HostConfig at the top level (deprecated, from
+ * before API 1.19): `Memory`, `MemorySwap`, `CpuShares`, `CpusetCpus` and `VolumeDriver` given there are copied into
+ * HostConfig where it leaves them unset, and a lone `Cpuset` becomes `CpusetCpus` (checked on dockerd 20.10:
+ * `{"CpuShares": 262144, "HostConfig": {}}` ran with 262144 shares). No current client sends them; any HostConfig
+ * field at the top level with a value is refused, so the checks above see every setting the engine applies.
+ */
+function refuseTopLevelHostConfig(body: JsonObject): void {
+  for (const key of Object.keys(body)) {
+    const folded = foldKey(key);
+    if ((KNOWN_HOST_CONFIG.has(folded) || folded === 'cpuset') && nonEmpty(body[key])) {
+      throw bodyError(`${key} at the top level of a container create is read by the engine as a HostConfig setting (a deprecated form the gateway does not check there): give it in HostConfig`);
+    }
+  }
+}
+
 /** POST /containers/create: returns the containers, volumes and networks it names, which the caller must verify. */
 export function checkContainerCreate(body: JsonObject): References {
   const refs = emptyReferences();
+  refuseTopLevelHostConfig(body);
   checkHostConfig(field(body, 'HostConfig'), refs);
   if (nonEmpty(field(body, 'Volumes')) && isObject(field(body, 'Volumes') ?? null)) {
     for (const target of Object.keys(field(body, 'Volumes') as JsonObject)) {

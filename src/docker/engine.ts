@@ -27,25 +27,27 @@ export interface EngineAnswer {
 const ENGINE_CALL_MS = 30_000;
 
 /**
- * A small JSON call of the adapter's own (inspect, count), never for tenant data streams: undici's request on the
- * upstream's pool for own calls, which bounds the answer's size. A body that is not JSON comes back as its text.
+ * A small JSON call of the adapter's own (inspect, count, a checked create), never for tenant data streams: undici's
+ * request on the upstream's pool for own calls, which bounds the answer's size. A body that is not JSON comes back as
+ * its text. `body` is sent as JSON, or as it is when it is already serialized (a Buffer); `timeoutMs` replaces the
+ * usual limit (0: none), for calls that stand in for a tenant's own request.
  */
-export async function engineJson(upstream: Upstream, method: string, path: string, body?: unknown): Promise<EngineAnswer> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+export async function engineJson(upstream: Upstream, method: string, path: string, body?: unknown, timeoutMs = ENGINE_CALL_MS): Promise<EngineAnswer> {
+  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body);
   const res = await upstream.calls
     .request({
       method: method as 'GET',
       path: upstream.basePath + path,
       headers: { host: upstream.hostHeader, accept: 'application/json', ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(payload !== undefined ? { body: payload } : {}),
-      headersTimeout: ENGINE_CALL_MS,
-      bodyTimeout: ENGINE_CALL_MS,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     })
     .catch((err: unknown) => {
-      throw engineUnreachable(err);
+      throw engineUnreachable(err, timeoutMs);
     });
   const text = await res.body.text().catch((err: unknown) => {
-    throw engineUnreachable(err);
+    throw engineUnreachable(err, timeoutMs);
   });
   let parsed: unknown = text;
   try {
@@ -57,6 +59,6 @@ export async function engineJson(upstream: Upstream, method: string, path: strin
 }
 
 /** The engine could not be asked: the same 502 or 504 (and words) as a forwarded request that failed. */
-function engineUnreachable(err: unknown): GatewayError {
-  return upstreamFailure(err, ENGINE_CALL_MS);
+function engineUnreachable(err: unknown, timeoutMs: number): GatewayError {
+  return upstreamFailure(err, timeoutMs);
 }

@@ -7,14 +7,16 @@ import type { ObjectKind } from './policy.js';
 /** Labels in this prefix are the gateway's: clients can never set them, so they cannot claim another's objects. */
 export const LABEL_PREFIX = 'org.openstack.zun-gateway.';
 export const OWNER_LABEL = `${LABEL_PREFIX}project-id`;
-
-/** Volume names in this prefix are the gateway's own (project leases): no tenant may create or mount one. */
-export const RESERVED_VOLUME_PREFIX = 'zun-gateway-';
+/**
+ * Volume names in this prefix are the gateway's own (project leases, image pull records): no tenant may create or
+ * mount one, whether or not it exists, so an answer never tells which records the engine holds.
+ */
+export const GATEWAY_VOLUME_PREFIX = 'zun-gateway-';
 
 /** A tenant's volume name in the gateway's reserved prefix is refused: a squatted lease would stop a project. */
 export function checkVolumeName(name: string, where: string): void {
-  if (name.toLowerCase().startsWith(RESERVED_VOLUME_PREFIX)) {
-    throw new GatewayError('body_invalid', `${where}: volume names starting with ${RESERVED_VOLUME_PREFIX} are reserved for the gateway; choose another name`);
+  if (name.toLowerCase().startsWith(GATEWAY_VOLUME_PREFIX)) {
+    throw new GatewayError('body_invalid', `${where}: volume names starting with ${GATEWAY_VOLUME_PREFIX} are reserved for the gateway; choose another name`);
   }
 }
 

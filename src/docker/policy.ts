@@ -10,7 +10,7 @@ import { GatewayError } from '../errors.js';
 export type ObjectKind = 'container' | 'exec' | 'volume' | 'network';
 
 /** Bodies the adapter must read, check and rewrite before the engine sees them. */
-export type BodyCheck = 'container-create' | 'container-update' | 'exec-create' | 'exec-start' | 'volume-create' | 'network-create' | 'network-connect';
+export type BodyCheck = 'container-create' | 'container-update' | 'exec-create' | 'exec-start' | 'volume-create' | 'network-create' | 'network-connect' | 'registry-login';
 
 export interface Endpoint {
   readonly methods: readonly string[];
@@ -20,7 +20,7 @@ export interface Endpoint {
   /** A list whose results are filtered to the caller's project. */
   readonly list?: boolean;
   /** Answered by the adapter itself from the engine's answer. */
-  readonly special?: 'info' | 'version' | 'image-pull' | 'container-create' | 'volume-create';
+  readonly special?: 'info' | 'version' | 'image-pull' | 'image-list' | 'image-inspect' | 'container-create' | 'volume-create';
   /** May (or must) be a hijacked / upgraded stream. */
   readonly upgrade?: boolean;
   /** Served without authentication (API version negotiation). */
@@ -53,7 +53,7 @@ export const SERVED_ENDPOINTS: readonly Endpoint[] = [
   { methods: ['POST'], pattern: ['exec', ':id', 'start'], object: 'exec', upgrade: true, body: 'exec-start' },
   { methods: ['POST'], pattern: ['exec', ':id', 'resize'], object: 'exec' },
   { methods: ['GET'], pattern: ['exec', ':id', 'json'], object: 'exec' },
-  { methods: ['GET'], pattern: ['images', 'json'] },
+  { methods: ['GET'], pattern: ['images', 'json'], special: 'image-list' },
   { methods: ['POST'], pattern: ['images', 'create'], special: 'image-pull' },
   { methods: ['GET'], pattern: ['volumes'], list: true },
   { methods: ['POST'], pattern: ['volumes', 'create'], body: 'volume-create', special: 'volume-create' },
@@ -64,6 +64,8 @@ export const SERVED_ENDPOINTS: readonly Endpoint[] = [
   { methods: ['POST'], pattern: ['networks', ':id', 'connect'], object: 'network', body: 'network-connect' },
   { methods: ['POST'], pattern: ['networks', ':id', 'disconnect'], object: 'network', body: 'network-connect' },
   { methods: ['GET'], pattern: ['events'], list: true },
+  // docker login: the engine checks the credentials with the registry and keeps nothing; the registry is checked first.
+  { methods: ['POST'], pattern: ['auth'], body: 'registry-login' },
 ];
 
 /** Engine-wide or host-level areas, named in the refusal so the user knows it is policy, not a typo. */
@@ -80,7 +82,6 @@ const HOST_LEVEL: Readonly<Record<string, string>> = {
   secrets: 'swarm is engine-wide',
   configs: 'swarm is engine-wide',
   system: 'system data is engine-wide',
-  auth: 'registry logins are engine-wide',
   distribution: 'registry inspection is engine-wide',
 };
 
@@ -109,7 +110,7 @@ function matches(pattern: readonly string[], route: readonly string[]): string |
 export function matchEndpoint(method: string, route: readonly string[]): Matched {
   // Image names contain slashes: GET /images/{name...}/json
   if (method === 'GET' && route[0] === 'images' && route.length >= 3 && route[route.length - 1] === 'json') {
-    return { endpoint: { methods: ['GET'], pattern: ['images', ':name', 'json'] }, image: route.slice(1, -1).join('/') };
+    return { endpoint: { methods: ['GET'], pattern: ['images', ':name', 'json'], special: 'image-inspect' }, image: route.slice(1, -1).join('/') };
   }
   for (const endpoint of SERVED_ENDPOINTS) {
     const id = matches(endpoint.pattern, route);
@@ -194,16 +195,25 @@ export function responseWaitMs(matched: Matched, query: URLSearchParams, usual: 
   return Math.max(usual, (grace + 60) * 1000);
 }
 
-/** Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait. */
+/**
+ * A boolean query parameter as dockerd reads it (httputils.BoolValue): `""`, `0`, `no`, `false` and `none` are false,
+ * anything else true (`follow=yes` follows). Read without trimming, so a value the engine trims to a false one counts
+ * as true here: a stream the engine does not keep open is only tracked for nothing, never the other way round.
+ */
+function engineBool(query: URLSearchParams, key: string, byDefault: boolean): boolean {
+  const v = query.get(key);
+  return v === null ? byDefault : !['', '0', 'no', 'false', 'none'].includes(v.toLowerCase());
+}
+
+/**
+ * Responses that stay open while the client wants: events, `logs --follow`, streaming stats, wait, and an attach
+ * without `Upgrade` (the engine hijacks the connection all the same and streams the container's output on it).
+ */
 export function isLongLived(matched: Matched, query: URLSearchParams): boolean {
   const [first, , action] = matched.endpoint.pattern;
-  const on = (key: string, byDefault: boolean): boolean => {
-    const v = query.get(key);
-    return v === null ? byDefault : ['1', 'true'].includes(v.toLowerCase());
-  };
   if (first === 'events') return true;
   if (first !== 'containers') return false;
-  if (action === 'logs') return on('follow', false);
-  if (action === 'stats') return on('stream', true);
-  return action === 'wait';
+  if (action === 'logs') return engineBool(query, 'follow', false);
+  if (action === 'stats') return engineBool(query, 'stream', true);
+  return action === 'wait' || action === 'attach';
 }

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
 import { field, isObject, type Json } from './json-body.js';
-import { LABEL_PREFIX, RESERVED_VOLUME_PREFIX } from './ownership.js';
+import { LABEL_PREFIX, GATEWAY_VOLUME_PREFIX } from './ownership.js';
 
 const HOLDER_LABEL = `${LABEL_PREFIX}lease-holder`;
 const UNTIL_LABEL = `${LABEL_PREFIX}lease-until`;
@@ -45,7 +45,7 @@ export class ProjectLease {
 
   /** Resolves with the release once this replica holds the project's lease. */
   async acquire(projectId: string): Promise<() => Promise<void>> {
-    const name = `${RESERVED_VOLUME_PREFIX}lease-${projectId}`;
+    const name = `${GATEWAY_VOLUME_PREFIX}lease-${projectId}`;
     const holder = randomUUID();
     const giveUpAt = this.now() + this.waitMs;
     for (let attempt = 0; ; attempt += 1) {

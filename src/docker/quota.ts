@@ -37,10 +37,13 @@ export class ContainerQuota {
       releaseAll();
     });
     try {
+      // Its 'close' may have come before the listener above was added (the client left while its body was checked):
+      // then only res.closed tells.
+      const gone = (): boolean => closed || res.closed;
       releases.push(await this.serial.acquire(project));
-      if (!closed) releases.push(await this.lease.acquire(project));
-      // Its 'close' came while it waited: the turn is given back here.
-      if (closed) {
+      if (!gone()) releases.push(await this.lease.acquire(project));
+      // Its 'close' came while it waited, or before it asked: the turn is given back here.
+      if (gone()) {
         releaseAll();
         return false;
       }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { bodyError } from './json-body.js';
 import { refused } from './policy.js';
 
 /**
@@ -69,13 +70,27 @@ function internalReason(host: string): string | undefined {
 
 /** Refuses a pull of `image` from a registry the tenant may not reach. */
 export function checkPullSource(image: string, allowed: readonly string[] | undefined): void {
-  const registry = registryOf(image);
+  checkRegistry(registryOf(image), allowed, 'pulling from');
+}
+
+/**
+ * Refuses a login (POST /auth) to a registry the tenant may not reach: the engine contacts the registry named in the
+ * body's `serveraddress` (`https://index.docker.io/v1/`, `reg.example.com:5000`, or none: Docker Hub).
+ */
+export function checkLoginServer(serverAddress: unknown, allowed: readonly string[] | undefined): void {
+  if (serverAddress !== undefined && serverAddress !== null && typeof serverAddress !== 'string') throw bodyError('serveraddress must be a registry address');
+  const host = (serverAddress ?? '').replace(/^https?:\/\//i, '').split('/')[0] ?? '';
+  const registry = host === '' || ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host.toLowerCase()) ? DEFAULT_REGISTRY : host;
+  checkRegistry(registry, allowed, 'logging in to');
+}
+
+function checkRegistry(registry: string, allowed: readonly string[] | undefined, doing: string): void {
   if (allowed !== undefined) {
     if (allowed.some((a) => a.toLowerCase() === registry.toLowerCase())) return;
-    throw refused(`pulling from ${registry} is not allowed through the gateway: the registries allowed are ${allowed.join(', ') || 'none'}`);
+    throw refused(`${doing} ${registry} is not allowed through the gateway: the registries allowed are ${allowed.join(', ') || 'none'}`);
   }
   const reason = internalReason(hostOf(registry));
   if (reason !== undefined) {
-    throw refused(`pulling from ${registry} is not allowed through the gateway: it is ${reason}, which the engine would fetch from on your behalf`);
+    throw refused(`${doing} ${registry} is not allowed through the gateway: it is ${reason}, which the engine would fetch from on your behalf`);
   }
 }

@@ -9,9 +9,9 @@ const INFO_FIELDS = ['ServerVersion', 'OSType', 'OperatingSystem', 'Architecture
 
 /**
  * `docker info` as a tenant sees it: the engine's harmless fields, and the counts from the project's own containers
- * (`own`, the engine's list filtered to the project) and the images it may see.
+ * (`own`, the engine's list filtered to the project) and the number of images it may use.
  */
-export function tenantInfo(info: JsonObject, own: unknown, images: unknown): JsonObject {
+export function tenantInfo(info: JsonObject, own: unknown, images: number): JsonObject {
   const redacted: JsonObject = { Name: 'zun-gateway', Containers: 0, Images: 0, Driver: '', SecurityOptions: [] };
   for (const k of INFO_FIELDS) if (info[k] !== undefined) redacted[k] = info[k] as Json;
   if (Array.isArray(own)) {
@@ -20,7 +20,7 @@ export function tenantInfo(info: JsonObject, own: unknown, images: unknown): Jso
     const paused = states.filter((s) => s === 'paused').length;
     Object.assign(redacted, { Containers: states.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: states.length - running - paused });
   }
-  if (Array.isArray(images)) redacted.Images = images.length;
+  redacted.Images = images;
   return redacted;
 }
 
@@ -39,14 +39,14 @@ export function tenantVersion(version: JsonObject): JsonObject {
   return version;
 }
 
-/** GET /info for a project: the engine's answer, its own containers and the images, composed by tenantInfo. */
-export async function infoFor(engine: Upstream, projectId: string): Promise<EngineAnswer> {
+/** GET /info for a project: the engine's answer, its own containers and how many images it may use, composed by tenantInfo. */
+export async function infoFor(engine: Upstream, projectId: string, imageCount: () => Promise<number>): Promise<EngineAnswer> {
   const [info, own, images] = await Promise.all([
     engineJson(engine, 'GET', '/info'),
     engineJson(engine, 'GET', `/containers/json?all=1&filters=${ownedFilter(projectId)}`),
-    engineJson(engine, 'GET', '/images/json'),
+    imageCount(),
   ]);
-  return { status: info.status, body: isObject(info.body as Json) ? tenantInfo(info.body as JsonObject, own.body, images.body) : info.body };
+  return { status: info.status, body: isObject(info.body as Json) ? tenantInfo(info.body as JsonObject, own.body, images) : info.body };
 }
 
 /** GET /version through tenantVersion. */

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { closeAfterAnswer } from '../proxy/upgrade.js';
 import { clientErrorAnswer } from './client-error.js';
-import type { GatewayServer } from './server.js';
+import type http from 'node:http';
+import type https from 'node:https';
 
 export interface ConnectionBounds {
   /** A connection that sends nothing this long after it was accepted (after its TLS handshake) is closed. */
@@ -18,7 +19,7 @@ export interface ConnectionBounds {
  * first request or upgrade; from then on Node's own bounds apply (keepAliveTimeout between requests, headersTimeout
  * for later heads), and nothing bounds a response or an upgraded session once it has started.
  */
-export function boundFirstRequest(server: GatewayServer, bounds: ConnectionBounds, isTls: boolean): void {
+export function boundFirstRequest(server: http.Server | https.Server, bounds: ConnectionBounds, isTls: boolean): void {
   const armed = new WeakMap<Socket, () => void>();
   const arm = (socket: Socket): void => {
     // What the handshake read is not a request's byte; bytesRead counts what came after.
@@ -43,5 +44,8 @@ export function boundFirstRequest(server: GatewayServer, bounds: ConnectionBound
   const started = (socket: Socket): void => armed.get(socket)?.();
   server.on(isTls ? 'secureConnection' : 'connection', arm);
   server.on('request', (req) => started(req.socket));
+  // A request with `Expect: 100-continue` comes as 'checkContinue' instead of 'request' (the gateway answers the 100
+  // itself): without this its connection was given a 408 mid-response once the first head's bound passed.
+  server.on('checkContinue', (req) => started(req.socket));
   server.on('upgrade', (req) => started(req.socket));
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { realDelay, type Delay } from './delay.js';
 
 /** What is in flight, so shutdown can wait for requests and then close upgraded sessions. */
 export class ConnectionTracker {
@@ -10,6 +11,8 @@ export class ConnectionTracker {
   private endingWatches = false;
   /** Shutdown's waits: each resolved at the first 'close' after which its condition holds. */
   private waiters: Array<{ readonly holds: () => boolean; readonly resolve: () => void }> = [];
+
+  constructor(private readonly delay: Delay = realDelay) {}
 
   trackRequest(_req: IncomingMessage, res: ServerResponse): void {
     this.requests += 1;
@@ -94,11 +97,11 @@ export class ConnectionTracker {
   private until(holds: () => boolean, ms: number): Promise<void> {
     if (holds()) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
+      const cancel = this.delay(ms, resolve);
       this.waiters.push({
         holds,
         resolve: () => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         },
       });

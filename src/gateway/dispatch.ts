@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Exchange } from '../routes/exchange.js';
 import type { CoeMount, Signpost } from '../routes/mount.js';
 import { firstSegmentOf, parseRequestTarget, type RequestTarget } from '../routes/path.js';
-import { gatewayDialect, replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from '../routes/respond.js';
+import { boundBodyAfterAnswer, gatewayDialect, replyFor, sendError, sendErrorOnSocket, type Dialect, type ErrorReply } from '../routes/respond.js';
 
 export interface Dispatcher {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -68,6 +68,7 @@ export function createDispatcher(
       if ('mount' in where) return where.mount.handleRequest(req, res, where.target);
       // The gateway's own endpoints need no credentials to read a body (the admission webhook's caller is the apiserver).
       if (/^100-continue$/i.test(String(req.headers.expect ?? '').trim())) res.writeContinue();
+      boundBodyAfterAnswer(res);
       endpoints(req, res);
     },
 

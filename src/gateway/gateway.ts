@@ -11,20 +11,23 @@ import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { startAdmissionWebhooks, type ClusterAdmissionWebhook } from '../k8s/admission-webhook.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from '../routes/exchange.js';
 import type { Readiness } from '../routes/mount.js';
-import { podAdmissionHandler } from '../routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH, clusterAdmissionPaths, podAdmissionHandler } from '../routes/pod-admission.js';
 import type { ErrorReply } from '../routes/respond.js';
 import { Sessions } from '../routes/sessions.js';
 import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
+import type { Delay } from './delay.js';
 import { createDispatcher } from './dispatch.js';
-import { gatewayEndpoints } from './endpoints.js';
+import { gatewayEndpoints, type EndpointOptions } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { SIGNPOSTS, coeMounts } from './mounts.js';
+import { tenantPage } from './page.js';
 import { keystoneReadiness, readinessChecks } from './readiness.js';
 import { createListener, type GatewayServer } from './server.js';
 import { clientCertificateRefusal, reloadTlsOnChange } from './tls.js';
@@ -50,6 +53,14 @@ export interface GatewayOptions {
   readonly audit: AuditTrail;
   /** Defaults to a fresh registry with process metrics. */
   readonly metrics?: Metrics;
+  /**
+   * For tests, which move time by hand. `now`: the clock (ms since the epoch) of the token and credential caches and
+   * of the rate limits (defaults: Date.now, and performance.now for the rate limits). `delay`: the waits of shutdown's
+   * grace period and of the readiness checks (default: setTimeout). `tlsHandshakeTimeoutMs`: see server.ts.
+   */
+  readonly now?: () => number;
+  readonly delay?: Delay;
+  readonly tlsHandshakeTimeoutMs?: number;
 }
 
 /** How long shutdown waits, after closing every connection, for their 'close' events (normally one loop turn). */
@@ -66,38 +77,54 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     metrics,
     ...(config.keystone.caFile !== undefined ? { ca: readConfiguredFile('keystone.caFile', config.keystone.caFile) } : {}),
   });
-  const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger);
+  const { now, delay } = options;
+  const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger, now);
   // Keystone project tags are read only when a cluster is open to tagged projects alone.
   const tagsDecide = config.k8s?.clusters.some((c) => c.projectTags !== undefined) === true;
   const projectTags = tagsDecide
     ? new ProjectTags(
         keystone,
-        { ttlMs: config.keystone.cacheTtlSeconds * 1000, refusedTtlMs: config.keystone.negativeCacheTtlSeconds * 1000, maxEntries: config.keystone.cacheMaxEntries },
+        {
+          ttlMs: config.keystone.cacheTtlSeconds * 1000,
+          refusedTtlMs: config.keystone.negativeCacheTtlSeconds * 1000,
+          maxEntries: config.keystone.cacheMaxEntries,
+          ...(now !== undefined ? { now } : {}),
+        },
         logger,
       )
     : undefined;
   const authenticator = new Authenticator(
     keystone,
     serviceToken,
-    { ...authenticatorOptions(config.keystone), metrics, ...(projectTags !== undefined ? { projectTags } : {}) },
+    { ...authenticatorOptions(config.keystone), metrics, ...(now !== undefined ? { now } : {}), ...(projectTags !== undefined ? { projectTags } : {}) },
     logger,
   );
-  const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger));
+  const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger, now));
   const sessions = new Sessions();
-  authenticator.onRevoked((identity) => sessions.revoked(identity));
-  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics });
-  const tracker = new ConnectionTracker();
-  const mounts = await coeMounts(config, { callers, sessions, sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000, logger, audit, metrics, onWatch: (res) => tracker.trackWatch(res) });
+  authenticator.onRevoked((identity) => sessions.revoked(identity), () => sessions.identities());
+  const revocations = new RevocationPoller(keystone, serviceToken, authenticator, logger, { intervalMs: config.keystone.revocationPollSeconds * 1000, metrics, ...(now !== undefined ? { now } : {}) });
+  const tracker = new ConnectionTracker(delay);
+  const mounts = await coeMounts(config, {
+    callers,
+    sessions,
+    sessionIdleMs: config.sessions.idleTimeoutSeconds * 1000,
+    logger,
+    audit,
+    metrics,
+    onWatch: (res) => tracker.trackWatch(res),
+    ...(now !== undefined ? { now } : {}),
+  });
 
   let shuttingDown = false;
-  const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
-  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts);
+  const admission = config.k8s !== undefined ? startAdmissionWebhooks(config.k8s, logger) : [];
+  const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts, delay);
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
-    ...(podSecurityLevel !== undefined ? { podAdmission: podAdmissionHandler(podSecurityLevel, logger) } : {}),
+    admission: admissionEndpoints(admission, config.k8s?.clusters[0]?.name, logger),
+    ...(config.ui.enabled ? { page: tenantPage(config.ui, { keystone, authenticator, mounts, tls: config.listen.tls !== undefined, logger }) } : {}),
     readiness,
   });
   const startExchange = exchangeRecorder({ coe: 'gateway', logger, audit, metrics });
@@ -108,7 +135,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   };
   const dispatcher = createDispatcher(mounts, SIGNPOSTS, endpoints, logger, startExchange, admit);
 
-  const server = createListener(config.listen);
+  const server = createListener(config.listen, options.tlsHandshakeTimeoutMs);
   server.on('connection', (socket: Duplex) => tracker.trackSocket(socket));
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     tracker.trackRequest(req, res);
@@ -177,6 +204,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
       revocations.stop();
+      for (const { webhook } of admission) webhook.stop();
       keystone.close();
       tlsReload?.stop();
       if (metricsServer?.listening) {
@@ -188,4 +216,21 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       logger.info('shut down');
     },
   };
+}
+
+/**
+ * Each cluster's webhooks at its own paths; the first cluster's also at /admission/v1/pods[/image-pull-policy], where a
+ * single-cluster gateway always served them.
+ */
+function admissionEndpoints(webhooks: readonly ClusterAdmissionWebhook[], first: string | undefined, logger: Logger): EndpointOptions['admission'] {
+  return webhooks.flatMap(({ cluster, webhook }) => {
+    const validate = podAdmissionHandler((review) => webhook.validate(review), { podSecurityLevel: webhook.podSecurityLevel, cluster }, logger);
+    const mutate = podAdmissionHandler((review) => webhook.mutate(review), { cluster }, logger);
+    const own = clusterAdmissionPaths(cluster);
+    return [
+      { path: own.pods, handle: validate },
+      { path: own.imagePull, handle: mutate },
+      ...(cluster === first ? [{ path: POD_ADMISSION_PATH, handle: validate }, { path: IMAGE_PULL_ADMISSION_PATH, handle: mutate }] : []),
+    ];
+  });
 }

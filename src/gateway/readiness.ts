@@ -2,16 +2,17 @@ import type { KeystoneClient } from '../auth/keystone-client.js';
 import type { ServiceTokenProvider } from '../auth/service-token.js';
 import { hasCode } from '../errors.js';
 import type { CoeMount, Readiness } from '../routes/mount.js';
+import { realDelay, type Delay } from './delay.js';
 
 /** Each readiness check answers within this, so /readyz answers inside the probe's timeout (the chart's: 3 s). */
 const READINESS_CHECK_MS = 2000;
 
-function answeredWithin(check: Promise<Readiness>): Promise<Readiness> {
-  let timer: NodeJS.Timeout | undefined;
+function answeredWithin(check: Promise<Readiness>, delay: Delay): Promise<Readiness> {
+  let cancel: (() => void) | undefined;
   const late = new Promise<Readiness>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${READINESS_CHECK_MS / 1000} s` }), READINESS_CHECK_MS);
+    cancel = delay(READINESS_CHECK_MS, () => resolve({ ok: false, detail: `no answer within ${READINESS_CHECK_MS / 1000} s` }));
   });
-  return Promise.race([check, late]).finally(() => clearTimeout(timer));
+  return Promise.race([check, late]).finally(() => cancel?.());
 }
 
 /**
@@ -29,7 +30,7 @@ export async function keystoneReadiness(keystone: KeystoneClient, serviceToken: 
 }
 
 /** Every check of /readyz, Keystone's and each mount's, run at once, each answering within READINESS_CHECK_MS. */
-export async function readinessChecks(keystone: () => Promise<Readiness>, mounts: readonly CoeMount[]): Promise<Record<string, Readiness>> {
+export async function readinessChecks(keystone: () => Promise<Readiness>, mounts: readonly CoeMount[], delay: Delay = realDelay): Promise<Record<string, Readiness>> {
   const named: Array<[string, Promise<Readiness>]> = [['keystone', keystone()], ...mounts.map((m) => [m.name, m.ready()] as [string, Promise<Readiness>])];
-  return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check)] as const)));
+  return Object.fromEntries(await Promise.all(named.map(async ([name, check]) => [name, await answeredWithin(check, delay)] as const)));
 }

@@ -29,7 +29,7 @@ const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
  * The listener. Timeouts bound how long a client may take to send its headers, never how long a response may
  * stream: watches, `logs -f` and upgraded sessions live as long as both ends want (invariants.md 11).
  */
-export function createListener(config: GatewayConfig['listen']): GatewayServer {
+export function createListener(config: GatewayConfig['listen'], tlsHandshakeTimeoutMs = TLS_HANDSHAKE_TIMEOUT_MS): GatewayServer {
   const headersTimeout = config.headersTimeoutSeconds * 1000;
   const common: http.ServerOptions = {
     requestTimeout: 0,
@@ -49,7 +49,7 @@ export function createListener(config: GatewayConfig['listen']): GatewayServer {
     boundFirstRequest(server, bounds, false);
     return server;
   }
-  const options = { ...common, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...tlsServerOptions(config.tls) } as https.ServerOptions;
+  const options = { ...common, handshakeTimeout: tlsHandshakeTimeoutMs, ...tlsServerOptions(config.tls) } as https.ServerOptions;
   try {
     const server = https.createServer(options);
     server.on('tlsClientError', answerPlainHttp);

@@ -1,71 +1,33 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { GatewayError } from '../errors.js';
-import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from './pod-security.js';
+import { answerReview, firstIssue, podOf, readReview, resourceOf, type AdmissionDecision, type ReviewRequest } from './admission-review.js';
+import { cachedImageUses, describeCachedImageUses, type SharedImages } from './image-pull-policy.js';
+import { describeViolations, podSecurityViolations, type Pod, type PodSecurityLevel } from './pod-security.js';
+import {
+  describeRefusedSubjects,
+  refusedSubjects,
+  roleBindingSchema,
+  type BindingSubjectPolicy,
+  type NamespaceProject,
+} from './rolebinding-review.js';
+import { describeSubPathMounts, subPathMounts, type SubPathRule } from './subpath.js';
 
 /**
- * The decision of the gateway's validating admission webhook for pods (admission.k8s.io/v1 AdmissionReview in,
- * AdmissionReview out). Everything it cannot read is refused: a review without a uid cannot be answered at all
- * (a `review_invalid` error: the HTTP call fails, and the webhook's failurePolicy Fail refuses the pod); a review whose
- * object it cannot read is answered allowed=false with the reason.
+ * The decision of the gateway's validating admission webhook (admission.k8s.io/v1 AdmissionReview in, AdmissionReview
+ * out) for pods, Services and RoleBindings in project namespaces. Everything it cannot read is refused: a review
+ * without a uid cannot be answered at all (a `review_invalid` error: the HTTP call fails, and the webhook's
+ * failurePolicy Fail refuses the object); a review whose object it cannot read is answered allowed=false with the reason.
  */
 
-const reviewSchema = z.looseObject({
-  apiVersion: z.literal('admission.k8s.io/v1'),
-  kind: z.literal('AdmissionReview'),
-  request: z.looseObject({
-    uid: z.string().min(1),
-    kind: z.looseObject({ group: z.string(), version: z.string(), kind: z.string() }),
-    resource: z.looseObject({ group: z.string(), version: z.string(), resource: z.string() }),
-    subResource: z.string().optional(),
-    namespace: z.string().optional(),
-    name: z.string().optional(),
-    operation: z.string(),
-    object: z.unknown().optional(),
-    oldObject: z.unknown().optional(),
-  }),
-});
-type ReviewRequest = z.infer<typeof reviewSchema>['request'];
+export type { AdmissionDecision } from './admission-review.js';
 
-/** Kubernetes 1.20 and 1.21 send the ephemeralcontainers subresource as this kind rather than as a Pod. */
-const ephemeralContainersSchema = z.looseObject({
-  kind: z.literal('EphemeralContainers'),
-  metadata: podSchema.shape.metadata,
-  ephemeralContainers: z.array(z.unknown()),
-});
-
-
-export interface AdmissionDecision {
-  /** The AdmissionReview to answer with. */
-  readonly review: unknown;
-  readonly allowed: boolean;
-  /** For the log: names only, never the pod's contents. */
-  readonly summary: {
-    readonly uid: string;
-    readonly namespace?: string;
-    /** The object's name: a pod's, or a Service's (`service`). */
-    readonly pod?: string;
-    readonly service?: string;
-    readonly operation: string;
-    readonly subResource?: string;
-    readonly checks: readonly string[];
-  };
-}
-
-function firstIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue === undefined ? 'unreadable' : `${issue.path.join('.') || '(top level)'}: ${issue.message}`;
-}
-
-/** The object under review as a Pod, or the reason it is not one. */
-function podOf(request: ReviewRequest, which: 'object' | 'oldObject'): Pod | string {
-  const value = request[which];
-  const asEphemeral = ephemeralContainersSchema.safeParse(value);
-  const candidate = asEphemeral.success
-    ? { metadata: asEphemeral.data.metadata, spec: { ephemeralContainers: asEphemeral.data.ephemeralContainers } }
-    : value;
-  const parsed = podSchema.safeParse(candidate);
-  return parsed.success ? parsed.data : `the ${which} is not a readable Pod (${firstIssue(parsed.error)})`;
+/** What the webhook enforces; built from `k8s.tenancy` (and, for subPath, the apiserver's version at the time). */
+export interface AdmissionPolicy {
+  readonly level: PodSecurityLevel;
+  /** `k8s.tenancy.alwaysPullImages`: the images exempt from it; undefined when it is off. */
+  readonly alwaysPull?: SharedImages | undefined;
+  readonly subPath: SubPathRule;
+  readonly bindings: BindingSubjectPolicy;
 }
 
 const SECURITY_ANNOTATION = /^(container\.apparmor\.security\.beta\.kubernetes\.io\/|seccomp\.security\.alpha\.kubernetes\.io\/pod$|container\.seccomp\.security\.alpha\.kubernetes\.io\/)/;
@@ -93,68 +55,146 @@ function externalIPsOf(value: unknown): string[] | undefined {
 }
 
 /**
- * Decides one AdmissionReview at the given level. Services (the same webhook, its second rule) are refused new
- * spec.externalIPs whatever the level: a tenant Service with externalIPs intercepts traffic of the whole cluster
- * (CVE-2020-8554), and nothing in Kubernetes before 1.22 (DenyServiceExternalIPs) stops it. Updates that change nothing the checks read (labels, owner
- * references, a new image: what controllers and the garbage collector do to existing pods) are allowed, as the
- * apiserver's own PodSecurity admission does, so pods that predate the webhook can still be managed and removed.
+ * The namespace whose owning project the decision needs: a RoleBinding's, and only when it names a project group
+ * (`<groupPrefix>project:...`); undefined for anything else. The webhook is called without credentials, so a review
+ * costs the gateway an apiserver read only when the answer depends on it.
  */
-export function reviewPodAdmission(body: unknown, level: PodSecurityLevel): AdmissionDecision {
-  const parsed = reviewSchema.safeParse(body);
-  if (!parsed.success) throw new GatewayError('review_invalid', `not an admission.k8s.io/v1 AdmissionReview (${firstIssue(parsed.error)})`);
-  const { request } = parsed.data;
-  const base = {
-    uid: request.uid,
-    operation: request.operation,
-    ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
-    ...(request.subResource !== undefined && request.subResource !== '' ? { subResource: request.subResource } : {}),
-  };
-  const answer = (allowed: boolean, pod: string | undefined, checks: readonly string[], message?: string): AdmissionDecision => ({
-    allowed,
-    summary: { ...base, ...(pod !== undefined ? (request.resource.resource === 'services' ? { service: pod } : { pod }) : {}), checks },
-    review: {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      response: {
-        uid: request.uid,
-        allowed,
-        ...(message !== undefined ? { status: { code: 403, reason: 'Forbidden', message } } : {}),
-      },
-    },
-  });
+export function namespaceToLookUp(body: unknown, groupPrefix: string): string | undefined {
+  try {
+    const request = readReview(body);
+    if (resourceOf(request) !== 'rbac.authorization.k8s.io/rolebindings' || !changing(request)) return undefined;
+    const parsed = roleBindingSchema.safeParse(request.object);
+    const names = parsed.success ? (parsed.data.subjects ?? []) : [];
+    return names.some((s) => s.kind === 'Group' && s.name.startsWith(`${groupPrefix}project:`)) ? request.namespace : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
-  const { resource, subResource = '' } = request;
-  if (resource.group === '' && resource.resource === 'services' && subResource === '') {
-    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(true, request.name, []);
-    const ips = externalIPsOf(request.object);
-    if (ips === undefined) return answer(false, request.name, ['unreadable'], 'the gateway could not read this Service, so it is refused');
-    const before = request.operation === 'UPDATE' ? (externalIPsOf(request.oldObject) ?? []) : [];
-    const added = ips.filter((ip) => !before.includes(ip));
-    if (added.length === 0) return answer(true, request.name, []);
-    const name = request.name ?? '';
-    return answer(
-      false,
-      name,
-      ['externalIPs'],
+const changing = (request: ReviewRequest): boolean => request.operation === 'CREATE' || request.operation === 'UPDATE';
+
+function reviewService(request: ReviewRequest): AdmissionDecision {
+  const allow = (name: string | undefined): AdmissionDecision => answerReview(request, { allowed: true, name, checks: [], logMessage: 'service admitted' });
+  if (!changing(request)) return allow(request.name);
+  const ips = externalIPsOf(request.object);
+  if (ips === undefined) {
+    return answerReview(request, { allowed: false, name: request.name, checks: ['unreadable'], message: 'the gateway could not read this Service, so it is refused', logMessage: 'service refused (unreadable)' });
+  }
+  const before = request.operation === 'UPDATE' ? (externalIPsOf(request.oldObject) ?? []) : [];
+  const added = ips.filter((ip) => !before.includes(ip));
+  if (added.length === 0) return allow(request.name);
+  const name = request.name ?? '';
+  return answerReview(request, {
+    allowed: false,
+    name,
+    checks: ['externalIPs'],
+    logMessage: 'service refused (externalIPs)',
+    message:
       `service "${name}": spec.externalIPs (${added.join(', ')}) is not allowed in tenant namespaces: kube-proxy would send every pod's traffic ` +
-        'for those addresses to this Service (CVE-2020-8554); remove spec.externalIPs (use a LoadBalancer or an Ingress the operator provides)',
-    );
-  }
-  if (resource.group !== '' || resource.resource !== 'pods' || !['', 'ephemeralcontainers'].includes(subResource)) {
-    const what = `${resource.group === '' ? '' : `${resource.group}/`}${resource.resource}${subResource === '' ? '' : `/${subResource}`}`;
-    return answer(false, request.name, ['unexpected resource'], `the gateway's pod security webhook reviews only pods, pods/ephemeralcontainers and services, not ${what}: the ValidatingWebhookConfiguration's rules are wrong; ask the cluster operator`);
-  }
-  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(true, request.name, []);
-  if (level === 'privileged') return answer(true, request.name, []);
+      'for those addresses to this Service (CVE-2020-8554); remove spec.externalIPs (use a LoadBalancer or an Ingress the operator provides)',
+  });
+}
 
-  const pod = podOf(request, 'object');
-  if (typeof pod === 'string') return answer(false, request.name, ['unreadable'], `the gateway could not check this pod, so it is refused: ${pod}`);
-  const name = pod.metadata?.name ?? request.name ?? pod.metadata?.generateName ?? '';
-  if (request.operation === 'UPDATE' && subResource === '') {
-    const old = podOf(request, 'oldObject');
-    if (typeof old !== 'string' && isDeepStrictEqual(securityRelevant(pod), securityRelevant(old))) return answer(true, name, []);
+function reviewRoleBinding(request: ReviewRequest, policy: AdmissionPolicy, project: NamespaceProject | undefined): AdmissionDecision {
+  const allow = (name: string | undefined): AdmissionDecision => answerReview(request, { allowed: true, name, checks: [], logMessage: 'rolebinding admitted' });
+  if (!changing(request)) return allow(request.name);
+  const parsed = roleBindingSchema.safeParse(request.object);
+  const name = (parsed.success ? (parsed.data.metadata?.name ?? parsed.data.metadata?.generateName) : undefined) ?? request.name ?? '';
+  if (!parsed.success) {
+    return answerReview(request, {
+      allowed: false,
+      name,
+      checks: ['unreadable'],
+      message: `the gateway could not check this RoleBinding, so it is refused: ${firstIssue(parsed.error)}`,
+      logMessage: 'rolebinding refused (unreadable)',
+    });
   }
-  const violations = podSecurityViolations(pod, level);
-  if (violations.length === 0) return answer(true, name, []);
-  return answer(false, name, violations.map((v) => v.check), describeViolations(name, level, violations));
+  const old = request.operation === 'UPDATE' ? roleBindingSchema.safeParse(request.oldObject) : undefined;
+  const namespace = request.namespace ?? '';
+  const refused = refusedSubjects(
+    parsed.data.subjects ?? [],
+    namespace,
+    project ?? { unknown: 'the review names no namespace' },
+    policy.bindings,
+    old?.success === true ? (old.data.subjects ?? []) : [],
+  );
+  if (refused.length === 0) return allow(name);
+  return answerReview(request, {
+    allowed: false,
+    name,
+    checks: refused.map((r) => `subject ${r.subject.kind} ${r.subject.name}`),
+    message: describeRefusedSubjects(name, namespace, refused, policy.bindings),
+    logMessage: 'rolebinding refused (subjects)',
+  });
+}
+
+function reviewPod(request: ReviewRequest, policy: AdmissionPolicy): AdmissionDecision {
+  const allow = (name: string | undefined): AdmissionDecision => answerReview(request, { allowed: true, name, checks: [], logMessage: 'pod admitted' });
+  if (!changing(request)) return allow(request.name);
+  if (policy.level === 'privileged' && policy.alwaysPull === undefined) return allow(request.name);
+
+  const reviewed = podOf(request, 'object');
+  if (typeof reviewed === 'string') {
+    return answerReview(request, {
+      allowed: false,
+      name: request.name,
+      checks: ['unreadable'],
+      message: `the gateway could not check this pod, so it is refused: ${reviewed}`,
+      logMessage: 'pod refused (unreadable)',
+    });
+  }
+  const { pod } = reviewed;
+  const name = pod.metadata?.name ?? request.name ?? pod.metadata?.generateName ?? '';
+  // An old pod it cannot read makes the update count as a creation: every check applies to everything.
+  const oldReviewed = request.operation === 'UPDATE' ? podOf(request, 'oldObject') : undefined;
+  const old = oldReviewed !== undefined && typeof oldReviewed !== 'string' ? oldReviewed.pod : undefined;
+
+  const refusals: Array<{ family: string; checks: readonly string[]; message: string }> = [];
+  const cached = policy.alwaysPull === undefined ? [] : cachedImageUses(pod, policy.alwaysPull, old);
+  if (cached.length > 0) {
+    const isPodUpdate = request.operation === 'UPDATE' && (request.subResource ?? '') === '';
+    refusals.push({ family: 'imagePullPolicy', checks: ['imagePullPolicy'], message: describeCachedImageUses(name, cached, isPodUpdate) });
+  }
+  // Updates that change nothing the security checks read (labels, owner references, a new image) are not judged again.
+  const unchanged = old !== undefined && (request.subResource ?? '') === '' && isDeepStrictEqual(securityRelevant(pod), securityRelevant(old));
+  if (policy.level !== 'privileged' && !unchanged) {
+    const violations = podSecurityViolations(pod, policy.level);
+    if (violations.length > 0) refusals.push({ family: 'pod security', checks: violations.map((v) => v.check), message: describeViolations(name, policy.level, violations) });
+    const mounts = policy.subPath.refuse ? subPathMounts(pod) : [];
+    if (policy.subPath.refuse && mounts.length > 0) {
+      refusals.push({ family: 'subPath (CVE-2021-25741)', checks: ['subPath'], message: describeSubPathMounts(name, mounts, policy.subPath.because) });
+    }
+  }
+  if (refusals.length === 0) return allow(name);
+  return answerReview(request, {
+    allowed: false,
+    name,
+    checks: refusals.flatMap((r) => r.checks),
+    message: refusals.map((r) => r.message).join('. '),
+    logMessage: `pod refused by ${refusals.map((r) => r.family).join(', ')}`,
+  });
+}
+
+/**
+ * Decides one validating AdmissionReview. Pods meet the Pod Security Standards at the policy's level, mount no subPath
+ * on a cluster affected by CVE-2021-25741, and (alwaysPullImages) run no unshared image from a node's cache. Updates
+ * that change nothing the security checks read (labels, owner references, a new image: what controllers and the
+ * garbage collector do to existing pods) are allowed, as the apiserver's own PodSecurity admission does, so pods that
+ * predate the webhook can still be managed and removed. Services are refused new spec.externalIPs whatever the level
+ * (CVE-2020-8554; nothing in Kubernetes before 1.22 stops it). RoleBindings may not name subjects outside the project
+ * (rolebinding-review.ts); `project` is the owner of the review's namespace, looked up by the caller.
+ */
+export function reviewPodAdmission(body: unknown, policy: AdmissionPolicy, project?: NamespaceProject): AdmissionDecision {
+  const request = readReview(body);
+  const resource = resourceOf(request);
+  if (resource === 'services') return reviewService(request);
+  if (resource === 'rbac.authorization.k8s.io/rolebindings') return reviewRoleBinding(request, policy, project);
+  if (resource === 'pods' || resource === 'pods/ephemeralcontainers') return reviewPod(request, policy);
+  return answerReview(request, {
+    allowed: false,
+    name: request.name,
+    checks: ['unexpected resource'],
+    message: `the gateway's admission webhook reviews only pods, pods/ephemeralcontainers, services and rolebindings, not ${resource}: the ValidatingWebhookConfiguration's rules are wrong; ask the cluster operator`,
+    logMessage: 'refused (unexpected resource)',
+  });
 }

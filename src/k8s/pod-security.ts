@@ -40,6 +40,9 @@ const containerSecurityContext = z.looseObject({
 
 const container = z.looseObject({
   name: z.string(),
+  image: str,
+  imagePullPolicy: str,
+  volumeMounts: z.array(z.looseObject({ name: z.string(), subPath: str, subPathExpr: str })).optional(),
   ports: z.array(z.looseObject({ hostPort: z.number().optional() })).optional(),
   securityContext: containerSecurityContext.optional(),
 });
@@ -71,7 +74,7 @@ export const podSchema = z.looseObject({
   spec: podSpec,
 });
 export type Pod = z.infer<typeof podSchema>;
-type Container = z.infer<typeof container>;
+export type Container = z.infer<typeof container>;
 type ContainerSecurity = z.infer<typeof containerSecurityContext>;
 
 /** Capabilities a baseline pod may add (the standard's list). */
@@ -94,14 +97,14 @@ const SECCOMP_CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernete
 /** Volume types a restricted pod may use: none of them reaches the node's filesystem or devices. */
 const RESTRICTED_VOLUMES = new Set(['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']);
 
-interface PlacedContainer {
+export interface PlacedContainer {
   readonly path: string;
   readonly container: Container;
   readonly sc: ContainerSecurity;
 }
 
 /** Every container of the pod with the path of its entry: ordinary, init and ephemeral ones alike. */
-function containersOf(pod: Pod): PlacedContainer[] {
+export function containersOf(pod: Pod): PlacedContainer[] {
   const lists = [['containers', pod.spec.containers], ['initContainers', pod.spec.initContainers], ['ephemeralContainers', pod.spec.ephemeralContainers]] as const;
   return lists.flatMap(([key, list]) =>
     (list ?? []).map((c, i) => ({ path: `spec.${key}[${i}] "${c.name}"`, container: c, sc: c.securityContext ?? {} })),

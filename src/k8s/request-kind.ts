@@ -16,11 +16,21 @@ export function namespaceOf(path: string): string | undefined {
   }
 }
 
+/**
+ * A boolean query parameter as the apiserver reads it (apimachinery's Convert_Slice_string_To_bool): absent, `0` or
+ * `false` in any letter case is false, anything else, `yes` and the empty value included, is true. Reading only
+ * `true` and `1` made `?watch=yes` a watch the gateway did not know of, which outlived its token's revocation.
+ */
+function apiserverBool(query: URLSearchParams, key: string): boolean {
+  const value = query.get(key);
+  return value !== null && value !== '0' && value.toLowerCase() !== 'false';
+}
+
 function routeAndSwitch(path: string): { route: string; on: (key: string) => boolean } {
   const q = path.indexOf('?');
   if (q < 0) return { route: path, on: () => false };
   const query = new URLSearchParams(path.slice(q + 1));
-  return { route: path.slice(0, q), on: (key) => ['true', '1'].includes(query.get(key) ?? '') };
+  return { route: path.slice(0, q), on: (key) => apiserverBool(query, key) };
 }
 
 const watching = ({ route, on }: ReturnType<typeof routeAndSwitch>): boolean =>

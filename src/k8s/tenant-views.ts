@@ -94,11 +94,18 @@ export function selfSubjectReview(version: string, identityLines: readonly strin
   };
 }
 
-/** Whether a SelfSubjectAccessReview asks about reading namespaces (the gateway's filtered view says yes). */
-export function asksToReadNamespaces(review: unknown): boolean {
+/**
+ * What the gateway's view answers a SelfSubjectAccessReview about reading namespaces (`kubectl auth can-i list
+ * namespaces`): allowed for the collection and the project's own namespace, denied for another one by name (it looks
+ * missing); undefined for any other question, which is the apiserver's. The review's namespace is not read: namespaces
+ * are cluster-scoped, and kubectl sends its context's namespace (or `default`) with every can-i unless `-A`.
+ */
+export function namespaceReadReview(review: unknown, own: string): boolean | undefined {
   const attributes = (review as { spec?: { resourceAttributes?: Record<string, unknown> } } | null)?.spec?.resourceAttributes;
-  if (attributes === undefined || attributes === null) return false;
+  if (attributes === undefined || attributes === null) return undefined;
   const group = attributes.group ?? '';
-  const namespaced = attributes.namespace !== undefined && attributes.namespace !== '';
-  return group === '' && attributes.resource === 'namespaces' && !namespaced && ['get', 'list', 'watch'].includes(String(attributes.verb)) && (attributes.subresource ?? '') === '';
+  const reads = group === '' && attributes.resource === 'namespaces' && ['get', 'list', 'watch'].includes(String(attributes.verb)) && (attributes.subresource ?? '') === '';
+  if (!reads) return undefined;
+  const name = attributes.name ?? '';
+  return name === '' || name === own;
 }

@@ -21,7 +21,7 @@ const CREDENTIAL_REFRESH_MS = 60_000;
 /** The kubeconfig cannot be used: the gateway does not start (main.ts exits with 2, as for a bad configuration). */
 const unusable = (message: string): GatewayError => new GatewayError('config_invalid', message);
 
-function loadKubeConfig(config: K8sClusterConfig): KubeConfig {
+export function loadKubeConfig(config: K8sClusterConfig): KubeConfig {
   const key = config.configKey;
   const kc = new KubeConfig();
   try {

@@ -80,14 +80,14 @@ export class Metrics {
 
   private readonly tokenCache = new Counter({
     name: 'zun_gateway_token_cache_lookups_total',
-    help: 'Token lookups: hit (valid, cached), negative_hit (refused, cached), miss (asked Keystone), shared (joined a lookup in flight)',
+    help: 'Token lookups: hit (valid, cached), negative_hit (refused, cached), miss (asked Keystone), shared (joined a lookup in flight), revalidate (a hit that also asked Keystone again in the background, keystone.revalidateSeconds)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => this.tokenLookupTally.flush(),
   });
 
   /** The token-cache lookup counter for one result (keep it). */
-  tokenLookups(result: 'hit' | 'negative_hit' | 'miss' | 'shared'): { inc(): void } {
+  tokenLookups(result: 'hit' | 'negative_hit' | 'miss' | 'shared' | 'revalidate'): { inc(): void } {
     return this.tokenLookupTally.child(result);
   }
 

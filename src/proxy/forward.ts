@@ -33,6 +33,24 @@ export interface ForwardOptions {
    * the caller to end (a session whose token ended gets its last words, routes/pipeline.ts).
    */
   readonly signal?: AbortSignal;
+  /** Sees the response as it is relayed, and may hold its end (ResponseObserver). */
+  readonly observer?: ResponseObserver;
+}
+
+/**
+ * Something that must learn what an upstream answered, without changing or buffering it: each chunk is shown as it is
+ * relayed. Only when the upstream's body is complete, and before the client sees its end, `complete` runs, so what the
+ * client does next (another request, on any replica) can rely on its outcome. A response that breaks off, or whose
+ * client leaves, never completes.
+ */
+export interface ResponseObserver {
+  head(status: number): void;
+  data(chunk: Buffer): void;
+  /**
+   * Resolves with bytes to relay after the body (a last line of a streamed answer), or undefined; it must not reject.
+   * Extra bytes are sent only on a response without Content-Length, whose length they cannot break.
+   */
+  complete(): Promise<Buffer | undefined>;
 }
 
 /** The client's body as undici pulls it (back-pressure kept), counted on the way. */
@@ -73,7 +91,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   // come that would end an upstream watch started now.
   if (clientGone(req, res)) return;
   const sessions = upstream.http2;
-  if (options.longLived === true && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
+  if (options.longLived === true && options.observer === undefined && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
     forwardOverHttp2(
       req,
       res,
@@ -94,7 +112,7 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
 
 /** forwardRequest over the upstream's HTTP/1.1 pool. */
 function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
-  const { upstream, bytes } = options;
+  const { upstream, bytes, observer } = options;
   let controller: Dispatcher.DispatchController | undefined;
   let failed = false;
   let stopped = false;
@@ -129,6 +147,7 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
   req.on('error', () => controller?.abort(new Error('client request failed')));
 
   let paused = false;
+  let streamed = false;
   const onDrain = (): void => {
     paused = false;
     controller?.resume();
@@ -153,16 +172,18 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
           c.abort(new Error('client closed'));
           return;
         }
-        const streamed = headers['content-length'] === undefined;
+        streamed = headers['content-length'] === undefined;
         res.writeHead(status, statusMessage, relayedHeaders(headers));
         // A body without Content-Length is usually a stream (watch, logs -f): the client needs the head now.
         if (streamed) res.flushHeaders();
         const type = headers['content-type'];
         options.onResponse?.(status, typeof type === 'string' ? type : undefined);
+        observer?.head(status);
       },
       onResponseData(c, chunk) {
         if (stopped) return;
         if (bytes !== undefined) bytes.out += chunk.length;
+        observer?.data(chunk);
         // Paused only once RESPONSE_BUFFER_BYTES wait for the client, resumed when they are all out: pausing undici
         // at the socket's 16 KB mark paused it for almost every chunk of a large body, and each resume re-reads what
         // its socket holds (docs/performance.md, step 11).
@@ -173,7 +194,21 @@ function forwardOverPool(req: IncomingMessage, res: ServerResponse, options: For
         }
       },
       onResponseEnd() {
-        if (!stopped) res.end();
+        if (stopped) return;
+        if (observer === undefined) {
+          res.end();
+          return;
+        }
+        void observer.complete().then(
+          (extra) => {
+            if (extra !== undefined && streamed && !res.destroyed) {
+              if (bytes !== undefined) bytes.out += extra.length;
+              res.write(extra);
+            }
+            res.end();
+          },
+          () => res.end(),
+        );
       },
       onResponseError(_c, err) {
         // Also when the upstream broke off mid-body: destroying the response keeps a truncated body from looking complete.

@@ -2,9 +2,11 @@ import type { Identity } from '../auth/identity.js';
 import type { DockerConfig } from '../config/schema.js';
 import { BodyAdmission, upgradeBody } from '../docker/admission.js';
 import { engineHealth } from '../docker/health.js';
+import { ImageAccess, parseSharedImages } from '../docker/images.js';
 import { assertEngineRequest, droppedForEngine } from '../docker/outgoing-check.js';
 import { OWNER_LABEL, checkContainerName, createOwnedVolume, resolveOwned } from '../docker/ownership.js';
 import { checkApiVersion, isLongLived, refused, responseWaitMs, type Matched } from '../docker/policy.js';
+import { pullObserver } from '../docker/pull-observer.js';
 import { engineQuery } from '../docker/query.js';
 import { ContainerQuota } from '../docker/quota.js';
 import { authorize } from '../docker/roles.js';
@@ -12,6 +14,7 @@ import { DOCKER_CREDENTIAL_HELP, DOCKER_PREFIX_HINT, dockerRoute, enginePath, is
 import { infoFor, versionFor } from '../docker/tenant-answers.js';
 import { bodyError } from '../docker/json-body.js';
 import { outgoingHeaders } from '../proxy/outgoing-headers.js';
+import { hasBody } from '../proxy/forward.js';
 import { readUpgradeBody } from '../proxy/upgrade-body.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Signpost } from './mount.js';
@@ -39,6 +42,7 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
   const { engine, config } = options;
   const bodies = new BodyAdmission(engine, config);
   const quota = new ContainerQuota(engine, config.limits.maxContainersPerProject);
+  const images = new ImageAccess(engine, parseSharedImages(config.sharedImages));
   const what = (route: DockerRoute): string => `/${route.segments.join('/')}`;
 
   /** The path's object checked to be the project's, and named by its engine id. */
@@ -62,16 +66,24 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
   const admitRequest = async ({ req, res, route, identity }: Call<DockerRoute, Identity>, matched: Matched): Promise<Forwarding | OwnAnswer> => {
     const segments = await ownedSegments(matched, route, identity);
     const { special } = matched.endpoint;
-    if (special === 'info') return { answer: await infoFor(engine, identity.project.id) };
+    if (special === 'info') return { answer: await infoFor(engine, identity.project.id, () => images.count(identity.project.id)) };
     if (special === 'version') return { answer: await versionFor(engine) };
+    if (special === 'image-list' || special === 'image-inspect') {
+      await bodies.none(req, what(route));
+      const path = enginePath(route, segments, route.query);
+      return { answer: special === 'image-list' ? await images.list(path, identity.project.id) : await images.inspect(path, matched.image ?? '', identity.project.id) };
+    }
     const query = engineQuery(matched, route.query, identity, config);
     const name = query.get('name');
     if (name !== null && name !== '' && (special === 'container-create' || matched.endpoint.pattern[2] === 'rename')) await checkContainerName(engine, name, identity.project.id);
     if (special === 'volume-create') return { answer: await createOwnedVolume(engine, await bodies.checked(req, 'volume-create', identity), identity.project.id) };
     const body = await bodies.body(req, matched, what(route), identity);
-    // A client that left while its create waited for the quota is not forwarded (forwardRequest sees it gone).
-    if (special === 'container-create' && res !== undefined) await quota.admit(identity, res);
-    return plan(route, matched, segments, query, body);
+    if (special === 'image-pull') return { ...plan(route, matched, segments, query, body), observer: pullObserver(images, identity, query) };
+    if (special !== 'container-create' || body === undefined) return plan(route, matched, segments, query, body);
+    const image = await images.forCreate(body, identity.project.id);
+    // A client that left while its create waited for the quota gets nothing created (499: nginx's "client closed").
+    if (res !== undefined && !(await quota.admit(identity, res))) return { answer: { status: 499, body: undefined } };
+    return { answer: await images.create(enginePath(route, segments, query), body, image, identity.project.id, engine.responseHeaderTimeoutMs) };
   };
 
   /** Attach and exec start, hijacked: exec start's small JSON body is read off the connection and checked first. */
@@ -95,11 +107,15 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
     route: (req, target) => dockerRoute(req, target),
     facts: routeFacts,
 
-    /** `_ping`: API version negotiation, before any credentials. */
+    /**
+     * `_ping`: API version negotiation, before any credentials. No client sends it a body: one is refused unread (the
+     * refusal bounds what still arrives), since reading it, without a token or a deadline, let anyone hold a connection.
+     */
     anonymous({ req, route, socket }) {
       const { matched } = route;
       if (socket !== undefined || matched?.endpoint.anonymous !== true) return undefined;
-      return bodies.none(req, what(route)).then((body) => plan(route, matched, route.segments, route.query, body));
+      if (hasBody(req)) throw bodyError(`${route.method} ${what(route)} takes no body`);
+      return plan(route, matched, route.segments, route.query, undefined);
     },
 
     admit(call) {

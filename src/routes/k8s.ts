@@ -15,7 +15,8 @@ import type { Signpost } from './mount.js';
 import type { CoeSteps, Forwarding, OwnAnswer } from './pipeline.js';
 import { readBody } from '../proxy/read-body.js';
 import { assertMayUse, clusterRoute, clustersReadiness, describeClusters, unknownCluster, CLUSTERS_SEGMENT, type K8sRoute } from './k8s-clusters.js';
-import { asksToReadNamespaces, namespaceNotFound, namespaceRead, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../k8s/tenant-views.js';
+import { PROTOBUF_CONTENT_TYPE, accessReviewFromProtobuf } from '../k8s/access-review-protobuf.js';
+import { namespaceNotFound, namespaceRead, namespaceReadReview, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../k8s/tenant-views.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 
 export interface K8sMountOptions {
@@ -55,21 +56,26 @@ export const K8S_SIGNPOST: Signpost = {
 
 /** `/k8s/*`: every request forwarded verbatim to the apiserver as the caller (impersonation). */
 /**
- * `kubectl auth can-i get|list|watch namespaces`: yes, the gateway lists the project's namespaces (tenant-views.ts);
- * any other review goes on to the apiserver with the body as it was read.
+ * `kubectl auth can-i get|list|watch namespaces`: yes, the gateway lists the project's namespaces, and no for another
+ * namespace by name (tenant-views.ts); any other review goes on to the apiserver with the body as it was read.
  */
-async function canI(req: IncomingMessage, plan: K8sPlan): Promise<K8sPlan | OwnAnswer> {
+async function canI(req: IncomingMessage, plan: K8sPlan, own: string): Promise<K8sPlan | OwnAnswer> {
   const body = await readBody(req, MAX_REVIEW_BYTES, req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined);
   let review: unknown;
-  try {
-    review = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { ...plan, body };
+  // kubectl 1.32+ asks in protobuf (and accepts JSON back); older clients in JSON.
+  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF_CONTENT_TYPE)) review = accessReviewFromProtobuf(body);
+  else {
+    try {
+      review = JSON.parse(body.toString('utf8'));
+    } catch {
+      return { ...plan, body };
+    }
   }
-  if (!asksToReadNamespaces(review)) return { ...plan, body };
+  const allowed = namespaceReadReview(review, own);
+  if (allowed === undefined) return { ...plan, body };
   const spec = (review as { spec: unknown }).spec;
-  const reason = "zun-gateway lists the namespaces of the caller's project";
-  return { answer: { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed: true, reason } } } };
+  const reason = allowed ? "zun-gateway lists the namespaces of the caller's project" : "zun-gateway shows the caller's project's namespaces only";
+  return { answer: { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed, reason } } } };
 }
 
 export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdentity, K8sPlan> {
@@ -121,7 +127,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
       // `kubectl auth whoami`: answered as the apiserver would for the impersonated identity where it has no such API.
       const whoami = selfSubjectReviewVersion(method, path);
       if (whoami !== undefined) {
-        return discovery.serves(`authentication.k8s.io/${whoami}`).then((served): K8sPlan | OwnAnswer => (served ? plan : { answer: selfSubjectReview(whoami, lines) }));
+        return discovery.serves(`authentication.k8s.io/${whoami}`, 'selfsubjectreviews').then((served): K8sPlan | OwnAnswer => (served ? plan : { answer: selfSubjectReview(whoami, lines) }));
       }
       if (tenancy === undefined || !isProjectScoped(identity)) return plan;
       const own = tenancy.namespaceFor(identity);
@@ -132,7 +138,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
         if (view !== undefined) return { ...plan, path: view, asGateway: true };
         // Another namespace looks missing, as on a cluster of the project's own.
         if (named !== undefined && named !== own) return { answer: namespaceNotFound(named) };
-        if (method === 'POST' && SELF_SUBJECT_ACCESS_REVIEW.test(path)) return canI(req, plan);
+        if (method === 'POST' && SELF_SUBJECT_ACCESS_REVIEW.test(path)) return canI(req, plan, own);
         return plan;
       };
       if (typeof ready === 'string') return admitted();

@@ -6,7 +6,7 @@ import type { AnyIdentity } from '../auth/identity.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { forwardRequest } from '../proxy/forward.js';
+import { forwardRequest, type ResponseObserver } from '../proxy/forward.js';
 import { forwardUpgrade } from '../proxy/upgrade.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { exchangeRecorder, type Exchange } from './exchange.js';
@@ -48,6 +48,8 @@ export interface Forwarding {
   /** A watch, a follow, an event stream: no response-head timeout, counted as an open stream. */
   readonly longLived: boolean;
   readonly responseHeaderTimeoutMs?: number;
+  /** Ordinary requests: learns what the upstream answered, and may hold the response's end until it has acted on it. */
+  readonly observer?: ResponseObserver;
 }
 
 /** An answer the mount makes itself (Docker's `info`, `version`, a volume create checked before it is relayed). */
@@ -188,9 +190,10 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
           const forwardCall = { ...call, identity: exchange.identity as I | undefined };
           const headers = outgoing(forwardCall, plan, credential.value);
           steps.forwarded?.(forwardCall, plan);
-          const stop = new AbortController();
+          // A stream the gateway may have to end when its token ends (ordinary requests need none of this).
+          const stop = plan.longLived && forwardCall.identity !== undefined ? new AbortController() : undefined;
           let contentType = '';
-          if (plan.longLived && forwardCall.identity !== undefined) {
+          if (stop !== undefined && forwardCall.identity !== undefined) {
             const untrack = sessions.track(forwardCall.identity, (reason) => {
               sessionEnded(exchange, reason);
               stop.abort();
@@ -200,7 +203,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             res.once('close', untrack);
           }
           forwardRequest(req, res, {
-            signal: stop.signal,
+            ...(stop !== undefined ? { signal: stop.signal } : {}),
             upstream: plan.upstream,
             path: plan.path,
             headers,
@@ -208,6 +211,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             bytes: exchange.bytes,
             longLived: plan.longLived,
             ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
+            ...(plan.observer !== undefined ? { observer: plan.observer } : {}),
             onResponse: (status, type) => {
               contentType = type ?? '';
               exchange.answered(status);

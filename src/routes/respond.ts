@@ -56,6 +56,22 @@ function limitRefusedBody(res: ServerResponse): void {
   });
 }
 
+/**
+ * For answers made before the body was read (the gateway's own endpoints: a 404, /healthz): once the answer is
+ * written, a body still arriving gets REFUSED_BODY_LINGER_MS, as a refused one does. Node reads and drops the rest of
+ * an unread body for as long as it comes, so a client without a token held a connection by dripping one.
+ */
+export function boundBodyAfterAnswer(res: ServerResponse): void {
+  res.once('finish', () => {
+    const req = res.req as ServerResponse['req'] | undefined;
+    if (req === undefined || req.complete) return;
+    req.resume();
+    setTimeout(() => {
+      if (!req.complete) req.socket.destroy();
+    }, REFUSED_BODY_LINGER_MS).unref();
+  });
+}
+
 /** Writes the error in the COE's dialect; returns the body's size in bytes (0 when the response had already begun). */
 export function sendError(res: ServerResponse, dialect: Dialect, reply: ErrorReply): number {
   if (res.headersSent) {

@@ -59,6 +59,11 @@ export class Sessions {
     this.endAll(identity, 'revoked');
   }
 
+  /** The identities that have sessions open (their revocation is judged even after they left the token cache). */
+  identities(): Iterable<AnyIdentity> {
+    return this.open.keys();
+  }
+
   /** How many sessions are tracked (for tests and shutdown). */
   get size(): number {
     let n = 0;

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig, ImpersonationConfig } from '../../src/config/schema.js';
 import { impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
 import { POD_SECURITY_LABEL } from '../../src/k8s/tenancy.js';
-import { POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
 import {
   CHART_DIR,
   FULL_VALUES,
@@ -58,11 +58,12 @@ const VERB_OF_METHOD: Readonly<Record<string, string>> = { read: 'get', list: 'l
 const GROUP_OF_API: Readonly<Record<string, string>> = { core: 'core', rbac: 'rbac.authorization.k8s.io' };
 
 /**
- * The (group, resource, verb) triples of every apiserver call tenant provisioning makes, read from its source:
- * `this.apis.core.readNamespace(...)` is get on namespaces, `replaceNamespacedLimitRange` update on limitranges.
+ * The (group, resource, verb) triples of every apiserver call tenant provisioning (and the admission webhook's lookup
+ * of a namespace's owner) makes, read from their source: `this.apis.core.readNamespace(...)` is get on namespaces,
+ * `replaceNamespacedLimitRange` update on limitranges.
  */
 function tenancyCalls(): string[] {
-  const source = readFileSync(path.join(REPO_ROOT, 'src/k8s/tenancy.ts'), 'utf8');
+  const source = ['src/k8s/tenancy.ts', 'src/k8s/namespace-projects.ts'].map((f) => readFileSync(path.join(REPO_ROOT, f), 'utf8')).join('\n');
   const calls = new Set<string>();
   for (const m of source.matchAll(/\bapis\.(\w+)\.(\w+)\(/g)) {
     const api = m[1] as string;
@@ -174,8 +175,8 @@ describe('Helm chart charts/zun-gateway', function () {
     const kinds = (r: Rendered) => r.objects.map((o) => o.kind).sort();
     assert.deepEqual(kinds(defaults), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
     assert.deepEqual(kinds(full), [
-      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
-      'ValidatingWebhookConfiguration',
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'Service',
+      'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration',
     ]);
   });
 
@@ -202,6 +203,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(f.docker?.maxBodyBytes, 2097152);
     assert.deepEqual(f.docker?.roles, { write: ['admin', 'member', 'operator'], read: ['reader'] });
     assert.deepEqual(f.docker?.allowedRegistries, ['docker.io', 'registry.example.com:5000']);
+    assert.deepEqual(f.docker?.sharedImages, ['local/base:1', 'sha256:1f74ff7717929b82a4f4dc805ea496a93e63470e0d34a67ace23e7676793759f']);
     assert.equal(f.docker?.projectNetworks, false);
     assert.deepEqual(f.k8s?.impersonation.systemScopeGroups, ['cloud-admins']);
     // Keys the gateway gained with issue 6; the schema validated them above, the values must be the chart's.
@@ -215,7 +217,16 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(f.docker?.responseHeaderTimeoutSeconds, 300);
     assert.equal(f.k8s?.http2Watches, true);
     assert.equal(f.keystone.maxConcurrentRequests, 8);
+    // Issues 23, 24, 31: images pulled always but the shared ones, subPath, RoleBinding subjects.
+    assert.equal(f.k8s?.tenancy?.alwaysPullImages, true);
+    assert.deepEqual(f.k8s?.tenancy?.sharedImages, ['local/busybox', `registry.example.com:5000/base/os@sha256:${'0'.repeat(64)}`]);
+    assert.equal(f.k8s?.tenancy?.subPath, 'refuse');
+    assert.deepEqual(f.k8s?.tenancy?.bindingSubjects, [{ kind: 'ServiceAccount', namespace: 'monitoring', name: 'prometheus' }]);
     const plain = loadedConfig(defaults);
+    assert.deepEqual(
+      [plain.k8s?.tenancy?.alwaysPullImages, plain.k8s?.tenancy?.sharedImages, plain.k8s?.tenancy?.subPath, plain.k8s?.tenancy?.bindingSubjects],
+      [true, [], 'auto', []],
+    );
     assert.equal(plain.k8s?.rateLimit, undefined, 'no rate limit unless asked for');
     assert.equal(plain.k8s?.responseHeaderTimeoutSeconds, 90);
   });
@@ -403,6 +414,16 @@ describe('Helm chart charts/zun-gateway', function () {
     }
   });
 
+  it('alerts (optional PrometheusRule) on connections near the descriptor limit, Keystone errors and revocation falling behind', async () => {
+    assert.equal(defaults.all('PrometheusRule').length, 0, 'off by default');
+    const r = await render({ set: { 'prometheusRule.enabled': 'true', 'prometheusRule.openConnectionsRatio': '0.7' } });
+    const rules = listAt(r.one('PrometheusRule'), 'spec', 'groups', 0, 'rules');
+    const byName = new Map(rules.map((rule) => [at(rule, 'alert'), String(at(rule, 'expr'))]));
+    assert.equal(byName.get('ZunGatewayConnectionsNearDescriptorLimit'), 'zun_gateway_open_connections / zun_gateway_process_max_fds > 0.7');
+    assert.match(byName.get('ZunGatewayKeystoneErrors') ?? '', /zun_gateway_keystone_errors_total/);
+    assert.match(byName.get('ZunGatewayRevocationBehind') ?? '', /zun_gateway_revocation_last_success_timestamp_seconds/);
+  });
+
   it('exposes metrics only on their own ClusterIP Service, which the ServiceMonitor selects', () => {
     for (const r of [defaults, full]) {
       const services = r.all('Service');
@@ -460,7 +481,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual([...documented].sort(), [...keys].sort());
   });
 
-  it('registers the pod security webhook: Fail, no side effects, pods, ephemeral containers and Services in the namespaces the gateway labels, through the Service', () => {
+  it('registers the pod security webhook: Fail, no side effects, pods, ephemeral containers, Services and RoleBindings in the namespaces the gateway labels, through the Service', () => {
     const hook = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
     assert.equal(strAt(full.one('ValidatingWebhookConfiguration'), 'metadata', 'name'), 'zun-zun-gateway-pods');
     assert.equal(at(hook, 'failurePolicy'), 'Fail');
@@ -471,6 +492,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.deepEqual(at(hook, 'rules'), [
       { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
       { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
+      { apiGroups: ['rbac.authorization.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['rolebindings'], scope: 'Namespaced' },
     ]);
     const service = full.one('Service', 'zun-gateway');
     assert.deepEqual(at(hook, 'clientConfig', 'service'), {
@@ -484,12 +506,91 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(loadedConfig(defaults).k8s?.tenancy?.podSecurity.level, 'baseline');
   });
 
-  it('no webhook when it is turned off, without tenancy, or without TLS (the apiserver calls webhooks over HTTPS only; NOTES warns)', async () => {
+  it('registers the image pull webhook: mutating, Fail, reinvoked, pods and ephemeral containers in the same namespaces, through the Service', () => {
+    const config = full.one('MutatingWebhookConfiguration');
+    assert.equal(strAt(config, 'metadata', 'name'), 'zun-zun-gateway-image-pull');
+    const hook = objAt(listAt(config, 'webhooks'), 0);
+    const validating = objAt(listAt(full.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
+    assert.equal(at(hook, 'failurePolicy'), 'Fail');
+    assert.equal(at(hook, 'sideEffects'), 'None');
+    assert.equal(at(hook, 'reinvocationPolicy'), 'IfNeeded');
+    assert.deepEqual(at(hook, 'admissionReviewVersions'), ['v1']);
+    assert.equal(at(hook, 'timeoutSeconds'), 5);
+    assert.deepEqual(at(hook, 'namespaceSelector'), at(validating, 'namespaceSelector'));
+    assert.deepEqual(at(hook, 'rules'), [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' }]);
+    assert.deepEqual(at(hook, 'clientConfig'), { ...objAt(validating, 'clientConfig'), service: { ...objAt(validating, 'clientConfig', 'service'), path: IMAGE_PULL_ADMISSION_PATH } });
+  });
+
+  it('no webhook when it is turned off, without tenancy, or without TLS (the apiserver calls webhooks over HTTPS only; NOTES warns); no mutating one without alwaysPullImages', async () => {
     const tls = { 'tls.secretName': 'gateway-tls' };
-    assert.equal((await render({ set: tls })).all('ValidatingWebhookConfiguration').length, 1, 'on by default');
-    assert.deepEqual((await render({ set: { ...tls, 'admissionWebhook.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
-    assert.deepEqual((await render({ set: { ...tls, 'config.k8s.tenancy.enabled': 'false' } })).all('ValidatingWebhookConfiguration'), []);
-    assert.deepEqual(defaults.all('ValidatingWebhookConfiguration'), []);
+    const hooks = (r: Rendered) => [...r.all('ValidatingWebhookConfiguration'), ...r.all('MutatingWebhookConfiguration')].map((o) => o.kind);
+    assert.deepEqual(hooks(await render({ set: tls })), ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'], 'on by default');
+    assert.deepEqual(hooks(await render({ set: { ...tls, 'admissionWebhook.enabled': 'false' } })), []);
+    assert.deepEqual(hooks(await render({ set: { ...tls, 'config.k8s.tenancy.enabled': 'false' } })), []);
+    assert.deepEqual(hooks(defaults), []);
+    const cached = await render({ set: { ...tls, 'config.k8s.tenancy.alwaysPullImages': 'false' } });
+    assert.deepEqual(hooks(cached), ['ValidatingWebhookConfiguration']);
+    assert.equal(loadedConfig(cached).k8s?.tenancy?.alwaysPullImages, false, 'and the gateway is told');
+  });
+
+  describe('flowControl: API Priority and Fairness for the tenants, whichever replica they enter by', () => {
+    const on = (kubeVersion: string, set: Record<string, string> = {}): Promise<Rendered> =>
+      render({ kubeVersion, set: { 'flowControl.enabled': 'true', ...set } });
+
+    it('off by default: no FlowSchema, no priority level, no tenant group in the configuration', () => {
+      assert.deepEqual(defaults.all('FlowSchema'), []);
+      assert.deepEqual(defaults.all('PriorityLevelConfiguration'), []);
+      assert.equal(loadedConfig(defaults).k8s?.impersonation.tenantGroup, undefined);
+    });
+
+    for (const [kube, api, shares] of [
+      ['v1.20.2', 'v1beta1', 'assuredConcurrencyShares'],
+      ['v1.22.17', 'v1beta1', 'assuredConcurrencyShares'],
+      ['v1.23.0', 'v1beta2', 'assuredConcurrencyShares'],
+      ['v1.25.16', 'v1beta2', 'assuredConcurrencyShares'],
+      ['v1.26.0', 'v1beta3', 'nominalConcurrencyShares'],
+      ['v1.28.15', 'v1beta3', 'nominalConcurrencyShares'],
+      ['v1.29.0', 'v1', 'nominalConcurrencyShares'],
+      ['v1.33.1', 'v1', 'nominalConcurrencyShares'],
+    ] as const) {
+      it(`on ${kube}: flowcontrol.apiserver.k8s.io/${api}, the priority level's share as ${shares}`, async () => {
+        const r = await on(kube);
+        const level = r.one('PriorityLevelConfiguration');
+        const schema = r.one('FlowSchema');
+        for (const o of [level, schema]) assert.equal(strAt(o, 'apiVersion'), `flowcontrol.apiserver.k8s.io/${api}`);
+        assert.equal(strAt(level, 'spec', 'type'), 'Limited');
+        assert.deepEqual(Object.keys(objAt(level, 'spec', 'limited')).sort(), ['limitResponse', shares].sort());
+        assert.equal(at(level, 'spec', 'limited', shares), 20);
+        assert.deepEqual(at(level, 'spec', 'limited', 'limitResponse'), { type: 'Queue', queuing: { queues: 64, handSize: 6, queueLengthLimit: 50 } });
+      });
+    }
+
+    it("matches the tenant group the gateway adds (its gateway.yaml's impersonation.tenantGroup), every request, queued fairly by user", async () => {
+      const r = await on('v1.20.2');
+      const schema = r.one('FlowSchema');
+      const level = r.one('PriorityLevelConfiguration');
+      assert.equal(strAt(schema, 'spec', 'priorityLevelConfiguration', 'name'), strAt(level, 'metadata', 'name'));
+      assert.deepEqual(at(schema, 'spec', 'distinguisherMethod'), { type: 'ByUser' });
+      const precedence = at(schema, 'spec', 'matchingPrecedence');
+      // After the system's own schemas (exempt 1 ... kube-system-service-accounts 900), before global-default (9900).
+      assert.ok(typeof precedence === 'number' && precedence > 1000 && precedence < 9900, String(precedence));
+      const rules = listAt(schema, 'spec', 'rules');
+      assert.equal(rules.length, 1);
+      assert.deepEqual(at(rules[0], 'subjects'), [{ kind: 'Group', group: { name: 'keystone:tenants' } }]);
+      assert.deepEqual(at(rules[0], 'resourceRules'), [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }]);
+      assert.deepEqual(at(rules[0], 'nonResourceRules'), [{ verbs: ['*'], nonResourceURLs: ['*'] }]);
+      assert.equal(loadedConfig(r).k8s?.impersonation.tenantGroup, 'keystone:tenants');
+
+      const other = await on('v1.20.2', { 'flowControl.tenantGroup': 'keystone:cloud-tenants', 'flowControl.distinguisherMethod': 'ByNamespace' });
+      assert.deepEqual(at(other.one('FlowSchema'), 'spec', 'rules', 0, 'subjects', 0, 'group'), { name: 'keystone:cloud-tenants' });
+      assert.deepEqual(at(other.one('FlowSchema'), 'spec', 'distinguisherMethod'), { type: 'ByNamespace' });
+      assert.equal(loadedConfig(other).k8s?.impersonation.tenantGroup, 'keystone:cloud-tenants');
+    });
+
+    it('refuses a distinguisher the apiserver does not know and a system: tenant group', async () => {
+      await assert.rejects(on('v1.20.2', { 'flowControl.distinguisherMethod': 'ByProject' }), /flowControl\.distinguisherMethod must be ByUser or ByNamespace/);
+      await assert.rejects(on('v1.20.2', { 'flowControl.tenantGroup': 'system:authenticated' }), /flowControl\.tenantGroup must be set and must not start with system:/);
+    });
   });
 
   it('refuses values it cannot honour, saying which', async () => {

@@ -237,7 +237,7 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     }
   });
 
-  it("docker info counts the project's own containers by state, and the engine's images (shared, as docker images lists them)", async () => {
+  it("docker info counts the project's own containers by state, and the images it may use (as docker images lists them)", async () => {
     const out = await ok(alice.docker(['info', '--format', '{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}']), 'docker info');
     const [total, running, paused, stopped, images] = out.trim().split(' ').map(Number) as [number, number, number, number, number];
     const own = (await ok(alice.docker(['ps', '-a', '--format', '{{.State}}']), 'ps -a')).split('\n').filter((l) => l !== '');
@@ -345,6 +345,18 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
         assert.match(res.stdout, /"message"/);
       });
     }
+
+    it('refuses HostConfig settings at the top level of a create, which dockerd merges into HostConfig (262144 CPU shares ran)', async () => {
+      const name = `toplevel-${randomBytes(3).toString('hex')}`;
+      try {
+        const res = await curl('POST', `/docker/v1.41/containers/create?name=${name}`, token, '{"Image":"local/busybox:latest","Cmd":["true"],"CpuShares":262144,"HostConfig":{}}');
+        assert.equal(statusOf(res.stdout), 400, res.stdout);
+        assert.match(res.stdout, /CpuShares at the top level of a container create is read by the engine as a HostConfig setting/);
+        assert.notEqual((await engineDocker(['inspect', name])).code, 0, 'a container was created');
+      } finally {
+        await engineDocker(['rm', '-f', name]);
+      }
+    });
 
     it('URL-encoded version prefixes are normalized before any decision', async () => {
       const create = await curl('POST', '/docker/v%31.41/containers/create', token, '{"Image":"local/busybox:latest","HostConfig":{"Privileged":true}}');

@@ -231,8 +231,14 @@ describe('onboarding: a fresh clone started with no configuration, the Keystone 
     dockerEnv = Object.fromEntries(exports.split(' ').map((kv) => kv.split('=', 2) as [string, string]));
     assert.deepEqual(dockerEnv, { DOCKER_HOST: `tcp://127.0.0.1:${new URL(url).port}/docker`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir, DOCKER_CONFIG: dir });
     const docker = (args: readonly string[]) => run('docker', args, { env: { PATH: process.env.PATH ?? '', HOME: tenantHome, ...dockerEnv }, timeoutMs: 60_000 });
-    const ran = must(await docker(['run', '--rm', env.busyboxImage, 'echo', 'onboarded']), 'docker run');
-    assert.equal(ran.stdout.trim(), 'onboarded');
+    must(await docker(['volume', 'create', 'onboarded']), 'docker volume create');
+    const volumes = must(await docker(['volume', 'ls', '--format', '{{.Name}}']), 'docker volume ls');
+    assert.deepEqual(volumes.stdout.trim().split('\n'), ['onboarded']);
+    // A gateway started with no configuration shares no image: the engine's busybox is not the project's (issue 23).
+    const refused = await docker(['run', '--rm', env.busyboxImage, 'echo', 'onboarded']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, new RegExp(`Unable to find image '${env.busyboxImage}(:latest)?' locally`));
+    must(await docker(['volume', 'rm', 'onboarded']), 'docker volume rm');
     // docker-py (docker-compose's library) with the same exports: it insists on cert.pem and key.pem beside ca.pem.
     // Debian's interpreter, without the machine's REQUESTS_CA_BUNDLE (it would replace docker-py's own CA).
     const py = must(

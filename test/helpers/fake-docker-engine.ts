@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { Changes } from './changes.js';
 
 export interface EngineRequest {
   readonly method: string;
@@ -15,6 +16,39 @@ interface FakeContainer {
   readonly id: string;
   readonly name: string;
   readonly labels: Record<string, string>;
+}
+
+/** An image in the engine's store: its id and the names (familiar form, `busybox:latest`, `reg:5000/a@sha256:...`). */
+export interface FakeImage {
+  readonly id: string;
+  readonly repoTags: string[];
+  readonly repoDigests: string[];
+}
+
+/** What the fake registry serves for one `repository:tag` (familiar form): the image, its manifest digest, who may pull. */
+export interface RegistryEntry {
+  readonly id: string;
+  readonly digest: string;
+  /** The registry user allowed to pull it (X-Registry-Auth's username); undefined: anyone. */
+  readonly user?: string;
+}
+
+/** A name in the familiar form the engine shows (`docker.io/library/busybox` -> `busybox`), with `:latest` if untagged. */
+export function familiarImage(ref: string): string {
+  let name = ref.replace(/^docker\.io\//, '').replace(/^index\.docker\.io\//, '');
+  if (/^library\/[^/]+$/.test(name.split(/[:@]/)[0] as string)) name = name.slice('library/'.length);
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  return last.includes(':') || name.includes('@') ? name : `${name}:latest`;
+}
+
+/** An image id of the fake's own (`sha256:` and 64 hex digits made from a short name). */
+export function fakeImageId(seed: string): string {
+  return `sha256:${Buffer.from(seed).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+}
+
+/** A manifest digest of the fake's own. */
+export function fakeDigest(seed: string): string {
+  return `sha256:${Buffer.from(`m-${seed}`).toString('hex').padEnd(64, 'f').slice(0, 64)}`;
 }
 
 /**
@@ -34,17 +68,42 @@ export class FakeDockerEngine {
   info: Record<string, unknown> = { ServerVersion: '20.10.24', BridgeNfIptables: true };
   /** Networks (by name) made with IPv6. */
   readonly ipv6Networks = new Set<string>();
+  /** When set, volume creates fail with this engine message (HTTP 500). */
+  failVolumeCreate: string | undefined;
   /** Networks by name (ids are `net-<name>`), with their labels. */
   readonly networks = new Map<string, Record<string, string>>();
   /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
-  /** How long a create takes before the engine answers it. */
-  createDelayMs = 0;
+  /** The image store: `busybox` (also tagged `b`) unless a test changes it. */
+  readonly images: FakeImage[] = [{ id: fakeImageId('busybox'), repoTags: ['busybox:latest', 'b:latest'], repoDigests: [] }];
+  /** What pulls can fetch, by `repository:tag` in familiar form. */
+  readonly registry = new Map<string, RegistryEntry>();
+  /** When set, a pull writes this engine error line after its first progress line (status 200 by then), and stops. */
+  pullErrorLine: string | undefined;
+  /** While set, a pull writes its first line and then waits for this before going on. */
+  pullGate: Promise<void> | undefined;
+  /** Called when a pull's first line is written (the client has the response head). */
+  onPullStarted: (() => void) | undefined;
+  /** Called when a pull's connection closes before the engine finished it (the gateway tore it down). */
+  onPullTornDown: (() => void) | undefined;
+  /** Containers made by creates: id -> the image id they were made from. */
+  readonly created = new Map<string, string>();
+  /** Called as a container create arrives, before its image is looked up (a test moves a tag here). */
+  onCreate: (() => void) | undefined;
+  /** Requests (by path, API version stripped) the engine holds, unanswered, until `release()`. */
+  hold: (path: string) => boolean = () => false;
+  private readonly holding: Array<{ readonly path: string; readonly answer: () => void }> = [];
+  /** Tells of every request, create, close and cut-off body, for tests to wait on. */
+  readonly changes = new Changes();
   /** Requests (by path, API version stripped) the engine accepts and never answers; their close times are recorded. */
   neverAnswer: (path: string) => boolean = () => false;
   readonly unansweredClosedAt = new Map<string, number>();
   /** Requests whose connection closed before their body had fully arrived (the sender gave up mid-upload). */
   bodiesCutOff = 0;
+  /** Body bytes received, all requests together. */
+  bodyBytes = 0;
+  /** The paths (API version stripped) of the requests whose head has arrived, in order. */
+  readonly arrived: string[] = [];
   /** While set, a hijack whose body has arrived waits for this before it is answered 101. */
   upgradeGate: Promise<void> | undefined;
   /** Called as each ordinary request's head arrives, with its path (API version stripped). */
@@ -55,6 +114,20 @@ export class FakeDockerEngine {
 
   constructor() {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** How many requests for `path` are held. */
+  held(path: string): number {
+    return this.holding.filter((h) => h.path === path).length;
+  }
+
+  /** Answers the requests held so far (those for `path` only, when given). */
+  release(path?: string): void {
+    for (const h of [...this.holding]) {
+      if (path !== undefined && h.path !== path) continue;
+      this.holding.splice(this.holding.indexOf(h), 1);
+      h.answer();
+    }
   }
 
   async start(): Promise<this> {
@@ -79,23 +152,70 @@ export class FakeDockerEngine {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.onRequestArrived?.((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.arrived.push((req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '');
+    this.changes.notify();
     req.on('close', () => {
       if (!req.complete) this.bodiesCutOff += 1;
+      this.changes.notify();
     });
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('data', (d: Buffer) => {
+      body += d.toString('utf8');
+      this.bodyBytes += d.length;
+      this.changes.notify();
+    });
     req.on('end', () => {
       this.requests.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body });
       const p = (req.url ?? '').split('?')[0]?.replace(/^\/v1\.\d+/, '') ?? '';
+      if (this.hold(p)) this.holding.push({ path: p, answer: () => this.answer(req, res, p, body) });
+      else this.answer(req, res, p, body);
+      this.changes.notify();
+    });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, p: string, body: string): void {
+    {
       let m: RegExpExecArray | null;
       if (this.neverAnswer(p)) {
-        res.on('close', () => this.unansweredClosedAt.set(req.url ?? '', Date.now()));
+        res.on('close', () => {
+          this.unansweredClosedAt.set(req.url ?? '', Date.now());
+          this.changes.notify();
+        });
         return;
       }
       if (p === '/_ping') {
         res.writeHead(200, { 'api-version': '1.41', 'content-type': 'text/plain' });
         res.end(req.method === 'HEAD' ? undefined : 'OK');
         return;
+      }
+      if ((m = /^\/images\/(.+)\/json$/.exec(p)) && req.method === 'GET') {
+        const ref = m[1]!.split('/').map(decodeURIComponent).join('/');
+        if (ref !== ref.toLowerCase() && !ref.startsWith('sha256:')) return this.send(res, 400, { message: `no such image: ${ref}: invalid reference format: repository name must be lowercase` });
+        const image = this.findImage(ref);
+        if (!image) return this.send(res, 404, { message: `no such image: ${ref}: No such image: ${familiarImage(ref)}` });
+        return this.send(res, 200, { Id: image.id, RepoTags: image.repoTags, RepoDigests: image.repoDigests, Config: { Cmd: ['sh'] } });
+      }
+      if (p === '/images/json') {
+        return this.send(res, 200, this.images.map((i) => ({ Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, Size: 1, Containers: -1 })));
+      }
+      if (p === '/images/create' && req.method === 'POST') return this.pull(req, res);
+      if (p === '/volumes' && req.method === 'GET') {
+        const q = new URL(`http://x${req.url ?? ''}`).searchParams.get('filters');
+        // Both of the engine's shapes: {"label": ["k=v"]} and {"label": {"k=v": true}}.
+        const label = q === null ? [] : ((JSON.parse(q) as { label?: string[] | Record<string, boolean> }).label ?? []);
+        const wanted = Array.isArray(label) ? label : Object.keys(label);
+        const matches = (labels: Record<string, string>): boolean =>
+          wanted.every((kv) => (kv.includes('=') ? labels[kv.slice(0, kv.indexOf('='))] === kv.slice(kv.indexOf('=') + 1) : kv in labels));
+        const listed = [...this.volumes].filter(([, labels]) => matches(labels));
+        return this.send(res, 200, { Volumes: listed.map(([name, labels]) => ({ Name: name, Labels: labels, Driver: 'local' })), Warnings: null });
+      }
+      if ((m = /^\/containers\/([^/]+)$/.exec(p)) && req.method === 'DELETE' && this.created.has(m[1] as string)) {
+        this.created.delete(m[1] as string);
+        res.writeHead(204).end();
+        return;
+      }
+      if ((m = /^\/containers\/([^/]+)\/json$/.exec(p)) && this.created.has(m[1] as string)) {
+        return this.send(res, 200, { Id: m[1], Name: `/${m[1]}`, Image: this.created.get(m[1] as string), Config: { Labels: {} } });
       }
       if ((m = /^\/containers\/([^/]+)\/json$/.exec(p))) {
         const c = this.find(decodeURIComponent(m[1] as string));
@@ -120,6 +240,7 @@ export class FakeDockerEngine {
         res.end();
         return;
       }
+      if (p === '/volumes/create' && this.failVolumeCreate !== undefined) return this.send(res, 500, { message: this.failVolumeCreate });
       if (p === '/volumes/create') {
         const spec = JSON.parse(body || '{}') as { Name?: string; Labels?: Record<string, string> };
         const name = spec.Name ?? `anon${this.volumes.size}`;
@@ -151,17 +272,92 @@ export class FakeDockerEngine {
       if (p === '/info') return this.send(res, 200, this.info);
       if (p === '/containers/json') return this.send(res, 200, Array.from({ length: this.listed }, (_, i) => ({ Id: `c${i}` })));
       if (p === '/containers/create') {
-        // As a real engine: the new container is listed from then on (after createDelayMs, to let racing creates overlap).
-        const created = (): void => {
-          this.listed += 1;
-          this.send(res, 201, { Id: 'new-id', Warnings: [] });
-        };
-        if (this.createDelayMs > 0) setTimeout(created, this.createDelayMs);
-        else created();
-        return;
+        this.onCreate?.();
+        const spec = JSON.parse(body || '{}') as { Image?: string };
+        const image = spec.Image === undefined || spec.Image === '' ? undefined : this.findImage(spec.Image);
+        if (spec.Image !== undefined && spec.Image !== '' && image === undefined) return this.send(res, 404, { message: `No such image: ${familiarImage(spec.Image)}` });
+        // As a real engine: the new container is listed from then on (once answered, when creates are held).
+        this.listed += 1;
+        const id = `new-id-${this.created.size}-${this.listed}`;
+        this.created.set(id, image?.id ?? '');
+        return this.send(res, 201, { Id: id, Warnings: [] });
       }
       return this.send(res, 200, { ok: true });
+    }
+  }
+
+  /** An image by id, id prefix, name (`busybox`, `busybox:latest`, `docker.io/library/busybox`) or `name@digest`. */
+  findImage(ref: string): FakeImage | undefined {
+    const id = /^[0-9a-f]{64}$/.test(ref) ? `sha256:${ref}` : ref;
+    const byId = this.images.find((i) => i.id === id || (ref.length >= 4 && /^[0-9a-f]+$/.test(ref) && i.id.startsWith(`sha256:${ref}`)));
+    if (byId) return byId;
+    const name = familiarImage(ref);
+    return this.images.find((i) => (name.includes('@') ? i.repoDigests : i.repoTags).includes(name));
+  }
+
+  /** Puts `name` (familiar `repo:tag` or `repo@digest`) on the image `id`, taking it off any other, as a pull does. */
+  tagImage(id: string, name: string): void {
+    const digest = name.includes('@');
+    for (const i of this.images) {
+      const names = digest ? i.repoDigests : i.repoTags;
+      if (names.includes(name) && i.id !== id) names.splice(names.indexOf(name), 1);
+    }
+    let image = this.images.find((i) => i.id === id);
+    if (!image) {
+      image = { id, repoTags: [], repoDigests: [] };
+      this.images.push(image);
+    }
+    const names = digest ? image.repoDigests : image.repoTags;
+    if (!names.includes(name)) names.push(name);
+  }
+
+  /**
+   * POST /images/create?fromImage=&tag= as Docker 20.10 answers it: errors before any progress are HTTP errors, later
+   * ones are `{"error": ...}` lines; a pull by digest of an image the engine has is answered from its store without
+   * asking the registry (and without credentials); a pull by tag always asks.
+   */
+  private pull(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const q = new URL(`http://x${req.url ?? ''}`).searchParams;
+    const from = q.get('fromImage') ?? '';
+    const tag = q.get('tag') ?? '';
+    if (from !== from.toLowerCase()) return this.send(res, 400, { message: 'invalid reference format: repository name must be lowercase' });
+    const full = familiarImage(from).split('@')[0] as string;
+    const repo = full.slice(0, full.lastIndexOf(':'));
+    const byDigest = tag.startsWith('sha256:') || from.includes('@');
+    const digest = byDigest ? (tag.startsWith('sha256:') ? tag : from.slice(from.indexOf('@') + 1)) : undefined;
+    const name = digest !== undefined ? `${repo}@${digest}` : `${repo}:${tag || 'latest'}`;
+    const auth = req.headers['x-registry-auth'];
+    const user = typeof auth === 'string' ? (JSON.parse(Buffer.from(auth, 'base64url').toString('utf8') || '{}') as { username?: string }).username : undefined;
+    const present = digest !== undefined ? this.findImage(name) : undefined;
+    const entry = present !== undefined ? undefined : digest !== undefined ? [...this.registry.entries()].find(([k, e]) => k.startsWith(`${repo}:`) && e.digest === digest)?.[1] : this.registry.get(name);
+    if (present === undefined) {
+      if (entry === undefined) return this.send(res, 404, { message: `manifest for ${name} not found: manifest unknown: manifest unknown` });
+      if (entry.user !== undefined && user !== entry.user) return this.send(res, 500, { message: `Head "https://registry/v2/${repo}/manifests/${tag}": no basic auth credentials` });
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'api-version': '1.41' });
+    res.on('close', () => {
+      if (!res.writableFinished) this.onPullTornDown?.();
     });
+    const line = (o: unknown): boolean => res.write(`${JSON.stringify(o)}\r\n`);
+    line({ status: `Pulling from ${repo}`, id: digest ?? (tag || 'latest') });
+    this.onPullStarted?.();
+    const finish = (): void => {
+      if (this.pullErrorLine !== undefined) {
+        line({ errorDetail: { message: this.pullErrorLine }, error: this.pullErrorLine });
+        res.end();
+        return;
+      }
+      const id = present?.id ?? (entry as RegistryEntry).id;
+      const manifest = digest ?? (entry as RegistryEntry).digest;
+      if (present === undefined) line({ status: 'Pull complete', progressDetail: {}, id: id.slice(7, 19) });
+      line({ status: `Digest: ${manifest}` });
+      this.tagImage(id, `${repo}@${manifest}`);
+      if (digest === undefined) this.tagImage(id, name);
+      line({ status: `Status: ${present ? 'Image is up to date' : 'Downloaded newer image'} for ${name}` });
+      res.end();
+    };
+    if (this.pullGate !== undefined) void this.pullGate.then(finish);
+    else finish();
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { KeystoneDouble } from './keystone-double.js';
 import { LineCollector, MemoryAudit } from './memory-audit.js';
@@ -45,7 +45,12 @@ export interface TestGatewayOptions {
   readonly keystoneTimeoutSeconds?: number;
   /** Log at info into `logs` instead of dropping everything. */
   readonly captureLogs?: boolean;
+  /** Clocks and timeouts the test moves or shortens (GatewayOptions). */
+  readonly timing?: Timing;
 }
+
+/** The parts of GatewayOptions with which tests move time by hand. */
+export type Timing = Pick<GatewayOptions, 'now' | 'delay' | 'tlsHandshakeTimeoutMs'>;
 
 /** A throwaway self-signed certificate for 127.0.0.1, made with openssl. */
 export function selfSignedCert(dir: string): { cert: string; key: string } {
@@ -109,7 +114,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const audit = new MemoryAudit();
   const logs = new LineCollector();
   const logger = options.captureLogs ? createLogger('debug', logs) : silentLogger();
-  const gateway = await createGateway(config, { version: 'test', logger, audit });
+  const gateway = await createGateway(config, { version: 'test', logger, audit, ...options.timing });
   const address: AddressInfo = await gateway.listen();
   return {
     gateway,
@@ -126,7 +131,12 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
 }
 
 /** The real gateway, in-process, serving only /docker against an engine socket (a fake one in tests). */
-export async function startDockerTestGateway(keystoneUrl: string, socketPath: string, dockerYaml = ''): Promise<{ base: string; port: number; stop(): Promise<void> }> {
+export async function startDockerTestGateway(
+  keystoneUrl: string,
+  socketPath: string,
+  dockerYaml = '',
+  timing: Timing = {},
+): Promise<{ base: string; port: number; gateway: Gateway; stop(): Promise<void> }> {
   const config = parseConfig(
     [
       'listen: {host: 127.0.0.1, port: 0}',
@@ -138,9 +148,9 @@ export async function startDockerTestGateway(keystoneUrl: string, socketPath: st
     ].join('\n'),
     {},
   );
-  const gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+  const gateway = await createGateway(config, { version: 'test', logger: silentLogger(), audit: new MemoryAudit(), ...timing });
   const port = ((await gateway.listen()) as AddressInfo).port;
-  return { base: `http://127.0.0.1:${port}/docker/v1.41`, port, stop: () => gateway.shutdown() };
+  return { base: `http://127.0.0.1:${port}/docker/v1.41`, port, gateway, stop: () => gateway.shutdown() };
 }
 
 /** A gateway with its two doubles (Keystone and a recording apiserver), started together and stopped together. */
@@ -165,4 +175,30 @@ export async function startGatewayWithDoubles(options: Omit<TestGatewayOptions, 
       await keystone.stop();
     },
   };
+}
+
+/** What `gatewayForSuite` starts: read its fields inside the tests (they are set in the suite's `before`). */
+export interface SuiteWorld {
+  readonly keystone: KeystoneDouble;
+  readonly upstream: RecordingUpstream;
+  readonly gw: TestGateway;
+}
+
+/**
+ * A Keystone double knowing alice, a recording apiserver and a test gateway in front of them, started before the
+ * calling suite's tests and stopped after them.
+ */
+export function gatewayForSuite(options: Omit<TestGatewayOptions, 'keystoneUrl' | 'upstreamUrl'> = {}): SuiteWorld {
+  const world = {} as { keystone: KeystoneDouble; upstream: RecordingUpstream; gw: TestGateway };
+  before(async () => {
+    world.keystone = await KeystoneDouble.withAlice();
+    world.upstream = await new RecordingUpstream().start();
+    world.gw = await startTestGateway({ keystoneUrl: world.keystone.url, upstreamUrl: world.upstream.url, ...options });
+  });
+  after(async () => {
+    await world.gw.stop();
+    await world.upstream.stop();
+    await world.keystone.stop();
+  });
+  return world;
 }

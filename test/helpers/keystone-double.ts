@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Changes } from './changes.js';
 
 export interface TokenSpec {
   readonly user?: string;
@@ -82,12 +83,22 @@ export class KeystoneDouble {
   }
   issueCalls = 0;
   validateCalls = 0;
+  /** Requests whose body has arrived, answered or not yet; `changes` tells of each. */
+  received = 0;
+  readonly changes = new Changes();
+  private readonly held: Array<() => void> = [];
+
+  /** Answers the requests held while delayMs was Infinity. */
+  answerHeld(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
   /** The `auth` part of every POST /v3/auth/tokens body, in order (methods and scope, to check what was asked). */
   readonly issueRequests: Array<{ identity?: { methods?: string[] }; scope?: unknown }> = [];
   /** When true, every validation answers 401 as if no service token were good, even a freshly issued one. */
   rejectAllServiceTokens = false;
   /** When true, every login (POST /v3/auth/tokens) answers 401, as for the gateway's wrong password. */
   refuseLogins = false;
+  /** How long each answer waits; Infinity: held until answerHeld() (a silent Keystone). */
   delayMs = 0;
   /** When set, every answer is this HTTP status. */
   failWith: number | undefined;
@@ -106,6 +117,11 @@ export class KeystoneDouble {
   readonly regions = new Set(['RegionOne']);
   /** Every call of the identity API beyond /auth/tokens: method and path with query. */
   readonly identityCalls: Array<{ method: string; path: string }> = [];
+  /** When set, merged into the token of every login of a known user or credential (a token unlike what was asked). */
+  loginOverride: Partial<TokenSpec> | undefined;
+  /** DELETE /v3/auth/tokens calls, and the tokens they revoked. */
+  revokeCalls = 0;
+  readonly revoked: string[] = [];
   /** As a Keystone before Train: application credentials with access_rules are refused (400). */
   noAccessRules = false;
   /** Project id -> its tags (GET /v3/projects/{id}); a project not listed has none. */
@@ -168,8 +184,9 @@ export class KeystoneDouble {
   }
 
   /**
-   * Keystone revokes as `openstack token revoke`, a user disabled or a role unassigned do: an event is recorded, and the
-   * tokens it matches (by the fields given, here user, project, audit id or role) are no longer valid.
+   * Keystone revokes as `openstack token revoke` or a user disabled do: an event is recorded, and the tokens it matches
+   * (by the fields given, here user, project, audit id or role) are no longer valid. (A role removed from a user records
+   * no event in Keystone: re-register the token with fewer roles, or revoke() it, for that.)
    */
   revokeByEvent(event: RevocationEventSpec, at = new Date()): void {
     const stamp = at.toISOString();
@@ -201,6 +218,12 @@ export class KeystoneDouble {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        this.received += 1;
+        this.changes.notify();
+        if (this.delayMs === Infinity) {
+          this.held.push(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')));
+          return;
+        }
         setTimeout(() => this.answer(req, res, Buffer.concat(chunks).toString('utf8')), this.delayMs);
       });
     });
@@ -247,7 +270,7 @@ export class KeystoneDouble {
       if (known !== undefined) {
         this.serial += 1;
         const token = `user-token-${this.serial}`;
-        this.register(token, known);
+        this.register(token, { ...known, ...this.loginOverride });
         return this.json(res, 201, { token: this.tokenBody(token, this.tokens.get(token) ?? known) }, { 'x-subject-token': token });
       }
       this.serial += 1;
@@ -291,6 +314,19 @@ export class KeystoneDouble {
       if (spec.accessRules !== undefined && !(accessRulesVersion >= 1)) return this.json(res, 404, { error: { code: 404, message: 'Could not find token' } });
       if ((spec.expiresAt ?? new Date(Date.now() + 3600_000)).getTime() <= Date.now()) return this.json(res, 404, { error: { code: 404 } });
       return this.json(res, 200, { token: this.tokenBody(subject as string, spec) });
+    }
+    if (req.method === 'DELETE') {
+      // As Keystone: a user may revoke their own token (X-Auth-Token and X-Subject-Token the same).
+      this.revokeCalls += 1;
+      const own = req.headers['x-auth-token'];
+      const subject = req.headers['x-subject-token'];
+      if (typeof own !== 'string' || !this.tokens.has(own)) return this.json(res, 401, { error: { code: 401 } });
+      if (typeof subject !== 'string' || !this.tokens.has(subject)) return this.json(res, 404, { error: { code: 404 } });
+      this.tokens.delete(subject);
+      this.revoked.push(subject);
+      res.writeHead(204);
+      res.end();
+      return;
     }
     return this.json(res, 405, { error: { code: 405 } });
   }

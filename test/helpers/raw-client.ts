@@ -1,7 +1,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
-/** A raw HTTP/1.1 connection, for upgrades and requests no ordinary client would send. */
+/**
+ * A raw HTTP/1.1 connection, for upgrades and requests no ordinary client would send. Its waits have no deadline of
+ * their own: what never arrives is mocha's timeout.
+ */
 export class RawConnection {
   private buffer = Buffer.alloc(0);
   private ended = false;
@@ -51,30 +54,18 @@ export class RawConnection {
     return this.ended;
   }
 
-  /** Waits until the received text satisfies the predicate (or the connection ends). */
-  async until(predicate: (text: string) => boolean, timeoutMs = 3000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
+  /** Waits until the received text satisfies the predicate; fails if the connection ends first. */
+  async until(predicate: (text: string) => boolean): Promise<string> {
     while (!predicate(this.text())) {
       if (this.ended) throw new Error(`connection ended; received: ${JSON.stringify(this.text())}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; received: ${JSON.stringify(this.text())}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     return this.text();
   }
 
-  async untilEnded(timeoutMs = 3000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.ended) {
-      if (Date.now() > deadline) throw new Error(`connection did not end; received: ${JSON.stringify(this.text())}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  /** Waits until the other side ends or closes the connection; returns everything received. */
+  async untilEnded(): Promise<string> {
+    while (!this.ended) await new Promise<void>((resolve) => this.waiters.push(resolve));
     return this.text();
   }
 

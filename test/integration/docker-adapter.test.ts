@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnostics_channel from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
@@ -6,6 +7,7 @@ import { OWNER_LABEL } from '../../src/docker/ownership.js';
 import { DEFAULT_NETWORK_LABEL } from '../../src/docker/project-network.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { ManualClock } from '../helpers/changes.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { MemoryAudit } from '../helpers/memory-audit.js';
@@ -48,7 +50,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m, maxContainersPerProject: 3}}`,
+        `docker: {host: "unix://${engine.socketPath}", limits: {defaultMemory: 64m, maxMemory: 128m, maxContainersPerProject: 3}, sharedImages: [busybox]}`,
         'log: {level: silent}',
       ].join('\n'),
       {},
@@ -136,7 +138,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it('forwards the checked, normalized create body with the owner label and default memory', async () => {
     const res = await call(port, 'POST', '/docker/v1.41/containers/create?name=x', alice, '{"Image":"busybox","Labels":{"app":"web"},"HostConfig":{}}');
     assert.equal(res.status, 201);
-    const sent = JSON.parse((engine.requests.at(-1) as { body: string }).body);
+    const sent = JSON.parse((engine.requests.findLast((r) => r.url.startsWith('/v1.41/containers/create')) as { body: string }).body);
     assert.deepEqual(sent.Labels, { app: 'web', [OWNER_LABEL]: 'p-alpha' });
     assert.equal(sent.HostConfig.Memory, 64 * 2 ** 20);
     assert.equal((await call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b","HostConfig":{"Memory":1073741824}}')).status, 400);
@@ -155,17 +157,48 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
+  /**
+   * Resolves, with their responses, once the gateway has read the whole body of `count` more requests to `path`: a
+   * container create goes from there to the quota's turn without waiting on anything else.
+   */
+  const bodiesRead = (path: string, count: number, server: Gateway['server'] = gateway.server): Promise<http.ServerResponse[]> =>
+    new Promise((resolve) => {
+      const read: http.ServerResponse[] = [];
+      const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+        if (req.url !== path) return;
+        req.once('end', () => {
+          read.push(res);
+          if (read.length < count) return;
+          server.off('request', onRequest);
+          // One turn of the loop: the work that follows the body's end (checks, then the quota's turn) has run.
+          setImmediate(() => resolve(read));
+        });
+      };
+      server.on('request', onRequest);
+    });
+
+  const creates = (): number => engine.requests.filter((r) => r.url.startsWith('/containers/create')).length;
+  // Without a network of its own to look up, a create goes from its body's end to the quota's turn at once.
+  const noNetwork = '{"Image":"b","HostConfig":{"NetworkMode":"none"}}';
+
   it('parallel creates cannot overshoot maxContainersPerProject: ten at once with room for three make three', async () => {
     engine.listed = 0;
-    engine.createDelayMs = 50;
+    // The first create stays at the engine until all ten have been read: every other one would count while it is there.
+    engine.hold = (path) => path === '/containers/create';
     try {
-      const answers = await Promise.all(Array.from({ length: 10 }, () => call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}')));
-      const statuses = answers.map((a) => a.status).sort();
+      const read = bodiesRead('/docker/containers/create', 10);
+      const answers = Promise.all(Array.from({ length: 10 }, () => call(port, 'POST', '/docker/containers/create', alice, noNetwork)));
+      await read;
+      await engine.changes.until(() => engine.held('/containers/create') > 0);
+      engine.hold = () => false;
+      engine.release();
+      const statuses = (await answers).map((a) => a.status).sort();
       assert.deepEqual(statuses, [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
       assert.equal(engine.listed, 3);
     } finally {
       engine.listed = 0;
-      engine.createDelayMs = 0;
+      engine.hold = () => false;
+      engine.release();
     }
   });
 
@@ -176,25 +209,30 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}}`,
+        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}, sharedImages: [busybox]}`,
         'log: {level: silent}',
       ].join('\n'),
       {},
     ), { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
     const secondPort = ((await second.listen()) as AddressInfo).port;
     engine.listed = 0;
-    engine.createDelayMs = 30;
+    // The first create stays at the engine until both replicas have read all ten: every other one would count meanwhile.
+    engine.hold = (path) => path === '/containers/create';
     try {
-      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 === 0 ? port : secondPort, 'POST', '/docker/containers/create', alice, '{"Image":"b"}')));
-      assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
+      const read = Promise.all([bodiesRead('/docker/containers/create', 5), bodiesRead('/docker/containers/create', 5, second.server)]);
+      const answers = Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 === 0 ? port : secondPort, 'POST', '/docker/containers/create', alice, noNetwork)));
+      await read;
+      await engine.changes.until(() => engine.held('/containers/create') > 0);
+      engine.hold = () => false;
+      engine.release();
+      assert.deepEqual((await answers).map((a) => a.status).sort(), [201, 201, 201, 403, 403, 403, 403, 403, 403, 403]);
       assert.equal(engine.listed, 3);
-      // Each lease is given back once its create's response has closed: a few turns of the loop after the answers.
-      const leased = (): boolean => [...engine.volumes.keys()].some((v) => v.startsWith('zun-gateway-lease-'));
-      for (let turn = 0; turn < 10_000 && leased(); turn += 1) await new Promise((r) => setImmediate(r));
-      assert.ok(!leased(), 'a lease was left behind');
+      // Each lease is given back once its create's response has closed (the engine is asked, then the volume removed).
+      await engine.changes.until(() => ![...engine.volumes.keys()].some((v) => v.startsWith('zun-gateway-lease-')));
     } finally {
       engine.listed = 0;
-      engine.createDelayMs = 0;
+      engine.hold = () => false;
+      engine.release();
       await second.shutdown();
     }
   });
@@ -211,25 +249,77 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(engine.volumes.has('zun-gateway-lease-p-beta'), false);
   });
 
-  it('a create whose client leaves while it waits its turn does not hold up the next ones', async () => {
+  /** A create sent on its own connection, whose client can leave: the gateway's response to it is returned too. */
+  const leavingCreate = async (body: string, who = alice): Promise<{ client: http.ClientRequest; res: http.ServerResponse }> => {
+    const read = bodiesRead('/docker/containers/create', 1);
+    const client = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/docker/containers/create', headers: { ...who, 'content-type': 'application/json' } });
+    client.on('error', () => undefined);
+    client.end(body);
+    const [res] = await read;
+    return { client, res: res as http.ServerResponse };
+  };
+  const leaves = async ({ client, res }: { client: http.ClientRequest; res: http.ServerResponse }): Promise<void> => {
+    client.destroy();
+    // The gateway has seen the client go (the quota listens for this 'close' too).
+    await new Promise((resolve) => (res.closed ? resolve(undefined) : res.once('close', resolve)));
+  };
+
+  it('a create whose client leaves while it waits its turn does not hold up the next ones, and is not made', async () => {
     engine.listed = 0;
-    engine.createDelayMs = 300;
+    engine.hold = (path) => path === '/containers/create';
     try {
-      const first = call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}');
-      await new Promise((r) => setTimeout(r, 50));
+      const first = call(port, 'POST', '/docker/containers/create', alice, noNetwork);
+      await engine.changes.until(() => engine.held('/containers/create') === 1);
       // The second waits behind the first, and its client gives up.
-      const waiting = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/docker/containers/create', headers: { ...alice, 'content-type': 'application/json' } });
-      waiting.on('error', () => undefined);
-      waiting.end('{"Image":"b"}');
-      await new Promise((r) => setTimeout(r, 50));
-      waiting.destroy();
+      await leaves(await leavingCreate(noNetwork));
+      engine.hold = () => false;
+      engine.release();
       assert.equal((await first).status, 201);
-      engine.createDelayMs = 0;
-      const third = await Promise.race([call(port, 'POST', '/docker/containers/create', alice, '{"Image":"b"}'), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
-      assert.equal(third?.status, 201, 'the next create hung behind the one whose client left');
+      const made = creates();
+      assert.equal((await call(port, 'POST', '/docker/containers/create', alice, noNetwork)).status, 201, 'the next create');
+      assert.equal(creates(), made + 1, 'the create whose client left was not made');
     } finally {
       engine.listed = 0;
-      engine.createDelayMs = 0;
+      engine.hold = () => false;
+      engine.release();
+    }
+  });
+
+  it('a create whose client leaves before its turn (its project network being looked up) does not hold up the next ones', async () => {
+    engine.listed = 0;
+    // Bob's project network exists: looking it up is the create's only call before the quota's turn.
+    engine.networks.set('zun-p-beta', { [OWNER_LABEL]: 'p-beta', [DEFAULT_NETWORK_LABEL]: 'true' });
+    const lookupAnswered = new Promise<void>((resolve) => {
+      const channel = diagnostics_channel.channel('undici:request:trailers');
+      const done = (message: unknown): void => {
+        if (!(message as { request: { path: string } }).request.path.startsWith('/networks?')) return;
+        channel.unsubscribe(done);
+        // One turn of the loop: the gateway has read the answer and gone on to ask for the quota's turn.
+        setImmediate(resolve);
+      };
+      channel.subscribe(done);
+    });
+    engine.hold = (path) => path === '/containers/create';
+    try {
+      const first = call(port, 'POST', '/docker/containers/create', bob, noNetwork);
+      await engine.changes.until(() => engine.held('/containers/create') === 1);
+      // The second's network lookup is held at the engine, and its client leaves meanwhile.
+      engine.hold = (path) => path === '/containers/create' || path === '/networks';
+      const second = await leavingCreate('{"Image":"b"}', bob);
+      await engine.changes.until(() => engine.held('/networks') === 1);
+      await leaves(second);
+      engine.release('/networks');
+      // Only now, with the second waiting behind it, does the first create end.
+      await lookupAnswered;
+      engine.hold = () => false;
+      engine.release();
+      assert.equal((await first).status, 201);
+      assert.equal((await call(port, 'POST', '/docker/containers/create', bob, noNetwork)).status, 201, 'the next create');
+    } finally {
+      engine.listed = 0;
+      engine.hold = () => false;
+      engine.release();
+      engine.networks.delete('zun-p-beta');
     }
   });
 
@@ -488,7 +578,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   });
 
   /** A second gateway on the fake engine, authenticating itself with an application credential at `keystoneUrl`. */
-  const appCredentialGateway = async (keystoneUrl: string, keystoneExtra: readonly string[] = []) => {
+  const appCredentialGateway = async (keystoneUrl: string, keystoneExtra: readonly string[] = [], now?: () => number) => {
     const gateway = await createGateway(
       parseConfig(
         [
@@ -502,7 +592,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
         ].join('\n'),
         {},
       ),
-      { version: 'test', logger: silentLogger(), audit: new MemoryAudit() },
+      { version: 'test', logger: silentLogger(), audit: new MemoryAudit(), ...(now !== undefined ? { now } : {}) },
     );
     return { gateway, port: ((await gateway.listen()) as AddressInfo).port };
   };
@@ -524,17 +614,17 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
-  it('an application credential whose exchanged token Keystone revoked is exchanged again, not refused until that token expires', async function () {
-    this.timeout(15_000);
+  it('an application credential whose exchanged token Keystone revoked is exchanged again, not refused until that token expires', async () => {
     // A password change (or a role or group change) revokes every token of the user; application credentials stay good.
     // A gateway whose cache trusts a validated token for 1 s, so the revocation is seen a second later.
-    const { gateway: shortCache, port: shortPort } = await appCredentialGateway(keystone.url, ['  cacheTtlSeconds: 1']);
+    const clock = new ManualClock();
+    const { gateway: shortCache, port: shortPort } = await appCredentialGateway(keystone.url, ['  cacheTtlSeconds: 1'], clock.now);
     try {
       for (let n = 1; n <= 60; n += 1) keystone.register(`service-token-${n}`, { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
       const basic = { authorization: `Basic ${Buffer.from('ac-revoked-id:ac-secret').toString('base64')}` };
       assert.equal((await call(shortPort, 'GET', '/docker/version', basic)).status, 200);
       for (let n = 1; n <= keystone.issued; n += 1) keystone.revoke(`service-token-${n}`);
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.advance(1100);
       const before = keystone.issueCalls;
       const again = await Promise.all([1, 2, 3].map(() => call(shortPort, 'GET', '/docker/version', basic)));
       assert.deepEqual(

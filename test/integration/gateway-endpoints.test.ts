@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import request from 'supertest';
+import { ManualDelays } from '../helpers/changes.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RawConnection, requestHead } from '../helpers/raw-client.js';
 import { RecordingUpstream, headerLines } from '../helpers/recording-upstream.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("the gateway's own endpoints (supertest)", () => {
   let keystone: KeystoneDouble;
@@ -89,16 +88,21 @@ describe("the gateway's own endpoints (supertest)", () => {
     }
   });
 
-  it('GET /readyz answers within its probe timeout even when Keystone hangs: that check says it did not answer', async function () {
-    this.timeout(10_000);
-    // Keystone's own timeout (10 s) is longer than the probe's: the check gives up first.
-    const patient = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, keystoneTimeoutSeconds: 10 });
-    keystone.delayMs = 5000;
+  it('GET /readyz answers within its probe timeout even when Keystone hangs: that check says it did not answer', async () => {
+    // Keystone's own timeout (10 s) is longer than the check's (2 s): the check gives up first. Its 2 s pass by hand.
+    const delays = new ManualDelays();
+    const patient = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, keystoneTimeoutSeconds: 10, timing: { delay: delays.delay } });
+    const before = keystone.received;
+    keystone.delayMs = Infinity;
     try {
-      const started = Date.now();
-      const res = await request(patient.gateway.server).get('/readyz').expect(200);
-      assert.ok(Date.now() - started < 2900, `answered after ${Date.now() - started} ms`);
+      const answer = request(patient.gateway.server).get('/readyz').then((r) => r);
+      // Keystone holds the ping; the apiserver's check has answered (its limit is no longer waited for).
+      await Promise.all([keystone.changes.until(() => keystone.received > before), delays.changes.until(() => delays.waiting(2000) === 1)]);
+      delays.advance(2000);
+      const res = await answer;
+      assert.equal(res.status, 200);
       assert.deepEqual(res.body.checks.keystone, { ok: false, detail: 'no answer within 2 s' });
+      assert.equal(res.body.checks.k8s.ok, true);
     } finally {
       keystone.delayMs = 0;
       await patient.stop();
@@ -230,49 +234,54 @@ describe('graceful shutdown', () => {
         .on('error', reject);
     });
 
-  it('lets an in-flight request finish, refuses new connections, then closes upgraded sessions', async function () {
-    this.timeout(10_000);
-    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5 });
+  it('lets an in-flight request finish, refuses new connections, then closes upgraded sessions', async () => {
+    // The grace period's clock moves only by hand: nothing below can be cut by it.
+    const delays = new ManualDelays();
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5, timing: { delay: delays.delay } });
     let session: RawConnection | undefined;
     try {
       session = await openSession(gw.port);
-      const inflight = get(`${gw.url}/k8s/slow?ms=500`);
-      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url.startsWith('/slow')); i += 1) await sleep(10);
+      const inflight = get(`${gw.url}/k8s/held`);
+      await upstream.arrival((url) => url === '/held');
       const stopping = gw.stop();
-      await sleep(50);
+      // The listener closes as shutdown begins.
       await assert.rejects(RawConnection.open(gw.port), /ECONNREFUSED/);
       // While the in-flight request runs, the upgraded session still carries bytes.
       session.write('still-there');
       await session.until((t) => t.includes('echo:still-there'));
-      assert.deepEqual(await inflight, { status: 200, body: 'slow-done' }, 'the in-flight request completed');
+      upstream.release();
+      assert.deepEqual(await inflight, { status: 200, body: 'held-done' }, 'the in-flight request completed');
       await stopping;
-      await session.untilEnded(2000);
+      await session.untilEnded();
+      assert.equal(delays.waiting(5000), 0, 'the grace period ended with the last request, not by its clock');
     } finally {
       session?.destroy();
     }
   });
 
-  it('ends watches at once (their clients watch again elsewhere) while an ordinary request and an exec session get the grace period', async function () {
-    this.timeout(10_000);
-    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5 });
+  it('ends watches at once (their clients watch again elsewhere) while an ordinary request and an exec session get the grace period', async () => {
+    const delays = new ManualDelays();
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 5, timing: { delay: delays.delay } });
     const watch = await RawConnection.open(gw.port);
     let session: RawConnection | undefined;
     try {
       session = await openSession(gw.port);
+      const watchesBefore = upstream.requests.filter((r) => r.url.startsWith('/watch')).length;
       watch.write(requestHead('GET', '/k8s/watch?watch=true', [['X-Auth-Token', 't']]));
       await watch.until((t) => t.includes('ADDED'));
-      const inflight = get(`${gw.url}/k8s/slow?ms=1500`);
-      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url.startsWith('/slow')); i += 1) await sleep(10);
-      const started = Date.now();
+      const upstreamWatch = upstream.requests.filter((r) => r.url.startsWith('/watch'))[watchesBefore];
+      assert.ok(upstreamWatch !== undefined);
+      const inflight = get(`${gw.url}/k8s/held`);
+      await upstream.arrival((url) => url === '/held');
       const stopping = gw.stop();
-      await watch.untilEnded(1000);
-      assert.ok(Date.now() - started < 1000, `the watch ended ${Date.now() - started} ms after shutdown began`);
+      await watch.untilEnded();
+      assert.equal(delays.waiting(5000), 1, 'the watch ended while the grace period had all of its time left');
       // The apiserver's side of the watch is gone too (invariant 30).
-      for (let i = 0; i < 100 && upstream.requests.find((r) => r.url.startsWith('/watch'))?.closedAt === undefined; i += 1) await sleep(10);
-      assert.notEqual(upstream.requests.find((r) => r.url.startsWith('/watch'))?.closedAt, undefined);
+      await upstream.closed(upstreamWatch);
       session.write('still-there');
       await session.until((t) => t.includes('echo:still-there'));
-      assert.deepEqual(await inflight, { status: 200, body: 'slow-done' });
+      upstream.release();
+      assert.deepEqual(await inflight, { status: 200, body: 'held-done' });
       await stopping;
     } finally {
       watch.destroy();
@@ -303,9 +312,9 @@ describe('graceful shutdown', () => {
     });
   }
 
-  it('closes an upgraded session and a request that never ends once the grace period has passed', async function () {
-    this.timeout(10_000);
-    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 1 });
+  it('closes an upgraded session and a request that never ends once the grace period has passed', async () => {
+    const delays = new ManualDelays();
+    const gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, graceSeconds: 1, timing: { delay: delays.delay } });
     let session: RawConnection | undefined;
     try {
       session = await openSession(gw.port);
@@ -313,15 +322,16 @@ describe('graceful shutdown', () => {
         () => 'answered',
         () => 'cut',
       );
-      for (let i = 0; i < 100 && !upstream.requests.some((r) => r.url === '/hang'); i += 1) await sleep(10);
-      const started = Date.now();
+      await upstream.arrival((url) => url === '/hang');
       const stopping = gw.stop();
-      await sleep(500);
+      await delays.changes.until(() => delays.waiting(1000) === 1);
+      delays.advance(999);
+      session.write('still-there');
+      await session.until((t) => t.includes('echo:still-there'));
       assert.equal(session.isEnded, false, 'the session was closed before the grace period ended');
+      delays.advance(1);
       await stopping;
-      await session.untilEnded(2000);
-      const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 900 && elapsed < 3000, `closed after ${elapsed} ms, grace is 1000 ms`);
+      await session.untilEnded();
       assert.equal(await hanging, 'cut');
     } finally {
       session?.destroy();

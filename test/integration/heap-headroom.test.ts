@@ -3,9 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HEAP_GROWING_PERCENT } from '../../src/gateway/heap-headroom.js';
-import { deadKeystoneConfig, runServe } from '../helpers/serve-process.js';
+import { deadKeystoneConfig, runServe, stopServes } from '../helpers/serve-process.js';
 
-describe('old-generation headroom (V8 heap growing factor) in the serving process', () => {
+describe('old-generation headroom (V8 heap growing factor) in the serving process', function () {
+  // It starts a gateway process (node and the server's modules, with V8's GC trace): seconds on a busy two-core machine.
+  this.timeout(60_000);
+  afterEach(stopServes);
   let dir: string;
   before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-heap-'));

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { http2RequestHeaders } from '../../src/proxy/forward-http2.js';
 import { selfSignedCert, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { Changes } from '../helpers/changes.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface SeenStream {
   readonly path: string;
@@ -19,6 +19,9 @@ interface SeenStream {
   closedAt?: number;
   /** Bytes the upstream could hand to this stream before flow control stopped it. */
   written: number;
+  /** /flood: whether it waits for 'drain' now, and how many drains it had. */
+  blocked?: boolean;
+  drains?: number;
 }
 
 /**
@@ -29,6 +32,8 @@ class Http2Upstream {
   readonly streams: SeenStream[] = [];
   readonly http1Requests: string[] = [];
   readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Tells of every stream arriving, closing, or its flood stopping or going on. */
+  readonly changes = new Changes();
   private readonly server: http2.Http2SecureServer;
   port = 0;
 
@@ -53,18 +58,31 @@ class Http2Upstream {
     this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       const seen: SeenStream = { path: String(headers[':path']), rawHeaders, session: stream.session as http2.ServerHttp2Session, written: 0 };
       this.streams.push(seen);
-      stream.on('close', () => (seen.closedAt = Date.now()));
+      this.changes.notify();
+      stream.on('close', () => {
+        seen.closedAt = Date.now();
+        this.changes.notify();
+      });
       stream.on('error', () => undefined);
       stream.respond({ ':status': 200, 'content-type': 'application/json', connection: undefined });
       if (seen.path.startsWith('/flood')) {
         const chunk = Buffer.alloc(64 * 1024, 'x');
+        seen.drains = 0;
         const pump = (): void => {
+          seen.blocked = false;
           while (!stream.destroyed) {
             const more = stream.write(chunk);
             seen.written += chunk.length;
             if (!more) break;
           }
-          if (!stream.destroyed) stream.once('drain', pump);
+          if (!stream.destroyed) {
+            seen.blocked = true;
+            stream.once('drain', () => {
+              seen.drains = (seen.drains ?? 0) + 1;
+              pump();
+            });
+          }
+          this.changes.notify();
         };
         pump();
         return;
@@ -95,33 +113,28 @@ class Http2Upstream {
   }
 }
 
-/** A GET through the gateway that resolves once `until` is in what arrived; the request stays open. */
-function watch(url: string, until: string): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; text: () => string }> {
+/**
+ * A GET through the gateway that resolves once `until` is in what arrived; the request stays open, and `changes` tells
+ * of what arrives after.
+ */
+function watch(url: string, until: string): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; text: () => string; changes: Changes }> {
+  const changes = new Changes();
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
       let text = '';
-      const onData = (c: Buffer): void => {
+      let told = false;
+      res.on('data', (c: Buffer) => {
         text += c.toString('utf8');
-        if (text.includes(until)) {
-          res.off('data', onData);
-          res.on('data', (more: Buffer) => (text += more.toString('utf8')));
-          resolve({ req, res, text: () => text });
+        changes.notify();
+        if (!told && text.includes(until)) {
+          told = true;
+          resolve({ req, res, text: () => text, changes });
         }
-      };
-      res.on('data', onData);
+      });
       res.on('error', () => undefined);
     });
     req.on('error', reject);
-    setTimeout(() => reject(new Error(`nothing with ${until} arrived within 3 s`)), 3000).unref();
   });
-}
-
-async function until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('watches over shared HTTP/2 connections to an https apiserver', function () {
@@ -184,28 +197,36 @@ describe('watches over shared HTTP/2 connections to an https apiserver', functio
     const w = await watch(`${gw.url}/k8s/watch?watch=1&leave=1`, '"n":1');
     const seen = upstream.streams.find((s) => s.path.includes('leave=1'));
     assert.ok(seen !== undefined);
-    const left = Date.now();
     w.req.destroy();
-    await until(() => seen.closedAt !== undefined, 'the upstream stream to close');
-    assert.ok((seen.closedAt as number) - left < 1000);
+    // Nothing else would end it: the upstream's watch goes on for as long as it is read.
+    await upstream.changes.until(() => seen.closedAt !== undefined);
   });
 
   it('a client that leaves while its token is being checked starts no upstream watch and leaves nothing counted open', async () => {
     keystone.register('slow-token', { user: 'erin', project: { id: 'p-eps', name: 'eps' }, roles: ['member'] });
-    keystone.delayMs = 400;
+    const received = keystone.received;
+    // Keystone holds its answer until the client has gone and the gateway has seen it go.
+    keystone.delayMs = Infinity;
+    const before = upstream.streams.length;
     try {
-      const before = upstream.streams.length;
+      const gatewaySide = new Promise<http.ServerResponse>((resolve) => gw.gateway.server.once('request', (_req, res: http.ServerResponse) => resolve(res)));
       const req = http.get(`${gw.url}/k8s/watch?watch=1&left=early`, { headers: { 'x-auth-token': 'slow-token' } });
       req.on('error', () => undefined);
-      await sleep(100);
+      await keystone.changes.until(() => keystone.received > received);
+      const res = await gatewaySide;
       req.destroy();
-      await sleep(800);
-      assert.equal(upstream.streams.length, before, 'a watch went upstream for a client that was gone');
-      const metrics = await gw.gateway.metrics.registry.metrics();
-      assert.match(metrics, /^zun_gateway_open_watches\{coe="k8s"\} 0$/m);
+      await new Promise((resolve) => (res.closed ? resolve(undefined) : res.once('close', resolve)));
     } finally {
       keystone.delayMs = 0;
+      keystone.answerHeld();
     }
+    // A watch of alice's goes up after it, on the same connection: one sent for erin's would have gone first.
+    const after = await watch(`${gw.url}/k8s/watch?watch=1&after=early`, '"n":0');
+    after.req.destroy();
+    assert.deepEqual(upstream.streams.slice(before).map((s) => s.path), ['/watch?watch=1&after=early'], 'a watch went upstream for a client that was gone');
+    await upstream.changes.until(() => upstream.streams.every((s) => s.closedAt !== undefined));
+    const metrics = await gw.gateway.metrics.registry.metrics();
+    assert.match(metrics, /^zun_gateway_open_watches\{coe="k8s"\} 0$/m);
   });
 
   it('a watcher that stops reading holds back only its own stream, not the others on the connection', async () => {
@@ -219,19 +240,26 @@ describe('watches over shared HTTP/2 connections to an https apiserver', functio
     });
     const flood = upstream.streams.find((s) => s.path.startsWith('/flood'));
     assert.ok(flood !== undefined);
-    await until(() => flood.written > 0, 'the flood to start');
-    await sleep(300);
-    const stalledAt = flood.written;
-    await sleep(300);
-    assert.equal(flood.written, stalledAt, 'flow control stopped the upstream for the slow stream');
-    assert.ok(stalledAt < 16 * 1024 * 1024, `the gateway buffers a bounded amount for a slow client (${stalledAt} bytes)`);
     // Meanwhile another watch on the same connection keeps flowing.
-    const other = await watch(`${gw.url}/k8s/watch?watch=1&other=1`, '"n":10');
+    const other = await watch(`${gw.url}/k8s/watch?watch=1&other=1`, '"n":0');
     const otherSeen = upstream.streams.find((s) => s.path.includes('other=1'));
     assert.equal(otherSeen?.session, flood.session, 'both streams share the connection');
+    // Stalled: the flood waits for a drain that does not come while the other watch delivers ten more events. (While
+    // the gateway still takes bytes the flood drains again; without flow control it would never stop.)
+    const bound = 16 * 1024 * 1024;
+    const events = (): number => (other.text().match(/"type":"ADDED"/g) ?? []).length;
+    for (;;) {
+      await upstream.changes.until(() => flood.blocked === true || flood.written >= bound);
+      if (flood.written >= bound) break;
+      const drains = flood.drains;
+      const seen = events();
+      await other.changes.until(() => events() >= seen + 10 || flood.drains !== drains);
+      if (flood.drains === drains) break;
+    }
+    assert.ok(flood.written < bound, `the gateway buffers a bounded amount for a slow client (${flood.written} bytes)`);
     other.req.destroy();
     slow.destroy();
-    await until(() => flood.closedAt !== undefined, 'the slow stream to be cancelled');
+    await upstream.changes.until(() => flood.closedAt !== undefined);
   });
 
   it('relays the end of a watch the upstream ends, whole', async () => {

@@ -20,15 +20,12 @@ function pipelined(port: number, requests: readonly string[]): Promise<string[]>
       }
     });
     socket.on('error', reject);
-    setTimeout(() => {
-      socket.destroy();
-      resolve(statuses());
-    }, 3000).unref();
+    // A connection the gateway closes before every answer came shows which ones did.
+    socket.on('close', () => resolve(statuses()));
   });
 }
 
-describe('requests that follow each other on one connection (keep-alive, pipelining) are each answered', function () {
-  this.timeout(10_000);
+describe('requests that follow each other on one connection (keep-alive, pipelining) are each answered', () => {
   let keystone: KeystoneDouble;
   before(async () => {
     keystone = await KeystoneDouble.withAlice();

@@ -25,7 +25,6 @@ function send(url: string, options: { method?: string; headers?: http.OutgoingHt
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('observability: audit trail, access log and metrics (in-process gateway, recording upstream, Keystone double)', () => {
   let keystone: KeystoneDouble;
@@ -130,7 +129,7 @@ describe('observability: audit trail, access log and metrics (in-process gateway
       assert.equal(r.bytesIn, 'ping-12345'.length);
       assert.equal(r.bytesOut, 'echo:ping-12345'.length + 'bye'.length);
       assert.equal(r.user?.name, 'alice');
-      await sleep(20);
+      // Counted down as the record is written: the record has come, so has the count.
       assert.equal(sample(await scrape(), 'zun_gateway_upgraded_connections', { coe: 'k8s' }), 0);
     });
 
@@ -147,7 +146,7 @@ describe('observability: audit trail, access log and metrics (in-process gateway
     it('a client that leaves before the answer is recorded as 499, not as a success', async () => {
       const c = await RawConnection.open(gw.port);
       c.write(requestHead('GET', '/k8s/hang?left=1', [['X-Auth-Token', 'alice-token']]));
-      for (let i = 0; i < 100 && !upstream.requests.some((x) => x.url === '/hang?left=1'); i += 1) await sleep(10);
+      await upstream.arrival((url) => url === '/hang?left=1');
       c.destroy();
       const r = await gw.audit.waitFor((x) => x.path === '/k8s/hang?left=1');
       assert.equal(r.status, 499);
@@ -181,10 +180,12 @@ describe('observability: audit trail, access log and metrics (in-process gateway
       const denied = sample(before, 'zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '401' });
       const timed = sample(before, 'zun_gateway_request_duration_seconds_count', { coe: 'k8s', method: 'GET' });
       const upstreamTimed = sample(before, 'zun_gateway_upstream_latency_seconds_count', { coe: 'k8s' });
+      const records = gw.audit.records.length;
       await send(`${gw.url}/k8s/api`, { headers: { 'x-auth-token': 'alice-token' } });
       await send(`${gw.url}/k8s/version`, { headers: { 'x-auth-token': 'alice-token' } });
       await send(`${gw.url}/k8s/api`);
-      await sleep(20);
+      // Each exchange is counted as its record is written, at its end (just after the client has its answer).
+      await gw.audit.waitFor(() => gw.audit.records.length >= records + 3);
       const after = await scrape();
       assert.equal(sample(after, 'zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '200' }) - ok, 2);
       assert.equal(sample(after, 'zun_gateway_requests_total', { coe: 'k8s', method: 'GET', code: '401' }) - denied, 1);
@@ -243,8 +244,9 @@ describe('observability: audit trail, access log and metrics (in-process gateway
         });
         req.on('error', () => undefined);
       });
+      const records = gw.audit.records.length;
       await done;
-      await sleep(50);
+      await gw.audit.waitFor((x) => x.path === '/k8s/watch?watch=true' && gw.audit.records.indexOf(x) >= records);
       const after = await scrape();
       assert.equal(sample(after, 'zun_gateway_open_watches', { coe: 'k8s' }), 0);
       assert.equal(sample(after, 'zun_gateway_request_duration_seconds_count', { coe: 'k8s', method: 'GET' }), timed);
@@ -282,13 +284,15 @@ describe('observability: audit trail, access log and metrics (in-process gateway
       await send(`${gw.url}/k8s/api`, { headers: { 'x-auth-token': secrets.header } });
       await send(`${gw.url}/k8s/api`, { headers: { authorization: `Bearer ${secrets.bearer}` } });
       await send(`${gw.url}/k8s/api?access_token=${secrets.query}`, { headers: { 'x-auth-token': secrets.header } });
+      const records = gw.audit.records.length;
       const c = await RawConnection.open(gw.port);
       c.write(requestHead('GET', '/k8s/api/v1/namespaces/x/pods/p/exec', [
         ['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13'],
         ['Sec-WebSocket-Protocol', `v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.${Buffer.from(secrets.subprotocol).toString('base64url')}`],
       ]));
       await c.untilEnded();
-      await sleep(50);
+      // Its record and its log line are written together, at its end.
+      await gw.audit.waitFor((x) => x.path === '/k8s/api/v1/namespaces/x/pods/p/exec' && gw.audit.records.indexOf(x) >= records);
       const everything = `${gw.logs.text}\n${JSON.stringify(gw.audit.records)}`;
       assert.ok(gw.logs.lines.length > 5, 'the gateway did log');
       for (const [how, secret] of Object.entries(secrets)) {

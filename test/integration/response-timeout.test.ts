@@ -1,39 +1,65 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
 import { FakeDockerEngine } from '../helpers/fake-docker-engine.js';
 import { startDockerTestGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
 import { RecordingUpstream } from '../helpers/recording-upstream.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * undici's own clock: the response-head timeout runs on it (a "fast timer", checked every half second of real time).
+ * `tick` moves it on at once; the gateway in this process forwards with the same undici.
+ */
+const undiciClock = createRequire(import.meta.url)('undici/lib/util/timers.js') as { tick(ms: number): void };
+
+/** `ms` pass on undici's clock. The first tick starts the timers made since its last check (it times them from then). */
+function undiciTime(ms: number): void {
+  undiciClock.tick(1);
+  undiciClock.tick(ms);
+}
 
 interface Outcome {
   status: number;
   body: string;
-  ms: number;
 }
 
-/** A request that resolves with its answer, or with status 0 when nothing came within `waitMs` (then it is aborted). */
-function send(url: string, options: { method?: string; headers: http.OutgoingHttpHeaders; body?: string; waitMs: number }): Promise<Outcome> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+/**
+ * A request through the gateway: its answer when it comes; `head` when its head has come, `answered` whether it has.
+ * With `open`, the body is left for the test to write and end.
+ */
+function send(url: string, options: { method?: string; headers: http.OutgoingHttpHeaders; body?: string; open?: boolean }) {
+  let headArrived = false;
+  let req!: http.ClientRequest;
+  let headCame!: () => void;
+  const head = new Promise<void>((resolve) => (headCame = resolve));
+  const answer = new Promise<Outcome>((resolve, reject) => {
+    req = http.request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      headArrived = true;
+      headCame();
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: Date.now() - started }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on('error', (err) => (Date.now() - started >= options.waitMs ? undefined : reject(err)));
-    setTimeout(() => {
-      req.destroy();
-      resolve({ status: 0, body: '', ms: Date.now() - started });
-    }, options.waitMs).unref();
-    req.end(options.body);
+    req.on('error', reject);
+    if (options.open !== true) req.end(options.body);
   });
+  answer.catch(() => undefined);
+  return { answer, req, head, answered: () => headArrived };
 }
 
-describe('response-head timeout for ordinary requests (an upstream that accepts and never answers)', function () {
-  this.timeout(15_000);
+/**
+ * The gateway writes a timeout's answer in the same tick for every request whose limit passed: once one such answer
+ * has arrived and been read, an answer due at the same moment would have too. `still` must be unanswered then.
+ */
+async function unansweredAfter(due: ReturnType<typeof send>, still: ReturnType<typeof send>, what: string): Promise<Outcome> {
+  const r = await due.answer;
+  for (let i = 0; i < 2; i += 1) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(still.answered(), false, what);
+  return r;
+}
+
+describe('response-head timeout for ordinary requests (an upstream that accepts and never answers), on undici\'s clock', () => {
   let keystone: KeystoneDouble;
 
   before(async () => {
@@ -45,10 +71,11 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
     let upstream: RecordingUpstream;
     let gw: TestGateway;
     const alice = { 'x-auth-token': 'alice-token' };
+    const url = (path: string): string => `${gw.url}/k8s${path}`;
 
     before(async () => {
       upstream = await new RecordingUpstream().start();
-      gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  responseHeaderTimeoutSeconds: 0.5' });
+      gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  responseHeaderTimeoutSeconds: 60' });
     });
     after(async () => {
       await gw.stop();
@@ -56,75 +83,82 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
     });
 
     it('answers 504 in the Kubernetes dialect once the limit passes, and closes the upstream request', async () => {
-      const r = await send(`${gw.url}/k8s/hang`, { headers: alice, waitMs: 5000 });
+      const hung = send(url('/hang?case=1'), { headers: alice });
+      const rec = await upstream.arrival((u) => u === '/hang?case=1');
+      undiciTime(60_000);
+      const r = await hung.answer;
       assert.equal(r.status, 504);
-      assert.ok(r.ms >= 450 && r.ms < 3000, `answered after ${r.ms} ms`);
       const status = JSON.parse(r.body) as { kind: string; code: number; message: string };
       assert.equal(status.kind, 'Status');
       assert.equal(status.code, 504);
-      assert.match(status.message, /did not answer within 0\.5 s/);
-      const rec = upstream.requests.find((q) => q.url === '/hang');
-      await sleep(200);
-      assert.ok(rec?.closedEarlyAt !== undefined, 'the upstream request was closed');
+      assert.match(status.message, /did not answer within 60 s/);
+      await upstream.closed(rec);
+      assert.ok(rec.closedEarlyAt !== undefined, 'the upstream request was closed');
     });
 
     it('never cuts a watch short, however long its first byte takes', async () => {
-      const r = await send(`${gw.url}/k8s/hang?watch=1`, { headers: alice, waitMs: 1500 });
-      assert.equal(r.status, 0, `the watch was answered: ${r.status} ${r.body}`);
+      const watch = send(url('/hang?watch=1&case=2'), { headers: alice });
+      const ordinary = send(url('/hang?case=2'), { headers: alice });
+      await upstream.arrival((u) => u === '/hang?watch=1&case=2');
+      await upstream.arrival((u) => u === '/hang?case=2');
+      undiciTime(120_000);
+      assert.equal((await unansweredAfter(ordinary, watch, 'the watch was answered')).status, 504);
+      watch.req.destroy();
     });
 
     it('does not time an upload still under way', async () => {
       // The body arrives slowly (chunked, longer than the limit); the upstream answers once it has all of it.
-      const started = Date.now();
-      const answer = await new Promise<number>((resolve, reject) => {
-        const req = http.request(`${gw.url}/k8s/api/v1/namespaces/x/configmaps`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.write('{"kind":');
-        setTimeout(() => req.write('"ConfigMap",'), 400);
-        setTimeout(() => req.end('"apiVersion":"v1"}'), 900);
-      });
-      assert.equal(answer, 200);
-      assert.ok(Date.now() - started >= 850);
+      const upload = send(url('/api/v1/namespaces/x/configmaps?case=3'), { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, open: true });
+      upload.req.write('{"kind":');
+      await upstream.arrival((u) => u.endsWith('case=3'));
+      undiciTime(120_000);
+      upload.req.write('"ConfigMap",');
+      undiciTime(120_000);
+      upload.req.end('"apiVersion":"v1"}');
+      assert.equal((await upload.answer).status, 200);
     });
 
     it('leaves answering requests alone', async () => {
-      const r = await send(`${gw.url}/k8s/slow?ms=300`, { headers: alice, waitMs: 5000 });
-      assert.equal(r.status, 200);
-      assert.equal(r.body, 'slow-done');
+      const held = send(url('/held?case=4'), { headers: alice });
+      await upstream.arrival((u) => u === '/held?case=4');
+      undiciTime(30_000);
+      upstream.release();
+      assert.deepEqual(await held.answer, { status: 200, body: 'held-done' });
     });
 
     it('stops timing once the head has come: a body that takes longer than the limit is relayed whole', async () => {
-      const r = await send(`${gw.url}/k8s/slow-body?ms=2000`, { headers: alice, waitMs: 5000 });
-      assert.equal(r.status, 200);
-      assert.equal(r.body, 'slow-body-done');
-      assert.ok(r.ms >= 1950, `answered after ${r.ms} ms`);
+      const slow = send(url('/held-body?case=5'), { headers: alice });
+      await upstream.arrival((u) => u === '/held-body?case=5');
+      await slow.head;
+      undiciTime(120_000);
+      upstream.release();
+      assert.deepEqual(await slow.answer, { status: 200, body: 'held-body-done' });
     });
 
     it('times each request from its own start: one sent while another waits gets its full limit', async () => {
-      const first = send(`${gw.url}/k8s/hang`, { headers: alice, waitMs: 5000 });
-      await sleep(300);
-      const second = send(`${gw.url}/k8s/hang`, { headers: alice, waitMs: 5000 });
-      const [a, b] = await Promise.all([first, second]);
-      assert.deepEqual([a.status, b.status], [504, 504]);
-      assert.ok(b.ms >= 450, `the second answered after ${b.ms} ms`);
+      const first = send(url('/hang?case=6a'), { headers: alice });
+      await upstream.arrival((u) => u === '/hang?case=6a');
+      undiciTime(40_000);
+      const second = send(url('/hang?case=6b'), { headers: alice });
+      await upstream.arrival((u) => u === '/hang?case=6b');
+      undiciTime(25_000);
+      assert.equal((await unansweredAfter(first, second, 'the second was timed from the first one\'s start')).status, 504);
+      undiciTime(40_000);
+      assert.equal((await second.answer).status, 504);
     });
   });
 
   describe('/docker', () => {
     let engine: FakeDockerEngine;
     let gateway: Awaited<ReturnType<typeof startDockerTestGateway>>;
-    let base: string;
     const alice = { 'x-auth-token': 'alice-token' };
+    const arrived = (path: string): Promise<void> => engine.changes.until(() => engine.requests.some((r) => r.url === `/v1.41${path}`));
 
     before(async () => {
       engine = await new FakeDockerEngine().start();
       engine.containers.push({ id: 'a1b2c3d4e5f6', name: 'alice-web', labels: { [OWNER_LABEL]: 'p-alpha' } });
       engine.neverAnswer = (path) => /^\/containers\/[^/]+\/(wait|stop|top)$/.test(path);
-      gateway = await startDockerTestGateway(keystone.url, engine.socketPath, 'responseHeaderTimeoutSeconds: 0.5');
-      base = gateway.base;
+      gateway = await startDockerTestGateway(keystone.url, engine.socketPath, 'responseHeaderTimeoutSeconds: 10');
     });
     after(async () => {
       await gateway.stop();
@@ -132,23 +166,35 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
     });
 
     it("answers 504 in Docker's dialect once the limit passes, and closes the engine request", async () => {
-      const r = await send(`${base}/containers/alice-web/top`, { headers: alice, waitMs: 5000 });
+      const top = send(`${gateway.base}/containers/alice-web/top`, { headers: alice });
+      await arrived('/containers/a1b2c3d4e5f6/top');
+      undiciTime(10_000);
+      const r = await top.answer;
       assert.equal(r.status, 504);
-      assert.match((JSON.parse(r.body) as { message: string }).message, /did not answer within 0\.5 s/);
-      await sleep(200);
-      assert.ok(engine.unansweredClosedAt.has('/v1.41/containers/a1b2c3d4e5f6/top'), 'the engine request was closed');
+      assert.match((JSON.parse(r.body) as { message: string }).message, /did not answer within 10 s/);
+      await engine.changes.until(() => engine.unansweredClosedAt.has('/v1.41/containers/a1b2c3d4e5f6/top'));
     });
 
     it('never cuts `docker wait` short (long-lived)', async () => {
-      const r = await send(`${base}/containers/alice-web/wait`, { method: 'POST', headers: alice, waitMs: 1500 });
-      assert.equal(r.status, 0, `wait was answered: ${r.status} ${r.body}`);
+      const wait = send(`${gateway.base}/containers/alice-web/wait?condition=next-exit`, { method: 'POST', headers: alice });
+      const top = send(`${gateway.base}/containers/alice-web/top?ps_args=x`, { headers: alice });
+      await arrived('/containers/a1b2c3d4e5f6/wait?condition=next-exit');
+      await arrived('/containers/a1b2c3d4e5f6/top?ps_args=x');
+      undiciTime(120_000);
+      assert.equal((await unansweredAfter(top, wait, 'wait was answered')).status, 504);
+      wait.req.destroy();
     });
 
-    it('gives `docker stop -t N` its grace period plus a minute', async () => {
-      const r = await send(`${base}/containers/alice-web/stop?t=5`, { method: 'POST', headers: alice, waitMs: 1500 });
-      assert.equal(r.status, 0, `stop was answered: ${r.status} ${r.body}`);
-      const quick = await send(`${base}/containers/alice-web/stop`, { method: 'POST', headers: alice, waitMs: 5000 });
-      assert.equal(quick.status, 504, 'without t, the usual limit applies');
+    it('gives `docker stop -t N` its grace period plus a minute; without t the usual limit applies', async () => {
+      const patient = send(`${gateway.base}/containers/alice-web/stop?t=5`, { method: 'POST', headers: alice });
+      const quick = send(`${gateway.base}/containers/alice-web/stop`, { method: 'POST', headers: alice });
+      await arrived('/containers/a1b2c3d4e5f6/stop?t=5');
+      await arrived('/containers/a1b2c3d4e5f6/stop');
+      undiciTime(30_000);
+      const r = await unansweredAfter(quick, patient, 'stop -t 5 was cut before 65 s');
+      assert.match((JSON.parse(r.body) as { message: string }).message, /did not answer within 10 s/);
+      undiciTime(40_000);
+      assert.match((JSON.parse((await patient.answer).body) as { message: string }).message, /did not answer within 65 s/);
     });
   });
 });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { selfSignedCert } from '../helpers/gateway.js';
 import { KeystoneDouble } from '../helpers/keystone-double.js';
-import { runServe } from '../helpers/serve-process.js';
+import { runServe, stopServes } from '../helpers/serve-process.js';
 
 /** A gateway.yaml in `dir` with the given listener and Keystone URL, and any further lines; returns its path. */
 function writeConfig(dir: string, options: { authUrl: string; listen?: string; keystoneExtra?: string; rest?: string }): string {
@@ -31,6 +31,7 @@ const serveFailing = (config: string) => runServe(config, { GATEWAY_PASSWORD: 'p
 describe('`serve` checks Keystone as it starts', function () {
   // Each case starts gateway processes (node, the server's modules): seconds each on a busy two-core machine.
   this.timeout(60_000);
+  afterEach(stopServes);
   let dir: string;
   let keystone: KeystoneDouble;
   before(async () => {
@@ -68,7 +69,9 @@ describe('`serve` checks Keystone as it starts', function () {
 });
 
 describe('`serve` refuses to start with a setting it cannot use, naming the setting (exit 2, as for a bad config)', function () {
+  // Each case starts gateway processes: seconds each on a busy two-core machine.
   this.timeout(60_000);
+  afterEach(stopServes);
   let dir: string;
   let good: { cert: string; key: string };
   let other: { cert: string; key: string };

@@ -96,6 +96,33 @@ describe('configuration', () => {
     assert.deepEqual(config.k8s?.impersonation, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
     assert.equal(config.k8s?.tenancy?.namespaceTemplate, 'os-{project_name}');
     assert.deepEqual(config.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
+    assert.equal(config.k8s?.tenancy?.alwaysPullImages, true);
+    assert.deepEqual(config.k8s?.tenancy?.sharedImages, []);
+    assert.equal(config.k8s?.tenancy?.subPath, 'auto');
+    assert.deepEqual(config.k8s?.tenancy?.bindingSubjects, []);
+  });
+
+  it('k8s.tenancy: shared images must be references or digests, binding subjects need a kind (and a service account its namespace)', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    const ok = parseConfig(
+      minimal(`k8s: {tenancy: {alwaysPullImages: "\${PULL}", sharedImages: [local/busybox, "sha256:${'0'.repeat(64)}"], subPath: refuse, bindingSubjects: [{kind: Group, name: "keystone:project:abc"}, {kind: ServiceAccount, namespace: monitoring, name: prometheus}]}}`),
+      { ...env, PULL: 'false' },
+    );
+    assert.equal(ok.k8s?.tenancy?.alwaysPullImages, false);
+    assert.deepEqual(ok.k8s?.tenancy?.bindingSubjects, [{ kind: 'Group', name: 'keystone:project:abc' }, { kind: 'ServiceAccount', namespace: 'monitoring', name: 'prometheus' }]);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {sharedImages: [Local/BusyBox]}}'), env), /k8s\.tenancy\.sharedImages\.0: must be an image reference/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {subPath: sometimes}}'), env), /k8s\.tenancy\.subPath/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {bindingSubjects: [{kind: ServiceAccount, name: x}]}}'), env), /k8s\.tenancy\.bindingSubjects\.0\.namespace/);
+    assert.throws(() => parseConfig(minimal('k8s: {tenancy: {bindingSubjects: [{kind: Team, name: x}]}}'), env), /k8s\.tenancy\.bindingSubjects\.0/);
+  });
+
+  it('ui: the page on by default with its sign-in limits; publicUrl must be https', () => {
+    const env = { GATEWAY_PASSWORD: 'p' };
+    assert.deepEqual(parseConfig(minimal(), env).ui, { enabled: true, failedSignIns: { perAddress: 20, perUser: 5, windowSeconds: 900, maxTracked: 10_000 } });
+    assert.equal(parseConfig(minimal('ui: {enabled: false}'), env).ui.enabled, false);
+    assert.equal(parseConfig(minimal('ui: {failedSignIns: {perUser: 3}}'), env).ui.failedSignIns.perAddress, 20);
+    assert.throws(() => parseConfig(minimal('ui: {publicUrl: "http://gw.example:8443"}'), env), /ui\.publicUrl.*https/);
+    assert.throws(() => parseConfig(minimal('ui: {failedSignIns: {perUser: 0}}'), env), /ui\.failedSignIns\.perUser/);
   });
 
   it('accepts application credentials for the service identity', () => {

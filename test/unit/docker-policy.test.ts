@@ -23,6 +23,21 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
     refused(() => checkContainerCreate(parsed), /Privileged \(--privileged; in compose: privileged\)/);
   });
 
+  it("refuses HostConfig settings at the body's top level, which dockerd still merges into HostConfig (262144 CPU shares ran)", () => {
+    for (const [top, name] of [
+      ['"CpuShares":262144', 'CpuShares'],
+      ['"VolumeDriver":"plugin"', 'VolumeDriver'],
+      ['"memory":4294967296', 'memory'],
+      ['"MemorySwap":-1', 'MemorySwap'],
+      ['"Cpuset":"0-63"', 'Cpuset'],
+      ['"Privileged":true', 'Privileged'],
+    ] as const) {
+      refused(() => checkContainerCreate(body(`{"Image":"x",${top},"HostConfig":{}}`)), new RegExp(`^${name} at the top level of a container create is read by the engine as a HostConfig setting.*give it in HostConfig`));
+    }
+    // Zero values (docker-py sends "Runtime": null beside its config) and the same settings inside HostConfig pass.
+    checkContainerCreate(body('{"Image":"x","Runtime":null,"CpuShares":0,"HostConfig":{"CpuShares":512,"CpusetCpus":"0"}}'));
+  });
+
   it('refuses invalid JSON and non-objects', () => {
     refused(() => body('{"a":'), /not valid JSON/);
     refused(() => body('[1]'), /must be a JSON object/);
@@ -384,7 +399,7 @@ describe('Docker adapter: the endpoint allow-list', () => {
     ['POST', 'build', /builds run on the host: build the image elsewhere .*push it to a registry and `docker pull` it here/],
     ['POST', 'session', /host: build the image elsewhere/], ['POST', 'commit', /engine-wide/], ['GET', 'plugins', /host/],
     ['POST', 'swarm/init', /swarm/], ['GET', 'nodes', /swarm/], ['GET', 'services', /swarm/], ['GET', 'secrets', /swarm/], ['GET', 'system/df', /engine-wide/],
-    ['POST', 'auth', /engine-wide/], ['GET', 'distribution/x/json', /engine-wide/], ['POST', 'containers/prune', /prunes/], ['POST', 'images/load', /images are shared/],
+    ['GET', 'auth', /not an endpoint/], ['GET', 'distribution/x/json', /engine-wide/], ['POST', 'containers/prune', /prunes/], ['POST', 'images/load', /images are shared/],
     ['GET', 'images/get', /images are shared/], ['POST', 'images/x/push', /images are shared/], ['POST', 'images/x/tag', /images are shared/],
     ['DELETE', 'images/x', /images are shared/], ['POST', 'volumes/prune', /prunes/], ['POST', 'grpc', /host-level/], ['GET', 'containers/x/attach/ws', /not an endpoint/],
     ['PATCH', 'containers/x', /not an endpoint/], ['POST', 'plugins/pull', /host/],

@@ -14,11 +14,17 @@ import type { Upstream } from '../../src/proxy/upstream.js';
  */
 describe('forwardRequest: back-pressure towards the upstream pool', () => {
   let server: http.Server;
-  let handler: Dispatcher.DispatchHandler | undefined;
+  let dispatched: (h: Dispatcher.DispatchHandler) => void;
+  const handler = new Promise<Dispatcher.DispatchHandler>((resolve) => (dispatched = resolve));
   const calls = { pause: 0, resume: 0 };
+  let resumed: () => void;
+  const firstResume = new Promise<void>((resolve) => (resumed = resolve));
   const controller = {
     pause: () => (calls.pause += 1),
-    resume: () => (calls.resume += 1),
+    resume: () => {
+      calls.resume += 1;
+      resumed();
+    },
     abort: () => undefined,
     paused: false,
     aborted: false,
@@ -31,7 +37,7 @@ describe('forwardRequest: back-pressure towards the upstream pool', () => {
     responseHeaderTimeoutMs: 0,
     pool: {
       dispatch(_options: unknown, h: Dispatcher.DispatchHandler) {
-        handler = h;
+        dispatched(h);
         return true;
       },
     },
@@ -53,9 +59,15 @@ describe('forwardRequest: back-pressure towards the upstream pool', () => {
     const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
     client.write('GET /export HTTP/1.1\r\nHost: gw\r\n\r\n');
     let received = 0;
-    client.on('data', (d: Buffer) => (received += d.length));
-    while (handler === undefined) await new Promise((r) => setTimeout(r, 5));
-    const h = handler as Required<Dispatcher.DispatchHandler>;
+    let allReceived: () => void;
+    const total = (Math.floor((RESPONSE_BUFFER_BYTES - 1) / (22 * 1024)) + 3) * 22 * 1024;
+    const everything = new Promise<void>((resolve) => (allReceived = resolve));
+    // The answer's head and chunked framing come on top of the body's bytes.
+    client.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received >= total) allReceived();
+    });
+    const h = (await handler) as Required<Dispatcher.DispatchHandler>;
     h.onRequestStart(controller, {});
     h.onResponseStart(controller, 200, { 'content-type': 'application/x-tar' }, 'OK');
     const chunk = Buffer.alloc(22 * 1024, 1);
@@ -64,11 +76,11 @@ describe('forwardRequest: back-pressure towards the upstream pool', () => {
     assert.equal(calls.pause, 0, `paused before ${RESPONSE_BUFFER_BYTES} bytes were waiting`);
     for (let i = 0; i < 3; i += 1) h.onResponseData(controller, chunk);
     assert.equal(calls.pause, 1, 'paused once, not per chunk');
-    while (calls.resume === 0) await new Promise((r) => setTimeout(r, 5));
+    // The client reads all the while: once what waited for it is out, the upstream is resumed, once.
+    await firstResume;
     assert.equal(calls.resume, 1);
     h.onResponseEnd(controller, {});
-    const total = (below + 3) * chunk.length;
-    while (received < total) await new Promise((r) => setTimeout(r, 5));
+    await everything;
     client.destroy();
   });
 });

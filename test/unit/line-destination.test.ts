@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { mock } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { batchedLines } from '../../src/observability/line-destination.js';
 
@@ -22,15 +23,22 @@ describe('batched log and audit lines', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('holds a few lines back, then writes them within about a second', async () => {
-    const file = path.join(dir, 'out.log');
-    const out = batchedLines(file);
-    out.write('{"a":1}\n');
-    assert.equal(read(file), '', 'one short line is queued, not written at once');
-    const deadline = Date.now() + 3000;
-    while (read(file) === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(read(file), '{"a":1}\n');
-    out.end();
+  it('holds a few lines back, then writes them a second later', () => {
+    // The flush runs on a setInterval: Node's mock timers move its clock.
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      const file = path.join(dir, 'out.log');
+      const out = batchedLines(file);
+      out.write('{"a":1}\n');
+      assert.equal(read(file), '', 'one short line is queued, not written at once');
+      mock.timers.tick(999);
+      assert.equal(read(file), '', 'still queued before the second is up');
+      mock.timers.tick(1);
+      assert.equal(read(file), '{"a":1}\n');
+      out.end();
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('writes as soon as a batch is full', () => {
@@ -79,16 +87,30 @@ describe('batched log and audit lines', () => {
   });
 
   it('loses nothing to a stdout pipe whose reader is slow (a full pipe stalls the writer, non-blocking stdout included)', async () => {
-    const script = `process.stdout; import(${JSON.stringify(moduleUrl)}).then((m) => { const o = m.batchedLines(1); for (let i = 0; i < 20000; i++) o.write(i + ' ' + 'z'.repeat(100) + '\\n'); o.end(); });`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The child says on stderr when a write first met a full pipe (EAGAIN); only then does this side start reading.
+    const script = [
+      "import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';",
+      'process.stdout;',
+      'const write = fs.writeSync; let told = false;',
+      "fs.writeSync = (...a) => { try { return write(...a); } catch (e) { if (e.code === 'EAGAIN' && !told) { told = true; write(2, 'pipe full\\n'); } throw e; } };",
+      'syncBuiltinESMExports();',
+      `import(${JSON.stringify(moduleUrl)}).then((m) => { const o = m.batchedLines(1); for (let i = 0; i < 20000; i++) o.write(i + ' ' + 'z'.repeat(100) + '\\n'); o.end(); });`,
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     const closed = new Promise((r) => child.on('close', r));
     child.stdout.pause();
-    await new Promise((r) => setTimeout(r, 500));
+    let stderr = '';
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+        if (stderr.includes('pipe full')) resolve();
+      }),
+    );
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stdout.resume();
     const code = await closed;
-    assert.equal(code, 0);
+    assert.equal(code, 0, stderr);
     const got = Buffer.concat(chunks).toString('utf8').split('\n');
     assert.equal(got.length, 20001);
     for (let i = 0; i < 20000; i += 997) assert.equal(got[i], `${i} ${'z'.repeat(100)}`);

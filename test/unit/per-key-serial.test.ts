@@ -14,7 +14,8 @@ describe('PerKeySerial: one holder at a time per key', () => {
     });
     const releaseB = await serial.acquire('b');
     order.push('b');
-    await new Promise((r) => setTimeout(r, 10));
+    // Every promise job that could let the second holder in has run by the next turn of the event loop.
+    await new Promise((r) => setImmediate(r));
     assert.equal(a2Held, false, 'the second holder of a got in before the first released');
     order.push('a1 releases');
     releaseA1();

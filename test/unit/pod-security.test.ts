@@ -1,7 +1,8 @@
 import { GatewayError } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { reviewPodAdmission } from '../../src/k8s/pod-admission.js';
+import { reviewPodAdmission, type AdmissionPolicy } from '../../src/k8s/pod-admission.js';
 import { describeViolations, podSchema, podSecurityViolations, type Pod, type PodSecurityLevel } from '../../src/k8s/pod-security.js';
+import { SharedImages } from '../../src/k8s/image-pull-policy.js';
 import { SERVICE_REQUEST, admissionReview } from '../helpers/admission-review.js';
 
 type Obj = Record<string, unknown>;
@@ -32,7 +33,9 @@ interface Answer {
   kind: string;
   response: { uid: string; allowed: boolean; status?: { code: number; reason: string; message: string } };
 }
-const answer = (body: unknown, level: PodSecurityLevel = 'baseline'): Answer => reviewPodAdmission(body, level).review as Answer;
+/** The pod security checks alone: images may come from the cache, subPath is allowed, no binding subject is allowed beyond the rules. */
+const policyAt = (level: PodSecurityLevel): AdmissionPolicy => ({ level, subPath: { refuse: false }, bindings: { groupPrefix: 'keystone:', allowed: [] } });
+const answer = (body: unknown, level: PodSecurityLevel = 'baseline'): Answer => reviewPodAdmission(body, policyAt(level)).review as Answer;
 
 describe('pod security: the baseline checks, one field at a time', () => {
   it('an ordinary pod passes, with the allowed values of every checked field spelled out', () => {
@@ -186,7 +189,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
   });
 
   it('names a pod made by a controller by its generateName', () => {
-    const decision = reviewPodAdmission(review(pod({ hostNetwork: true }, {}, { generateName: 'web-5d8f-' })), 'baseline');
+    const decision = reviewPodAdmission(review(pod({ hostNetwork: true }, {}, { generateName: 'web-5d8f-' })), policyAt('baseline'));
     assert.equal(decision.summary.pod, 'web-5d8f-');
     assert.deepEqual(decision.summary.checks, ['host namespaces']);
   });
@@ -237,7 +240,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
   it('fails closed on resources it was not meant to see (a wrong webhook rule)', () => {
     const res = answer(review(pod(), { subResource: 'status' }));
     assert.equal(res.response.allowed, false);
-    assert.match(res.response.status?.message ?? '', /only pods, pods\/ephemeralcontainers and services, not pods\/status/);
+    assert.match(res.response.status?.message ?? '', /only pods, pods\/ephemeralcontainers, services and rolebindings, not pods\/status/);
     const deployment = answer(review({}, { resource: { group: 'apps', version: 'v1', resource: 'deployments' } }));
     assert.equal(deployment.response.allowed, false);
   });
@@ -246,7 +249,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
     const svc = (spec: Obj): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { ports: [{ port: 443 }], ...spec } });
     const asService = { ...SERVICE_REQUEST, name: 'web' };
     for (const level of ['privileged', 'baseline', 'restricted'] as const) {
-      const d = reviewPodAdmission(review(svc({ externalIPs: ['10.0.0.1'] }), asService), level);
+      const d = reviewPodAdmission(review(svc({ externalIPs: ['10.0.0.1'] }), asService), policyAt(level));
       assert.equal(d.allowed, false, level);
       assert.deepEqual(d.summary.checks, ['externalIPs']);
       assert.match(JSON.stringify(d.review), /spec\.externalIPs \(10\.0\.0\.1\) is not allowed in tenant namespaces.*CVE-2020-8554/);
@@ -276,7 +279,7 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
       review(pod(), { operation: undefined }),
     ];
     for (const body of malformed) {
-      assert.throws(() => reviewPodAdmission(body, 'baseline'), (e: unknown) => e instanceof GatewayError && e.status === 400, JSON.stringify(body));
+      assert.throws(() => reviewPodAdmission(body, policyAt('baseline')), (e: unknown) => e instanceof GatewayError && e.code === 'review_invalid' && e.status === 400, JSON.stringify(body));
     }
   });
 
@@ -290,5 +293,56 @@ describe('pod admission: AdmissionReview in, AdmissionReview out', () => {
     const res = answer(review(pod()), 'restricted');
     assert.equal(res.response.allowed, false);
     assert.match(res.response.status?.message ?? '', /PodSecurity "restricted:latest".*allowPrivilegeEscalation/);
+  });
+});
+
+describe('pod admission: subPath on an affected cluster, images from the node cache', () => {
+  const subPathPod = () => pod({ volumes: [{ name: 'v', emptyDir: {} }] }, { volumeMounts: [{ name: 'v', mountPath: '/m', subPath: 'link' }] }, { name: 'sp' });
+  const because = 'this cluster runs Kubernetes v1.20.2, which is affected by CVE-2021-25741 (fixed in 1.19.15, 1.20.11, 1.21.5, 1.22.2 (and every release from 1.23))';
+  const refusing: AdmissionPolicy = { ...policyAt('baseline'), subPath: { refuse: true, because } };
+
+  it('refuses subPath while the rule says so, naming the mount, the CVE and the fixed versions; allows it otherwise', () => {
+    const d = reviewPodAdmission(review(subPathPod()), refusing);
+    assert.equal(d.allowed, false);
+    assert.deepEqual(d.summary.checks, ['subPath']);
+    assert.equal(d.logMessage, 'pod refused by subPath (CVE-2021-25741)');
+    const message = (d.review as Answer).response.status?.message ?? '';
+    assert.match(message, /^pod "sp" mounts volumes with subPath \(spec\.containers\[0\] "main" volumeMounts\[0\]\.subPath="link"\), which this cluster's project namespaces refuse: this cluster runs Kubernetes v1\.20\.2, which is affected by CVE-2021-25741 \(fixed in 1\.19\.15, 1\.20\.11, 1\.21\.5, 1\.22\.2/);
+    assert.equal(reviewPodAdmission(review(subPathPod()), policyAt('baseline')).allowed, true, 'a fixed cluster');
+    assert.equal(reviewPodAdmission(review(pod()), refusing).allowed, true, 'no subPath');
+  });
+
+  it('subPath is not checked at privileged (hostPath is allowed there anyway); one message for every reason', () => {
+    assert.equal(reviewPodAdmission(review(subPathPod()), { ...refusing, level: 'privileged' }).allowed, true);
+    const both = reviewPodAdmission(review(pod({ hostPID: true, volumes: [{ name: 'v', emptyDir: {} }] }, { volumeMounts: [{ name: 'v', mountPath: '/m', subPathExpr: '$(X)' }] })), refusing);
+    assert.deepEqual(both.summary.checks, ['host namespaces', 'subPath']);
+    assert.match((both.review as Answer).response.status?.message ?? '', /violates PodSecurity .*spec\.hostPID=true.*\. pod "p" mounts volumes with subPath \(.*subPathExpr="\$\(X\)"/);
+  });
+
+  const pulling: AdmissionPolicy = { ...policyAt('baseline'), alwaysPull: new SharedImages(['local/busybox']) };
+
+  it('refuses a pod that would run an unshared image from the cache (the mutating webhook was not registered), at every level', () => {
+    for (const level of ['privileged', 'baseline'] as const) {
+      const d = reviewPodAdmission(review(pod({}, { image: '127.0.0.1:5000/secret/app:1', imagePullPolicy: 'IfNotPresent' }, { name: 'bob' })), { ...pulling, level });
+      assert.equal(d.allowed, false, level);
+      assert.deepEqual(d.summary.checks, ['imagePullPolicy']);
+      assert.match(
+        (d.review as Answer).response.status?.message ?? '',
+        /^pod "bob" would run images from the node's cache without asking their registry \(spec\.containers\[0\] "main" image "127\.0\.0\.1:5000\/secret\/app:1" imagePullPolicy=IfNotPresent\).*k8s\.tenancy\.sharedImages.*set imagePullPolicy: Always/,
+      );
+    }
+    assert.equal(reviewPodAdmission(review(pod({}, { image: 'x', imagePullPolicy: 'Always' })), pulling).allowed, true);
+    assert.equal(reviewPodAdmission(review(pod({}, { image: 'local/busybox:latest', imagePullPolicy: 'Never' })), pulling).allowed, true, 'shared: its own policy');
+    assert.equal(reviewPodAdmission(review(pod({}, { image: 'x', imagePullPolicy: 'Never' })), policyAt('baseline')).allowed, true, 'alwaysPullImages off');
+  });
+
+  it('a pod update giving a container a new image without Always is refused (its policy cannot change: recreate it); unchanged images pass', () => {
+    const old = pod({}, { image: 'local/busybox', imagePullPolicy: 'IfNotPresent' });
+    const swapped = reviewPodAdmission(review(pod({}, { image: 'registry.example/secret:1', imagePullPolicy: 'IfNotPresent' }), { operation: 'UPDATE', oldObject: old }), pulling);
+    assert.equal(swapped.allowed, false);
+    assert.match((swapped.review as Answer).response.status?.message ?? '', /imagePullPolicy cannot change on an update: delete the pod and create it again/);
+    const predates = pod({}, { image: 'app:1', imagePullPolicy: 'IfNotPresent' }, { name: 'p', labels: { a: '1' } });
+    const relabelled = pod({}, { image: 'app:1', imagePullPolicy: 'IfNotPresent' }, { name: 'p', labels: { a: '2' } });
+    assert.equal(reviewPodAdmission(review(relabelled, { operation: 'UPDATE', oldObject: predates }), pulling).allowed, true);
   });
 });

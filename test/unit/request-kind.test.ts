@@ -36,6 +36,17 @@ describe('what a request addresses (audit trail and metrics)', () => {
       ['/api/v1/namespaces/a/pods?watch=false', false],
       ['/api/v1/namespaces/a/pods?follow=true', false],
       ['/api/v1/namespaces/a/pods', false],
+      // Booleans as the apiserver reads them: anything but absent, 0 and false (any case) is true (?watch=yes streamed
+      // on the real 1.20 apiserver while the gateway took it for a list, and the stream outlived its revoked token).
+      ['/api/v1/namespaces/a/configmaps?watch=yes', true],
+      ['/api/v1/namespaces/a/configmaps?watch=TRUE', true],
+      ['/api/v1/namespaces/a/configmaps?watch=', true],
+      ['/api/v1/namespaces/a/configmaps?watch', true],
+      ['/api/v1/namespaces/a/configmaps?watch=on&watch=0', true],
+      ['/api/v1/namespaces/a/configmaps?watch=False', false],
+      ['/api/v1/namespaces/a/configmaps?watch=0&watch=1', false],
+      ['/api/v1/namespaces/a/pods/web/log?follow=yes', true],
+      ['/api/v1/namespaces/a/pods/web/log?follow=FALSE', false],
     ];
     for (const [p, want] of cases) it(`${p} -> ${want}`, () => assert.equal(isLongLived(p), want));
 
@@ -65,6 +76,15 @@ describe('what a request addresses (audit trail and metrics)', () => {
       assert.equal(ll('GET', ['containers', 'w', 'stats'], 'stream=false'), false);
       assert.equal(ll('POST', ['containers', 'w', 'wait']), true);
       assert.equal(ll('GET', ['containers', 'json']), false);
+    });
+    it("reads follow and stream as dockerd does (follow=yes follows), and an attach without Upgrade as the stream the engine makes of it", () => {
+      const ll = (method: string, route: string[], query = ''): boolean => dockerLongLived(matchEndpoint(method, route), q(query));
+      for (const yes of ['yes', 'on', 'TRUE', '2', 'x']) assert.equal(ll('GET', ['containers', 'w', 'logs'], `follow=${yes}`), true, yes);
+      for (const no of ['', '0', 'no', 'False', 'NONE']) assert.equal(ll('GET', ['containers', 'w', 'logs'], `follow=${no}`), false, no);
+      assert.equal(ll('GET', ['containers', 'w', 'stats'], 'stream=yes'), true);
+      assert.equal(ll('GET', ['containers', 'w', 'stats'], 'stream='), false);
+      assert.equal(ll('GET', ['containers', 'w', 'stats'], 'stream=none'), false);
+      assert.equal(ll('POST', ['containers', 'w', 'attach'], 'stream=1&stdout=1'), true);
     });
   });
 });

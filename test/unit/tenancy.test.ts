@@ -121,6 +121,10 @@ function tenancy(overrides: Partial<TenancyConfig> = {}): TenancyConfig {
     roleBindings: { admin: 'admin', member: 'edit', reader: 'view' },
     recheckSeconds: 600,
     podSecurity: { level: 'baseline' },
+    alwaysPullImages: true,
+    sharedImages: [],
+    subPath: 'auto',
+    bindingSubjects: [],
     ...overrides,
   };
 }

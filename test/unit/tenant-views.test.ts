@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { asksToReadNamespaces, composeSelector, namespaceNotFound, namespaceRead, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../../src/k8s/tenant-views.js';
+import { composeSelector, namespaceNotFound, namespaceRead, namespaceReadReview, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../../src/k8s/tenant-views.js';
 
 const OURS = 'zun-gateway.openstack.org/project-id=p-alpha';
 const selectorOf = (path: string | undefined): string | null => new URLSearchParams((path ?? '').split('?')[1] ?? '').get('labelSelector');
@@ -63,14 +63,18 @@ describe("a tenant's view of cluster-scoped reads (pure)", () => {
     });
   });
 
-  it('kubectl auth can-i: reading the namespace collection is the view; anything else is the apiserver\'s to say', () => {
+  it('kubectl auth can-i: reading the namespace collection or its own namespace is the view, whatever namespace kubectl adds; anything else is the apiserver\'s to say', () => {
     const review = (attributes: Record<string, unknown>) => ({ spec: { resourceAttributes: attributes } });
-    assert.equal(asksToReadNamespaces(review({ verb: 'list', resource: 'namespaces' })), true);
-    assert.equal(asksToReadNamespaces(review({ verb: 'watch', resource: 'namespaces', group: '' })), true);
-    assert.equal(asksToReadNamespaces(review({ verb: 'delete', resource: 'namespaces' })), false);
-    assert.equal(asksToReadNamespaces(review({ verb: 'list', resource: 'pods' })), false);
-    assert.equal(asksToReadNamespaces(review({ verb: 'list', resource: 'namespaces', namespace: 'x' })), false);
-    assert.equal(asksToReadNamespaces(review({ verb: 'get', resource: 'namespaces', subresource: 'status' })), false);
-    assert.equal(asksToReadNamespaces({ spec: { nonResourceAttributes: { path: '/', verb: 'get' } } }), false);
+    assert.equal(namespaceReadReview(review({ verb: 'list', resource: 'namespaces' }), 'os-alpha'), true);
+    assert.equal(namespaceReadReview(review({ verb: 'watch', resource: 'namespaces', group: '' }), 'os-alpha'), true);
+    // kubectl sends its context's namespace (or default) with every can-i: namespaces are cluster-scoped, it is not read.
+    assert.equal(namespaceReadReview(review({ verb: 'list', resource: 'namespaces', namespace: 'default' }), 'os-alpha'), true);
+    assert.equal(namespaceReadReview(review({ verb: 'get', resource: 'namespaces', name: 'os-alpha', namespace: 'os-alpha' }), 'os-alpha'), true);
+    assert.equal(namespaceReadReview(review({ verb: 'get', resource: 'namespaces', name: 'kube-system' }), 'os-alpha'), false, 'another namespace looks missing');
+    assert.equal(namespaceReadReview(review({ verb: 'delete', resource: 'namespaces' }), 'os-alpha'), undefined);
+    assert.equal(namespaceReadReview(review({ verb: 'list', resource: 'pods' }), 'os-alpha'), undefined);
+    assert.equal(namespaceReadReview(review({ verb: 'list', resource: 'namespaces', group: 'example.com' }), 'os-alpha'), undefined);
+    assert.equal(namespaceReadReview(review({ verb: 'get', resource: 'namespaces', subresource: 'status' }), 'os-alpha'), undefined);
+    assert.equal(namespaceReadReview({ spec: { nonResourceAttributes: { path: '/', verb: 'get' } } }, 'os-alpha'), undefined);
   });
 });

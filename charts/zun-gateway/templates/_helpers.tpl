@@ -108,6 +108,10 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- $t := $c.k8s.tenancy }}
 {{- if $t.enabled }}
 {{- $tenancy := dict "namespaceTemplate" $t.namespaceTemplate "roleBindings" ($t.roleBindings | default dict) "recheckSeconds" $t.recheckSeconds "podSecurity" (dict "level" $t.podSecurity.level) }}
+{{- $_ := set $tenancy "alwaysPullImages" (ne $t.alwaysPullImages false) }}
+{{- $_ := set $tenancy "sharedImages" ($t.sharedImages | default list) }}
+{{- $_ := set $tenancy "subPath" ($t.subPath | default "auto") }}
+{{- $_ := set $tenancy "bindingSubjects" ($t.bindingSubjects | default list) }}
 {{- if $t.resourceQuota }}{{ $_ := set $tenancy "resourceQuota" $t.resourceQuota }}{{ end }}
 {{- if $t.limitRange }}{{ $_ := set $tenancy "limitRange" $t.limitRange }}{{ end }}
 {{- $_ := set $k8s "tenancy" $tenancy }}
@@ -146,7 +150,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- fail (printf "config.audit.destination must be stdout, file or off, not %q" $c.audit.destination) }}
 {{- end }}
 
-{{- $cfg := dict "listen" $listen "keystone" $keystone "k8s" $k8s "log" (dict "level" $c.log.level) "audit" $audit "shutdown" (dict "graceSeconds" $c.shutdown.graceSeconds) }}
+{{- $cfg := dict "listen" $listen "keystone" $keystone "k8s" $k8s "log" (dict "level" $c.log.level) "audit" $audit "shutdown" (dict "graceSeconds" $c.shutdown.graceSeconds) "sessions" (dict "idleTimeoutSeconds" $c.sessions.idleTimeoutSeconds) }}
 {{- if $c.metrics.enabled }}
 {{- $_ := set $cfg "metrics" (dict "host" $c.metrics.host "port" (int $c.metrics.port)) }}
 {{- end }}
@@ -164,6 +168,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- if $d.limits }}{{ $_ := set $docker "limits" $d.limits }}{{ end }}
 {{- if $d.roles }}{{ $_ := set $docker "roles" $d.roles }}{{ end }}
 {{- if $d.allowedRegistries }}{{ $_ := set $docker "allowedRegistries" $d.allowedRegistries }}{{ end }}
+{{- if $d.sharedImages }}{{ $_ := set $docker "sharedImages" $d.sharedImages }}{{ end }}
 {{- $_ := set $docker "projectNetworks" (ne $d.projectNetworks false) }}
 {{- $_ := set $cfg "docker" $docker }}
 {{- end }}

@@ -79,3 +79,29 @@ export function e2eEnv(): E2eEnv {
   };
   return cached;
 }
+
+/** The private registry of the env contract (htpasswd auth on loopback) and the image pushed to it at `up`. */
+export interface E2eRegistry {
+  /** host:port, e.g. 127.0.0.1:5001. */
+  readonly address: string;
+  readonly user: string;
+  readonly password: string;
+  /** host:port/secret/app:1: busybox-based, holds /secret.txt; not in the engine's cache after `up`. */
+  readonly privateImage: string;
+  /** What /secret.txt of that image holds (a line of its own). */
+  readonly marker: string;
+}
+
+let registry: E2eRegistry | undefined;
+
+/** Throws, naming the variable, when the environment has no registry: the e2e specs that need one then fail. */
+export function e2eRegistry(): E2eRegistry {
+  registry ??= {
+    address: need('ZUN_E2E_REGISTRY'),
+    user: need('ZUN_E2E_REGISTRY_USER'),
+    password: need('ZUN_E2E_REGISTRY_PASSWORD'),
+    privateImage: need('ZUN_E2E_PRIVATE_IMAGE'),
+    marker: need('ZUN_E2E_PRIVATE_IMAGE_MARKER'),
+  };
+  return registry;
+}

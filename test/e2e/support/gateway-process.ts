@@ -48,6 +48,8 @@ export function httpsGet(url: string, headers: Record<string, string> = {}): Pro
 
 export interface GatewayProcessOptions {
   readonly cacheTtlSeconds: number;
+  /** More settings for the keystone section, as YAML lines (`revocationPollSeconds: 2`). */
+  readonly keystone?: readonly string[];
   /** More settings for the k8s and docker sections, as YAML lines (`responseHeaderTimeoutSeconds: 3`). */
   readonly k8s?: readonly string[];
   /** k8s.clusters, as YAML lines below it, instead of the e2e cluster's kubeconfig alone. */
@@ -55,6 +57,8 @@ export interface GatewayProcessOptions {
   readonly docker?: readonly string[];
   /** docker.limits.maxContainersPerProject (50 unless given). */
   readonly maxContainersPerProject?: number;
+  /** docker.sharedImages: the e2e busybox (every spec's image, which no registry serves) unless given. */
+  readonly sharedImages?: readonly string[];
   /** Another Docker engine address than the e2e engine's unix socket (the same engine on tcp:// with TLS). */
   readonly dockerEngine?: { readonly host: string; readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
   /** The service password given to the gateway (the right one unless given: a test of a wrong one). */
@@ -63,6 +67,8 @@ export interface GatewayProcessOptions {
   readonly graceSeconds?: number;
   /** listen.tls.clientCaFile: mutual TLS, clients must present a certificate this CA signed. */
   readonly clientCaFile?: string;
+  /** More settings for the listen section, as YAML lines (`firstByteTimeoutSeconds: 2`). */
+  readonly listen?: readonly string[];
 }
 
 /**
@@ -86,6 +92,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  host: 127.0.0.1`,
       `  port: ${port}`,
       `  tls: {certFile: ${JSON.stringify(env.tlsCert)}, keyFile: ${JSON.stringify(env.tlsKey)}${options.clientCaFile !== undefined ? `, clientCaFile: ${JSON.stringify(options.clientCaFile)}` : ''}}`,
+      ...(options.listen ?? []).map((line) => `  ${line}`),
       `keystone:`,
       `  authUrl: ${env.keystoneUrl}`,
       `  serviceCredentials:`,
@@ -96,22 +103,28 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `    projectDomainName: Default`,
       `  cacheTtlSeconds: ${options.cacheTtlSeconds}`,
       `  negativeCacheTtlSeconds: 2`,
+      ...(options.keystone ?? []).map((line) => `  ${line}`),
       `k8s:`,
       ...(options.k8sClusters === undefined ? [`  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`] : ['  clusters:', ...options.k8sClusters.map((line) => `    ${line}`)]),
       `  tenancy:`,
       `    namespaceTemplate: "os-{project_name}"`,
       `    roleBindings: {admin: admin, member: edit, reader: view}`,
+      // The engine's local image, which no registry serves: pods keep imagePullPolicy Never for it.
+      `    sharedImages: [${JSON.stringify(env.busyboxImage)}]`,
       ...(options.k8s ?? []).map((line) => `  ${line}`),
       `docker:`,
       `  host: ${options.dockerEngine?.host ?? `unix://${env.dockerSocket}`}`,
       ...(options.dockerEngine?.tls !== undefined ? [`  tls: ${JSON.stringify(options.dockerEngine.tls)}`] : []),
       `  limits: {maxContainersPerProject: ${options.maxContainersPerProject ?? 50}, defaultMemory: 256m, maxMemory: 1g, maxCpus: 2}`,
+      `  sharedImages: ${JSON.stringify(options.sharedImages ?? [env.busyboxImage])}`,
       ...(options.docker ?? []).map((line) => `  ${line}`),
       // debug: the access-log lines too, so the final secrets check (final/secrets-in-logs) reads everything.
       `log:`,
       `  level: debug`,
       `audit: {destination: file, file: ${JSON.stringify(auditFile)}}`,
       `metrics: {host: 127.0.0.1, port: ${metricsPort}}`,
+      // The page's kubeconfig and ca.pem carry the CA that signed the gateway's certificate.
+      `ui: {certificateAuthorityFile: ${JSON.stringify(env.tlsCa)}}`,
       ...(options.graceSeconds !== undefined ? [`shutdown: {graceSeconds: ${options.graceSeconds}}`] : []),
       '',
     ].join('\n'),

@@ -30,12 +30,12 @@ async function call<T>(method: string, path: string, token: string, body?: unkno
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
 
-/** Keystone's own administration, for fixtures (a fresh project, role assignments). */
-export async function createProjectWithMember(name: string, user: string): Promise<string> {
+/** Keystone's own administration, for fixtures (a fresh project, role assignments). `role` is member unless given. */
+export async function createProjectWithMember(name: string, user: string, role = 'member'): Promise<string> {
   const token = await adminToken();
   const { project } = await call<{ project: { id: string } }>('POST', '/projects', token, { project: { name, domain_id: 'default' } });
   const { users } = await call<{ users: Array<{ id: string }> }>('GET', `/users?name=${user}`, token);
-  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', '/roles?name=member', token);
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', `/roles?name=${role}`, token);
   await call('PUT', `/projects/${project.id}/users/${users[0]?.id}/roles/${roles[0]?.id}`, token);
   return project.id;
 }
@@ -43,6 +43,13 @@ export async function createProjectWithMember(name: string, user: string): Promi
 /** What `openstack project set --tag` does (replacing them all): the project's Keystone tags. */
 export async function setProjectTags(id: string, tags: readonly string[]): Promise<void> {
   await call('PUT', `/projects/${id}/tags`, await adminToken(), { tags });
+}
+
+/** What `openstack role remove --user U --project P ROLE` does (Keystone records no revocation event for it). */
+export async function removeProjectRole(projectId: string, userId: string, role: string): Promise<void> {
+  const token = await adminToken();
+  const { roles } = await call<{ roles: Array<{ id: string }> }>('GET', `/roles?name=${role}`, token);
+  await call('DELETE', `/projects/${projectId}/users/${userId}/roles/${roles[0]?.id}`, token);
 }
 
 export async function deleteProject(id: string): Promise<void> {
@@ -110,12 +117,12 @@ export async function countingKeystoneProxy(): Promise<{ url: string; authentica
   };
 }
 
-/** A fresh Keystone user in the Default domain with a member role on a fresh project of the same name. */
-export async function createUserWithProject(name: string, password: string): Promise<{ userId: string; projectId: string }> {
+/** A fresh Keystone user in the Default domain with a role (member unless given) on a fresh project of the same name. */
+export async function createUserWithProject(name: string, password: string, role = 'member'): Promise<{ userId: string; projectId: string }> {
   const token = await adminToken();
   rememberSecret(password);
   const { user } = await call<{ user: { id: string } }>('POST', '/users', token, { user: { name, password, domain_id: 'default' } });
-  const projectId = await createProjectWithMember(name, name);
+  const projectId = await createProjectWithMember(name, name, role);
   return { userId: user.id, projectId };
 }
 

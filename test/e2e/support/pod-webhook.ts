@@ -1,5 +1,8 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { e2eEnv } from './env.js';
 import type { GatewayProcess } from './gateway-process.js';
 import { adminKubectl, mustSucceed } from './kubectl.js';
@@ -10,49 +13,51 @@ const PROJECT_LABEL = 'zun-gateway.openstack.org/project-id';
 
 export interface RegisteredWebhook {
   readonly name: string;
-  /** Deletes the ValidatingWebhookConfiguration (a Fail-policy webhook left behind would refuse pods when the gateway stops). */
+  /** Deletes both configurations (a Fail-policy webhook left behind would refuse pods when the gateway stops). */
   remove(): Promise<void>;
 }
 
+/** The webhook configurations of the README's "Pods without the Helm chart", as an operator would copy them. */
+function readmeWebhookConfigurations(): Array<Record<string, unknown>> {
+  const readme = readFileSync(path.resolve('README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Pods without the Helm chart'));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('README.md has no YAML under "Pods without the Helm chart"');
+  return parseAllDocuments(block).map((d) => d.toJSON() as Record<string, unknown>);
+}
+
+interface Webhook {
+  name: string;
+  clientConfig: { url: string; caBundle: string };
+  namespaceSelector: { matchExpressions: unknown[] };
+}
+
 /**
- * Registers the test gateway's pod security webhook with the real apiserver, as the chart does in a cluster but by
- * `url:` (the gateway runs on the host's loopback, not as a Service), trusting the e2e CA. The namespaceSelector
- * requires the gateway's pod security label AND one of `projectIds`, so the webhook never sees a pod of any other
- * namespace of the shared cluster. Resolves once the apiserver calls it (its webhook configuration is loaded
- * asynchronously).
+ * Registers the test gateway's admission webhooks with the real apiserver exactly as the README tells an operator
+ * without the chart (its YAML, read from README.md): the validating one (pods, Services, RoleBindings) and the
+ * mutating one (imagePullPolicy Always), by `url:` (the gateway runs on the host's loopback, not as a Service),
+ * trusting the e2e CA. Three changes to what the README says: a unique name, webhook names with `.e2e`, and a
+ * namespaceSelector that also requires one of `projectIds`, so the webhooks never see an object of any other namespace
+ * of the shared cluster. Resolves once the apiserver calls both (webhook configurations are loaded asynchronously).
  */
 export async function registerPodSecurityWebhook(gateway: GatewayProcess, projectIds: readonly string[], probeNamespace: string): Promise<RegisteredWebhook> {
   const name = `zun-gateway-e2e-pods-${randomBytes(4).toString('hex')}`;
-  const config = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        name: 'pods.e2e.zun-gateway.openstack.org',
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
-        failurePolicy: 'Fail',
-        timeoutSeconds: 10,
-        clientConfig: { url: `${gateway.url}/admission/v1/pods`, caBundle: readFileSync(e2eEnv().tlsCa).toString('base64') },
-        rules: [
-          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
-          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' },
-        ],
-        namespaceSelector: {
-          matchExpressions: [
-            { key: POD_SECURITY_LABEL, operator: 'Exists' },
-            { key: PROJECT_LABEL, operator: 'In', values: [...projectIds] },
-          ],
-        },
-      },
-    ],
-  };
-  await mustSucceed(adminKubectl(['apply', '-f', '-'], JSON.stringify(config)), 'register the pod security webhook');
+  const caBundle = readFileSync(e2eEnv().tlsCa).toString('base64');
+  const items = readmeWebhookConfigurations().map((config) => {
+    for (const hook of config.webhooks as Webhook[]) {
+      hook.name = hook.name.replace('.zun-gateway.openstack.org', '.e2e.zun-gateway.openstack.org');
+      hook.clientConfig = { url: hook.clientConfig.url.replace(/^https:\/\/gateway\.example:8443/, gateway.url), caBundle };
+      hook.namespaceSelector.matchExpressions.push({ key: PROJECT_LABEL, operator: 'In', values: [...projectIds] });
+    }
+    config.metadata = { name };
+    return config;
+  });
+  assert.deepEqual(items.map((i) => i.kind), ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'], "the README's webhook configurations");
   const remove = async (): Promise<void> => {
-    await adminKubectl(['delete', 'validatingwebhookconfiguration', name, '--ignore-not-found']);
+    await adminKubectl(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', name, '--ignore-not-found']);
   };
   try {
+    await mustSucceed(adminKubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'register the admission webhooks');
     await untilCalled(probeNamespace);
   } catch (err) {
     await remove();
@@ -61,20 +66,21 @@ export async function registerPodSecurityWebhook(gateway: GatewayProcess, projec
   return { name, remove };
 }
 
-/** A server-side dry run of a hostPID pod until the webhook refuses it (nothing is stored). */
+/**
+ * Server-side dry runs (nothing is stored) until both webhooks answer: a hostPID pod is refused by the validating
+ * one, and an ordinary pod of an unshared image comes back with imagePullPolicy Always from the mutating one.
+ */
 async function untilCalled(namespace: string): Promise<void> {
-  const probe = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'webhook-probe', namespace },
-    spec: { hostPID: true, containers: [{ name: 'c', image: e2eEnv().busyboxImage }] },
-  });
+  const probe = (spec: object): string => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'webhook-probe', namespace }, spec });
+  const refused = probe({ hostPID: true, containers: [{ name: 'c', image: e2eEnv().busyboxImage }] });
+  const mutated = probe({ containers: [{ name: 'c', image: 'registry.invalid/probe:1', imagePullPolicy: 'IfNotPresent' }] });
   let last = '';
   for (let i = 0; i < 60; i += 1) {
-    const r = await adminKubectl(['create', '--dry-run=server', '-f', '-'], probe);
-    if (/denied the request/.test(r.stderr)) return;
-    last = `${r.stdout}${r.stderr}`;
+    const r = await adminKubectl(['create', '--dry-run=server', '-f', '-'], refused);
+    const m = await adminKubectl(['create', '--dry-run=server', '-o', 'jsonpath={.spec.containers[0].imagePullPolicy}', '-f', '-'], mutated);
+    if (/denied the request/.test(r.stderr) && m.stdout === 'Always') return;
+    last = `${r.stdout}${r.stderr} / ${m.stdout}${m.stderr}`;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  throw new Error(`the apiserver did not call the gateway's webhook within 30 s: ${last}`);
+  throw new Error(`the apiserver did not call the gateway's webhooks within 30 s: ${last}`);
 }
