@@ -244,3 +244,25 @@ Params: root (the chart's context), roleBindings (the cluster's Keystone role ->
 {{- end }}
 {{- include "zun-gateway.roleBindingsOf" (dict "root" . "cluster" $local) }}
 {{- end }}
+
+{{/*
+The name of the cluster the gateway runs in when config.k8s.clusters lists several (the item without
+kubeconfigSecret); "" when it lists none such or config.k8s.clusters is empty.
+*/}}
+{{- define "zun-gateway.localClusterName" -}}
+{{- range (.Values.config.k8s.clusters | default list) }}
+{{- if not .kubeconfigSecret }}{{ .name }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the apiserver of the cluster the gateway runs in calls its validating webhook (the mutating one is below it,
+/image-pull-policy): each cluster has its own path, so that the gateway judges with that cluster's facts (its version,
+its namespaces' owners). Without config.k8s.clusters: /admission/v1/pods. "" when config.k8s.clusters has no cluster
+the gateway runs in (nothing of the gateway's in this cluster to guard).
+*/}}
+{{- define "zun-gateway.localAdmissionPath" -}}
+{{- if not .Values.config.k8s.clusters }}/admission/v1/pods
+{{- else }}{{ with include "zun-gateway.localClusterName" . }}{{ printf "/admission/v1/clusters/%s/pods" . }}{{ end }}
+{{- end }}
+{{- end }}
