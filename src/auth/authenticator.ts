@@ -213,7 +213,7 @@ export class Authenticator {
     this.revalidating.add(key);
     this.validatedAt.set(cached, this.now());
     this.lookups.revalidate?.inc();
-    this.validate(token)
+    this.validate(token, true)
       .then(({ identity: fresh, freshUntil }) => {
         if (this.valid.get(key) !== cached) return;
         if (!sameGrant(cached, fresh)) {
@@ -253,8 +253,11 @@ export class Authenticator {
     }
   }
 
-  /** The token's identity, and until when what it says may be cached (its project's tags are trusted until then). */
-  private async validate(token: string): Promise<{ identity: AnyIdentity; freshUntil: number }> {
+  /**
+   * The token's identity, and until when what it says may be cached (its project's tags are trusted until then).
+   * `again`: a validation again, which reads the project's tags again too.
+   */
+  private async validate(token: string, again = false): Promise<{ identity: AnyIdentity; freshUntil: number }> {
     let serviceToken = await this.serviceToken.get();
     let res = await this.keystone.validateToken(serviceToken, token);
     if (res.status === 401) {
@@ -279,7 +282,7 @@ export class Authenticator {
     // A token with access rules is accepted only where its rules allow, never on a mount that decides on tags; it
     // may not be allowed to read its project either.
     if (this.options.projectTags !== undefined && isProjectScoped(identity) && identity.accessRules === undefined) {
-      const read = await this.options.projectTags.read(token, identity.project.id);
+      const read = await this.options.projectTags.read(token, identity.project.id, again);
       identity = { ...identity, project: { ...identity.project, tags: read.tags } };
       freshUntil = read.freshUntil;
     }

@@ -41,10 +41,13 @@ export class ProjectTags {
     this.cache = new LRUCache({ max: options.maxEntries });
   }
 
-  /** The tags of `projectId`, the project `token` is scoped to. */
-  read(token: string, projectId: string): Promise<ReadTags> {
+  /**
+   * The tags of `projectId`, the project `token` is scoped to. `again`: read at Keystone even when cached (a token
+   * validated again, so that a tag removed ends what it opened as a removed role does).
+   */
+  read(token: string, projectId: string, again = false): Promise<ReadTags> {
     const hit = this.cache.get(projectId);
-    if (hit !== undefined && hit.freshUntil > this.now()) return Promise.resolve(hit);
+    if (!again && hit !== undefined && hit.freshUntil > this.now()) return Promise.resolve(hit);
     let p = this.pending.get(projectId);
     if (p === undefined) {
       p = this.fetch(token, projectId)
