@@ -9,6 +9,7 @@ import { httpsGet, startGateway, type GatewayProcess } from './support/gateway-p
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { createProjectWithMember, deleteProject, passwordToken, setProjectTags } from './support/keystone-admin.js';
 import { kubectl, kubectlBackground, mustSucceed } from './support/kubectl.js';
+import { registerPodSecurityWebhook } from './support/pod-webhook.js';
 import { run } from './support/run.js';
 
 const MAIN = path.resolve('dist/src/main.js');
@@ -131,6 +132,34 @@ describe('several clusters behind one gateway: routing, isolation, project tags,
     assert.match(refused.stderr, new RegExp(`cluster west is open only to Keystone projects carrying the tag ${tag}; project ${plain} has no such tag: ask a cloud administrator to tag the project \\(openstack project set --tag ${tag} ${plain}\\), or use a cluster open to you: east`));
     assert.match((await onWest(['get', 'namespace', ns(plain)])).stderr, /NotFound/);
     await mustSucceed(kubectl(tokenKubeconfig('/k8s/clusters/east', plainToken, ns(plain)), ['get', 'configmaps']), 'plain on east');
+  });
+
+  it("west's apiserver calls the gateway's webhooks at west's own paths: a privileged pod refused, a RoleBinding's namespace owner read on west", async function () {
+    this.timeout(180_000);
+    // A project used on west only: its namespace is on west and not on east, so an owner read on east would fail.
+    const westOnly = `zgw-cl-w-${run_}`;
+    const westOnlyId = await createProjectWithMember(westOnly, 'alice');
+    let webhook: Awaited<ReturnType<typeof registerPodSecurityWebhook>> | undefined;
+    try {
+      await setProjectTags(westOnlyId, [tag]);
+      const token = await passwordToken('alice', e2eEnv().passwords.alice, westOnly);
+      const config = tokenKubeconfig('/k8s/clusters/west', token, ns(westOnly));
+      await mustSucceed(kubectl(config, ['get', 'configmaps']), 'first request on west');
+      assert.match((await onEast(['get', 'namespace', ns(westOnly)])).stderr, /NotFound/);
+      webhook = await registerPodSecurityWebhook(gw, [westOnlyId], ns(westOnly), { kubeconfig: e2eEnv().west.adminKubeconfig, cluster: 'west' });
+      const privileged = await kubectl(config, ['run', 'priv', '--image=registry.invalid/x:1', '--privileged']);
+      assert.notEqual(privileged.code, 0);
+      assert.match(privileged.stderr, /denied the request.*privileged/);
+      const binding = (name: string, group: string) => onWest(['create', 'rolebinding', name, '-n', ns(westOnly), '--clusterrole=view', `--group=${group}`]);
+      await mustSucceed(binding('own', `keystone:project:${westOnlyId}:role:member`), "a binding to the project's own group (its owner read on west)");
+      const foreign = await binding('foreign', `keystone:project:${taggedId}:role:member`);
+      assert.notEqual(foreign.code, 0);
+      assert.match(foreign.stderr, /denied the request.*the group of another Keystone project/);
+    } finally {
+      await webhook?.remove();
+      await onWest(['delete', 'namespace', ns(westOnly), '--ignore-not-found', '--wait=false']);
+      await deleteProject(westOnlyId);
+    }
   });
 
   it('an unknown cluster: a 404 naming the clusters this project may use, and no other (kubectl get --raw prints it)', async () => {
