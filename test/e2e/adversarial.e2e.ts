@@ -455,5 +455,13 @@ describe('adversarial pass (issue 24 point 4): the real gateway, apiserver and k
       await mustSucceed(k(['create', 'rolebinding', 'adv-edit', '--clusterrole=edit', `--group=${group}`]), 'a binding of edit');
       assert.doesNotMatch(await mustSucceed(k(['get', 'rolebindings', '-o', 'name']), 'bindings'), /adv-escalate/);
     });
+
+    it("a Role granting what the project admin does not hold (updating the namespace's ResourceQuotas): refused by the same check", async () => {
+      const role = await k(['create', 'role', 'adv-quota', '--verb=update', '--resource=resourcequotas']);
+      assert.notEqual(role.code, 0, role.stdout);
+      assert.match(role.stderr, new RegExp(`roles\\.rbac\\.authorization\\.k8s\\.io "adv-quota" is forbidden: user "keystone:${admin}" \\(groups=.*\\) is attempting to grant RBAC permissions not currently held:\\n\\{APIGroups:\\[""\\], Resources:\\["resourcequotas"\\], Verbs:\\["update"\\]\\}`));
+      // Control: a Role with a permission the admin holds (updating ConfigMaps) is created.
+      await mustSucceed(k(['create', 'role', 'adv-configmaps', '--verb=update', '--resource=configmaps']), 'a Role within the admin role');
+    });
   });
 });
