@@ -374,6 +374,25 @@ describe('adversarial pass (issue 24 point 4): the real gateway, apiserver and k
       });
     }
 
+    it("a request hidden behind an upgrade the apiserver refuses (bob's WebSocket exec): one 403, the hidden request never runs", async () => {
+      const name = `smuggled-${sfx}-upgrade`;
+      const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { smuggled: 'yes' } });
+      // Defence in depth here: the gateway writes a client's bytes upstream only after a 101 (integration
+      // k8s-forwarding "bytes sent behind an upgrade the upstream refuses", which fails without it), and this gateway's
+      // bearer token goes per request, so hidden bytes would reach this apiserver without it. Breaking the gateway
+      // once did not make this test fail; it checks the whole chain as deployed, not the gateway alone.
+      const impersonating = (): string =>
+        `POST /api/v1/namespaces/${ALPHA}/configmaps HTTP/1.1\r\nHost: apiserver\r\nImpersonate-User: keystone:alice\r\n` +
+        `Impersonate-Group: keystone:project:${alice.projectId}:role:member\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      for (const hidden of [impersonating(), configMapCreate(name, alice.token)]) {
+        const conn = await RawTls.open();
+        conn.write(websocketExec(pod, 'x', 'v4.channel.k8s.io', `Authorization: Bearer ${bob.token}\r\n`) + hidden);
+        await conn.until(() => false, 'the refusal and the close');
+        assert.deepEqual(statusLines(conn.text), [403], conn.text.slice(0, 800));
+        assert.ok(!(await configMapsInAlpha()).includes(`configmap/${name}`), `the request hidden behind the refused upgrade created ${name}`);
+      }
+    });
+
     it('a chunked upload cut by a bad chunk after a whole ConfigMap: not completed upstream', async () => {
       const name = `smuggled-${sfx}-cut`;
       const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { cut: 'yes' } });
