@@ -8,7 +8,7 @@ import { e2eEnv } from './support/env.js';
 import { httpsGet, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { E2E_CACHE_TTL_SECONDS } from './support/hooks.js';
 import { createProjectWithMember, deleteProject, passwordToken, setProjectTags } from './support/keystone-admin.js';
-import { kubectl, kubectlBackground, mustSucceed } from './support/kubectl.js';
+import { kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
 import { registerPodSecurityWebhook } from './support/pod-webhook.js';
 import { run } from './support/run.js';
 
@@ -36,23 +36,7 @@ describe('several clusters behind one gateway: routing, isolation, project tags,
   const onWest = (args: readonly string[]) => kubectl(e2eEnv().west.adminKubeconfig, args);
 
   /** A kubeconfig whose server is the gateway at `serverPath`, with a token. */
-  const tokenKubeconfig = (serverPath: string, token: string, namespace?: string): string => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-clusters-'));
-    const file = path.join(dir, 'config');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'gw', cluster: { server: `${gw.url}${serverPath}`, 'certificate-authority': e2eEnv().tlsCa } }],
-        users: [{ name: 'tenant', user: { token } }],
-        contexts: [{ name: 'gw', context: { cluster: 'gw', user: 'tenant', ...(namespace !== undefined ? { namespace } : {}) } }],
-        'current-context': 'gw',
-      }),
-      { mode: 0o600 },
-    );
-    return file;
-  };
+  const tokenKubeconfig = (serverPath: string, token: string, namespace?: string): string => tenantKubeconfig(gw.url, token, namespace, serverPath);
 
   before(async function () {
     this.timeout(90_000);
