@@ -1,4 +1,3 @@
-import { GatewayError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
 import { field, isObject, setField, type Json, type JsonObject } from './json-body.js';
@@ -46,10 +45,9 @@ export class ProjectNetworks {
     // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix. Always
     // 503: the docker CLI reads a 404 from a create as a missing image and goes pulling it.
     const said = field(created.body as Json, 'message');
-    throw new GatewayError(
-      'engine_failed',
+    throw engineFailed(
+      503,
       `the Docker engine could not create the project's network (HTTP ${created.status}${typeof said === 'string' ? `: ${said}` : ''}); ask the operator, or name a network of yours with --network`,
-      { status: 503 },
     );
   }
 
