@@ -6,6 +6,7 @@ import { accessRulesAllow, describeRules, type RequestLine } from './access-rule
 import { RENEW_TOKEN, forbidden, keystoneUnavailable, unauthorized } from './errors.js';
 import { isProjectScoped, type AnyIdentity, type Identity } from './identity.js';
 import { gatewayRefused, keystoneDown, tokenBodySchema, type KeystoneClient } from './keystone-client.js';
+import type { ProjectTags } from './project-tags.js';
 import type { ServiceTokenProvider } from './service-token.js';
 import { ExpiringCache, tokenKey } from './token-cache.js';
 import { revokes, type RevocationEvent, type TokenFacts } from './revocation.js';
@@ -22,6 +23,11 @@ export interface AuthenticatorOptions {
   readonly metrics?: Metrics;
   /** The gateway's service type in the Keystone catalog: the `service` of access rules that apply here. */
   readonly serviceType?: string;
+  /**
+   * Set when something decides on Keystone project tags (clusters open to tagged projects): each validated token's
+   * project comes with its tags, and is cached no longer than they are trusted.
+   */
+  readonly projectTags?: ProjectTags;
 }
 
 export function authenticatorOptions(config: KeystoneConfig): AuthenticatorOptions {
@@ -207,11 +213,11 @@ export class Authenticator {
     this.revalidating.add(key);
     this.validatedAt.set(cached, this.now());
     this.lookups.revalidate?.inc();
-    this.validate(token)
-      .then((fresh) => {
+    this.validate(token, true)
+      .then(({ identity: fresh, freshUntil }) => {
         if (this.valid.get(key) !== cached) return;
         if (!sameGrant(cached, fresh)) {
-          this.valid.set(key, fresh, Math.min(this.now() + this.options.cacheTtlMs, fresh.expiresAt.getTime()));
+          this.valid.set(key, fresh, Math.min(this.now() + this.options.cacheTtlMs, fresh.expiresAt.getTime(), freshUntil));
           // The fresh identity stays cached; only the sessions of the old one end.
           this.drop(key, cached);
         }
@@ -229,8 +235,8 @@ export class Authenticator {
 
   private async lookup(key: string, token: string): Promise<AnyIdentity> {
     try {
-      const identity = await this.validate(token);
-      this.valid.set(key, identity, Math.min(this.now() + this.options.cacheTtlMs, identity.expiresAt.getTime()));
+      const { identity, freshUntil } = await this.validate(token);
+      this.valid.set(key, identity, Math.min(this.now() + this.options.cacheTtlMs, identity.expiresAt.getTime(), freshUntil));
       return identity;
     } catch (err) {
       if (hasCode(err, 'unauthenticated', 'forbidden')) {
@@ -247,7 +253,11 @@ export class Authenticator {
     }
   }
 
-  private async validate(token: string): Promise<AnyIdentity> {
+  /**
+   * The token's identity, and until when what it says may be cached (its project's tags are trusted until then).
+   * `again`: a validation again, which reads the project's tags again too.
+   */
+  private async validate(token: string, again = false): Promise<{ identity: AnyIdentity; freshUntil: number }> {
     let serviceToken = await this.serviceToken.get();
     let res = await this.keystone.validateToken(serviceToken, token);
     if (res.status === 401) {
@@ -267,15 +277,32 @@ export class Authenticator {
     if (res.status !== 200) throw keystoneDown(`Keystone answered HTTP ${res.status}`);
     const parsed = tokenBodySchema.safeParse(res.body);
     if (!parsed.success) throw keystoneDown('Keystone returned a token body the gateway cannot read');
-    const identity = identityFromToken(parsed.data, this.now());
+    let identity = identityFromToken(parsed.data, this.now());
+    let freshUntil = Number.POSITIVE_INFINITY;
+    // A token with access rules is accepted only where its rules allow, never on a mount that decides on tags; it
+    // may not be allowed to read its project either.
+    if (this.options.projectTags !== undefined && isProjectScoped(identity) && identity.accessRules === undefined) {
+      const read = await this.options.projectTags.read(token, identity.project.id, again);
+      identity = { ...identity, project: { ...identity.project, tags: read.tags } };
+      freshUntil = read.freshUntil;
+    }
     this.facts.set(identity, tokenFacts(parsed.data));
     this.validatedAt.set(identity, this.now());
-    return identity;
+    return { identity, freshUntil };
   }
 }
 
-/** Whether a validation again grants what the cached identity did: the same scope and no role fewer. */
+/**
+ * Whether a validation again grants what the cached identity did: the same scope, no role fewer and no project tag
+ * fewer (a tag opens clusters).
+ */
 function sameGrant(cached: AnyIdentity, fresh: AnyIdentity): boolean {
   const scopeOf = (i: AnyIdentity): string => (isProjectScoped(i) ? `project:${i.project.id}` : `${i.scope}:${i.domain?.id ?? ''}`);
-  return cached.user.id === fresh.user.id && scopeOf(cached) === scopeOf(fresh) && cached.roles.every((r) => fresh.roles.includes(r));
+  const tagsOf = (i: AnyIdentity): readonly string[] => (isProjectScoped(i) ? (i.project.tags ?? []) : []);
+  return (
+    cached.user.id === fresh.user.id &&
+    scopeOf(cached) === scopeOf(fresh) &&
+    cached.roles.every((r) => fresh.roles.includes(r)) &&
+    tagsOf(cached).every((t) => tagsOf(fresh).includes(t))
+  );
 }

@@ -7,7 +7,14 @@ import type { AccessRule } from './access-rules.js';
  */
 export interface Identity {
   readonly user: { readonly id: string; readonly name: string; readonly domainId: string; readonly domainName: string };
-  readonly project: { readonly id: string; readonly name: string; readonly domainId: string; readonly domainName: string };
+  readonly project: {
+    readonly id: string;
+    readonly name: string;
+    readonly domainId: string;
+    readonly domainName: string;
+    /** The project's Keystone tags, read only when something uses them (a cluster open to tagged projects only). */
+    readonly tags?: readonly string[];
+  };
   readonly roles: readonly string[];
   /** When Keystone says the token stops being valid. */
   readonly expiresAt: Date;

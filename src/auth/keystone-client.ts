@@ -41,7 +41,7 @@ export interface KeystoneClientOptions {
 }
 
 /** What a Keystone call was for: the label of its metrics. */
-type KeystoneOperation = 'issue_token' | 'validate_token' | 'revoke_token' | 'ping' | 'revocation_events' | 'identity_api';
+type KeystoneOperation = 'issue_token' | 'validate_token' | 'revoke_token' | 'ping' | 'revocation_events' | 'read_project' | 'identity_api';
 
 const MAX_KEYSTONE_BODY = 4 * 1024 * 1024;
 
@@ -139,6 +139,15 @@ export class KeystoneClient {
    */
   revocationEvents(serviceToken: string, since: string): Promise<KeystoneResponse> {
     return this.request('revocation_events', 'GET', `OS-REVOKE/events?since=${encodeURIComponent(since)}`, { 'x-auth-token': serviceToken });
+  }
+
+  /**
+   * GET /v3/projects/{id} with the token of a caller scoped to that project: Keystone's default policy
+   * (identity:get_project, `project_id:%(target.project.id)s`) lets a project's own tokens read it, while the
+   * gateway's service identity (the service role) may not read other projects.
+   */
+  project(token: string, projectId: string): Promise<KeystoneResponse> {
+    return this.request('read_project', 'GET', `projects/${encodeURIComponent(projectId)}`, { 'x-auth-token': token });
   }
 
   /**

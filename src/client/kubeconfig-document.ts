@@ -18,6 +18,11 @@ export interface KubeconfigOptions {
   readonly insecureSkipTlsVerify?: boolean | undefined;
   readonly contextName?: string | undefined;
   readonly namespace?: string | undefined;
+  /**
+   * A gateway with several clusters: one cluster and context each, named `<contextName>-<cluster>`, the first
+   * current; `path` is where the cluster is served below the gateway's root. Unset: one, for /k8s.
+   */
+  readonly clusters?: readonly GatewayCluster[] | undefined;
   /** How to run `zun-gateway credential`: the command and its arguments. */
   readonly plugin: { readonly command: string; readonly args: readonly string[] };
 }
@@ -44,14 +49,44 @@ const RECORDED_ENV: ReadonlyArray<{ name: string; isPath: boolean }> = [
   { name: 'OS_CLIENT_SECURE_FILE', isPath: true },
 ];
 
+/** A cluster of the gateway, as its /whoami lists it: its name, where it is served, the caller's namespace there. */
+export interface GatewayCluster {
+  readonly name: string;
+  /** Below the gateway's root: /k8s/clusters/<name>. */
+  readonly path: string;
+  readonly namespace?: string | undefined;
+}
+
+/** What the gateway's /whoami lists of a cluster (coes.k8s.clusters[]): its name, server URL, the caller's namespace. */
+export interface ListedCluster {
+  readonly name: string;
+  readonly server: string;
+  readonly namespace?: string | undefined;
+}
+
+/**
+ * The contexts to write for the clusters a gateway lists: undefined for one served at /k8s (a gateway with one
+ * cluster: the kubeconfig it always had); each listed one otherwise (none: an empty list, the caller says why).
+ */
+export function contextsFor(listed: readonly ListedCluster[] | undefined): readonly GatewayCluster[] | undefined {
+  if (listed === undefined) return undefined;
+  const clusters = listed.map((c) => ({ name: c.name, path: new URL(c.server).pathname.replace(/\/+$/, ''), ...(c.namespace !== undefined ? { namespace: c.namespace } : {}) }));
+  if (clusters.length === 1 && clusters[0]?.path.endsWith('/k8s') === true) return undefined;
+  return clusters;
+}
+
 export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
-  const { k8s } = gatewayUrls(options.server);
+  const { root, k8s } = gatewayUrls(options.server);
   const name = options.contextName ?? 'zun-gateway';
-  const cluster: Record<string, unknown> = { server: k8s };
+  const tls: Record<string, unknown> = {};
   if (options.certificateAuthorityData !== undefined) {
-    cluster['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
+    tls['certificate-authority-data'] = options.certificateAuthorityData.toString('base64');
   }
-  if (options.insecureSkipTlsVerify) cluster['insecure-skip-tls-verify'] = true;
+  if (options.insecureSkipTlsVerify) tls['insecure-skip-tls-verify'] = true;
+  const entries =
+    options.clusters === undefined
+      ? [{ name, server: k8s, namespace: options.namespace }]
+      : options.clusters.map((c) => ({ name: `${name}-${c.name}`, server: `${root}${c.path}`, namespace: options.namespace ?? c.namespace }));
   const pluginEnv = RECORDED_ENV.filter(({ name: n }) => env[n] !== undefined && env[n] !== '').map(({ name: n, isPath }) => ({
     name: n,
     value: isPath ? path.resolve(env[n] as string) : (env[n] as string),
@@ -59,7 +94,8 @@ export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster }],
+    clusters: entries.map((e) => ({ name: e.name, cluster: { server: e.server, ...tls } })),
+    // One user for every context: the same exec plugin, the same Keystone token.
     users: [
       {
         name,
@@ -75,8 +111,7 @@ export function buildKubeconfig(options: KubeconfigOptions, env: Env): string {
         },
       },
     ],
-    contexts: [{ name, context: { cluster: name, user: name, ...(options.namespace ? { namespace: options.namespace } : {}) } }],
-    'current-context': name,
+    contexts: entries.map((e) => ({ name: e.name, context: { cluster: e.name, user: name, ...(e.namespace ? { namespace: e.namespace } : {}) } })),
+    'current-context': entries[0]?.name ?? name,
   });
 }
-

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { failureMessage, userToken, type CommandIo, type UserTokenOptions } from './exec-credential.js';
-import { buildKubeconfig, gatewayUrls } from './kubeconfig-document.js';
+import { buildKubeconfig, contextsFor, gatewayUrls, type GatewayCluster, type ListedCluster } from './kubeconfig-document.js';
 import { inputError, type Env } from '../config/openstack-inputs.js';
 import { Agent, request } from 'undici';
 import { hasCode, isUntrustedIssuer, systemCode } from '../errors.js';
 
-export { buildKubeconfig, gatewayUrls, type KubeconfigOptions } from './kubeconfig-document.js';
+export { buildKubeconfig, gatewayUrls, type GatewayCluster, type KubeconfigOptions } from './kubeconfig-document.js';
 
 function isExecutable(file: string): boolean {
   try {
@@ -40,18 +40,36 @@ export function pluginCommand(env: Env, mainScript: string, nodePath: string): {
   return { command: path.resolve(nodePath), args: [path.resolve(mainScript), 'credential'] };
 }
 
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_WHOAMI_BODY = 1024 * 1024;
 const WHOAMI_TIMEOUT_MS = 15_000;
 
-/** The namespace the gateway maps the caller to, or why there is none (a warning for the user). */
-export type NamespaceAnswer = { readonly namespace: string } | { readonly warning: string };
+/**
+ * What the gateway's /whoami says of the caller on Kubernetes: the namespace (of the first cluster), and the clusters
+ * the caller may use when the gateway lists them; or why it could not be asked (a warning for the user).
+ */
+export type WhoamiAnswer =
+  | { readonly namespace?: string; readonly clusters?: readonly ListedCluster[] }
+  | { readonly warning: string };
+
+const whoamiBody = z.object({
+  namespace: z.string().min(1).optional().catch(undefined),
+  coes: z
+    .object({
+      k8s: z
+        .object({ clusters: z.array(z.object({ name: z.string().regex(dnsLabel), server: z.string().refine((s) => URL.canParse(s)), namespace: z.string().min(1).optional() })).optional() })
+        .optional(),
+    })
+    .optional()
+    .catch(undefined),
+});
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
-/** Asks the gateway's GET /whoami which namespace the token's project maps to. */
-export async function askNamespace(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<NamespaceAnswer> {
+/** Asks the gateway's GET /whoami which namespace the token's project maps to, and which clusters it may use. */
+export async function askWhoami(root: string, token: string, ca: Buffer | undefined, insecure: boolean): Promise<WhoamiAnswer> {
   const dispatcher = new Agent({
     headersTimeout: WHOAMI_TIMEOUT_MS,
     bodyTimeout: WHOAMI_TIMEOUT_MS,
@@ -87,8 +105,21 @@ export async function askNamespace(root: string, token: string, ca: Buffer | und
     const message = typeof (body as { message?: unknown })?.message === 'string' ? (body as { message: string }).message : text;
     return { warning: `the gateway answered HTTP ${status} to /whoami: ${oneLine(message)}` };
   }
-  const namespace = (body as { namespace?: unknown } | undefined)?.namespace;
-  return typeof namespace === 'string' && namespace !== '' ? { namespace } : { warning: 'the gateway maps you to no namespace (its /whoami has none)' };
+  const read = whoamiBody.safeParse(body);
+  if (!read.success) return { warning: 'the gateway answered /whoami with a body this client cannot read' };
+  const listed = read.data.coes?.k8s?.clusters;
+  return {
+    ...(read.data.namespace !== undefined ? { namespace: read.data.namespace } : {}),
+    ...(listed !== undefined ? { clusters: listed } : {}),
+  };
+}
+
+/** The contexts to write for the clusters /whoami listed (contextsFor); none listed: the project may use none of them. */
+function contextsOrRefusal(listed: readonly ListedCluster[] | undefined): readonly GatewayCluster[] | undefined {
+  if (listed !== undefined && listed.length === 0) {
+    throw inputError("your project may use none of the gateway's Kubernetes clusters (each is open to Keystone projects with certain tags): ask a cloud administrator");
+  }
+  return contextsFor(listed);
 }
 
 /**
@@ -134,7 +165,6 @@ export interface SelfCommand {
   readonly nodePath: string;
 }
 
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const commandOptions = z.object({
   server: z
     .string()
@@ -185,17 +215,27 @@ export async function runKubeconfig(
     }
     const ca = opts.certificateAuthority !== undefined ? readCa(opts.certificateAuthority) : undefined;
     let namespace = opts.namespace;
-    if (namespace === undefined) {
-      const noNamespace = 'the context has no namespace (pass --namespace to set one)';
-      try {
-        const { token } = await userToken(env, { warn, ...tokenOptions });
-        const answer = await askNamespace(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
-        if ('namespace' in answer) namespace = answer.namespace;
-        else warn(`${answer.warning}; ${noNamespace}`);
-      } catch (e) {
-        // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
-        if (hasCode(e, 'client_input')) throw e;
-        warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
+    let clusters: readonly GatewayCluster[] | undefined;
+    const noNamespace = 'the context has no namespace (pass --namespace to set one)';
+    // With --namespace the gateway is asked only for its clusters, and only when a token is at hand.
+    const consequence = namespace === undefined ? noNamespace : 'the kubeconfig has one context, for /k8s';
+    let token: string | undefined;
+    try {
+      token = (await userToken(env, { warn, ...tokenOptions })).token;
+    } catch (e) {
+      // Credentials that do not work make a kubeconfig that cannot work: say so now, not at the first kubectl run.
+      if (namespace === undefined && hasCode(e, 'client_input')) throw e;
+      if (namespace === undefined) warn(`no Keystone token to ask the gateway for your namespace: ${failureMessage(e)}; ${noNamespace}`);
+    }
+    if (token !== undefined) {
+      const answer = await askWhoami(gatewayUrls(server).root, token, ca, opts.insecureSkipTlsVerify === true);
+      if ('warning' in answer) warn(`${answer.warning}; ${consequence}`);
+      else {
+        clusters = contextsOrRefusal(answer.clusters);
+        if (namespace === undefined && clusters === undefined) {
+          if (answer.namespace !== undefined) namespace = answer.namespace;
+          else warn(`the gateway maps you to no namespace (its /whoami has none); ${noNamespace}`);
+        }
       }
     }
     const text = buildKubeconfig(
@@ -205,6 +245,7 @@ export async function runKubeconfig(
         insecureSkipTlsVerify: opts.insecureSkipTlsVerify,
         contextName: checked.data.contextName,
         namespace,
+        clusters,
         plugin: pluginCommand(env, self.mainScript, self.nodePath),
       },
       env,

@@ -78,27 +78,32 @@ const applicationCredentials = z.strictObject({
 const quantities = z.record(nonEmpty, z.union([nonEmpty, z.number()]).transform(String));
 const NAMESPACE_PLACEHOLDERS = /\{(project_id|project_name|domain_name)\}/g;
 
-const tenancy = z.strictObject({
+/** What a cluster may set for itself in `tenancy` (no defaults here: what it leaves out comes from k8s.tenancy). */
+const tenancyFields = {
   /** Placeholders {project_id}, {project_name}, {domain_name}; the result is made DNS-1123 safe. */
-  namespaceTemplate: nonEmpty
-    .refine((t) => !/[{}]/.test(t.replace(NAMESPACE_PLACEHOLDERS, '')), {
-      message: 'may only use the placeholders {project_id}, {project_name} and {domain_name}',
-    })
-    .default('os-{project_name}'),
+  namespaceTemplate: nonEmpty.refine((t) => !/[{}]/.test(t.replace(NAMESPACE_PLACEHOLDERS, '')), {
+    message: 'may only use the placeholders {project_id}, {project_name} and {domain_name}',
+  }),
   /** Keystone role -> ClusterRole bound in every project namespace to the group keystone:project:<id>:role:<role>. */
-  roleBindings: z.record(nonEmpty, nonEmpty).default({ admin: 'admin', member: 'edit', reader: 'view' }),
+  roleBindings: z.record(nonEmpty, nonEmpty),
   /** ResourceQuota spec.hard for every project namespace, e.g. {pods: 20, requests.cpu: "4"}. */
-  resourceQuota: quantities.optional(),
+  resourceQuota: quantities,
   /** LimitRange item (type Container) for every project namespace. */
-  limitRange: z
-    .strictObject({ default: quantities, defaultRequest: quantities, max: quantities, min: quantities })
-    .partial()
-    .optional(),
+  limitRange: z.strictObject({ default: quantities, defaultRequest: quantities, max: quantities, min: quantities }).partial(),
   /** A provisioned project is re-checked after this long (mapping changes, deleted bindings, missing labels). */
-  recheckSeconds: seconds.default(600),
+  recheckSeconds: seconds,
+};
+
+const tenancy = z.strictObject({
+  namespaceTemplate: tenancyFields.namespaceTemplate.default('os-{project_name}'),
+  roleBindings: tenancyFields.roleBindings.default({ admin: 'admin', member: 'edit', reader: 'view' }),
+  resourceQuota: tenancyFields.resourceQuota.optional(),
+  limitRange: tenancyFields.limitRange.optional(),
+  recheckSeconds: tenancyFields.recheckSeconds.default(600),
   /**
    * The Pod Security Standards level pods in project namespaces must meet: the gateway's admission webhook enforces
    * it, and namespaces are labelled for the apiserver's own PodSecurity admission (1.23+). privileged: no checks.
+   * One level for every cluster: the webhook every cluster calls is the gateway's one endpoint.
    */
   podSecurity: z.strictObject({ level: z.enum(['privileged', 'baseline', 'restricted']).default('baseline') }).default({ level: 'baseline' }),
   /**
@@ -129,6 +134,16 @@ const tenancy = z.strictObject({
       ]),
     )
     .default([]),
+});
+
+/** A cluster's own tenancy keys, each replacing the one of k8s.tenancy. */
+const tenancyOverride = z.strictObject({
+  namespaceTemplate: tenancyFields.namespaceTemplate.optional(),
+  roleBindings: tenancyFields.roleBindings.optional(),
+  resourceQuota: tenancyFields.resourceQuota.optional(),
+  limitRange: tenancyFields.limitRange.optional(),
+  recheckSeconds: tenancyFields.recheckSeconds.optional(),
+  podSecurity: z.unknown().optional(),
 });
 
 /** Bytes, as a number or with a unit: 512m, 2g, 1.5G, 1048576. */
@@ -172,6 +187,12 @@ const docker = z.strictObject({
   limits: z
     .strictObject({
       maxContainersPerProject: fromEnvText(z.number().int().positive()).optional(),
+      /**
+       * Networks a project may make (its default network counts). Each takes an address range from the engine's
+       * `default-address-pools`, about 30 in all by default, shared by every project: without a bound one tenant could
+       * use them all up and no new project could run a container.
+       */
+      maxNetworksPerProject: fromEnvText(z.number().int().positive()).default(5),
       defaultMemory: byteSize.optional(),
       maxMemory: byteSize.optional(),
       defaultCpus: fromEnvText(z.number().positive()).optional(),
@@ -192,7 +213,7 @@ const docker = z.strictObject({
       message: 'maxMemorySwap counts memory and swap together: it must be at least maxMemory',
       path: ['maxMemorySwap'],
     })
-    .default({ maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
+    .default({ maxNetworksPerProject: 5, maxPids: 4096, maxNofile: DEFAULT_MAX_NOFILE, maxMemlock: DEFAULT_MAX_MEMLOCK }),
   /**
    * Keystone roles on the Docker API: `write` may create, change, exec into and copy from the project's containers;
    * `read` may only list, inspect and read logs, stats and events. A caller with neither is refused.
@@ -223,6 +244,141 @@ const docker = z.strictObject({
   isolationRulesApplied: fromEnvText(z.boolean()).default(false),
 });
 
+/** A cluster's name: a DNS-1123 label, the last segment of /k8s/clusters/<name> and of kubeconfig context names. */
+const clusterName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label: lower-case letters, digits and dashes, starting and ending with a letter or digit')
+  .max(63, 'must be at most 63 characters (a DNS-1123 label)');
+
+/**
+ * An ordinary request the apiserver has not started answering after this long gets 504 (0: no limit); above the
+ * apiserver's own --request-timeout (60 s) so its answer comes first. Never applied to watches, follows,
+ * exec/attach/port-forward or uploads still under way.
+ */
+const responseHeaderTimeoutSeconds = fromEnvText(z.number().nonnegative());
+/** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
+const http2Watches = fromEnvText(z.boolean());
+/**
+ * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). Off by
+ * default: Node's HTTP/2 client costs the gateway more CPU per request than the pool (docs/performance.md, step 13).
+ */
+const http2Requests = fromEnvText(z.boolean());
+
+/** One cluster of k8s.clusters: served at /k8s/clusters/<name>, the first also at /k8s. */
+const k8sCluster = z.strictObject({
+  name: clusterName,
+  /** Omitted: the in-cluster service account (the cluster the gateway runs in). */
+  kubeconfig: nonEmpty.optional(),
+  context: nonEmpty.optional(),
+  /** Only Keystone projects carrying one of these tags may use the cluster; omitted: every project. */
+  projectTags: z.array(nonEmpty).min(1, 'list at least one tag, or leave projectTags out to open the cluster to every project').optional(),
+  /** Omitted: k8s.responseHeaderTimeoutSeconds. */
+  responseHeaderTimeoutSeconds: responseHeaderTimeoutSeconds.optional(),
+  /** Omitted: k8s.http2Watches. */
+  http2Watches: http2Watches.optional(),
+  /** Omitted: k8s.http2Requests. */
+  http2Requests: http2Requests.optional(),
+  /** Keys that replace k8s.tenancy's on this cluster (podSecurity is shared). */
+  tenancy: tenancyOverride.optional(),
+});
+
+const impersonation = z
+  .strictObject({
+    userPrefix: identityPrefix.default('keystone:'),
+    groupPrefix: identityPrefix.default('keystone:'),
+    extras: fromEnvText(z.boolean()).default(true),
+    /**
+     * Domain-scoped tokens (by domain id or name) act with exactly these groups (a list: admin role only; a map:
+     * by role); unmapped domains and roles get 403.
+     */
+    domainScopeGroups: z.record(nonEmpty, scopeGroupMapping).optional(),
+    /** System-scoped tokens act with exactly these groups (a list: admin role only; a map: by role); unset: 403. */
+    systemScopeGroups: scopeGroupMapping.optional(),
+    /**
+     * One group every project-scoped caller also gets, whatever its project: what the apiserver's API Priority and
+     * Fairness matches tenants' requests by (the chart's FlowSchema), so that limits hold across replicas.
+     */
+    tenantGroup: identityPrefix.optional(),
+  })
+  .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
+
+/** The name of the one cluster the single-cluster keys (k8s.kubeconfig, k8s.context) describe. */
+export const DEFAULT_CLUSTER = 'default';
+
+/**
+ * /k8s: one cluster (k8s.kubeconfig and k8s.context, or neither: the in-cluster service account), or several
+ * (k8s.clusters). Either way the result lists the clusters in `clusters`, each with every setting resolved.
+ */
+const k8s = z
+  .strictObject({
+    kubeconfig: nonEmpty.optional(),
+    context: nonEmpty.optional(),
+    /** Several clusters behind one gateway: /k8s/clusters/<name>, the first also at /k8s. */
+    clusters: z.array(k8sCluster).min(1, 'list at least one cluster, or leave k8s.clusters out for one cluster (k8s.kubeconfig)').optional(),
+    /** Every cluster's, unless the cluster sets its own. */
+    responseHeaderTimeoutSeconds: responseHeaderTimeoutSeconds.default(90),
+    /** Optional: requests per project and second, over all clusters (429 with Retry-After beyond it; watches and exec count once). */
+    rateLimit: rateLimit.optional(),
+    /** Every cluster's, unless the cluster sets its own. */
+    http2Watches: http2Watches.default(true),
+    /** Every cluster's, unless the cluster sets its own. */
+    http2Requests: http2Requests.default(false),
+    impersonation,
+    /** Present: every project gets its own namespace and role bindings on each cluster, on its first request there. */
+    tenancy: tenancy.optional(),
+  })
+  .superRefine((k, ctx) => {
+    if (k.clusters === undefined) return;
+    for (const key of ['kubeconfig', 'context'] as const) {
+      if (k[key] === undefined) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `given together with k8s.clusters: keep k8s.clusters and move the ${key} into the cluster it belongs to (clusters: [{name: ..., ${key}: ...}]), or remove k8s.clusters to serve this one cluster`,
+      });
+    }
+    const seen = new Set<string>();
+    k.clusters.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `another cluster is already named ${c.name}: names must be unique` });
+      seen.add(c.name);
+      if (c.tenancy === undefined) return;
+      if (c.tenancy.podSecurity !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', i, 'tenancy', 'podSecurity'],
+          message: 'is one level for every cluster (each calls the same admission webhook of the gateway): set it in k8s.tenancy',
+        });
+      }
+      if (k.tenancy === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'tenancy'], message: 'changes k8s.tenancy for this cluster, but k8s.tenancy is not set: set it (it applies to every cluster)' });
+      }
+    });
+  })
+  .transform(({ kubeconfig, context, clusters, ...shared }) => {
+    const given = clusters ?? [{ name: DEFAULT_CLUSTER, ...(kubeconfig !== undefined ? { kubeconfig } : {}), ...(context !== undefined ? { context } : {}) }];
+    return {
+      ...shared,
+      clusters: given.map((c, i) => {
+        const { tenancy: own, ...rest } = 'tenancy' in c ? c : { ...c, tenancy: undefined };
+        const { podSecurity: _shared, ...overrides } = own ?? {};
+        const merged = shared.tenancy === undefined ? undefined : { ...shared.tenancy, ...definedOnly(overrides) };
+        return {
+          ...rest,
+          /** Where the cluster's settings are in the configuration, for messages: `k8s` or `k8s.clusters[1]`. */
+          configKey: clusters === undefined ? 'k8s' : `k8s.clusters[${i}]`,
+          responseHeaderTimeoutSeconds: c.responseHeaderTimeoutSeconds ?? shared.responseHeaderTimeoutSeconds,
+          http2Watches: c.http2Watches ?? shared.http2Watches,
+          http2Requests: c.http2Requests ?? shared.http2Requests,
+          ...(merged !== undefined ? { tenancy: merged } : {}),
+        };
+      }),
+    };
+  });
+
+/** The keys of an object whose values are not undefined (an optional key left out must not replace a shared one). */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 /** Failed sign-ins on the page, per source address and per user name, in a sliding window (auth/login-throttle.ts). */
 const failedSignInDefaults = { perAddress: 20, perUser: 5, windowSeconds: 900, maxTracked: 10_000 };
 
@@ -295,49 +451,7 @@ export const configSchema = z.strictObject({
      */
     revalidateSeconds: fromEnvText(z.number().nonnegative()).default(60),
   }),
-  k8s: z
-    .strictObject({
-      kubeconfig: nonEmpty.optional(),
-      context: nonEmpty.optional(),
-      /**
-       * An ordinary request the apiserver has not started answering after this long gets 504 (0: no limit); above
-       * the apiserver's own --request-timeout (60 s) so its answer comes first. Never applied to watches, follows,
-       * exec/attach/port-forward or uploads still under way.
-       */
-      responseHeaderTimeoutSeconds: fromEnvText(z.number().nonnegative()).default(90),
-      /** Optional: requests per project and second (429 with Retry-After beyond it; watches and exec count once). */
-      rateLimit: rateLimit.optional(),
-      /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
-      http2Watches: fromEnvText(z.boolean()).default(true),
-      /**
-       * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). Off
-       * by default: Node's HTTP/2 client costs the gateway more CPU per request than the pool, for no measured gain
-       * on a shared machine (docs/performance.md, step 13).
-       */
-      http2Requests: fromEnvText(z.boolean()).default(false),
-      impersonation: z
-        .strictObject({
-          userPrefix: identityPrefix.default('keystone:'),
-          groupPrefix: identityPrefix.default('keystone:'),
-          extras: fromEnvText(z.boolean()).default(true),
-          /**
-           * Domain-scoped tokens (by domain id or name) act with exactly these groups (a list: admin role only; a map:
-           * by role); unmapped domains and roles get 403.
-           */
-          domainScopeGroups: z.record(nonEmpty, scopeGroupMapping).optional(),
-          /** System-scoped tokens act with exactly these groups (a list: admin role only; a map: by role); unset: 403. */
-          systemScopeGroups: scopeGroupMapping.optional(),
-          /**
-           * One group every project-scoped caller also gets, whatever its project: what the apiserver's API Priority and
-           * Fairness matches tenants' requests by (the chart's FlowSchema), so that limits hold across replicas.
-           */
-          tenantGroup: identityPrefix.optional(),
-        })
-        .default({ userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true }),
-      /** Present: every project gets its own namespace and role bindings on its first request. */
-      tenancy: tenancy.optional(),
-    })
-    .optional(),
+  k8s: k8s.optional(),
   docker: docker.optional(),
   log: z
     .strictObject({
@@ -378,6 +492,8 @@ export type GatewayConfig = z.infer<typeof configSchema>;
 export type KeystoneConfig = GatewayConfig['keystone'];
 export type ServiceCredentials = KeystoneConfig['serviceCredentials'];
 export type K8sConfig = NonNullable<GatewayConfig['k8s']>;
+/** One cluster of /k8s, every setting resolved (the shared ones included). */
+export type K8sClusterConfig = K8sConfig['clusters'][number];
 export type ImpersonationConfig = K8sConfig['impersonation'];
 export type TenancyConfig = NonNullable<K8sConfig['tenancy']>;
 export type PodSecurityLevel = TenancyConfig['podSecurity']['level'];

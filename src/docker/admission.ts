@@ -10,7 +10,7 @@ import { bodyError, field, isObject, parseBody, setField, type JsonObject } from
 import { applyLimits } from './limits.js';
 import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
 import { refused, type BodyCheck, type Matched } from './policy.js';
-import { moveOffSharedBridge, projectNetwork } from './project-network.js';
+import { moveOffSharedBridge, ProjectNetworks } from './project-network.js';
 import { checkLoginServer } from './registries.js';
 
 /**
@@ -18,10 +18,14 @@ import { checkLoginServer } from './registries.js';
  * engine will see them (invariants.md 17, 18), or refused with the field and the docker option to drop.
  */
 export class BodyAdmission {
+  private readonly networks: ProjectNetworks;
+
   constructor(
     private readonly engine: Upstream,
     private readonly config: DockerConfig,
-  ) {}
+  ) {
+    this.networks = new ProjectNetworks(engine);
+  }
 
   /** What goes to the engine as the body: the checked one, none, or (undefined) the client's own stream (a tar). */
   async body(req: IncomingMessage, matched: Matched, path: string, identity: Identity): Promise<Buffer | undefined> {
@@ -54,7 +58,7 @@ export class BodyAdmission {
         const refs = checkContainerCreate(body);
         stampOwner(body, project);
         await this.verifyReferences(refs, project);
-        if (this.config.projectNetworks) await moveOffSharedBridge(body, () => projectNetwork(this.engine, project));
+        if (this.config.projectNetworks) await moveOffSharedBridge(body, () => this.networks.idFor(project));
         let hostConfig = field(body, 'HostConfig');
         if (!isObject(hostConfig ?? null)) {
           hostConfig = {};

@@ -20,7 +20,7 @@ export interface Endpoint {
   /** A list whose results are filtered to the caller's project. */
   readonly list?: boolean;
   /** Answered by the adapter itself from the engine's answer. */
-  readonly special?: 'info' | 'version' | 'image-pull' | 'image-list' | 'image-inspect' | 'container-create' | 'volume-create';
+  readonly special?: 'info' | 'version' | 'image-pull' | 'image-list' | 'image-inspect' | 'container-create' | 'volume-create' | 'network-create';
   /** May (or must) be a hijacked / upgraded stream. */
   readonly upgrade?: boolean;
   /** Served without authentication (API version negotiation). */
@@ -59,7 +59,7 @@ export const SERVED_ENDPOINTS: readonly Endpoint[] = [
   { methods: ['POST'], pattern: ['volumes', 'create'], body: 'volume-create', special: 'volume-create' },
   { methods: ['GET', 'DELETE'], pattern: ['volumes', ':id'], object: 'volume' },
   { methods: ['GET'], pattern: ['networks'], list: true },
-  { methods: ['POST'], pattern: ['networks', 'create'], body: 'network-create' },
+  { methods: ['POST'], pattern: ['networks', 'create'], body: 'network-create', special: 'network-create' },
   { methods: ['GET', 'DELETE'], pattern: ['networks', ':id'], object: 'network' },
   { methods: ['POST'], pattern: ['networks', ':id', 'connect'], object: 'network', body: 'network-connect' },
   { methods: ['POST'], pattern: ['networks', ':id', 'disconnect'], object: 'network', body: 'network-connect' },

@@ -7,35 +7,60 @@ import { LABEL_PREFIX, OWNER_LABEL, engineFailed } from './ownership.js';
 export const DEFAULT_NETWORK_LABEL = `${LABEL_PREFIX}default-network`;
 
 /**
- * The project's default network, made on first use: containers that name no network join it instead of the engine's
- * default bridge, which every tenant's containers share. Found by its labels (which only the gateway can set), not by
- * name: network names are not unique, and another project could take any name first.
+ * The projects' default networks, made on first use: containers that name no network join their project's instead of
+ * the engine's default bridge, which every tenant's containers share. Found by their labels (which only the gateway
+ * can set), not by name: network names are not unique, and another project could take any name first.
  */
-export async function projectNetwork(engine: Upstream, projectId: string): Promise<string> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`, `${DEFAULT_NETWORK_LABEL}=true`] }));
-  const listed = await engineJson(engine, 'GET', `/networks?filters=${filters}`);
-  if (listed.status !== 200 || !Array.isArray(listed.body)) throw engineFailed(listed.status, `the Docker engine answered ${listed.status} while looking for the project's network`);
-  // Two creates at once can each make one: the oldest is the one.
-  const oldest = (listed.body as Json[])
-    .map((n) => ({ id: field(n, 'Id'), created: String(field(n, 'Created') ?? '') }))
-    .filter((n): n is { id: string; created: string } => typeof n.id === 'string')
-    .sort((a, b) => a.created.localeCompare(b.created))[0];
-  if (oldest !== undefined) return oldest.id;
-  const created = await engineJson(engine, 'POST', '/networks/create', {
-    Name: `zun-${projectId}`,
-    Driver: 'bridge',
-    Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' },
-  });
-  const id = field(created.body as Json, 'Id');
-  if (created.status !== 201 || typeof id !== 'string') {
-    // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix.
+export class ProjectNetworks {
+  /** One lookup (and at most one create) per project at a time in this process. */
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  constructor(private readonly engine: Upstream) {}
+
+  /** The id of the project's network, made when it has none. */
+  idFor(projectId: string): Promise<string> {
+    let pending = this.inflight.get(projectId);
+    if (pending === undefined) {
+      pending = this.find(projectId).finally(() => this.inflight.delete(projectId));
+      this.inflight.set(projectId, pending);
+    }
+    return pending;
+  }
+
+  private async find(projectId: string): Promise<string> {
+    const existing = await this.listed(projectId);
+    if (existing !== undefined) return existing;
+    // CheckDuplicate: another replica making the same network at once gets 409 instead of a second network (each one
+    // holds an address pool of the engine's ~30 until removed).
+    const spec = { Name: `zun-${projectId}`, Driver: 'bridge', Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' } };
+    let created = await engineJson(this.engine, 'POST', '/networks/create', { ...spec, CheckDuplicate: true });
+    if (created.status === 409) {
+      const theirs = await this.listed(projectId);
+      if (theirs !== undefined) return theirs;
+      // The name is someone else's network (not labelled as this project's): names need not be unique.
+      created = await engineJson(this.engine, 'POST', '/networks/create', spec);
+    }
+    const id = field(created.body as Json, 'Id');
+    if (created.status === 201 && typeof id === 'string') return id;
+    // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix. Always
+    // 503: the docker CLI reads a 404 from a create as a missing image and goes pulling it.
     const said = field(created.body as Json, 'message');
     throw engineFailed(
-      created.status >= 400 ? created.status : 502,
+      503,
       `the Docker engine could not create the project's network (HTTP ${created.status}${typeof said === 'string' ? `: ${said}` : ''}); ask the operator, or name a network of yours with --network`,
     );
   }
-  return id;
+
+  /** The project's network, if there is one: the oldest, should two creates at once each have made one. */
+  private async listed(projectId: string): Promise<string | undefined> {
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`, `${DEFAULT_NETWORK_LABEL}=true`] }));
+    const listed = await engineJson(this.engine, 'GET', `/networks?filters=${filters}`);
+    if (listed.status !== 200 || !Array.isArray(listed.body)) throw engineFailed(listed.status, `the Docker engine answered ${listed.status} while looking for the project's network`);
+    return (listed.body as Json[])
+      .map((n) => ({ id: field(n, 'Id'), created: String(field(n, 'Created') ?? '') }))
+      .filter((n): n is { id: string; created: string } => typeof n.id === 'string')
+      .sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id))[0]?.id;
+  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type Router } from 'express';
 import type { Readiness } from '../routes/mount.js';
-import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../routes/pod-admission.js';
 
 export interface EndpointOptions {
   readonly version: string;
@@ -10,10 +9,11 @@ export interface EndpointOptions {
   readonly readiness: () => Promise<Record<string, Readiness>>;
   readonly isShuttingDown: () => boolean;
   readonly whoami: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-  /** The pod security admission webhook (k8s.tenancy), called by the apiserver; not served without it. */
-  readonly podAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-  /** The mutating webhook that sets imagePullPolicy: Always (k8s.tenancy.alwaysPullImages). */
-  readonly imagePullAdmission?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /**
+   * The admission webhooks (k8s.tenancy), called by the apiserver, each at its path (routes/pod-admission.ts): the
+   * validating one and the mutating one (imagePullPolicy: Always) of each cluster. None without tenancy.
+   */
+  readonly admission?: ReadonlyArray<{ readonly path: string; readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> }>;
   /** The tenants' page (page.ts): GET / for browsers, and /ui. */
   readonly page?: Router;
 }
@@ -40,10 +40,7 @@ export function gatewayEndpoints(options: EndpointOptions): Express {
 
   app.get('/whoami', (req, res) => options.whoami(req, res));
 
-  const { podAdmission } = options;
-  if (podAdmission !== undefined) app.post(POD_ADMISSION_PATH, (req, res) => podAdmission(req, res));
-  const { imagePullAdmission } = options;
-  if (imagePullAdmission !== undefined) app.post(IMAGE_PULL_ADMISSION_PATH, (req, res) => imagePullAdmission(req, res));
+  for (const { path, handle } of options.admission ?? []) app.post(path, (req, res) => handle(req, res));
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');

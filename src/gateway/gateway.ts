@@ -5,25 +5,26 @@ import type { Duplex } from 'node:stream';
 import { ApplicationCredentialExchange } from '../auth/application-credentials.js';
 import { Authenticator, authenticatorOptions } from '../auth/authenticator.js';
 import { Callers } from '../auth/caller.js';
+import { ProjectTags } from '../auth/project-tags.js';
 import { RevocationPoller } from '../auth/revocation-poller.js';
 import { KeystoneClient } from '../auth/keystone-client.js';
 import { ServiceTokenProvider } from '../auth/service-token.js';
 import { listenError, readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { startAdmissionWebhook } from '../k8s/admission-webhook.js';
+import { startAdmissionWebhooks, type ClusterAdmissionWebhook } from '../k8s/admission-webhook.js';
 import type { AuditTrail } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { exchangeRecorder } from '../routes/exchange.js';
 import type { Readiness } from '../routes/mount.js';
-import { podAdmissionHandler } from '../routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH, clusterAdmissionPaths, podAdmissionHandler } from '../routes/pod-admission.js';
 import type { ErrorReply } from '../routes/respond.js';
 import { Sessions } from '../routes/sessions.js';
 import { clientErrorAnswer } from './client-error.js';
 import { ConnectionTracker } from './connections.js';
 import type { Delay } from './delay.js';
 import { createDispatcher } from './dispatch.js';
-import { gatewayEndpoints } from './endpoints.js';
+import { gatewayEndpoints, type EndpointOptions } from './endpoints.js';
 import { listenOn, metricsListener } from './metrics-server.js';
 import { SIGNPOSTS, coeMounts } from './mounts.js';
 import { tenantPage } from './page.js';
@@ -78,7 +79,26 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   });
   const { now, delay } = options;
   const serviceToken = new ServiceTokenProvider(keystone, config.keystone.serviceCredentials, logger, now);
-  const authenticator = new Authenticator(keystone, serviceToken, { ...authenticatorOptions(config.keystone), metrics, ...(now !== undefined ? { now } : {}) }, logger);
+  // Keystone project tags are read only when a cluster is open to tagged projects alone.
+  const tagsDecide = config.k8s?.clusters.some((c) => c.projectTags !== undefined) === true;
+  const projectTags = tagsDecide
+    ? new ProjectTags(
+        keystone,
+        {
+          ttlMs: config.keystone.cacheTtlSeconds * 1000,
+          refusedTtlMs: config.keystone.negativeCacheTtlSeconds * 1000,
+          maxEntries: config.keystone.cacheMaxEntries,
+          ...(now !== undefined ? { now } : {}),
+        },
+        logger,
+      )
+    : undefined;
+  const authenticator = new Authenticator(
+    keystone,
+    serviceToken,
+    { ...authenticatorOptions(config.keystone), metrics, ...(now !== undefined ? { now } : {}), ...(projectTags !== undefined ? { projectTags } : {}) },
+    logger,
+  );
   const callers = new Callers(authenticator, new ApplicationCredentialExchange(keystone, logger, now));
   const sessions = new Sessions();
   authenticator.onRevoked((identity) => sessions.revoked(identity), () => sessions.identities());
@@ -96,20 +116,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   });
 
   let shuttingDown = false;
-  const podSecurityLevel = config.k8s?.tenancy?.podSecurity.level;
-  const admission = config.k8s !== undefined ? startAdmissionWebhook(config.k8s, logger) : undefined;
+  const admission = config.k8s !== undefined ? startAdmissionWebhooks(config.k8s, logger) : [];
   const readiness = (): Promise<Record<string, Readiness>> => readinessChecks(() => keystoneReadiness(keystone, serviceToken), mounts, delay);
   const endpoints = gatewayEndpoints({
     version: options.version,
     mounts: mounts.map((m) => m.name),
     isShuttingDown: () => shuttingDown,
     whoami: whoamiHandler(authenticator, mounts, config.keystone.authUrl, logger),
-    ...(admission !== undefined
-      ? {
-          podAdmission: podAdmissionHandler((review) => admission.validate(review), { podSecurityLevel }, logger),
-          imagePullAdmission: podAdmissionHandler((review) => admission.mutate(review), {}, logger),
-        }
-      : {}),
+    admission: admissionEndpoints(admission, config.k8s?.clusters[0]?.name, logger),
     ...(config.ui.enabled ? { page: tenantPage(config.ui, { keystone, authenticator, mounts, tls: config.listen.tls !== undefined, logger }) } : {}),
     readiness,
   });
@@ -190,7 +204,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await tracker.allClosed(SESSIONS_CLOSED_WITHIN_MS);
       for (const m of mounts) m.close();
       revocations.stop();
-      admission?.stop();
+      for (const { webhook } of admission) webhook.stop();
       keystone.close();
       tlsReload?.stop();
       if (metricsServer?.listening) {
@@ -202,4 +216,21 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       logger.info('shut down');
     },
   };
+}
+
+/**
+ * Each cluster's webhooks at its own paths; the first cluster's also at /admission/v1/pods[/image-pull-policy], where a
+ * single-cluster gateway always served them.
+ */
+function admissionEndpoints(webhooks: readonly ClusterAdmissionWebhook[], first: string | undefined, logger: Logger): EndpointOptions['admission'] {
+  return webhooks.flatMap(({ cluster, webhook }) => {
+    const validate = podAdmissionHandler((review) => webhook.validate(review), { podSecurityLevel: webhook.podSecurityLevel, cluster }, logger);
+    const mutate = podAdmissionHandler((review) => webhook.mutate(review), { cluster }, logger);
+    const own = clusterAdmissionPaths(cluster);
+    return [
+      { path: own.pods, handle: validate },
+      { path: own.imagePull, handle: mutate },
+      ...(cluster === first ? [{ path: POD_ADMISSION_PATH, handle: validate }, { path: IMAGE_PULL_ADMISSION_PATH, handle: mutate }] : []),
+    ];
+  });
 }

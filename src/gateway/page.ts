@@ -8,7 +8,7 @@ import { extractToken } from '../auth/credentials.js';
 import type { KeystoneClient } from '../auth/keystone-client.js';
 import { LoginRelay } from '../auth/login-relay.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
-import { buildKubeconfig } from '../client/kubeconfig-document.js';
+import { buildKubeconfig, contextsFor, type ListedCluster } from '../client/kubeconfig-document.js';
 import { configError } from '../config/load.js';
 import { readConfiguredFile } from '../config/files.js';
 import type { UiConfig } from '../config/schema.js';
@@ -189,12 +189,19 @@ export function tenantPage(config: UiConfig, deps: PageDependencies): Router {
         "this gateway serves plain HTTP, and kubectl sends credentials only over HTTPS: its operator sets ui.publicUrl to the https:// address in front of it",
       );
     }
-    const namespace = (await k8s.describe(identity)).namespace;
+    // The same contexts `zun-gateway kubeconfig` writes: one per cluster the project may use, or one for /k8s.
+    const described = (await k8s.describe(identity, server)) as { namespace?: unknown; clusters?: readonly ListedCluster[] };
+    const clusters = contextsFor(described.clusters);
+    if (clusters !== undefined && clusters.length === 0) {
+      throw new GatewayError('forbidden', "your project may use none of this gateway's Kubernetes clusters (each is open to Keystone projects with certain tags): ask a cloud administrator");
+    }
+    const namespace = described.namespace;
     const text = buildKubeconfig(
       {
         server,
         certificateAuthorityData: ca,
-        namespace: typeof namespace === 'string' ? namespace : undefined,
+        namespace: clusters === undefined && typeof namespace === 'string' ? namespace : undefined,
+        clusters,
         plugin: { command: 'zun-gateway', args: ['credential'] },
       },
       {},

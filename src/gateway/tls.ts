@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { readConfiguredFile } from '../config/files.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { ADMISSION_PATHS } from '../routes/pod-admission.js';
+import { isAdmissionPath } from '../routes/pod-admission.js';
 
 export type TlsConfig = NonNullable<GatewayConfig['listen']['tls']>;
 
@@ -36,7 +36,7 @@ export function tlsServerOptions(config: TlsConfig): https.ServerOptions {
  * Paths served without a client certificate under mutual TLS: the kubelet's probes present none, and neither does
  * the apiserver calling the admission webhook unless its AdmissionConfiguration gives it one (docs/security.md).
  */
-const WITHOUT_CLIENT_CERTIFICATE = new Set(['/healthz', '/readyz', ...ADMISSION_PATHS]);
+const WITHOUT_CLIENT_CERTIFICATE = new Set(['/healthz', '/readyz']);
 
 /**
  * Under mutual TLS: why this request may not go on (no certificate, or one the client CA did not sign), or undefined
@@ -45,7 +45,8 @@ const WITHOUT_CLIENT_CERTIFICATE = new Set(['/healthz', '/readyz', ...ADMISSION_
 export function clientCertificateRefusal(socket: unknown, url: string | undefined): string | undefined {
   if (!(socket instanceof tls.TLSSocket)) return undefined;
   if (socket.authorized) return undefined;
-  if (WITHOUT_CLIENT_CERTIFICATE.has((url ?? '').split('?')[0] as string)) return undefined;
+  const path = (url ?? '').split('?')[0] as string;
+  if (WITHOUT_CLIENT_CERTIFICATE.has(path) || isAdmissionPath(path)) return undefined;
   const peer = socket.getPeerCertificate();
   return peer === null || Object.keys(peer).length === 0
     ? 'this gateway requires a client certificate (mutual TLS): configure one in your client (kubectl: client-certificate/client-key in the kubeconfig user; docker: --tlscert/--tlskey)'

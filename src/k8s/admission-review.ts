@@ -140,3 +140,21 @@ export function answerReview(
     },
   };
 }
+
+/**
+ * A review of a resource the webhook was not registered for: the webhook configuration's rules are wrong, so the
+ * object is refused (failing closed) with what the webhook handles and which configuration to fix.
+ */
+export function refuseUnexpectedResource(
+  request: ReviewRequest,
+  resource: string,
+  webhook: { readonly handles: string; readonly configuration: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration' },
+): AdmissionDecision {
+  return answerReview(request, {
+    allowed: false,
+    name: request.name,
+    checks: ['unexpected resource'],
+    message: `${webhook.handles}, not ${resource}: the ${webhook.configuration}'s rules are wrong; ask the cluster operator`,
+    logMessage: 'refused (unexpected resource)',
+  });
+}

@@ -45,14 +45,20 @@ export function admissionWebhook(tenancy: TenancyConfig, impersonation: Imperson
   };
 }
 
+/** A cluster's webhooks: each cluster calls its own paths, so that the facts (version, namespace owner) are its own. */
+export interface ClusterAdmissionWebhook {
+  readonly cluster: string;
+  readonly webhook: AdmissionWebhook;
+}
+
 /**
- * The webhooks with the real facts (the apiserver's /version read now and every 10 minutes, namespaces read on demand
- * with the gateway's own credentials), or undefined without `k8s.tenancy` (no project namespaces to guard).
+ * The webhooks of every cluster with tenancy, with the real facts of that cluster (its apiserver's /version read now
+ * and every 10 minutes, its namespaces read on demand with the gateway's own credentials there); none without
+ * `k8s.tenancy` (no project namespaces to guard).
  */
-export function startAdmissionWebhook(k8s: K8sConfig, logger: Logger): AdmissionWebhook | undefined {
+export function startAdmissionWebhooks(k8s: K8sConfig, logger: Logger): ClusterAdmissionWebhook[] {
   const { tenancy, impersonation } = k8s;
-  if (tenancy === undefined) return undefined;
-  const kc = loadKubeConfig(k8s);
+  if (tenancy === undefined) return [];
   if (!tenancy.alwaysPullImages) {
     logger.warn(
       "k8s.tenancy.alwaysPullImages is false: pods in project namespaces may run images from a node's cache, so a private image one project pulled " +
@@ -60,8 +66,13 @@ export function startAdmissionWebhook(k8s: K8sConfig, logger: Logger): Admission
     );
   }
   if (tenancy.subPath !== 'auto') logger.warn({ subPath: tenancy.subPath }, `k8s.tenancy.subPath is ${tenancy.subPath}: volumeMounts subPath is ${tenancy.subPath === 'allow' ? 'allowed whatever the cluster version (CVE-2021-25741 needs fixed kubelets on every node)' : 'refused in project namespaces'}`);
-  const version = new ApiserverVersionWatch(apiserverVersionReader(kc), logger);
-  if (tenancy.subPath === 'auto') version.start();
-  const projects = new NamespaceProjects(tenancyApis(kc));
-  return admissionWebhook(tenancy, impersonation, { version: () => version.current(), projectOf: (ns) => projects.projectOf(ns) }, () => version.stop());
+  return k8s.clusters.flatMap((cluster) => {
+    if (cluster.tenancy === undefined) return [];
+    const kc = loadKubeConfig(cluster);
+    const version = new ApiserverVersionWatch(apiserverVersionReader(kc), logger.child({ cluster: cluster.name }));
+    if (cluster.tenancy.subPath === 'auto') version.start();
+    const projects = new NamespaceProjects(tenancyApis(kc));
+    const facts = { version: () => version.current(), projectOf: (ns: string) => projects.projectOf(ns) };
+    return [{ cluster: cluster.name, webhook: admissionWebhook(cluster.tenancy, impersonation, facts, () => version.stop()) }];
+  });
 }

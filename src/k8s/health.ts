@@ -12,7 +12,7 @@ export interface ApiserverHealth {
 }
 
 /** GET /healthz with the gateway's own credentials: the apiserver answers, and accepts the gateway. */
-export async function apiserverHealth(k8s: K8sUpstream): Promise<ApiserverHealth> {
+export async function apiserverHealth(k8s: K8sUpstream, configKey = 'k8s'): Promise<ApiserverHealth> {
   const auth = k8s.authorization();
   try {
     const res = await k8s.upstream.calls.request({
@@ -27,7 +27,7 @@ export async function apiserverHealth(k8s: K8sUpstream): Promise<ApiserverHealth
     const refused = res.statusCode === 401 || res.statusCode === 403;
     return {
       ok,
-      detail: ok ? 'apiserver healthy' : `apiserver answered HTTP ${res.statusCode}${refused ? " to the gateway's own credentials (k8s.kubeconfig)" : ''}`,
+      detail: ok ? 'apiserver healthy' : `apiserver answered HTTP ${res.statusCode}${refused ? ` to the gateway's own credentials (${configKey}.kubeconfig)` : ''}`,
       ...(refused ? { blocking: true } : {}),
     };
   } catch (err) {

@@ -1,6 +1,6 @@
 import { isDigest, parseImageReference } from '../config/image-reference.js';
 import type { Container, Pod } from './pod-security.js';
-import { answerReview, podOf, readReview, resourceOf, type AdmissionDecision, type JsonPatchOperation, type ReviewedPod } from './admission-review.js';
+import { answerReview, podOf, readReview, refuseUnexpectedResource, resourceOf, type AdmissionDecision, type JsonPatchOperation, type ReviewedPod } from './admission-review.js';
 
 /**
  * The AlwaysPullImages behaviour for project namespaces. A node caches the images its pods pulled, for everyone: with
@@ -107,12 +107,9 @@ export function reviewImagePull(body: unknown, shared: SharedImages | undefined)
   const resource = resourceOf(request);
   const unchanged = (name: string | undefined): AdmissionDecision => answerReview(request, { allowed: true, name, checks: [], logMessage: 'pod admitted unchanged' });
   if (resource !== 'pods' && resource !== 'pods/ephemeralcontainers') {
-    return answerReview(request, {
-      allowed: false,
-      name: request.name,
-      checks: ['unexpected resource'],
-      message: `the gateway's image pull webhook changes only pods and pods/ephemeralcontainers, not ${resource}: the MutatingWebhookConfiguration's rules are wrong; ask the cluster operator`,
-      logMessage: 'refused (unexpected resource)',
+    return refuseUnexpectedResource(request, resource, {
+      handles: "the gateway's image pull webhook changes only pods and pods/ephemeralcontainers",
+      configuration: 'MutatingWebhookConfiguration',
     });
   }
   const isPodUpdate = request.operation === 'UPDATE' && resource === 'pods';

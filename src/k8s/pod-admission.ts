@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { answerReview, firstIssue, podOf, readReview, resourceOf, type AdmissionDecision, type ReviewRequest } from './admission-review.js';
+import { answerReview, firstIssue, podOf, readReview, refuseUnexpectedResource, resourceOf, type AdmissionDecision, type ReviewRequest } from './admission-review.js';
 import { cachedImageUses, describeCachedImageUses, type SharedImages } from './image-pull-policy.js';
 import { describeViolations, podSecurityViolations, type Pod, type PodSecurityLevel } from './pod-security.js';
 import {
@@ -190,11 +190,8 @@ export function reviewPodAdmission(body: unknown, policy: AdmissionPolicy, proje
   if (resource === 'services') return reviewService(request);
   if (resource === 'rbac.authorization.k8s.io/rolebindings') return reviewRoleBinding(request, policy, project);
   if (resource === 'pods' || resource === 'pods/ephemeralcontainers') return reviewPod(request, policy);
-  return answerReview(request, {
-    allowed: false,
-    name: request.name,
-    checks: ['unexpected resource'],
-    message: `the gateway's admission webhook reviews only pods, pods/ephemeralcontainers, services and rolebindings, not ${resource}: the ValidatingWebhookConfiguration's rules are wrong; ask the cluster operator`,
-    logMessage: 'refused (unexpected resource)',
+  return refuseUnexpectedResource(request, resource, {
+    handles: "the gateway's admission webhook reviews only pods, pods/ephemeralcontainers, services and rolebindings",
+    configuration: 'ValidatingWebhookConfiguration',
   });
 }

@@ -1,6 +1,6 @@
 import type https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { K8sConfig } from '../config/schema.js';
+import type { K8sClusterConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { Upstream } from '../proxy/upstream.js';
 
@@ -21,7 +21,8 @@ const CREDENTIAL_REFRESH_MS = 60_000;
 /** The kubeconfig cannot be used: the gateway does not start (main.ts exits with 2, as for a bad configuration). */
 const unusable = (message: string): GatewayError => new GatewayError('config_invalid', message);
 
-export function loadKubeConfig(config: K8sConfig): KubeConfig {
+export function loadKubeConfig(config: K8sClusterConfig): KubeConfig {
+  const key = config.configKey;
   const kc = new KubeConfig();
   try {
     if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
@@ -29,12 +30,12 @@ export function loadKubeConfig(config: K8sConfig): KubeConfig {
     if (config.context !== undefined) kc.setCurrentContext(config.context);
   } catch (err) {
     const where = config.kubeconfig ?? 'the in-cluster service account';
-    throw unusable(`k8s.kubeconfig: cannot load ${where}: ${(err as Error).message}`);
+    throw unusable(`${key}.kubeconfig: cannot load ${where}: ${(err as Error).message}`);
   }
   const cluster = kc.getCurrentCluster();
   if (cluster === null) {
     throw unusable(
-      `k8s: the kubeconfig has no cluster for context '${kc.getCurrentContext()}'; set k8s.context to one of: ${kc.getContexts().map((c) => c.name).join(', ')}`,
+      `${key}: the kubeconfig has no cluster for context '${kc.getCurrentContext()}'; set ${key}.context to one of: ${kc.getContexts().map((c) => c.name).join(', ')}`,
     );
   }
   return kc;
@@ -47,16 +48,16 @@ async function httpsOptions(kc: KubeConfig): Promise<https.RequestOptions> {
 }
 
 /** The first read of the gateway's credentials, with what is wrong said in the configuration's words. */
-async function firstHttpsOptions(kc: KubeConfig, server: string, where: string): Promise<https.RequestOptions> {
+async function firstHttpsOptions(kc: KubeConfig, server: string, where: string, key: string): Promise<https.RequestOptions> {
   try {
     return await httpsOptions(kc);
   } catch (err) {
     if (server.startsWith('http://')) {
       throw unusable(
-        `k8s.kubeconfig: the cluster's server ${server} (in ${where}) is plain http://: the gateway sends its own credentials and every tenant's identity to the apiserver, so it talks to it over https:// only; set the server to the apiserver's https:// address`,
+        `${key}.kubeconfig: the cluster's server ${server} (in ${where}) is plain http://: the gateway sends its own credentials and every tenant's identity to the apiserver, so it talks to it over https:// only; set the server to the apiserver's https:// address`,
       );
     }
-    throw unusable(`k8s.kubeconfig: cannot use the credentials in ${where}: ${(err as Error).message}`);
+    throw unusable(`${key}.kubeconfig: cannot use the credentials in ${where}: ${(err as Error).message}`);
   }
 }
 
@@ -66,12 +67,12 @@ function authorizationFrom(opts: https.RequestOptions): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export async function loadK8sUpstream(config: K8sConfig): Promise<K8sUpstream> {
+export async function loadK8sUpstream(config: K8sClusterConfig): Promise<K8sUpstream> {
   const kc = loadKubeConfig(config);
   const cluster = kc.getCurrentCluster() as NonNullable<ReturnType<KubeConfig['getCurrentCluster']>>;
-  const opts = await firstHttpsOptions(kc, cluster.server, config.kubeconfig ?? 'the in-cluster service account');
+  const opts = await firstHttpsOptions(kc, cluster.server, config.kubeconfig ?? 'the in-cluster service account', config.configKey);
   if (opts.auth !== undefined) {
-    throw unusable('k8s.kubeconfig: basic-auth users are not supported; use a token or a client certificate');
+    throw unusable(`${config.configKey}.kubeconfig: basic-auth users are not supported; use a token or a client certificate`);
   }
   const upstream = new Upstream(cluster.server, {
     ca: opts.ca as string | Buffer | undefined,

@@ -10,6 +10,8 @@ export interface AuditRecord {
   readonly kind: 'request' | 'session';
   readonly requestId: string;
   readonly coe: string;
+  /** The COE's upstream the request went to, when it has several (a Kubernetes cluster's configured name). */
+  readonly cluster?: string;
   readonly method: string;
   readonly path: string;
   readonly status: number;
@@ -113,7 +115,9 @@ function isoNow(): string {
  * (docs/performance.md). audit.test.ts checks it against JSON.parse for every optional field and hostile strings.
  */
 export function auditLine(r: AuditRecord, time: string = isoNow()): string {
-  let line = `{"type":"audit","time":"${time}","kind":${quoted(r.kind)},"requestId":${quoted(r.requestId)},"coe":${quoted(r.coe)},"method":${quoted(r.method)},"path":${quoted(r.path)},"status":${numeric(r.status)}`;
+  let line = `{"type":"audit","time":"${time}","kind":${quoted(r.kind)},"requestId":${quoted(r.requestId)},"coe":${quoted(r.coe)}`;
+  if (r.cluster !== undefined) line += `,"cluster":${quoted(r.cluster)}`;
+  line += `,"method":${quoted(r.method)},"path":${quoted(r.path)},"status":${numeric(r.status)}`;
   if (r.user !== undefined) line += `,"user":${jsonOfPart(r.user)}`;
   if (r.project !== undefined) line += `,"project":${jsonOfPart(r.project)}`;
   if (r.scope !== undefined) line += `,"scope":${quoted(r.scope)}`;

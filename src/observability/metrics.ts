@@ -199,10 +199,29 @@ export class Metrics {
 
   readonly provisioning = new Counter({
     name: 'zun_gateway_provisioning_actions_total',
-    help: 'Tenant provisioning actions on the cluster per action and outcome',
-    labelNames: ['action', 'outcome'] as const,
+    help: 'Tenant provisioning actions per cluster, action and outcome',
+    labelNames: ['action', 'outcome', 'cluster'] as const,
     registers: [this.registry],
   });
+
+  /** Counted on the request path in `clusterRequestTally` (hot-metrics.ts). */
+  private readonly clusterRequestTally: CounterTally<'coe' | 'cluster' | 'code'> = new CounterTally(() => this.clusterRequests);
+
+  readonly clusterRequests = new Counter({
+    name: 'zun_gateway_cluster_requests_total',
+    help: 'Requests answered per upstream of a COE that has several (Kubernetes clusters, by their configured names) and status code; requests naming no configured cluster are not counted here',
+    labelNames: ['coe', 'cluster', 'code'] as const,
+    registers: [this.registry],
+    collect: () => this.clusterRequestTally.flush(),
+  });
+
+  readonly clusterUpstreamLatency = new HotHistogram(
+    'zun_gateway_cluster_upstream_latency_seconds',
+    'Time from sending a request to a cluster to receiving its response head, per cluster',
+    ['coe', 'cluster'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
 
   // The per-request metrics keep a child per label combination (bounded: COE, the HTTP parser's methods, status
   // codes); their updates bypass prom-client's (hot-metrics.ts). These maps, keyed by one template string, stay in
@@ -210,6 +229,30 @@ export class Metrics {
   private readonly requestCounters = new Map<string, { inc(): void }>();
   private readonly durationHistograms = new Map<string, { observe(v: number): void }>();
   private readonly upstreamHistograms = new Map<string, { observe(v: number): void }>();
+  private readonly clusterCounters = new Map<string, { inc(): void }>();
+  private readonly clusterHistograms = new Map<string, { observe(v: number): void }>();
+
+  /** One answered request to a named upstream (`clusterRequests`). */
+  countClusterRequest(coe: string, cluster: string, code: number): void {
+    const key = `${coe} ${cluster} ${code}`;
+    let child = this.clusterCounters.get(key);
+    if (child === undefined) {
+      child = this.clusterRequestTally.child(coe, cluster, String(code));
+      this.clusterCounters.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** A named upstream's time to its response head (`clusterUpstreamLatency`), in seconds. */
+  observeClusterUpstream(coe: string, cluster: string, seconds: number): void {
+    const key = `${coe} ${cluster}`;
+    let child = this.clusterHistograms.get(key);
+    if (child === undefined) {
+      child = this.clusterUpstreamLatency.child(coe, cluster);
+      this.clusterHistograms.set(key, child);
+    }
+    child.observe(seconds);
+  }
 
   /** One answered request (`requests`). */
   countRequest(coe: string, method: string, code: number): void {
@@ -250,7 +293,11 @@ export class Metrics {
     for (const operation of ['issue_token', 'validate_token', 'ping', 'revocation_events']) this.keystoneErrors.inc({ operation }, 0);
     for (const outcome of ['error', 'forbidden']) this.revocationPolls.inc({ outcome }, 0);
     for (const operation of ['validate_token', 'ping']) this.keystoneRetries.inc({ operation }, 0);
-    this.provisioning.inc({ action: 'provision', outcome: 'error' }, 0);
+  }
+
+  /** A Kubernetes cluster is configured: its provisioning failures are exported at 0 from the start. */
+  registerCluster(cluster: string): void {
+    this.provisioning.inc({ action: 'provision', outcome: 'error', cluster }, 0);
   }
 
   /** A COE mount exists: its alerting counters are exported at 0 from the start (see the constructor). */

@@ -8,7 +8,7 @@ import { OWNER_LABEL, checkContainerName, createOwnedVolume, resolveOwned } from
 import { checkApiVersion, isLongLived, refused, responseWaitMs, type Matched } from '../docker/policy.js';
 import { pullObserver } from '../docker/pull-observer.js';
 import { engineQuery } from '../docker/query.js';
-import { ContainerQuota } from '../docker/quota.js';
+import { ProjectQuota } from '../docker/quota.js';
 import { authorize } from '../docker/roles.js';
 import { DOCKER_CREDENTIAL_HELP, DOCKER_PREFIX_HINT, dockerRoute, enginePath, isDockerApiRoot, routeFacts, type DockerRoute } from '../docker/route.js';
 import { infoFor, versionFor } from '../docker/tenant-answers.js';
@@ -41,7 +41,10 @@ export const DOCKER_SIGNPOST: Signpost = {
 export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, Identity, Forwarding> {
   const { engine, config } = options;
   const bodies = new BodyAdmission(engine, config);
-  const quota = new ContainerQuota(engine, config.limits.maxContainersPerProject);
+  const quota = new ProjectQuota(engine, {
+    ...(config.limits.maxContainersPerProject !== undefined ? { containers: config.limits.maxContainersPerProject } : {}),
+    networks: config.limits.maxNetworksPerProject,
+  });
   const images = new ImageAccess(engine, parseSharedImages(config.sharedImages));
   const what = (route: DockerRoute): string => `/${route.segments.join('/')}`;
 
@@ -79,10 +82,11 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
     if (special === 'volume-create') return { answer: await createOwnedVolume(engine, await bodies.checked(req, 'volume-create', identity), identity.project.id) };
     const body = await bodies.body(req, matched, what(route), identity);
     if (special === 'image-pull') return { ...plan(route, matched, segments, query, body), observer: pullObserver(images, identity, query) };
+    if (special === 'network-create' && res !== undefined && !(await quota.admit(identity, res, 'networks'))) return { answer: { status: 499, body: undefined } };
     if (special !== 'container-create' || body === undefined) return plan(route, matched, segments, query, body);
     const image = await images.forCreate(body, identity.project.id);
     // A client that left while its create waited for the quota gets nothing created (499: nginx's "client closed").
-    if (res !== undefined && !(await quota.admit(identity, res))) return { answer: { status: 499, body: undefined } };
+    if (res !== undefined && !(await quota.admit(identity, res, 'containers'))) return { answer: { status: 499, body: undefined } };
     return { answer: await images.create(enginePath(route, segments, query), body, image, identity.project.id, engine.responseHeaderTimeoutMs) };
   };
 

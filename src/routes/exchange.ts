@@ -27,6 +27,8 @@ export class Exchange {
   readonly id = randomUUID();
   readonly bytes: ByteCount = { in: 0, out: 0 };
   identity: AnyIdentity | undefined;
+  /** Which of the mount's upstreams (a Kubernetes cluster) the request is for, when it has several. */
+  cluster: string | undefined;
   namespace: string | undefined;
   object: string | undefined;
   /** Set for watches and follows: counted as open streams, kept out of the latency histogram. */
@@ -56,7 +58,8 @@ export class Exchange {
   }
 
   /** What the route says of the request, known before the caller is. */
-  describe(facts: { readonly namespace?: string | undefined; readonly object?: string | undefined; readonly longLived: boolean }): void {
+  describe(facts: { readonly cluster?: string | undefined; readonly namespace?: string | undefined; readonly object?: string | undefined; readonly longLived: boolean }): void {
+    this.cluster = facts.cluster;
     this.namespace = facts.namespace;
     this.object = facts.object;
     this.longLived = facts.longLived;
@@ -81,6 +84,7 @@ export class Exchange {
     if (this.upstreamSentAt !== undefined) {
       this.upstreamMs = performance.now() - this.upstreamSentAt;
       this.options.metrics.observeUpstream(this.options.coe, this.upstreamMs / 1000);
+      if (this.cluster !== undefined) this.options.metrics.observeClusterUpstream(this.options.coe, this.cluster, this.upstreamMs / 1000);
     }
   };
 
@@ -119,6 +123,7 @@ export class Exchange {
         this.upgradedAt = performance.now();
         const { coe, metrics, logger } = this.options;
         metrics.countRequest(coe, this.req.method ?? '', 101);
+        if (this.cluster !== undefined) metrics.countClusterRequest(coe, this.cluster, 101);
         metrics.upgradedConnections.inc({ coe });
         logger.info({ ...this.logFields(101), ms: Math.round(this.upgradedAt - this.started) }, 'upgraded');
         return {
@@ -139,6 +144,7 @@ export class Exchange {
     const durationMs = performance.now() - this.started;
     if (kind === 'request') {
       metrics.countRequest(coe, method, status);
+      if (this.cluster !== undefined) metrics.countClusterRequest(coe, this.cluster, status);
       if (!this.longLived) metrics.observeDuration(coe, method, durationMs / 1000);
     }
     if (this.longLived && this.upstreamSentAt !== undefined) metrics.watches.dec({ coe });
@@ -155,6 +161,7 @@ export class Exchange {
     return {
       requestId: this.id,
       coe: this.options.coe,
+      cluster: this.cluster,
       method: this.req.method,
       // The access log never carries the query: it may hold secrets (the audit trail keeps it, redacted).
       path: (this.req.url ?? '').split('?')[0],
@@ -170,6 +177,7 @@ export class Exchange {
       kind,
       requestId: this.id,
       coe: this.options.coe,
+      ...(this.cluster !== undefined ? { cluster: this.cluster } : {}),
       method: this.req.method ?? '',
       path: auditPath(this.req.url ?? ''),
       status,

@@ -3,28 +3,26 @@ import { RENEW_TOKEN, forbidden } from '../auth/errors.js';
 import { isProjectScoped, type AnyIdentity } from '../auth/identity.js';
 import { scopeRefusal } from '../auth/token-identity.js';
 import type { ImpersonationConfig } from '../config/schema.js';
-import { apiserverHealth } from '../k8s/health.js';
 import { impersonationHeaders, scopeGroups, scopeImpersonationHeaders, unmappedRolesRefusal } from '../k8s/impersonation.js';
 import { assertApiserverRequest } from '../k8s/outgoing-check.js';
 import { isDiscovery, isLongLived, isWatch, namespaceOf } from '../k8s/request-kind.js';
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { hasCode } from '../errors.js';
-import { targetsNamespace, type TenantProvisioner } from '../k8s/tenancy.js';
-import type { K8sUpstream } from '../k8s/upstream.js';
-import { upstreamPath, type Signpost } from './mount.js';
+import { targetsNamespace } from '../k8s/tenancy.js';
+import type { K8sCluster, K8sClusters } from '../k8s/clusters.js';
+import type { Signpost } from './mount.js';
 import type { CoeSteps, Forwarding, OwnAnswer } from './pipeline.js';
 import { readBody } from '../proxy/read-body.js';
-import { ApiDiscovery } from '../k8s/api-discovery.js';
+import { assertMayUse, clusterRoute, clustersReadiness, describeClusters, unknownCluster, CLUSTERS_SEGMENT, type K8sRoute } from './k8s-clusters.js';
 import { PROTOBUF_CONTENT_TYPE, accessReviewFromProtobuf } from '../k8s/access-review-protobuf.js';
 import { namespaceNotFound, namespaceRead, namespaceReadReview, projectNamespacesPath, selfSubjectReview, selfSubjectReviewVersion } from '../k8s/tenant-views.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 
 export interface K8sMountOptions {
-  readonly k8s: K8sUpstream;
+  /** The clusters of /k8s, each with its apiserver and (with k8s.tenancy) its provisioning. */
+  readonly clusters: K8sClusters;
   readonly impersonation: ImpersonationConfig;
-  /** Set when project namespaces are provisioned (k8s.tenancy). */
-  readonly tenancy?: TenantProvisioner;
   readonly authUrl: string;
   /** Set when k8s.rateLimit is configured: every request and upgrade takes one from its project's bucket. */
   readonly rateLimiter?: ProjectRateLimiter;
@@ -33,6 +31,7 @@ export interface K8sMountOptions {
 }
 
 interface K8sPlan extends Forwarding {
+  readonly cluster: K8sCluster;
   readonly identityLines: readonly string[];
   readonly watch: boolean;
   /** The gateway's own read on the tenant's behalf (the project's namespaces): sent without impersonation. */
@@ -47,10 +46,12 @@ const SELF_SUBJECT_ACCESS_REVIEW = /^\/apis\/authorization\.k8s\.io\/v1\/selfsub
 export const K8S_SIGNPOST: Signpost = {
   name: 'k8s',
   dialect: (reply) => ({ contentType: 'application/json', body: statusBody(reply.status, reply.message) }),
-  isApiRoot: (s) => s === 'api' || s === 'apis' || s === 'openapi' || s === 'version',
-  // kubectl keeps the server URL's path for every request except `get --raw` (invariants.md 28).
+  isApiRoot: (s) => s === 'api' || s === 'apis' || s === 'openapi' || s === 'version' || s === CLUSTERS_SEGMENT,
+  // kubectl keeps the server URL's path for every request except `get --raw` (invariants.md 28). The cluster a raw
+  // path missed is not known here, and names are not told to callers not yet known: the form is.
   prefixHint:
-    "Kubernetes API paths are under /k8s on this gateway: a kubeconfig's server must end in /k8s (server: https://<gateway>/k8s); `kubectl get --raw` does not add the server's path, so give it whole: kubectl get --raw /k8s/api/...",
+    "Kubernetes API paths are under /k8s on this gateway: a kubeconfig's server must end in /k8s, or in /k8s/clusters/<name> for one of its clusters (server: https://<gateway>/k8s/clusters/<name>); `kubectl get --raw` does not add the server's path, so give it whole, as the server URL of your kubeconfig's context has it: kubectl get --raw /k8s/api/... or kubectl get --raw /k8s/clusters/<name>/api/...",
+
 };
 
 /** `/k8s/*`: every request forwarded verbatim to the apiserver as the caller (impersonation). */
@@ -77,9 +78,9 @@ async function canI(req: IncomingMessage, plan: K8sPlan, own: string): Promise<K
   return { answer: { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed, reason } } } };
 }
 
-export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity, K8sPlan> {
-  const { k8s, impersonation, tenancy } = options;
-  const discovery = new ApiDiscovery(k8s);
+export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdentity, K8sPlan> {
+  const { clusters, impersonation } = options;
+  const mount = K8S_SIGNPOST.name;
   const mapsScopes = impersonation.domainScopeGroups !== undefined || impersonation.systemScopeGroups !== undefined;
   // Identities come from the token cache as the same objects: their impersonation lines are computed once.
   const linesOf = new WeakMap<AnyIdentity, string[]>();
@@ -105,20 +106,24 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
     authUrl: options.authUrl,
     ...(options.rateLimiter !== undefined ? { rateLimiter: options.rateLimiter } : {}),
 
-    route: (_req, target) => upstreamPath(target.rest),
-    facts: (path) => ({ namespace: namespaceOf(path), longLived: isLongLived(path) }),
+    route: (_req, target) => clusterRoute(target, clusters),
+    facts: ({ cluster, path }) => ({ namespace: namespaceOf(path), longLived: isLongLived(path), ...(cluster !== undefined ? { cluster: cluster.name } : {}) }),
 
     /**
-     * The caller's impersonation (403 when it cannot be expressed), and with tenancy their project namespace in place
-     * before the first request goes upstream. When the namespace cannot be the project's (taken, provisioning
+     * The cluster (404 naming those the caller may use when there is none of that name; 403 when the project lacks the
+     * tag that opens it), the caller's impersonation (403 when it cannot be expressed), and with tenancy their project
+     * namespace in place on that cluster before the first request goes upstream there. When the namespace cannot be the project's (taken, provisioning
      * failing), requests into it get the reason; everything else (discovery, other namespaces) goes on to RBAC. A
      * cached token of a provisioned project is admitted at once, without a promise.
      */
-    admit({ req, route: path, identity }) {
+    admit({ req, route: { cluster, asked, path }, identity }) {
+      if (cluster === undefined) throw unknownCluster(mount, asked, clusters.usableBy(identity));
+      assertMayUse(cluster, identity, clusters);
+      const { tenancy, discovery } = cluster;
       const longLived = isLongLived(path);
       const method = req.method ?? 'GET';
       const lines = identityLines(identity);
-      const plan: K8sPlan = { upstream: k8s.upstream, path, longLived, watch: longLived && isWatch(path), identityLines: lines };
+      const plan: K8sPlan = { cluster, upstream: cluster.apiserver.upstream, path, longLived, watch: longLived && isWatch(path), identityLines: lines };
       // `kubectl auth whoami`: answered as the apiserver would for the impersonated identity where it has no such API.
       const whoami = selfSubjectReviewVersion(method, path);
       if (whoami !== undefined) {
@@ -145,15 +150,15 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
 
     headers: ({ req, socket }, plan) =>
       k8sRequestHeaders(req.rawHeaders, {
-        hostHeader: k8s.upstream.hostHeader,
-        authorization: k8s.authorization(),
+        hostHeader: plan.upstream.hostHeader,
+        authorization: plan.cluster.apiserver.authorization(),
         identityHeaders: plan.asGateway === true ? [] : plan.identityLines,
         upgrade: socket !== undefined,
         discovery: isDiscovery(plan.path),
       }),
 
     check: (headers, _call, plan) =>
-      assertApiserverRequest(headers, { identityLines: plan.identityLines, authorization: k8s.authorization(), ...(plan.asGateway === true ? { asGateway: true } : {}) }),
+      assertApiserverRequest(headers, { identityLines: plan.identityLines, authorization: plan.cluster.apiserver.authorization(), ...(plan.asGateway === true ? { asGateway: true } : {}) }),
 
     /** A JSON watch the gateway ends tells the watcher why, as the apiserver ends one: an ERROR event with a Status. */
     lastWords: (plan, reason, contentType) =>
@@ -165,14 +170,19 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<string, AnyIdentity
       if (plan.watch && res !== undefined) options.onWatch?.(res);
     },
 
-    ready: () => apiserverHealth(k8s),
+    ready: () => clustersReadiness(clusters),
 
-    async describe(identity) {
-      if (!isProjectScoped(identity)) return { groups: scopeGroups(identity, impersonation) ?? [] };
-      if (tenancy === undefined) return {};
-      return { namespace: await tenancy.ensure(identity) };
+    /**
+     * The clusters the caller may use, with their server URLs and (with tenancy) namespaces, the first one's namespace
+     * also on its own; nothing is provisioned by asking.
+     */
+    describe(identity, base) {
+      const listed = describeClusters(mount, clusters, identity, base);
+      if (!isProjectScoped(identity)) return Promise.resolve({ groups: scopeGroups(identity, impersonation) ?? [], clusters: listed });
+      const namespace = listed[0]?.namespace;
+      return Promise.resolve({ ...(namespace !== undefined ? { namespace } : {}), clusters: listed });
     },
 
-    close: () => k8s.close(),
+    close: () => clusters.close(),
   };
 }

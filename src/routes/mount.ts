@@ -15,6 +15,8 @@ export interface Readiness {
   readonly blocking?: boolean;
   /** Further facts for the /readyz body (warnings an operator should act on). */
   readonly warnings?: readonly string[];
+  /** A mount with several upstreams (Kubernetes clusters): each one's check, by name. */
+  readonly upstreams?: Readonly<Record<string, Readiness>>;
 }
 
 /**
@@ -44,8 +46,11 @@ export interface CoeMount extends Signpost {
   handleRequest(req: IncomingMessage, res: ServerResponse, target: RequestTarget): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void;
   ready(): Promise<Readiness>;
-  /** What this COE maps the caller to (for /whoami), e.g. the Kubernetes namespace. */
-  describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
+  /**
+   * What this COE maps the caller to (for /whoami), e.g. the Kubernetes namespace and the clusters with their URLs;
+   * `base` is the gateway's URL as the caller reached it (scheme and host, no path).
+   */
+  describe(identity: AnyIdentity, base: string): Promise<Record<string, unknown>>;
   close(): void;
 }
 

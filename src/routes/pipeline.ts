@@ -77,6 +77,8 @@ interface CallState<R, I> {
 
 /** What the audit record says of a route, known before the caller is. */
 export interface RouteFacts {
+  /** Which of the mount's upstreams (a Kubernetes cluster) it goes to: a configured name, never the client's words. */
+  readonly cluster?: string | undefined;
   readonly namespace?: string | undefined;
   readonly object?: string | undefined;
   readonly longLived: boolean;
@@ -108,7 +110,8 @@ export interface CoeSteps<R, I extends AnyIdentity, P extends Forwarding> extend
   /** What a long-lived response says last when the gateway ends it because its token ended (a watch's ERROR event). */
   lastWords?(plan: P, reason: SessionEndReason, contentType: string): string | undefined;
   ready(): Promise<Readiness>;
-  describe(identity: AnyIdentity): Promise<Record<string, unknown>>;
+  /** For /whoami; `base` is the gateway's URL as the caller reached it. */
+  describe(identity: AnyIdentity, base: string): Promise<Record<string, unknown>>;
   close(): void;
 }
 
@@ -280,7 +283,7 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     },
 
     ready: () => steps.ready(),
-    describe: (identity) => steps.describe(identity),
+    describe: (identity, base) => steps.describe(identity, base),
     close: () => steps.close(),
   };
 }

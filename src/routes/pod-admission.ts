@@ -9,8 +9,22 @@ import { gatewayDialect, replyFor, sendError } from './respond.js';
 export const POD_ADMISSION_PATH = '/admission/v1/pods';
 /** Where it calls the mutating one (imagePullPolicy: Always, k8s.tenancy.alwaysPullImages). */
 export const IMAGE_PULL_ADMISSION_PATH = '/admission/v1/pods/image-pull-policy';
-/** The webhook paths: the apiserver calls them without a token (and, unless configured to, without a client certificate). */
-export const ADMISSION_PATHS: readonly string[] = [POD_ADMISSION_PATH, IMAGE_PULL_ADMISSION_PATH];
+
+/**
+ * A cluster's own webhook paths, /admission/v1/clusters/<name>/pods[/image-pull-policy]: the gateway answers each with
+ * that cluster's facts (its version, its namespaces' owners). The first cluster is also served at the paths above.
+ */
+export function clusterAdmissionPaths(cluster: string): { readonly pods: string; readonly imagePull: string } {
+  const pods = `/admission/v1/clusters/${cluster}/pods`;
+  return { pods, imagePull: `${pods}/image-pull-policy` };
+}
+
+const ADMISSION_PATH = /^\/admission\/v1\/(clusters\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?pods(\/image-pull-policy)?$/;
+
+/** A webhook path: the apiserver calls them without a token (and, unless configured to, without a client certificate). */
+export function isAdmissionPath(path: string): boolean {
+  return ADMISSION_PATH.test(path);
+}
 
 /**
  * An AdmissionReview holds the pod and, on updates, the old pod: the apiserver stores objects of up to 1.5 MiB, so

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig, ImpersonationConfig } from '../../src/config/schema.js';
 import { impersonationHeaders, scopeImpersonationHeaders } from '../../src/k8s/impersonation.js';
 import { POD_SECURITY_LABEL } from '../../src/k8s/tenancy.js';
-import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH } from '../../src/routes/pod-admission.js';
+import { IMAGE_PULL_ADMISSION_PATH, POD_ADMISSION_PATH, clusterAdmissionPaths } from '../../src/routes/pod-admission.js';
 import {
   CHART_DIR,
   FULL_VALUES,
@@ -76,13 +76,16 @@ function tenancyCalls(): string[] {
   return [...calls];
 }
 
-/** What the gateway, configured as the chart configures it, needs of the apiserver; nothing more. */
-function neededPermissions(config: GatewayConfig): string[] {
+/**
+ * What the gateway, configured as the chart configures it, needs of an apiserver; nothing more. `cluster`: the
+ * cluster of config.k8s.clusters it is for (its role mapping), else the first.
+ */
+function neededPermissions(config: GatewayConfig, cluster?: string): string[] {
   const needed = ['core users impersonate *any*', 'core groups impersonate *any*'];
   if (config.k8s?.impersonation.extras === true) {
     for (const key of extraKeysTheGatewaySends()) needed.push(`authentication.k8s.io userextras/${key} impersonate *any*`);
   }
-  const tenancy = config.k8s?.tenancy;
+  const tenancy = (config.k8s?.clusters.find((c) => c.name === cluster) ?? config.k8s?.clusters[0])?.tenancy;
   if (tenancy !== undefined) {
     for (const call of tenancyCalls()) needed.push(`${call} *any*`);
     // The project's own namespaces, read with the gateway's identity for `kubectl get namespaces` (k8s/tenant-views.ts).
@@ -184,7 +187,7 @@ describe('Helm chart charts/zun-gateway', function () {
     const d = loadedConfig(defaults);
     assert.equal(d.listen.host, '0.0.0.0');
     assert.equal(d.listen.tls, undefined);
-    assert.equal(d.k8s?.kubeconfig, undefined, 'in the cluster the gateway uses its service account');
+    assert.equal(d.k8s?.clusters[0]?.kubeconfig, undefined, 'in the cluster the gateway uses its service account');
     assert.deepEqual(d.k8s?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
     assert.equal(d.docker, undefined);
     assert.equal((d.keystone.serviceCredentials as { password?: string }).password, 'dummy-gateway_password');
@@ -591,6 +594,113 @@ describe('Helm chart charts/zun-gateway', function () {
     it('refuses a distinguisher the apiserver does not know and a system: tenant group', async () => {
       await assert.rejects(on('v1.20.2', { 'flowControl.distinguisherMethod': 'ByProject' }), /flowControl\.distinguisherMethod must be ByUser or ByNamespace/);
       await assert.rejects(on('v1.20.2', { 'flowControl.tenantGroup': 'system:authenticated' }), /flowControl\.tenantGroup must be set and must not start with system:/);
+    });
+  });
+
+  describe('several clusters (config.k8s.clusters) and what each other cluster needs (remoteCluster)', () => {
+    const CLUSTERS_VALUES = path.join(REPO_ROOT, 'test/chart/values-clusters.yaml');
+    const remote = (set: Record<string, string>): Promise<Rendered> =>
+      render({ valuesFiles: [CLUSTERS_VALUES], set, showOnly: ['templates/remote-cluster.yaml'] });
+    let clusters: Rendered;
+    let west: Rendered;
+    before(async () => {
+      [clusters, west] = await Promise.all([
+        render({ valuesFiles: [CLUSTERS_VALUES] }),
+        remote({ 'remoteCluster.name': 'west', 'remoteCluster.webhookUrl': 'https://gateway.example:8443/', 'remoteCluster.webhookCaBundle': 'Q0E=' }),
+      ]);
+    });
+
+    it("renders each cluster into gateway.yaml with the path of its kubeconfig Secret's key, mounted read-only from that Secret", () => {
+      const k8s = loadedConfig(clusters).k8s;
+      assert.deepEqual(
+        k8s?.clusters.map((c) => [c.name, c.kubeconfig, c.context, c.projectTags, c.http2Watches, c.responseHeaderTimeoutSeconds]),
+        [
+          ['west', '/etc/zun-gateway/clusters/west/kubeconfig', undefined, ['west'], true, 90],
+          ['east', undefined, undefined, undefined, true, 90],
+          ['north', '/etc/zun-gateway/clusters/north/config', 'gateway@north', undefined, false, 30],
+        ],
+      );
+      // The shared mapping is the chart's default merged with the values file's (helm merges maps).
+      const shared = { admin: 'admin', member: 'edit', reader: 'view' };
+      assert.deepEqual(k8s?.clusters.map((c) => c.tenancy?.roleBindings), [{ admin: 'west-admin', member: 'west-edit' }, shared, shared]);
+      assert.equal(fileSource(clusters, '/etc/zun-gateway/clusters/west/kubeconfig'), 'secret zun-gateway-west kubeconfig');
+      assert.equal(fileSource(clusters, '/etc/zun-gateway/clusters/north/config'), 'secret north-access config');
+      for (const m of listAt(container(clusters), 'volumeMounts').filter((v) => String(at(v, 'mountPath')).startsWith('/etc/zun-gateway/clusters/'))) {
+        assert.equal(at(m, 'readOnly'), true);
+      }
+      // Without clusters: no such mount, one cluster named default.
+      assert.equal(listAt(container(defaults), 'volumeMounts').some((v) => String(at(v, 'mountPath')).startsWith('/etc/zun-gateway/clusters')), false);
+      assert.deepEqual(loadedConfig(defaults).k8s?.clusters.map((c) => c.name), ['default']);
+    });
+
+    it("the release's ClusterRole and webhooks are those of the cluster it runs in: its role mapping, its own webhook paths", () => {
+      const config = loadedConfig(clusters);
+      assert.deepEqual(permissions(listAt(clusters.one('ClusterRole'), 'rules')), neededPermissions(config, 'east'));
+      assert.ok(!permissions(listAt(clusters.one('ClusterRole'), 'rules')).some((p) => p.includes('west-')), "west's roles are bound on west only");
+      const own = clusterAdmissionPaths('east');
+      assert.equal(at(clusters.one('ValidatingWebhookConfiguration'), 'webhooks', 0, 'clientConfig', 'service', 'path'), own.pods);
+      assert.equal(at(clusters.one('MutatingWebhookConfiguration'), 'webhooks', 0, 'clientConfig', 'service', 'path'), own.imagePull);
+      // Remote clusters are not the release's: nothing of them is rendered without remoteCluster.name.
+      assert.deepEqual(clusters.all('Secret'), []);
+      assert.equal(clusters.all('ClusterRole').length, 1);
+    });
+
+    it('refuses two clusters without kubeconfigSecret, an item without a name, and a per-cluster tenancy without tenancy', async () => {
+      await assert.rejects(
+        render({ set: { 'config.k8s.clusters[0].name': 'east', 'config.k8s.clusters[1].name': 'west' } }),
+        /config\.k8s\.clusters: only one cluster may have no kubeconfigSecret/,
+      );
+      await assert.rejects(render({ set: { 'config.k8s.clusters[0].context': 'x' } }), /config\.k8s\.clusters\[0\]\.name is required/);
+      await assert.rejects(
+        render({ set: { 'config.k8s.tenancy.enabled': 'false', 'config.k8s.clusters[0].name': 'east', 'config.k8s.clusters[0].tenancy.recheckSeconds': '60' } }),
+        /config\.k8s\.clusters\[0\]\.tenancy changes config\.k8s\.tenancy for one cluster, but config\.k8s\.tenancy\.enabled is false/,
+      );
+    });
+
+    it("remoteCluster.name renders, alone, a ServiceAccount, its token Secret, a ClusterRole with that cluster's role mapping and its binding", () => {
+      assert.deepEqual(west.objects.map((o) => o.kind).sort(), [
+        'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'Secret', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+      ]);
+      const sa = west.one('ServiceAccount');
+      assert.deepEqual([strAt(sa, 'metadata', 'name'), strAt(sa, 'metadata', 'namespace'), at(sa, 'automountServiceAccountToken')], ['zun-gateway', 'zun', false]);
+      const token = west.one('Secret');
+      assert.equal(strAt(token, 'type'), 'kubernetes.io/service-account-token');
+      assert.equal(strAt(token, 'metadata', 'annotations', 'kubernetes.io/service-account.name'), 'zun-gateway');
+      assert.equal(at(token, 'data'), undefined, 'the cluster fills the token in; the chart renders no secret value');
+      const granted = permissions(listAt(west.one('ClusterRole'), 'rules'));
+      assert.deepEqual(granted, neededPermissions(loadedConfig(clusters), 'west'));
+      assert.deepEqual(granted.filter((p) => p.includes('clusterroles bind')), [
+        'rbac.authorization.k8s.io clusterroles bind west-admin', 'rbac.authorization.k8s.io clusterroles bind west-edit',
+      ]);
+      const binding = west.one('ClusterRoleBinding');
+      assert.deepEqual(at(binding, 'roleRef'), { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: strAt(west.one('ClusterRole'), 'metadata', 'name') });
+      assert.deepEqual(at(binding, 'subjects'), [{ kind: 'ServiceAccount', name: 'zun-gateway', namespace: 'zun' }]);
+    });
+
+    it("remoteCluster's webhooks call the gateway at webhookUrl, at that cluster's own paths, with the release's rules", () => {
+      const own = clusterAdmissionPaths('west');
+      const validating = objAt(listAt(west.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
+      const local = objAt(listAt(clusters.one('ValidatingWebhookConfiguration'), 'webhooks'), 0);
+      assert.deepEqual(at(validating, 'clientConfig'), { url: `https://gateway.example:8443${own.pods}`, caBundle: 'Q0E=' });
+      for (const key of ['rules', 'namespaceSelector', 'failurePolicy', 'sideEffects', 'matchPolicy', 'name', 'admissionReviewVersions']) {
+        assert.deepEqual(at(validating, key), at(local, key), key);
+      }
+      const mutating = objAt(listAt(west.one('MutatingWebhookConfiguration'), 'webhooks'), 0);
+      const localMutating = objAt(listAt(clusters.one('MutatingWebhookConfiguration'), 'webhooks'), 0);
+      assert.deepEqual(at(mutating, 'clientConfig'), { url: `https://gateway.example:8443${own.imagePull}`, caBundle: 'Q0E=' });
+      for (const key of ['rules', 'namespaceSelector', 'reinvocationPolicy', 'name']) assert.deepEqual(at(mutating, key), at(localMutating, key), key);
+    });
+
+    it('remoteCluster: webhookUrl required with tenancy and the webhook on; a name that is not a remote cluster refused', async () => {
+      await assert.rejects(remote({ 'remoteCluster.name': 'west' }), /remoteCluster\.webhookUrl must be the gateway's https:\/\/ URL as the apiserver of west reaches it/);
+      await assert.rejects(remote({ 'remoteCluster.name': 'west', 'remoteCluster.webhookUrl': 'http://gateway.example' }), /remoteCluster\.webhookUrl must be/);
+      const noHook = await remote({ 'remoteCluster.name': 'west', 'admissionWebhook.enabled': 'false' });
+      assert.deepEqual(noHook.objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Secret', 'ServiceAccount']);
+      const north = await remote({ 'remoteCluster.name': 'north', 'config.k8s.tenancy.alwaysPullImages': 'false', 'remoteCluster.webhookUrl': 'https://gw.example' });
+      assert.deepEqual(north.objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Secret', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+      assert.ok(permissions(listAt(north.one('ClusterRole'), 'rules')).includes('rbac.authorization.k8s.io clusterroles bind edit'), "north's mapping is the shared one");
+      await assert.rejects(remote({ 'remoteCluster.name': 'south' }), /remoteCluster\.name south is not a cluster of config\.k8s\.clusters/);
+      await assert.rejects(remote({ 'remoteCluster.name': 'east' }), /remoteCluster\.name east has no kubeconfigSecret/);
     });
   });
 

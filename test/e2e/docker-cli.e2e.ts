@@ -49,6 +49,30 @@ describe('docker CLI through the gateway (real dockerd, real docker 28 CLI, TLS,
     await engineDocker(['rm', '-f', name]);
   });
 
+  it("a project makes at most 5 networks (docker.limits.maxNetworksPerProject): the sixth is refused with the limit, another project's still made", async function () {
+    this.timeout(120_000);
+    // A project of its own: the count starts at zero on an engine other runs left networks on.
+    const user = `nets-${tag}`;
+    const password = randomBytes(12).toString('hex');
+    const { userId, projectId } = await createUserWithProject(user, password);
+    const nets = new DockerUser(sharedGateway().port, { 'X-Auth-Token': await passwordToken(user, password, user) });
+    try {
+      for (let i = 0; i < 5; i += 1) await ok(nets.docker(['network', 'create', `${user}-${i}`]), `network create ${i}`);
+      const sixth = await nets.docker(['network', 'create', `${user}-5`]);
+      assert.notEqual(sixth.code, 0);
+      assert.match(sixth.stderr, new RegExp(`project ${user} already has 5 networks, the most allowed is 5; remove some first`));
+      const made = await ok(engineDocker(['network', 'ls', '-q', '--filter', `label=org.openstack.zun-gateway.project-id=${projectId}`]), 'engine network ls');
+      assert.equal(made.trim().split('\n').length, 5, made);
+      const other = `${name}-net-other`;
+      await ok(bob.docker(['network', 'create', other]), 'bob: network create');
+      await ok(bob.docker(['network', 'rm', other]), 'bob: network rm');
+    } finally {
+      for (let i = 0; i < 6; i += 1) await nets.docker(['network', 'rm', `${user}-${i}`]);
+      await deleteUser(userId);
+      await deleteProject(projectId);
+    }
+  });
+
   it('negotiates the API version and reports both versions', async () => {
     const out = await ok(alice.docker(['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}']), 'docker version');
     assert.match(out.trim(), /^1\.\d+ 1\.\d+$/);

@@ -7,7 +7,7 @@ import { e2eEnv, e2eRegistry } from './support/env.js';
 import { sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 import { createProjectWithMember, createUserWithProject, deleteProject, deleteUser, passwordToken } from './support/keystone-admin.js';
-import { adminKubectl, kubectl, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
+import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
 import { registerPodSecurityWebhook, type RegisteredWebhook } from './support/pod-webhook.js';
 import { rememberSecret } from './support/secrets.js';
 
@@ -253,15 +253,30 @@ describe("admission: images are pulled with the pod's own credentials (no privat
     });
   const jsonpath = (kubeconfig: string, ns: string, pod: string, path: string) => kubectl(kubeconfig, ['-n', ns, 'get', 'pod', pod, '-o', `jsonpath=${path}`]);
 
-  /** Polls the pod's first container state (as JSON) until `until` holds, for at most about two minutes. */
+  /**
+   * The pod's first container state (as JSON) once `until` holds, read from a watch (`kubectl get -w`): each change
+   * the apiserver reports is one line, so nothing is polled. At most two minutes.
+   */
   async function containerState(kubeconfig: string, ns: string, pod: string, until: (state: string) => boolean): Promise<string> {
-    let state = '';
-    for (let i = 0; i < 120 && !until(state); i += 1) {
-      const r = await jsonpath(kubeconfig, ns, pod, '{.status.containerStatuses[0].state}');
-      state = r.stdout;
-      if (!until(state)) await sleep(1000);
+    const watch = kubectlBackground(kubeconfig, ['-n', ns, 'get', 'pod', pod, '-w', '-o', 'jsonpath={.status.containerStatuses[0].state}{"\\n"}']);
+    const matching = (out: string): string | undefined => out.split('\n').find((line) => until(line));
+    try {
+      await watch.waitFor((out) => matching(out) !== undefined, 120_000, `pod ${pod}'s container state`);
+      return matching(watch.stdout) ?? '';
+    } finally {
+      await watch.stop();
     }
-    return state;
+  }
+
+  /** The pod's log once it holds `marker`, followed (`kubectl logs -f`) rather than polled; at most a minute. */
+  async function logsWith(kubeconfig: string, ns: string, pod: string, marker: string): Promise<string> {
+    const logs = kubectlBackground(kubeconfig, ['-n', ns, 'logs', '-f', pod]);
+    try {
+      await logs.waitFor((out) => out.includes(marker), 60_000, `${marker} in pod ${pod}'s log`);
+      return logs.stdout;
+    } finally {
+      await logs.stop();
+    }
   }
 
   before(async () => {
@@ -310,11 +325,7 @@ describe("admission: images are pulled with the pod's own credentials (no privat
     assert.equal((await jsonpath(alice, alphaNs, 'private', '{.spec.containers[0].imagePullPolicy}')).stdout, 'Always', 'mutated by the webhook');
     const state = await containerState(alice, alphaNs, 'private', (s) => /"running"|ErrImagePull|ImagePullBackOff/.test(s));
     assert.match(state, /"running"/, `alice's container never ran: ${state}`);
-    let logs = '';
-    for (let i = 0; i < 30 && !logs.includes(marker); i += 1) {
-      logs = (await kubectl(alice, ['-n', alphaNs, 'logs', 'private'])).stdout;
-      if (!logs.includes(marker)) await sleep(1000);
-    }
+    const logs = await logsWith(alice, alphaNs, 'private', marker);
     assert.ok(logs.includes(marker), `alice's pod printed the image's /secret.txt: ${logs}`);
     assert.equal((await engineDocker(['image', 'inspect', privateImage])).code, 0, 'the node has it cached now');
   });
@@ -354,11 +365,10 @@ describe("admission: images are pulled with the pod's own credentials (no privat
   it("without the webhooks (a namespace the gateway does not watch) the same pod runs alice's image from the cache (control)", async () => {
     await mustSucceed(adminKubectl(['create', 'namespace', control]), 'a scratch namespace');
     await mustSucceed(adminKubectl(['apply', '-n', control, '-f', '-'], podJson('leak', e2eRegistry().privateImage, 'IfNotPresent')), 'the pod');
-    let logs = '';
-    for (let i = 0; i < 60 && !logs.includes(e2eRegistry().marker); i += 1) {
-      logs = (await adminKubectl(['-n', control, 'logs', 'leak'])).stdout;
-      if (!logs.includes(e2eRegistry().marker)) await sleep(1000);
-    }
+    const admin = e2eEnv().adminKubeconfig;
+    const state = await containerState(admin, control, 'leak', (s) => /"running"|ErrImagePull|ImagePullBackOff/.test(s));
+    assert.match(state, /"running"/, `the control pod never ran: ${state}`);
+    const logs = await logsWith(admin, control, 'leak', e2eRegistry().marker);
     assert.ok(logs.includes(e2eRegistry().marker), 'the cached private image ran without credentials: what the webhook prevents');
   });
 

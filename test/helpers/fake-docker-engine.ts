@@ -62,8 +62,11 @@ export class FakeDockerEngine {
   readonly execs = new Map<string, string>();
   /** Volumes by name, with their labels; a create for an existing name answers the existing volume, as the engine does. */
   readonly volumes = new Map<string, Record<string, string>>();
-  /** When set, network creates fail with this engine message (HTTP 500). */
+  /** When set, network creates fail with this engine message (and failNetworkCreateStatus). */
   failNetworkCreate: string | undefined;
+  failNetworkCreateStatus = 500;
+  /** Called as a network create arrives, before the engine looks at it (another replica's create lands first). */
+  beforeNetworkCreate: (() => void) | undefined;
   /** What GET /info answers. */
   info: Record<string, unknown> = { ServerVersion: '20.10.24', BridgeNfIptables: true };
   /** Networks (by name) made with IPv6. */
@@ -256,9 +259,16 @@ export class FakeDockerEngine {
         const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => has(labels, kv)));
         return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
       }
-      if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, 500, { message: this.failNetworkCreate });
+      if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, this.failNetworkCreateStatus, { message: this.failNetworkCreate });
       if (p === '/networks/create') {
-        const spec = JSON.parse(body || '{}') as { Name: string; Labels?: Record<string, string> };
+        this.beforeNetworkCreate?.();
+        const spec = JSON.parse(body || '{}') as { Name: string; Labels?: Record<string, string>; CheckDuplicate?: boolean };
+        // As dockerd 20.10: names may repeat unless CheckDuplicate asks for a conflict.
+        if (spec.CheckDuplicate === true && this.networks.has(spec.Name)) return this.send(res, 409, { message: `network with name ${spec.Name} already exists` });
+        if (this.networks.has(spec.Name)) {
+          this.networks.set(`${spec.Name}-dup-${this.networks.size}`, spec.Labels ?? {});
+          return this.send(res, 201, { Id: `net-${spec.Name}-dup-${this.networks.size - 1}`, Warning: '' });
+        }
         this.networks.set(spec.Name, spec.Labels ?? {});
         return this.send(res, 201, { Id: `net-${spec.Name}`, Warning: '' });
       }

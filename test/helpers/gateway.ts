@@ -25,6 +25,11 @@ export interface TestGatewayOptions {
   readonly keystoneUrl: string;
   /** The apiserver URL the kubeconfig names. */
   readonly upstreamUrl: string;
+  /**
+   * Several clusters instead (k8s.clusters, upstreamUrl unused): each with a kubeconfig of its own whose token is
+   * `gateway-sa-token-<name>`, and more keys of its list item (`projectTags: [west]`).
+   */
+  readonly clusters?: ReadonlyArray<{ readonly name: string; readonly upstreamUrl: string; readonly yaml?: string }>;
   readonly tls?: boolean;
   /** More keys inside listen.tls, e.g. `clientCaFile: /x, reloadIntervalSeconds: 0.2`. */
   readonly tlsExtra?: string;
@@ -61,18 +66,31 @@ export function selfSignedCert(dir: string): { cert: string; key: string } {
 /** The real gateway, in-process, configured like production but against test doubles. */
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-test-'));
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'up', cluster: { server: options.upstreamUrl, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'gw', user: { token: 'gateway-sa-token' } }],
-      contexts: [{ name: 'up', context: { cluster: 'up', user: 'gw' } }],
-      'current-context': 'up',
-    }),
-  );
+  const kubeconfigFor = (file: string, server: string, token: string): string => {
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'up', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'gw', user: { token } }],
+        contexts: [{ name: 'up', context: { cluster: 'up', user: 'gw' } }],
+        'current-context': 'up',
+      }),
+    );
+    return file;
+  };
+  const k8sSource =
+    options.clusters === undefined
+      ? [`  kubeconfig: ${kubeconfigFor(path.join(dir, 'kubeconfig'), options.upstreamUrl, 'gateway-sa-token')}`]
+      : [
+          '  clusters:',
+          ...options.clusters.flatMap((c) => [
+            `    - name: ${c.name}`,
+            `      kubeconfig: ${kubeconfigFor(path.join(dir, `kubeconfig-${c.name}`), c.upstreamUrl, `gateway-sa-token-${c.name}`)}`,
+            ...(c.yaml !== undefined ? [`      ${c.yaml}`] : []),
+          ]),
+        ];
   const tls = options.tls ? selfSignedCert(dir) : undefined;
   const yaml = [
     'listen:',
@@ -86,7 +104,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     `  timeoutSeconds: ${options.keystoneTimeoutSeconds ?? 2}`,
     ...(options.keystoneYaml !== undefined ? [options.keystoneYaml] : []),
     'k8s:',
-    `  kubeconfig: ${kubeconfig}`,
+    ...k8sSource,
     ...(options.k8sYaml !== undefined ? [options.k8sYaml] : []),
     'log: {level: silent}',
     `shutdown: {graceSeconds: ${options.graceSeconds ?? 1}}`,

@@ -124,6 +124,10 @@ export class KeystoneDouble {
   readonly revoked: string[] = [];
   /** As a Keystone before Train: application credentials with access_rules are refused (400). */
   noAccessRules = false;
+  /** Project id -> its tags (GET /v3/projects/{id}); a project not listed has none. */
+  readonly projectTags = new Map<string, string[]>();
+  /** When set, GET /v3/projects/{id} answers this status (403: a policy that keeps members from reading their project). */
+  projectReadStatus: number | undefined;
   private ids = 0;
 
   constructor() {
@@ -402,6 +406,14 @@ export class KeystoneDouble {
     const parts = url.pathname.split('/').slice(2);
     const catalogEndpoint = (e: DoubleEndpoint) => ({ id: e.id, interface: e.interface, region_id: e.region_id, region: e.region, url: e.url });
 
+    // identity:get_project as Keystone's default policy has it: an admin, or a token scoped to that very project.
+    if (parts[0] === 'projects' && parts.length === 2 && method === 'GET') {
+      if (this.projectReadStatus !== undefined) return this.json(res, this.projectReadStatus, { error: { code: this.projectReadStatus } });
+      const own = spec.project !== null && spec.domainScope === undefined && !spec.system ? (spec.project ?? { id: 'alpha-id', name: 'alpha' }) : undefined;
+      if (!admin && own?.id !== parts[1]) return forbidden();
+      const id = parts[1] as string;
+      return this.json(res, 200, { project: { id, name: own?.id === id ? own.name : id, domain_id: 'default', enabled: true, tags: this.projectTags.get(id) ?? [] } });
+    }
     if (parts[0] === 'auth' && parts[1] === 'catalog' && method === 'GET') {
       const catalog = this.services
         .filter((svc) => svc.enabled)

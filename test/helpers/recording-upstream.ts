@@ -16,6 +16,8 @@ export interface Recorded {
   /** When the upstream's side of the exchange closed, however it ended. */
   closedAt?: number;
   upgraded?: boolean;
+  /** `/refuse-open` upgrades: every byte that reached the upstream after its refusal, on the same connection. */
+  afterAnswer?: Buffer;
 }
 
 export { headerLines };
@@ -32,7 +34,8 @@ export { headerLines };
  *   /version     the answer below with `gitVersion` (the admission webhook's subPath rule reads it)
  *   GET /api/v1/namespaces/<ns> for a namespace in `namespaceProjects`: that Namespace with its ownership label
  *   anything else: 200 JSON {ok: true}
- * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec); anything else
+ * Upgrades: `/hang-upgrade...` never answers the handshake (records when the connection closed); `/refuse...` answers an ordinary 400 (as a 1.20 apiserver does to WebSocket v5 exec) and closes; `/refuse-open...` answers 403
+ * and keeps the connection, recording whatever arrives on it after (a server that would read it as a next request); anything else
  * answers 101, echoes each chunk back as `echo:<chunk>`, and on the client's half-close writes `bye` and ends;
  * `/upstream-closes-first` answers 101, writes `server-done`, half-closes, and records what the client sends after.
  * `changes` tells of every request arriving, every body received and every close, for tests to wait on.
@@ -172,6 +175,23 @@ export class RecordingUpstream {
     const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], body: head, upgraded: false };
     this.requests.push(rec);
     this.changes.notify();
+    if ((req.url ?? '').startsWith('/refuse-open')) {
+      rec.afterAnswer = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => {
+        rec.afterAnswer = Buffer.concat([rec.afterAnswer ?? Buffer.alloc(0), d]);
+        this.changes.notify();
+      });
+      const ended = (): void => {
+        rec.closedAt ??= Date.now();
+        this.changes.notify();
+      };
+      socket.on('end', ended);
+      socket.on('close', ended);
+      socket.on('error', () => socket.destroy());
+      const body = '{"kind":"Status","code":403,"message":"forbidden"}';
+      socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return;
+    }
     if ((req.url ?? '').startsWith('/refuse')) {
       const body = '{"kind":"Status","code":400,"message":"upgrade request required"}';
       socket.end(

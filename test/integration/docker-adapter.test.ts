@@ -519,15 +519,69 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     engine.listed = 0;
   });
 
-  it("when the engine cannot make the project's network (address pools used up), the create fails saying so and what to do", async () => {
+  it("when the engine cannot make the project's network (address pools used up), the create fails with 503 saying so and what to do", async () => {
     keystone.register('carl-token', { user: 'carl', project: { id: 'p-gamma', name: 'gamma' } });
     engine.failNetworkCreate = 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network';
     try {
-      const res = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'carl-token' }, '{"Image":"b"}');
-      assert.equal(res.status, 500);
-      assert.match(JSON.parse(res.body).message, /could not create the project's network \(HTTP 500: could not find an available, non-overlapping IPv4 address pool.*ask the operator/);
+      // dockerd 20.10 answers pools used up with 404, which the docker CLI, seeing it from a create, took for a
+      // missing image ("Unable to find image ... locally") and went pulling: whatever the engine said, 503.
+      for (const status of [404, 500]) {
+        engine.failNetworkCreateStatus = status;
+        const res = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'carl-token' }, '{"Image":"b"}');
+        assert.equal(res.status, 503);
+        assert.match(JSON.parse(res.body).message, new RegExp(`could not create the project's network \\(HTTP ${status}: could not find an available, non-overlapping IPv4 address pool.*ask the operator`));
+      }
     } finally {
       engine.failNetworkCreate = undefined;
+      engine.failNetworkCreateStatus = 500;
+      engine.listed = 0;
+    }
+  });
+
+  it('a project makes at most maxNetworksPerProject networks (5 by default): eight at once with room for five make five; others still can', async () => {
+    keystone.register('gus-token', { user: 'gus', project: { id: 'p-eta', name: 'eta' } });
+    const gus = { 'x-auth-token': 'gus-token' };
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => call(port, 'POST', '/docker/v1.41/networks/create', gus, `{"Name":"eta-${i}"}`)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 201, 201, 403, 403, 403]);
+    const refusal = answers.find((a) => a.status === 403);
+    assert.match(JSON.parse(refusal?.body ?? '{}').message, /^project eta already has 5 networks, the most allowed is 5; remove some first$/);
+    assert.equal([...engine.networks.values()].filter((labels) => labels[OWNER_LABEL] === 'p-eta').length, 5);
+    // Another project's networks are not counted against it.
+    assert.equal((await call(port, 'POST', '/docker/v1.41/networks/create', alice, '{"Name":"alice-eta"}')).status, 201);
+  });
+
+  it("a project's network is made once: creates at once share one, and a replica's create that lands first is taken, not doubled", async () => {
+    keystone.register('dora-token', { user: 'dora', project: { id: 'p-delta', name: 'delta' } });
+    keystone.register('eve-token', { user: 'eve', project: { id: 'p-eps', name: 'eps' } });
+    const made = () => engine.requests.filter((r) => r.url === '/networks/create').length;
+    try {
+      const before = made();
+      const answers = await Promise.all([1, 2, 3].map(() => call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'dora-token' }, '{"Image":"b"}')));
+      assert.deepEqual(answers.map((a) => a.status), [201, 201, 201]);
+      assert.equal(made() - before, 1, 'three creates at once, one network');
+      assert.deepEqual([...engine.networks.keys()].filter((n) => n.startsWith('zun-p-delta')), ['zun-p-delta']);
+      engine.listed = 0; // the fake engine counts every project's containers as each one's
+      // Another replica makes eve's network between this one's look and its create: CheckDuplicate gets 409, and the
+      // other replica's network is the one.
+      engine.beforeNetworkCreate = () => {
+        engine.beforeNetworkCreate = undefined;
+        engine.networks.set('zun-p-eps', { [OWNER_LABEL]: 'p-eps', [DEFAULT_NETWORK_LABEL]: 'true' });
+      };
+      const eve = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'eve-token' }, '{"Image":"b"}');
+      assert.equal(eve.status, 201, eve.body);
+      const sent = JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+      assert.equal(sent.HostConfig.NetworkMode, 'net-zun-p-eps');
+      assert.deepEqual([...engine.networks.keys()].filter((n) => n.startsWith('zun-p-eps')), ['zun-p-eps'], 'no second network');
+      // A network named like the project's that is not labelled as its own (anyone may take a name) is not taken.
+      keystone.register('finn-token', { user: 'finn', project: { id: 'p-zeta', name: 'zeta' } });
+      engine.networks.set('zun-p-zeta', { [OWNER_LABEL]: 'p-beta' });
+      engine.listed = 0;
+      assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'finn-token' }, '{"Image":"b"}')).status, 201);
+      const own = JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+      assert.notEqual(own.HostConfig.NetworkMode, 'net-zun-p-zeta');
+      assert.deepEqual(engine.networks.get(own.HostConfig.NetworkMode.slice('net-'.length)), { [OWNER_LABEL]: 'p-zeta', [DEFAULT_NETWORK_LABEL]: 'true' });
+    } finally {
+      engine.beforeNetworkCreate = undefined;
       engine.listed = 0;
     }
   });

@@ -13,8 +13,8 @@ import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/schema.js';
 import { engineUpstream } from '../../src/docker/engine.js';
 import { OWNER_LABEL } from '../../src/docker/ownership.js';
-import { loadK8sUpstream } from '../../src/k8s/upstream.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { loadK8sClusters } from '../../src/k8s/clusters.js';
+import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { dockerSteps } from '../../src/routes/docker.js';
 import { k8sSteps } from '../../src/routes/k8s.js';
@@ -100,7 +100,8 @@ describe('the final check of what leaves, with the header step broken on purpose
 
   const k8sWith = async (extra: readonly string[]): Promise<{ url: string; close(): Promise<void> }> => {
     const k8s = config.k8s as NonNullable<GatewayConfig['k8s']>;
-    const steps = k8sSteps({ k8s: await loadK8sUpstream(k8s), impersonation: k8s.impersonation, authUrl: config.keystone.authUrl });
+    const clusters = await loadK8sClusters(k8s, { impersonation: k8s.impersonation, logger: silentLogger() });
+    const steps = k8sSteps({ clusters, impersonation: k8s.impersonation, authUrl: config.keystone.authUrl });
     return serve(mountOf({ ...steps, headers: (call, plan) => [...steps.headers(call, plan), ...extra] }, context));
   };
 

@@ -117,48 +117,41 @@ describe('hostile requests: each gets a clear 4xx and nothing is forwarded', fun
     });
   }
 
+  /**
+   * Sends `head` with a huge Content-Length and one byte of body, waits for an answer matching `answered`, keeps
+   * dripping, and checks the connection is closed exactly REFUSED_BODY_LINGER_MS after the answer. The linger runs on
+   * setTimeout: Node's mock timers move it (nothing else in this exchange waits on a timer).
+   */
+  async function closedAfterLinger(head: string, answered: RegExp): Promise<void> {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const c = await RawConnection.open(port);
+      c.write(`${head}Content-Length: 100000000\r\n\r\n{`);
+      await c.until((t) => answered.test(t) && t.includes('\r\n\r\n'));
+      // Two turns of the loop: the answer's 'finish', which starts the linger, has been handled.
+      for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
+      c.write('x'.repeat(1000));
+      mock.timers.tick(REFUSED_BODY_LINGER_MS - 1);
+      c.write('x'.repeat(1000));
+      for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
+      assert.equal(c.isEnded, false, `${head.split('\r\n')[0]}: closed before the linger was over`);
+      mock.timers.tick(1);
+      await c.untilEnded();
+    } finally {
+      mock.timers.reset();
+    }
+  }
+
   it("a body dripping into a path served without a token (a 404, /healthz, docker's _ping) is closed after the linger, not held", async () => {
     for (const [method, path, answer] of [['POST', '/nothing', 404], ['GET', '/healthz', 200], ['GET', '/docker/_ping', 400]] as const) {
-      mock.timers.enable({ apis: ['setTimeout'] });
-      try {
-        const c = await RawConnection.open(port);
-        c.write(`${method} ${path} HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000000\r\n\r\n{`);
-        await c.until((t) => t.startsWith(`HTTP/1.1 ${answer} `) && t.includes('\r\n\r\n'));
-        for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
-        c.write('x'.repeat(1000));
-        mock.timers.tick(REFUSED_BODY_LINGER_MS - 1);
-        c.write('x'.repeat(1000));
-        for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
-        assert.equal(c.isEnded, false, `${path}: closed before the linger was over`);
-        mock.timers.tick(1);
-        await c.untilEnded();
-      } finally {
-        mock.timers.reset();
-      }
+      await closedAfterLinger(`${method} ${path} HTTP/1.1\r\nHost: gw\r\n`, new RegExp(`^HTTP/1\\.1 ${answer} `));
     }
     assert.equal(engine.requests.filter((r) => r.url.includes('_ping')).length, 0, 'the _ping with a body was forwarded');
   });
 
   it(`a refused request whose body keeps dripping is closed ${REFUSED_BODY_LINGER_MS / 1000} s after the refusal, not held open (no token, huge Content-Length)`, async () => {
     for (const path of ['/k8s/api/v1/namespaces/a/configmaps', '/docker/v1.41/containers/create']) {
-      // The linger runs on setTimeout: Node's mock timers move it (nothing else in this exchange waits on a timer).
-      mock.timers.enable({ apis: ['setTimeout'] });
-      try {
-        const c = await RawConnection.open(port);
-        c.write(`POST ${path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{`);
-        await c.until((t) => /^HTTP\/1\.1 401/.test(t) && t.includes('\r\n\r\n'));
-        // Two turns of the loop: the refusal's 'finish', which starts the linger, has been handled.
-        for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
-        c.write('x'.repeat(1000));
-        mock.timers.tick(REFUSED_BODY_LINGER_MS - 1);
-        c.write('x'.repeat(1000));
-        for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
-        assert.equal(c.isEnded, false, `${path}: closed before the linger was over`);
-        mock.timers.tick(1);
-        await c.untilEnded();
-      } finally {
-        mock.timers.reset();
-      }
+      await closedAfterLinger(`POST ${path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n`, /^HTTP\/1\.1 401/);
     }
   });
 });

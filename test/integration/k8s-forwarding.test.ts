@@ -471,6 +471,24 @@ describe('/k8s forwarding (in-process gateway, recording upstream, Keystone doub
       assert.ok(text.endsWith('{"kind":"Status","code":400,"message":"upgrade request required"}'));
     });
 
+    it('bytes sent behind an upgrade the upstream refuses never reach the upstream (a request hidden there would run on the gateway\'s connection)', async () => {
+      // A request written into the upstream connection after the refusal would reach a server that keeps connections
+      // (Go's does after an ordinary answer) as a request of the gateway's own, its Impersonate-* headers unchecked.
+      const hidden = 'POST /api/v1/namespaces/x/configmaps HTTP/1.1\r\nHost: upstream\r\nImpersonate-User: system:admin\r\nContent-Length: 2\r\n\r\n{}';
+      const c = await RawConnection.open(gw.port);
+      c.write(requestHead('GET', '/k8s/refuse-open/exec', [
+        ['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'websocket'],
+        ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13'],
+      ]) + hidden);
+      const text = await c.untilEnded();
+      assert.match(text, /^HTTP\/1\.1 403 Forbidden\r\n/);
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, 'one answer');
+      const rec = await upstream.arrival((url) => url.startsWith('/refuse-open/'));
+      // The gateway closes its upstream connection of a refused upgrade (never reused): every byte it wrote came before.
+      await upstream.closed(rec);
+      assert.equal(rec.afterAnswer?.toString('latin1'), '');
+    });
+
     it('accepts the bearer token in the WebSocket subprotocol and strips it before the upstream', async () => {
       const encoded = Buffer.from('alice-token').toString('base64url');
       const c = await RawConnection.open(gw.port);

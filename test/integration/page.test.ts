@@ -165,6 +165,41 @@ describe('the tenants\' page (GET / for browsers, /ui), against the Keystone dou
     await page().get('/ui/api/kubeconfig').set('X-Auth-Token', 'nobody').disableTLSCerts().expect(401);
   });
 
+  it('GET /ui/api/kubeconfig with several clusters: a context per cluster the project may use, as `zun-gateway kubeconfig` writes', async () => {
+    const west = await new RecordingUpstream().start();
+    keystone.projectTags.set('alpha-id', ['west']);
+    const several = await startTestGateway({
+      keystoneUrl: keystone.url,
+      upstreamUrl: 'unused',
+      clusters: [
+        { name: 'east', upstreamUrl: upstream.url },
+        { name: 'west', upstreamUrl: west.url, yaml: 'projectTags: [west]' },
+      ],
+      k8sYaml: '  tenancy: {}',
+      tls: true,
+      extraYaml: `ui: {certificateAuthorityFile: ${ca}}`,
+    });
+    try {
+      const kubeconfigOf = async (who: typeof form): Promise<{ contexts: Array<{ name: string; context: { cluster: string; namespace?: string } }>; clusters: Array<{ name: string; cluster: { server: string } }>; 'current-context': string }> => {
+        const { token } = (await request(several.url).post('/ui/api/sign-in').disableTLSCerts().send(who).expect(200)).body as { token: string };
+        return parse((await request(several.url).get('/ui/api/kubeconfig').set('X-Auth-Token', token).disableTLSCerts().expect(200)).text);
+      };
+      const alice = await kubeconfigOf(form);
+      assert.deepEqual(alice.clusters.map((c) => [c.name, c.cluster.server]), [
+        ['zun-gateway-east', `${several.url}/k8s/clusters/east`],
+        ['zun-gateway-west', `${several.url}/k8s/clusters/west`],
+      ]);
+      assert.deepEqual(alice.contexts.map((c) => [c.name, c.context.namespace]), [['zun-gateway-east', 'os-alpha'], ['zun-gateway-west', 'os-alpha']]);
+      assert.equal(alice['current-context'], 'zun-gateway-east');
+      const bob = await kubeconfigOf({ ...form, username: 'bob', password: 'bob-pw', project: 'beta' });
+      assert.deepEqual(bob.clusters.map((c) => c.name), ['zun-gateway-east'], 'west is not open to beta');
+    } finally {
+      keystone.projectTags.delete('alpha-id');
+      await several.stop();
+      await west.stop();
+    }
+  });
+
   it('GET /ui/api/setup and /ui/ca.pem tell the page what to offer; unknown /ui paths are 404 with the headers', async () => {
     const setup = await page().get('/ui/api/setup').disableTLSCerts().expect(200);
     assert.deepEqual(setup.body, { server: gw.url, certificateAuthority: true, keystoneUrl: keystone.url, engines: ['k8s'] });

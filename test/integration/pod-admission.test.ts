@@ -6,9 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selfSignedCert, startGatewayWithDoubles, startTestGateway, type GatewayWithDoubles, type TestGateway } from '../helpers/gateway.js';
-import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { KeystoneDouble } from '../helpers/keystone-double.js';
+import { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { podAdmissionHandler } from '../../src/routes/pod-admission.js';
+import { clusterAdmissionPaths, podAdmissionHandler } from '../../src/routes/pod-admission.js';
 import { SERVICE_REQUEST, admissionReview } from '../helpers/admission-review.js';
 
 interface Reply {
@@ -279,5 +280,69 @@ describe('the pod security admission webhook, served by the real gateway', () =>
     } finally {
       await open.stop();
     }
+  });
+});
+
+describe("several clusters: each cluster's webhooks at its own path, judged with that cluster's facts", () => {
+  let keystone: KeystoneDouble;
+  let east: RecordingUpstream;
+  let west: RecordingUpstream;
+  let gw: TestGateway;
+  const subPathPod = review({ volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'main', image: 'b', imagePullPolicy: 'Always', volumeMounts: [{ name: 'v', mountPath: '/m', subPath: 'x' }] }] }, 'sub');
+  const ownBinding = JSON.stringify(
+    admissionReview(
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'mine', namespace: 'os-gamma' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'Group', name: 'keystone:project:gamma-id:role:member' }] },
+      { kind: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding' }, resource: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings' }, namespace: 'os-gamma', name: 'mine' },
+    ),
+  );
+
+  before(async () => {
+    keystone = await new KeystoneDouble().start();
+    [east, west] = await Promise.all([new RecordingUpstream().start(), new RecordingUpstream().start()]);
+    // east is fixed for CVE-2021-25741, west is not; os-gamma is gamma's on west and unknown on east.
+    east.gitVersion = 'v1.22.2';
+    west.gitVersion = 'v1.20.2';
+    west.namespaceProjects.set('os-gamma', 'gamma-id');
+    const anyCa = selfSignedCert(mkdtempSync(path.join(os.tmpdir(), 'zgw-ca-'))).cert;
+    gw = await startTestGateway({
+      keystoneUrl: keystone.url,
+      upstreamUrl: 'unused',
+      clusters: [
+        { name: 'east', upstreamUrl: east.url },
+        { name: 'west', upstreamUrl: west.url },
+      ],
+      k8sYaml: '  tenancy: {}',
+      tls: true,
+      tlsExtra: `clientCaFile: ${anyCa}`,
+      captureLogs: true,
+    });
+    await Promise.all([versionRead(gw, 'v1.22.2'), versionRead(gw, 'v1.20.2')]);
+  });
+  after(async () => {
+    await gw.stop();
+    await Promise.all([east.stop(), west.stop(), keystone.stop()]);
+  });
+
+  it('subPath: refused at west\'s path (its apiserver is v1.20.2), allowed at east\'s and at /admission/v1/pods (the first cluster)', async () => {
+    const atWest = answered(await call(gw.port, 'POST', clusterAdmissionPaths('west').pods, subPathPod));
+    assert.equal(atWest.allowed, false);
+    assert.match(atWest.status?.message ?? '', /this cluster runs Kubernetes v1\.20\.2/);
+    assert.equal(answered(await call(gw.port, 'POST', clusterAdmissionPaths('east').pods, subPathPod)).allowed, true);
+    assert.equal(answered(await call(gw.port, 'POST', ADMISSION, subPathPod)).allowed, true);
+    assert.match(gw.logs.text, /"pod":"sub".*"allowed":false.*"cluster":"west","msg":"pod refused by subPath/);
+  });
+
+  it("a RoleBinding's namespace owner is read on the cluster that asks: gamma's own group allowed on west, not on east (unknown there)", async () => {
+    assert.equal(answered(await call(gw.port, 'POST', clusterAdmissionPaths('west').pods, ownBinding)).allowed, true);
+    assert.equal(answered(await call(gw.port, 'POST', clusterAdmissionPaths('east').pods, ownBinding)).allowed, false);
+    assert.ok(west.requests.some((r) => r.url === '/api/v1/namespaces/os-gamma'));
+    assert.ok(east.requests.some((r) => r.url === '/api/v1/namespaces/os-gamma'));
+  });
+
+  it("each cluster's mutating webhook; the cluster paths go without a client certificate, an unknown cluster's path is 404", async () => {
+    const cached = JSON.stringify(admissionReview({ metadata: { name: 'c' }, spec: { containers: [{ name: 'app', image: 'private/app:1', imagePullPolicy: 'IfNotPresent' }] } }));
+    for (const name of ['east', 'west']) assert.equal(answered(await call(gw.port, 'POST', clusterAdmissionPaths(name).imagePull, cached)).patchType, 'JSONPatch', name);
+    assert.equal((await call(gw.port, 'POST', clusterAdmissionPaths('south').pods, cached)).status, 404);
+    assert.equal((await call(gw.port, 'POST', '/admission/v1/clusters/west/deployments', cached)).status, 401, 'only the webhook paths go without a certificate');
   });
 });

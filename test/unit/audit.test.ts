@@ -24,7 +24,7 @@ const record: AuditRecord = {
 };
 
 /** AuditRecord's fields in their declared order. */
-const fieldOrder = ['kind', 'requestId', 'coe', 'method', 'path', 'status', 'user', 'project', 'scope', 'domain', 'applicationCredentialId', 'namespace', 'object', 'bytesIn', 'bytesOut', 'durationMs', 'upstreamLatencyMs', 'client', 'reason'];
+const fieldOrder = ['kind', 'requestId', 'coe', 'cluster', 'method', 'path', 'status', 'user', 'project', 'scope', 'domain', 'applicationCredentialId', 'namespace', 'object', 'bytesIn', 'bytesOut', 'durationMs', 'upstreamLatencyMs', 'client', 'reason'];
 
 describe('audit trail', () => {
   describe('auditPath: query values that may be credentials never reach the trail', () => {
@@ -93,6 +93,7 @@ describe('audit trail', () => {
         kind: fc.constantFrom('request' as const, 'session' as const),
         requestId: text,
         coe: text,
+        cluster: text,
         method: text,
         path: text,
         status: fc.integer({ min: 0, max: 999 }),
@@ -125,8 +126,8 @@ describe('audit trail', () => {
     });
 
     it('keeps the record\'s field order', () => {
-      const keys = Object.keys(JSON.parse(auditLine({ ...record, reason: 'r', object: 'o' })) as object);
-      assert.deepEqual(keys, ['type', 'time', ...Object.keys({ ...record, reason: 'r', object: 'o' }).sort((a, b) => fieldOrder.indexOf(a) - fieldOrder.indexOf(b))]);
+      const keys = Object.keys(JSON.parse(auditLine({ ...record, reason: 'r', object: 'o', cluster: 'west' })) as object);
+      assert.deepEqual(keys, ['type', 'time', ...Object.keys({ ...record, reason: 'r', object: 'o', cluster: 'west' }).sort((a, b) => fieldOrder.indexOf(a) - fieldOrder.indexOf(b))]);
     });
 
     it('caches the JSON of a who-part per object: another object with other values is written as it is', () => {

@@ -5,6 +5,7 @@ import { mock } from 'node:test';
 import { Authenticator } from '../../src/auth/authenticator.js';
 
 import { KeystoneClient } from '../../src/auth/keystone-client.js';
+import { ProjectTags } from '../../src/auth/project-tags.js';
 import { SERVICE_REFUSAL_HOLD_MS, SERVICE_TOKEN_RENEW_BEFORE_MS, ServiceTokenProvider } from '../../src/auth/service-token.js';
 import { tokenKey } from '../../src/auth/token-cache.js';
 import type { ServiceCredentials } from '../../src/config/schema.js';
@@ -22,7 +23,7 @@ const credentials = {
 
 function setup(
   keystone: KeystoneDouble,
-  options: { ttlMs?: number; negativeMax?: number; now?: () => number; deadlines?: ManualDeadlines; service?: ServiceCredentials; revalidateMs?: number } = {},
+  options: { ttlMs?: number; negativeMax?: number; now?: () => number; deadlines?: ManualDeadlines; service?: ServiceCredentials; revalidateMs?: number; projectTags?: boolean } = {},
 ) {
   const client = new KeystoneClient({ authUrl: keystone.url, timeoutMs: 1000, ...(options.deadlines ? { deadline: options.deadlines.signal } : {}) });
   const service = new ServiceTokenProvider(client, options.service ?? credentials, silentLogger(), options.now);
@@ -36,6 +37,7 @@ function setup(
       negativeCacheMaxEntries: options.negativeMax ?? 100,
       ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
       ...(options.now ? { now: options.now } : {}),
+      ...(options.projectTags ? { projectTags: new ProjectTags(client, { ttlMs: options.ttlMs ?? 300_000, refusedTtlMs: 10_000, maxEntries: 100, ...(options.now ? { now: options.now } : {}) }, silentLogger()) } : {}),
     },
     silentLogger(),
   );
@@ -173,6 +175,23 @@ describe('Authenticator (Keystone double)', () => {
       await until(() => revoked.length > 0);
       assert.deepEqual(revoked, [['member', 'reader']]);
       assert.deepEqual((await auth.authenticate('t1')).roles, ['reader']);
+    });
+
+    it("a project tag removed (it opened a cluster): read again with the token, the token goes on without it, and the sessions opened with it end", async () => {
+      let now = Date.now();
+      keystone.register('t1', { project: { id: 'p-alpha', name: 'alpha' } });
+      keystone.projectTags.set('p-alpha', ['west', 'gpu']);
+      const { auth } = setup(keystone, { now: () => now, revalidateMs: 10_000, projectTags: true });
+      const tagsOf = (i: Awaited<ReturnType<typeof auth.authenticate>>): readonly string[] | undefined => i.project.tags;
+      const revoked: Array<readonly string[] | undefined> = [];
+      auth.onRevoked((identity) => revoked.push('project' in identity ? identity.project.tags : undefined));
+      assert.deepEqual(tagsOf(await auth.authenticate('t1')), ['west', 'gpu']);
+      keystone.projectTags.set('p-alpha', ['gpu']);
+      now += 10_000;
+      await auth.authenticate('t1');
+      await until(() => revoked.length > 0);
+      assert.deepEqual(revoked, [['west', 'gpu']]);
+      assert.deepEqual(tagsOf(await auth.authenticate('t1')), ['gpu']);
     });
 
     it('the same answer keeps the cached identity (its sessions go on); one validation per interval however many requests', async () => {

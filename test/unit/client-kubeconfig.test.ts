@@ -18,6 +18,8 @@ class FakeCloud {
   gatewayUrl = '';
   posts = 0;
   whoami: 'namespace' | 'no-field' | '404' = 'namespace';
+  /** What /whoami lists as the caller's clusters (coes.k8s.clusters); undefined: a gateway that lists none. */
+  clusters: Array<{ name: string; server: string; namespace?: string }> | undefined;
   whoamiTokens: string[] = [];
   readonly ca: Buffer;
   private keystone = http.createServer((req, res) => {
@@ -43,7 +45,11 @@ class FakeCloud {
         return;
       }
       this.whoamiTokens.push(String(req.headers['x-auth-token']));
-      const body = { user: { id: 'u1', name: 'alice' }, ...(this.whoami === 'namespace' ? { namespace: 'os-alpha' } : {}) };
+      const body = {
+        user: { id: 'u1', name: 'alice' },
+        ...(this.whoami === 'namespace' ? { namespace: 'os-alpha' } : {}),
+        ...(this.clusters !== undefined ? { coes: { k8s: { clusters: this.clusters } } } : {}),
+      };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
   }
@@ -131,13 +137,57 @@ describe('zun-gateway kubeconfig', () => {
     assert.equal(cloud.posts, 1);
   });
 
-  it('--namespace wins and asks nobody', async () => {
+  it('--namespace wins; without credentials nobody is asked', async () => {
     const r = await kubeconfig({ server: cloud.gatewayUrl, insecureSkipTlsVerify: true, namespace: 'team-x' }, { HOME: dir });
     assert.equal(r.code, 0, r.err);
     const kc = parseYaml(r.out);
     assert.equal(kc.contexts[0].context.namespace, 'team-x');
     assert.equal(kc.clusters[0].cluster['insecure-skip-tls-verify'], true);
     assert.equal(cloud.posts + cloud.whoamiTokens.length, 0);
+  });
+
+  it('a gateway with several clusters: a cluster and context each (<context-name>-<cluster>, the first current), one user, each its namespace', async () => {
+    // The servers /whoami gives are as the gateway was reached; the kubeconfig keeps the URL the user gave.
+    cloud.clusters = [
+      { name: 'east', server: 'https://gateway.internal:8443/k8s/clusters/east', namespace: 'os-alpha' },
+      { name: 'west', server: 'https://gateway.internal:8443/k8s/clusters/west', namespace: 'alpha-west' },
+    ];
+    const r = await kubeconfig({ server: cloud.gatewayUrl, certificateAuthority: caFile, contextName: 'cloud' }, env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, '');
+    const kc = parseYaml(r.out);
+    const ca = readFileSync(caFile).toString('base64');
+    assert.deepEqual(kc.clusters, [
+      { name: 'cloud-east', cluster: { server: `${cloud.gatewayUrl}/k8s/clusters/east`, 'certificate-authority-data': ca } },
+      { name: 'cloud-west', cluster: { server: `${cloud.gatewayUrl}/k8s/clusters/west`, 'certificate-authority-data': ca } },
+    ]);
+    assert.deepEqual(kc.contexts, [
+      { name: 'cloud-east', context: { cluster: 'cloud-east', user: 'cloud', namespace: 'os-alpha' } },
+      { name: 'cloud-west', context: { cluster: 'cloud-west', user: 'cloud', namespace: 'alpha-west' } },
+    ]);
+    assert.equal(kc['current-context'], 'cloud-east');
+    assert.equal(kc.users.length, 1);
+    assert.equal(kc.users[0].name, 'cloud');
+    assert.deepEqual(cloud.whoamiTokens, ['tok-alice']);
+
+    const forced = parseYaml((await kubeconfig({ server: cloud.gatewayUrl, certificateAuthority: caFile, namespace: 'team-x' }, env)).out);
+    assert.deepEqual(forced.contexts.map((c: { context: { namespace: string } }) => c.context.namespace), ['team-x', 'team-x']);
+    assert.deepEqual(forced.contexts.map((c: { name: string }) => c.name), ['zun-gateway-east', 'zun-gateway-west']);
+  });
+
+  it('a gateway with one cluster, served at /k8s: the kubeconfig it always had', async () => {
+    cloud.clusters = [{ name: 'default', server: 'https://gateway.internal:8443/k8s', namespace: 'os-alpha' }];
+    const kc = parseYaml((await kubeconfig({ server: cloud.gatewayUrl, certificateAuthority: caFile }, env)).out);
+    assert.deepEqual(kc.clusters.map((c: { name: string; cluster: { server: string } }) => [c.name, c.cluster.server]), [['zun-gateway', `${cloud.gatewayUrl}/k8s`]]);
+    assert.deepEqual(kc.contexts[0].context, { cluster: 'zun-gateway', user: 'zun-gateway', namespace: 'os-alpha' });
+  });
+
+  it('a project the gateway opens no cluster to: an error saying whom to ask, no kubeconfig', async () => {
+    cloud.clusters = [];
+    const r = await kubeconfig({ server: cloud.gatewayUrl, certificateAuthority: caFile }, env);
+    assert.equal(r.code, 1);
+    assert.equal(r.out, '');
+    assert.match(r.err, /^zun-gateway kubeconfig: your project may use none of the gateway's Kubernetes clusters \(each is open to Keystone projects with certain tags\): ask a cloud administrator\n$/);
   });
 
   it('a /whoami that is missing (404) or names no namespace: no namespace, one warning line', async () => {

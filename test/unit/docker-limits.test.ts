@@ -145,8 +145,9 @@ describe('Docker limits: configuration', () => {
       {},
     ).docker?.limits;
 
-  it('caps nofile and memlock by default, with or without a limits section; sizes take units', () => {
-    assert.deepEqual(config(''), { maxPids: 4096, maxNofile: 1_048_576, maxMemlock: 64 * MiB });
+  it('caps nofile, memlock and networks per project by default, with or without a limits section; sizes take units', () => {
+    assert.deepEqual(config(''), { maxNetworksPerProject: 5, maxPids: 4096, maxNofile: 1_048_576, maxMemlock: 64 * MiB });
+    assert.equal(config('limits: {maxCpus: 2}')?.maxNetworksPerProject, 5);
     const set = config('limits: {maxMemory: 1g, maxMemorySwap: 1.5g, maxMemlock: 8m, maxNofile: 65536}');
     assert.equal(set?.maxMemorySwap, 1.5 * GiB);
     assert.equal(set?.maxMemlock, 8 * MiB);

@@ -24,7 +24,7 @@ describe('k8s.kubeconfig that cannot be used: what is wrong and what to do, in t
       'current-context': 'x',
     }));
     const config = parseConfig(`keystone: {authUrl: http://127.0.0.1:5000/v3, serviceCredentials: {applicationCredentialId: a, applicationCredentialSecret: s}}\nk8s: {kubeconfig: ${file}}`, {});
-    return loadK8sUpstream(config.k8s as NonNullable<typeof config.k8s>);
+    return loadK8sUpstream((config.k8s as NonNullable<typeof config.k8s>).clusters[0] as NonNullable<typeof config.k8s>["clusters"][number]);
   };
 
   it('a plain http:// server is refused as configuration (exit 2), saying the gateway talks to the apiserver over https:// only', async () => {

@@ -6,6 +6,8 @@ describe('metrics', () => {
     const metrics = new Metrics({ processMetrics: false });
     // Each mount registers its COE as it is made (routes/pipeline.ts).
     for (const coe of ['k8s', 'docker']) metrics.registerCoe(coe);
+    // And each Kubernetes cluster as it is loaded (gateway/mounts.ts).
+    for (const cluster of ['east', 'west']) metrics.registerCluster(cluster);
     const text = await metrics.registry.metrics();
     for (const series of [
       'zun_gateway_keystone_errors_total{operation="issue_token"} 0',
@@ -15,7 +17,8 @@ describe('metrics', () => {
       'zun_gateway_keystone_retries_total{operation="ping"} 0',
       'zun_gateway_rate_limited_total{coe="k8s"} 0',
       'zun_gateway_rate_limited_total{coe="docker"} 0',
-      'zun_gateway_provisioning_actions_total{action="provision",outcome="error"} 0',
+      'zun_gateway_provisioning_actions_total{action="provision",outcome="error",cluster="east"} 0',
+      'zun_gateway_provisioning_actions_total{action="provision",outcome="error",cluster="west"} 0',
     ]) {
       assert.ok(text.split('\n').includes(series), `${series} missing from:\n${text}`);
     }

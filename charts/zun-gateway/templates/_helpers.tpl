@@ -47,6 +47,7 @@ tls: /etc/zun-gateway/tls
 clientCa: /etc/zun-gateway/client-ca
 keystoneCa: /etc/zun-gateway/keystone-ca
 docker: /etc/zun-gateway/docker
+clusters: /etc/zun-gateway/clusters
 {{- end }}
 
 {{- define "zun-gateway.tlsEnabled" -}}
@@ -115,6 +116,32 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- if $t.limitRange }}{{ $_ := set $tenancy "limitRange" $t.limitRange }}{{ end }}
 {{- $_ := set $k8s "tenancy" $tenancy }}
 {{- end }}
+{{- /* Several clusters: each with a kubeconfigSecret is another cluster (its Secret mounted under paths.clusters),
+     the one without is the cluster the gateway runs in (its service account). */}}
+{{- $clusters := list }}
+{{- $local := 0 }}
+{{- range $i, $cl := ($c.k8s.clusters | default list) }}
+{{- $name := required (printf "config.k8s.clusters[%d].name is required" $i) $cl.name }}
+{{- $entry := dict "name" $name }}
+{{- if $cl.kubeconfigSecret }}
+{{- $_ := required (printf "config.k8s.clusters[%d].kubeconfigSecret.name is required" $i) $cl.kubeconfigSecret.name }}
+{{- $_ := set $entry "kubeconfig" (printf "%s/%s/%s" $paths.clusters $name ($cl.kubeconfigSecret.key | default "kubeconfig")) }}
+{{- else }}
+{{- $local = add1 $local }}
+{{- end }}
+{{- range $k := list "context" "projectTags" "responseHeaderTimeoutSeconds" "http2Watches" }}
+{{- if hasKey $cl $k }}{{ $_ := set $entry $k (index $cl $k) }}{{ end }}
+{{- end }}
+{{- if $cl.tenancy }}
+{{- if not $t.enabled }}{{ fail (printf "config.k8s.clusters[%d].tenancy changes config.k8s.tenancy for one cluster, but config.k8s.tenancy.enabled is false" $i) }}{{ end }}
+{{- $_ := set $entry "tenancy" $cl.tenancy }}
+{{- end }}
+{{- $clusters = append $clusters $entry }}
+{{- end }}
+{{- if gt $local 1 }}
+{{- fail "config.k8s.clusters: only one cluster may have no kubeconfigSecret (the cluster the gateway runs in, reached with its service account)" }}
+{{- end }}
+{{- if $clusters }}{{ $_ := set $k8s "clusters" $clusters }}{{ end }}
 
 {{- $audit := dict "destination" $c.audit.destination }}
 {{- if eq $c.audit.destination "file" }}
@@ -146,4 +173,96 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- $_ := set $cfg "docker" $docker }}
 {{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+The gateway's rights on a cluster (the ClusterRole's rules): impersonation, and with tenancy exactly the calls its
+tenant provisioning makes (src/k8s/tenancy.ts) and `bind` on the ClusterRoles of that cluster's role mapping.
+Params: root (the chart's context), roleBindings (the cluster's Keystone role -> ClusterRole map).
+*/}}
+{{- define "zun-gateway.clusterRoleRules" -}}
+{{- $root := .root }}
+- apiGroups: [""]
+  resources: [users, groups]
+  verbs: [impersonate]
+{{- if $root.Values.config.k8s.impersonation.extras }}
+- apiGroups: [authentication.k8s.io]
+  resources:
+  - userextras/keystone-user-id
+  - userextras/keystone-project-id
+  - userextras/keystone-project-name
+  - userextras/keystone-domain-id
+  - userextras/keystone-scope
+  verbs: [impersonate]
+{{- end }}
+{{- if $root.Values.config.k8s.tenancy.enabled }}
+{{- /* patch: labels added to namespaces made before them (the pod security level); list, watch: the project's own
+     namespaces for `kubectl get namespaces`, selected by the project label (src/k8s/tenant-views.ts). */}}
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [rolebindings]
+  verbs: [list, create, delete]
+{{- /* An empty resourceNames would allow binding every ClusterRole (cluster-admin too): no mapping, no bind rule. */}}
+{{- $bindable := values (.roleBindings | default dict) | uniq | sortAlpha }}
+{{- if $bindable }}
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  verbs: [bind]
+  resourceNames:
+  {{- range $bindable }}
+  - {{ . | quote }}
+  {{- end }}
+{{- end }}
+- apiGroups: [""]
+  resources: [resourcequotas, limitranges]
+  verbs: [get, create, update]
+{{- end }}
+{{- end }}
+
+{{/* A cluster of config.k8s.clusters by name (as YAML; "" when there is none of that name). */}}
+{{- define "zun-gateway.clusterNamed" -}}
+{{- $found := dict }}
+{{- range (.root.Values.config.k8s.clusters | default list) }}
+{{- if eq (toString .name) $.name }}{{ $found = . }}{{ end }}
+{{- end }}
+{{- if $found }}{{ toYaml $found }}{{ end }}
+{{- end }}
+
+{{/* A cluster's role mapping (YAML): its own tenancy.roleBindings, else config.k8s.tenancy.roleBindings. */}}
+{{- define "zun-gateway.roleBindingsOf" -}}
+{{- $own := dig "tenancy" "roleBindings" nil (.cluster | default dict) }}
+{{- if kindIs "map" $own }}{{ toYaml $own }}{{ else }}{{ toYaml (.root.Values.config.k8s.tenancy.roleBindings | default dict) }}{{ end }}
+{{- end }}
+
+{{/* The role mapping on the cluster the gateway runs in: the cluster of config.k8s.clusters without kubeconfigSecret, if any. */}}
+{{- define "zun-gateway.localRoleBindings" -}}
+{{- $local := dict }}
+{{- range (.Values.config.k8s.clusters | default list) }}
+{{- if not .kubeconfigSecret }}{{ $local = . }}{{ end }}
+{{- end }}
+{{- include "zun-gateway.roleBindingsOf" (dict "root" . "cluster" $local) }}
+{{- end }}
+
+{{/*
+The name of the cluster the gateway runs in when config.k8s.clusters lists several (the item without
+kubeconfigSecret); "" when it lists none such or config.k8s.clusters is empty.
+*/}}
+{{- define "zun-gateway.localClusterName" -}}
+{{- range (.Values.config.k8s.clusters | default list) }}
+{{- if not .kubeconfigSecret }}{{ .name }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the apiserver of the cluster the gateway runs in calls its validating webhook (the mutating one is below it,
+/image-pull-policy): each cluster has its own path, so that the gateway judges with that cluster's facts (its version,
+its namespaces' owners). Without config.k8s.clusters: /admission/v1/pods. "" when config.k8s.clusters has no cluster
+the gateway runs in (nothing of the gateway's in this cluster to guard).
+*/}}
+{{- define "zun-gateway.localAdmissionPath" -}}
+{{- if not .Values.config.k8s.clusters }}/admission/v1/pods
+{{- else }}{{ with include "zun-gateway.localClusterName" . }}{{ printf "/admission/v1/clusters/%s/pods" . }}{{ end }}
+{{- end }}
 {{- end }}

@@ -52,6 +52,8 @@ export interface GatewayProcessOptions {
   readonly keystone?: readonly string[];
   /** More settings for the k8s and docker sections, as YAML lines (`responseHeaderTimeoutSeconds: 3`). */
   readonly k8s?: readonly string[];
+  /** k8s.clusters, as YAML lines below it, instead of the e2e cluster's kubeconfig alone. */
+  readonly k8sClusters?: readonly string[];
   readonly docker?: readonly string[];
   /** docker.limits.maxContainersPerProject (50 unless given). */
   readonly maxContainersPerProject?: number;
@@ -103,7 +105,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       `  negativeCacheTtlSeconds: 2`,
       ...(options.keystone ?? []).map((line) => `  ${line}`),
       `k8s:`,
-      `  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`,
+      ...(options.k8sClusters === undefined ? [`  kubeconfig: ${JSON.stringify(env.gatewayKubeconfig)}`] : ['  clusters:', ...options.k8sClusters.map((line) => `    ${line}`)]),
       `  tenancy:`,
       `    namespaceTemplate: "os-{project_name}"`,
       `    roleBindings: {admin: admin, member: edit, reader: view}`,

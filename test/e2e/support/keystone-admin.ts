@@ -40,6 +40,11 @@ export async function createProjectWithMember(name: string, user: string, role =
   return project.id;
 }
 
+/** What `openstack project set --tag` does (replacing them all): the project's Keystone tags. */
+export async function setProjectTags(id: string, tags: readonly string[]): Promise<void> {
+  await call('PUT', `/projects/${id}/tags`, await adminToken(), { tags });
+}
+
 /** What `openstack role remove --user U --project P ROLE` does (Keystone records no revocation event for it). */
 export async function removeProjectRole(projectId: string, userId: string, role: string): Promise<void> {
   const token = await adminToken();

@@ -4,8 +4,11 @@ import path from 'node:path';
 import { e2eEnv } from './env.js';
 import { Background, run, type RunResult } from './run.js';
 
-/** A kubeconfig as a tenant would have it: `server: https://<gateway>/k8s`, the gateway's CA, a Keystone token. */
-export function tenantKubeconfig(gatewayUrl: string, token: string, namespace?: string): string {
+/**
+ * A kubeconfig as a tenant would have it: `server: https://<gateway>/k8s` (or another `prefix`, such as
+ * `/k8s/clusters/west`), the gateway's CA, a Keystone token.
+ */
+export function tenantKubeconfig(gatewayUrl: string, token: string, namespace?: string, prefix = '/k8s'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-kubeconfig-'));
   const file = path.join(dir, 'config');
   writeFileSync(
@@ -13,7 +16,7 @@ export function tenantKubeconfig(gatewayUrl: string, token: string, namespace?: 
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'gw', cluster: { server: `${gatewayUrl}/k8s`, 'certificate-authority': e2eEnv().tlsCa } }],
+      clusters: [{ name: 'gw', cluster: { server: `${gatewayUrl}${prefix}`, 'certificate-authority': e2eEnv().tlsCa } }],
       users: [{ name: 'tenant', user: { token } }],
       contexts: [{ name: 'gw', context: { cluster: 'gw', user: 'tenant', ...(namespace ? { namespace } : {}) } }],
       'current-context': 'gw',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { e2eEnv } from './env.js';
 import type { GatewayProcess } from './gateway-process.js';
-import { adminKubectl, mustSucceed } from './kubectl.js';
+import { adminKubectl, kubectl, mustSucceed } from './kubectl.js';
 
 /** The label the gateway stamps on project namespaces (src/k8s/tenancy.ts POD_SECURITY_LABEL). */
 export const POD_SECURITY_LABEL = 'zun-gateway.openstack.org/pod-security';
@@ -40,13 +40,21 @@ interface Webhook {
  * namespaceSelector that also requires one of `projectIds`, so the webhooks never see an object of any other namespace
  * of the shared cluster. Resolves once the apiserver calls both (webhook configurations are loaded asynchronously).
  */
-export async function registerPodSecurityWebhook(gateway: GatewayProcess, projectIds: readonly string[], probeNamespace: string): Promise<RegisteredWebhook> {
+export async function registerPodSecurityWebhook(
+  gateway: GatewayProcess,
+  projectIds: readonly string[],
+  probeNamespace: string,
+  /** Another cluster of a gateway with several: its admin kubeconfig, and its name (the README: its own webhook paths). */
+  on?: { readonly kubeconfig: string; readonly cluster: string },
+): Promise<RegisteredWebhook> {
+  const admin = (args: readonly string[], input?: string) => (on === undefined ? adminKubectl(args, input) : kubectl(on.kubeconfig, args, input !== undefined ? { input } : {}));
   const name = `zun-gateway-e2e-pods-${randomBytes(4).toString('hex')}`;
   const caBundle = readFileSync(e2eEnv().tlsCa).toString('base64');
   const items = readmeWebhookConfigurations().map((config) => {
     for (const hook of config.webhooks as Webhook[]) {
       hook.name = hook.name.replace('.zun-gateway.openstack.org', '.e2e.zun-gateway.openstack.org');
-      hook.clientConfig = { url: hook.clientConfig.url.replace(/^https:\/\/gateway\.example:8443/, gateway.url), caBundle };
+      const url = hook.clientConfig.url.replace(/^https:\/\/gateway\.example:8443/, gateway.url);
+      hook.clientConfig = { url: on === undefined ? url : url.replace('/admission/v1/pods', `/admission/v1/clusters/${on.cluster}/pods`), caBundle };
       hook.namespaceSelector.matchExpressions.push({ key: PROJECT_LABEL, operator: 'In', values: [...projectIds] });
     }
     config.metadata = { name };
@@ -54,11 +62,11 @@ export async function registerPodSecurityWebhook(gateway: GatewayProcess, projec
   });
   assert.deepEqual(items.map((i) => i.kind), ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'], "the README's webhook configurations");
   const remove = async (): Promise<void> => {
-    await adminKubectl(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', name, '--ignore-not-found']);
+    await admin(['delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', name, '--ignore-not-found']);
   };
   try {
-    await mustSucceed(adminKubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'register the admission webhooks');
-    await untilCalled(probeNamespace);
+    await mustSucceed(admin(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items })), 'register the admission webhooks');
+    await untilCalled(probeNamespace, admin);
   } catch (err) {
     await remove();
     throw err;
@@ -70,14 +78,14 @@ export async function registerPodSecurityWebhook(gateway: GatewayProcess, projec
  * Server-side dry runs (nothing is stored) until both webhooks answer: a hostPID pod is refused by the validating
  * one, and an ordinary pod of an unshared image comes back with imagePullPolicy Always from the mutating one.
  */
-async function untilCalled(namespace: string): Promise<void> {
+async function untilCalled(namespace: string, admin: (args: readonly string[], input?: string) => ReturnType<typeof adminKubectl>): Promise<void> {
   const probe = (spec: object): string => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'webhook-probe', namespace }, spec });
   const refused = probe({ hostPID: true, containers: [{ name: 'c', image: e2eEnv().busyboxImage }] });
   const mutated = probe({ containers: [{ name: 'c', image: 'registry.invalid/probe:1', imagePullPolicy: 'IfNotPresent' }] });
   let last = '';
   for (let i = 0; i < 60; i += 1) {
-    const r = await adminKubectl(['create', '--dry-run=server', '-f', '-'], refused);
-    const m = await adminKubectl(['create', '--dry-run=server', '-o', 'jsonpath={.spec.containers[0].imagePullPolicy}', '-f', '-'], mutated);
+    const r = await admin(['create', '--dry-run=server', '-f', '-'], refused);
+    const m = await admin(['create', '--dry-run=server', '-o', 'jsonpath={.spec.containers[0].imagePullPolicy}', '-f', '-'], mutated);
     if (/denied the request/.test(r.stderr) && m.stdout === 'Always') return;
     last = `${r.stdout}${r.stderr} / ${m.stdout}${m.stderr}`;
     await new Promise((resolve) => setTimeout(resolve, 500));
