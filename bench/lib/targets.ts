@@ -264,8 +264,12 @@ function judgeIssue30(
     ['c16', 'as the tenant', 'direct'],
     ['c16 -t1, direct as the cluster admin', 'direct as the cluster admin (-t1)', 'direct'],
   ] as const) {
+    const withExtras = caseName === 'c16' ? 'kubectl proxy' : 'kubectl proxy, --as';
+    // Plain HTTP into both (kubectl proxy has no TLS listener) is like for like; TLS into the gateway is shown too.
     for (const [gatewayName, peerName] of [
-      ['gateway', caseName === 'c16' ? 'kubectl proxy' : 'kubectl proxy, --as'],
+      ['gateway, plain HTTP', withExtras],
+      ['gateway, plain HTTP, no extras', 'kubectl proxy, --as'],
+      ['gateway', withExtras],
       ['gateway, no extras', 'kubectl proxy, --as'],
     ] as const) {
       const target = `30: small GET, real apiserver, c16, ${setup}: ${gatewayName} / direct >= ${peerName} / direct`;

@@ -84,7 +84,8 @@ async function warm(world: World, targets: readonly Endpoint[], options: BenchOp
  *    and direct without extras (what the extras cost the apiserver);
  *  - the independent measurement of issue 30 (wrk -t1 -c16, 3 s warm-up, direct as the cluster admin without
  *    impersonation): the gateway with extras on and off, kubectl proxy with the gateway's kubeconfig and `--as`/`--as-group`.
- * In both at c16 also the gateway with `k8s.http2Requests: true` (its ordinary requests on shared HTTP/2 connections).
+ * Both at c16 also with the gateway on a plain-HTTP listener (kubectl proxy has no other: the like-for-like pair), and
+ * as the tenant the gateway with `k8s.http2Requests: true` (its ordinary requests on shared HTTP/2 connections).
  * Beside each target's own CPU per request, the apiserver's and etcd's during its rounds.
  */
 export async function smallGetApiserver(world: World, options: BenchOptions): Promise<CaseResult[]> {
@@ -93,14 +94,17 @@ export async function smallGetApiserver(world: World, options: BenchOptions): Pr
   const gatewayNoExtras = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, extras: false, name: 'gateway, no extras' });
   // Ordinary requests on the shared HTTP/2 connections (k8s.http2Requests, off by default): what the protocol changes.
   const gatewayH2 = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, k8s: ['http2Requests: true'], name: 'gateway, HTTP/2 requests' });
+  // kubectl proxy speaks plain HTTP to its clients: the gateway with a plain listener is the like-for-like pair.
+  const gatewayPlain = await startGateway(world, { upstream: 'apiserver', tls: false, tenancy: true, name: 'gateway, plain HTTP' });
+  const gatewayPlainNoExtras = await startGateway(world, { upstream: 'apiserver', tls: false, tenancy: true, extras: false, name: 'gateway, plain HTTP, no extras' });
   const kubectlProxy = await startKubectlProxy(world);
   const kubectlProxyAs = await startKubectlProxy(world, { extras: false, name: 'kubectl proxy, --as' });
   const direct = directApiserver(world);
   const tenantTargets = [direct, gateway, await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), kubectlProxy, await startMinimalTlsRelay(world)];
   const directNoExtras = { ...directApiserver(world, 'tenant without extras'), name: 'direct, no extras' };
   const before = BEFORE_ENTRY === undefined ? [] : [await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, entry: BEFORE_ENTRY, name: 'gateway, before' })];
-  const pairs = [gatewayNoExtras, kubectlProxyAs, directNoExtras, gatewayH2, ...before];
-  const asAdmin = [directApiserver(world, 'admin'), gateway, gatewayNoExtras, kubectlProxyAs, gatewayH2, ...before];
+  const pairs = [gatewayPlain, gatewayNoExtras, gatewayPlainNoExtras, kubectlProxyAs, directNoExtras, gatewayH2, ...before];
+  const asAdmin = [directApiserver(world, 'admin'), gateway, gatewayPlain, gatewayNoExtras, gatewayPlainNoExtras, kubectlProxyAs, ...before];
   await warm(world, [...tenantTargets, ...pairs, asAdmin[0] as Endpoint], options);
   const upstreams = { apiserver: apiserverPid(world), etcd: etcdPid(world) };
   return load(

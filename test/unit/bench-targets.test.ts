@@ -88,12 +88,14 @@ describe("the bench's verdicts against issue 7's targets (bench/lib/targets.ts)"
 
 describe("the bench's verdicts against issue 30's restated targets (ratios to the peers in the same run)", () => {
   const admin = 'c16 -t1, direct as the cluster admin';
-  const scenario1 = (gateway: number, noExtras: number, proxy: number, proxyAs: number): Verdict[] =>
+  const scenario1 = (gateway: number, noExtras: number, proxy: number, proxyAs: number, plain = gateway, plainNoExtras = noExtras): Verdict[] =>
     judgeTargets(
       (['c16', admin] as const).flatMap((caseName) => [
         c('1 small GET, real apiserver', caseName, 'direct', rps(1000, 1000, 1000)),
         c('1 small GET, real apiserver', caseName, 'gateway', rps(gateway, gateway, gateway)),
         c('1 small GET, real apiserver', caseName, 'gateway, no extras', rps(noExtras, noExtras, noExtras)),
+        c('1 small GET, real apiserver', caseName, 'gateway, plain HTTP', rps(plain, plain, plain)),
+        c('1 small GET, real apiserver', caseName, 'gateway, plain HTTP, no extras', rps(plainNoExtras, plainNoExtras, plainNoExtras)),
         c('1 small GET, real apiserver', caseName, 'gateway, HTTP/2 requests', rps(400, 400, 400)),
         ...(caseName === 'c16' ? [c('1 small GET, real apiserver', caseName, 'kubectl proxy', rps(proxy, proxy, proxy))] : []),
         c('1 small GET, real apiserver', caseName, 'kubectl proxy, --as', rps(proxyAs, proxyAs, proxyAs)),
@@ -103,10 +105,14 @@ describe("the bench's verdicts against issue 30's restated targets (ratios to th
   it('small GET: each gateway against the kubectl proxy with the same identity, as the tenant and with direct as the admin', () => {
     const even = scenario1(500, 520, 500, 520);
     const small = (vs: readonly Verdict[]): Verdict[] => vs.filter((x) => x.target.startsWith('30: small GET'));
-    assert.equal(small(even).length, 4);
-    assert.deepEqual(small(even).map((v) => v.met), ['met', 'met', 'missed', 'met'], 'equal is enough; the gateway with extras is behind kubectl proxy --as');
+    assert.equal(small(even).length, 8);
+    // Per setup: plain HTTP into both (like for like), then TLS into the gateway, each with and without extras.
+    assert.deepEqual(small(even).map((v) => v.met), ['met', 'met', 'met', 'met', 'missed', 'met', 'missed', 'met'], 'equal is enough; the gateway with extras is behind kubectl proxy --as');
     const behind = scenario1(499, 530, 500, 531);
-    assert.deepEqual(small(behind).map((v) => v.met), ['missed', 'missed', 'missed', 'missed']);
+    assert.deepEqual(small(behind).map((v) => v.met), Array(8).fill('missed'));
+    const plainAhead = scenario1(499, 530, 500, 531, 501, 532);
+    assert.deepEqual(small(plainAhead).map((v) => v.met), ['met', 'met', 'missed', 'missed', 'missed', 'met', 'missed', 'missed'], 'each gateway judged by its own figure');
+    assert.match(verdict(plainAhead, '30: small GET, real apiserver, c16, as the tenant: gateway, plain HTTP /').measured, /gateway 0\.50x .*; kubectl proxy 0\.50x/);
     assert.match(verdict(behind, '30: small GET, real apiserver, c16, as the tenant: gateway /').measured, /gateway 0\.50x \(rounds 0\.50x to 0\.50x, median 0\.50x\); kubectl proxy 0\.50x, gateway, HTTP\/2 requests 0\.40x/);
   });
 
