@@ -83,7 +83,7 @@ const program = new Command()
     const save = (): string => {
       const text =
         table(results) +
-        `\n\nAgainst issue 7's targets:\n\n${targetsTable(judgeTargets(results), options.smoke)}` +
+        `\n\nAgainst issues 7 and 30's targets:\n\n${targetsTable(judgeTargets(results), options.smoke)}` +
         (failures.length > 0 ? `\n\nFailed: ${failures.map((f) => `scenario ${f.scenario}: ${f.error}`).join('; ')}` : '');
       const record = {
         started: started.toISOString(),

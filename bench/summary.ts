@@ -13,7 +13,7 @@ interface Recorded {
 
 const program = new Command()
   .name('bench-summary')
-  .description("issue 7's targets judged over several bench runs (their results JSON), by today's rules")
+  .description("issues 7 and 30's targets judged over several bench runs (their results JSON), by today's rules")
   .argument('<results...>', 'bench/results/<timestamp>.json files')
   .action((files: string[]) => {
     const runs: JudgedRun[] = [];

@@ -19,7 +19,7 @@ export function headerObject(headers: ReadonlyArray<readonly [string, string]>):
 }
 
 /** One request, the body streamed and discarded: time to the first body byte and to the end. */
-export function timedGet(url: string, headers: ReadonlyArray<readonly [string, string]>, ca?: Buffer, agent?: http.Agent): Promise<Timed> {
+export function timedGet(url: string, headers: ReadonlyArray<readonly [string, string]>, ca?: Buffer | Buffer[], agent?: http.Agent): Promise<Timed> {
   const u = new URL(url);
   const transport = u.protocol === 'https:' ? https : http;
   const started = performance.now();

@@ -21,9 +21,9 @@ const range = (values: readonly number[], unit: Unit): string => {
 export function judgeRuns(runs: readonly JudgedRun[]): string {
   const targets = [...new Set(runs.flatMap((r) => r.verdicts.map((v) => v.target)))];
   const lines = [
-    `Issue 7's targets over ${runs.length} runs (${runs.map((r) => r.started).join(', ')}):`,
+    `Issues 7 and 30's targets over ${runs.length} runs (${runs.map((r) => r.started).join(', ')}):`,
     '',
-    "| target (issue 7) | gateway: median of the runs (range) | peers: medians | runs that met it on their own | verdict on the medians |",
+    "| target (issue) | gateway: median of the runs (range) | peers: medians | runs that met it on their own | verdict on the medians |",
     '| --- | --- | --- | --- | --- |',
   ];
   for (const target of targets) {

@@ -22,20 +22,31 @@ export interface Verdict {
 
 export type Unit = 'x' | 'ms' | 'MB' | 'KB' | 'µs' | 'validations';
 
-/** What a target's figure must be; `aheadOf`: also more than that peer's figure, when the run has the peer. */
+/**
+ * What a target's figure must be; `aheadOf`: also more than that peer's figure, when the run has the peer;
+ * `notBehind` / `notAbove`: at least / at most that peer's figure (issue 30: ratios to the peers in the same run).
+ */
 export interface Bound {
   readonly atLeast?: number;
   readonly atMost?: number;
   readonly below?: number;
   readonly equals?: number;
   readonly aheadOf?: string;
+  readonly notBehind?: string;
+  readonly notAbove?: string;
 }
 
 /** Whether `figure` (with the peers' figures beside it) is within `bound`. */
 export function meets(bound: Bound, figure: number, peerFigures: Readonly<Record<string, number>> = {}): boolean {
   const peer = bound.aheadOf === undefined ? undefined : peerFigures[bound.aheadOf];
+  const floor = bound.notBehind === undefined ? undefined : peerFigures[bound.notBehind];
+  const ceiling = bound.notAbove === undefined ? undefined : peerFigures[bound.notAbove];
+  // A bound on a peer the run lacks cannot be met: the restated targets are nothing but the comparison.
+  if ((bound.notBehind !== undefined && floor === undefined) || (bound.notAbove !== undefined && ceiling === undefined)) return false;
   return (
     (peer === undefined || figure > peer) &&
+    (floor === undefined || figure >= floor) &&
+    (ceiling === undefined || figure <= ceiling) &&
     (bound.atLeast === undefined || figure >= bound.atLeast) &&
     (bound.atMost === undefined || figure <= bound.atMost) &&
     (bound.below === undefined || figure < bound.below) &&
@@ -127,7 +138,7 @@ function peers(find: Find, scenario: string, caseName: string | RegExp, names: r
   return peerFigures(find, scenario, caseName, names, (peer) => (peer.metrics[key] === undefined ? undefined : ratio(peer, against, key).value), 'x');
 }
 
-/** Issue 7's targets against one run. A target whose cases the run lacks is reported as not judged. */
+/** Issue 7's and issue 30's targets against one run. A target whose cases the run lacks is reported as not judged. */
 export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
   const find = finder(results);
   const verdicts: Verdict[] = [];
@@ -232,12 +243,66 @@ export function judgeTargets(results: readonly CaseResult[]): Verdict[] {
       single(burstTarget, measured, validations, 'validations', { equals: tokens });
     }
   }
+  judgeIssue30(find, verdicts, notJudged, single, ratioVerdict);
   return verdicts;
+}
+
+/**
+ * Issue 30's restated targets: each a ratio to a peer in the same run (the machine's load moves every target alike).
+ * Scenario 1 by both setups (direct as the tenant; direct as the cluster admin, wrk -t1, as the independent
+ * measurement ran), the gateway with extras against kubectl proxy given the same identity, and without extras
+ * against kubectl proxy with --as/--as-group; watch latency against the minimal relay; streams against nginx.
+ */
+function judgeIssue30(
+  find: Find,
+  verdicts: Verdict[],
+  notJudged: (target: string) => void,
+  single: (target: string, measured: string, figure: number, unit: Unit, bound: Bound, peerValues?: Readonly<Record<string, number>>) => void,
+  ratioVerdict: (target: string, r: Ratio, bound: Bound, peer: Peers, extra?: string) => void,
+): void {
+  for (const [caseName, setup, directName] of [
+    ['c16', 'as the tenant', 'direct'],
+    ['c16 -t1, direct as the cluster admin', 'direct as the cluster admin (-t1)', 'direct'],
+  ] as const) {
+    const withExtras = caseName === 'c16' ? 'kubectl proxy' : 'kubectl proxy, --as';
+    // Plain HTTP into both (kubectl proxy has no TLS listener) is like for like; TLS into the gateway is shown too.
+    for (const [gatewayName, peerName] of [
+      ['gateway, plain HTTP', withExtras],
+      ['gateway, plain HTTP, no extras', 'kubectl proxy, --as'],
+      ['gateway', withExtras],
+      ['gateway, no extras', 'kubectl proxy, --as'],
+    ] as const) {
+      const target = `30: small GET, real apiserver, c16, ${setup}: ${gatewayName} / direct >= ${peerName} / direct`;
+      const direct = find('1', caseName, directName);
+      const gateway = find('1', caseName, gatewayName);
+      if (direct === undefined || gateway === undefined || find('1', caseName, peerName) === undefined) notJudged(target);
+      else ratioVerdict(target, ratio(gateway, direct, 'rps'), { notBehind: peerName }, peers(find, '1', caseName, [peerName, 'gateway, HTTP/2 requests', 'gateway, before'], direct, 'rps'));
+    }
+  }
+  {
+    const target = '30: watches: event latency p99 added <= the minimal node:https relay\'s';
+    const [direct, gateway] = ['direct', 'gateway'].map((t) => find('4', /watches$/, t));
+    if (direct === undefined || gateway === undefined || find('4', /watches$/, 'node:https relay') === undefined) notJudged(target);
+    else {
+      const added = (p: CaseResult): number => (p.metrics.eventP99Ms as number) - (direct.metrics.eventP99Ms as number);
+      const peer = peerFigures(find, '4', /watches$/, ['node:https relay'], added, 'ms');
+      single(target, `gateway ${ms(added(gateway))}${peer.text}`, added(gateway), 'ms', { notAbove: 'node:https relay' }, peer.values);
+    }
+  }
+  for (const [kind, pattern] of [
+    ['kubectl exec -i', /^kubectl exec -i/],
+    ['docker run -i', /^docker run -i \(attach\)/],
+  ] as const) {
+    const target = `30: streams, ${kind}: gateway >= nginx (TLS both ways), MB/s`;
+    const [direct, gateway] = ['direct', 'gateway'].map((t) => find('5', pattern, t));
+    if (direct === undefined || gateway === undefined || find('5', pattern, 'nginx') === undefined) notJudged(target);
+    else ratioVerdict(target, ratio(gateway, direct, 'mbPerS'), { notBehind: 'nginx' }, peers(find, '5', pattern, ['nginx'], direct, 'mbPerS'));
+  }
 }
 
 /** The verdicts as a markdown table; a smoke run's numbers mean nothing, so it judges nothing. */
 export function targetsTable(verdicts: readonly Verdict[], smoke: boolean): string {
-  const lines = ['| target (issue 7) | measured (ratio of the medians; the rounds\' own ratios) | verdict |', '| --- | --- | --- |'];
+  const lines = ['| target (issue) | measured (ratio of the medians; the rounds\' own ratios) | verdict |', '| --- | --- | --- |'];
   for (const v of verdicts) {
     const verdict =
       v.met === undefined ? '-' : smoke ? 'smoke run: not judged' : v.met === 'split' ? 'unclear: the rounds disagree with the medians' : v.met;

@@ -15,8 +15,12 @@ export interface World {
   readonly token: string;
   readonly projectId: string;
   readonly gatewaySaToken: string;
+  /** The cluster admin's static token (the independent measurement's direct target: no impersonation at all). */
+  readonly adminToken: string;
   /** What the gateway sends the apiserver for alice: every target acts as the same tenant, so the apiserver does the same work. */
   readonly impersonation: ReadonlyArray<readonly [string, string]>;
+  /** The same without the extras (`impersonation.extras: false`; kubectl's `--as`/`--as-group`). */
+  readonly impersonationNoExtras: ReadonlyArray<readonly [string, string]>;
   readonly services: Service[];
   readonly kubectl: string;
 }
@@ -34,9 +38,24 @@ export async function makeWorld(): Promise<World> {
   const lines = impersonationHeaders(identity, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
   const impersonation: Array<readonly [string, string]> = [];
   for (let i = 0; i < lines.length; i += 2) impersonation.push([lines[i] as string, lines[i + 1] as string]);
-  const saToken = /token:\s*(\S+)/.exec(readFileSync(env.gatewayKubeconfig, 'utf8'))?.[1];
-  if (saToken === undefined) throw new Error(`no token in ${env.gatewayKubeconfig}`);
-  return { env, dir, token: issued.token, projectId: issued.projectId, gatewaySaToken: saToken, impersonation, services: [], kubectl: env.kubectl };
+  const tokenIn = (kubeconfig: string): string => {
+    const token = /token:\s*(\S+)/.exec(readFileSync(kubeconfig, 'utf8'))?.[1];
+    if (token === undefined) throw new Error(`no token in ${kubeconfig}`);
+    return token;
+  };
+  const impersonationNoExtras = impersonation.filter(([k]) => !k.startsWith('Impersonate-Extra-'));
+  return {
+    env,
+    dir,
+    token: issued.token,
+    projectId: issued.projectId,
+    gatewaySaToken: tokenIn(env.gatewayKubeconfig),
+    adminToken: tokenIn(env.adminKubeconfig),
+    impersonation,
+    impersonationNoExtras,
+    services: [],
+    kubectl: env.kubectl,
+  };
 }
 
 export async function stopAll(world: World): Promise<void> {
@@ -61,8 +80,28 @@ export interface Endpoint {
 
 const MAIN = path.resolve('dist/src/main.js');
 
+/**
+ * ZGW_BENCH_BEFORE=<a build of another commit>/dist/src/main.js: scenarios 1 and 2 also measure that build as
+ * 'gateway, before', beside this one and the peers in the same run (a before/after on a shared machine).
+ */
+export const BEFORE_ENTRY = process.env.ZGW_BENCH_BEFORE;
+
 /** The gateway as users run it: its own process, a config file, logs and audit to a file, metrics on. */
-export async function startGateway(world: World, options: { upstream: 'apiserver' | { url: string }; tls: boolean; tenancy: boolean }): Promise<Endpoint & { metricsUrl: string }> {
+export async function startGateway(
+  world: World,
+  options: {
+    upstream: 'apiserver' | { url: string };
+    tls: boolean;
+    tenancy: boolean;
+    /** `k8s.impersonation.extras` (default: the gateway's default). */
+    extras?: boolean;
+    /** More lines of the `k8s` block (`http2Requests: false`), for experiments. */
+    k8s?: readonly string[];
+    name?: string;
+    /** Another build's dist/src/main.js (the gateway before a change, measured in the same run as after it). */
+    entry?: string;
+  },
+): Promise<Endpoint & { metricsUrl: string }> {
   const port = await freePort();
   const metricsPort = await freePort();
   let kubeconfig = world.env.gatewayKubeconfig;
@@ -92,6 +131,8 @@ export async function startGateway(world: World, options: { upstream: 'apiserver
       'k8s:',
       `  kubeconfig: ${kubeconfig}`,
       ...(options.tenancy ? ['  tenancy: {namespaceTemplate: "os-{project_name}"}'] : []),
+      ...(options.extras !== undefined ? [`  impersonation: {extras: ${options.extras}}`] : []),
+      ...(options.k8s ?? []).map((line) => `  ${line}`),
       `docker: {host: "unix://${world.env.dockerSocket}", limits: {maxContainersPerProject: 500}, sharedImages: [${JSON.stringify(world.env.busyboxImage)}]}`,
       'log: {level: info}',
       'audit: {destination: stdout}',
@@ -101,14 +142,14 @@ export async function startGateway(world: World, options: { upstream: 'apiserver
   );
   // ZGW_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway (written when it stops).
   const nodeArgs = (process.env.ZGW_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const { child, service } = startService('gateway', process.execPath, [...nodeArgs, MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
+  const { child, service } = startService('gateway', process.execPath, [...nodeArgs, options.entry ?? MAIN, 'serve', '--config', config], path.join(world.dir, `gateway-${port}.log`), {
     PATH: process.env.PATH ?? '',
     GATEWAY_PASSWORD: world.env.passwords.gateway,
   });
   world.services.push(service);
   await waitForPort(port, 20_000, child, 'gateway');
   return {
-    name: 'gateway',
+    name: options.name ?? 'gateway',
     base: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/k8s`,
     headers: [['X-Auth-Token', world.token]],
     pid: service.pid,
@@ -231,36 +272,58 @@ export function impersonatingKubeconfig(world: World, via?: { server: string; ca
 }
 
 /**
- * `kubectl proxy` (client-go's reverse proxy), impersonating alice exactly as the gateway does. It refuses exec and
+ * `kubectl proxy` (client-go's reverse proxy; plain HTTP to its clients, HTTP/2 to the apiserver), impersonating alice
+ * exactly as the gateway does: user, groups and extras from a kubeconfig's `as`, `as-groups` and `as-user-extra`
+ * (kubectl proxy sends those, checked against a server that records what it gets). With `extras: false` it runs as
+ * the independent measurement ran it: the gateway's kubeconfig and `--as`/`--as-group`, no extras. It refuses exec and
  * attach unless `streams` (its `--reject-paths` default).
  */
-export async function startKubectlProxy(world: World, options: { streams?: boolean } = {}): Promise<Endpoint> {
+export async function startKubectlProxy(world: World, options: { streams?: boolean; extras?: boolean; name?: string } = {}): Promise<Endpoint> {
   const port = await freePort();
-  const args = ['proxy', '--kubeconfig', impersonatingKubeconfig(world), '--address', '127.0.0.1', '--port', String(port), ...(options.streams === true ? ['--reject-paths=^$'] : [])];
-  const { child, service } = startService('kubectl-proxy', world.kubectl, args, path.join(world.dir, 'kubectl-proxy.log'), {
+  const identity =
+    options.extras === false
+      ? [
+          '--kubeconfig',
+          world.env.gatewayKubeconfig,
+          ...world.impersonationNoExtras.flatMap(([k, v]) => (k === 'Impersonate-User' ? [`--as=${v}`] : k === 'Impersonate-Group' ? [`--as-group=${v}`] : [])),
+        ]
+      : ['--kubeconfig', impersonatingKubeconfig(world)];
+  const args = ['proxy', ...identity, '--address', '127.0.0.1', '--port', String(port), ...(options.streams === true ? ['--reject-paths=^$'] : [])];
+  const { child, service } = startService('kubectl-proxy', world.kubectl, args, path.join(world.dir, `kubectl-proxy-${port}.log`), {
     PATH: process.env.PATH ?? '',
     HOME: world.dir,
   });
   world.services.push(service);
   await waitForPort(port, 20_000, child, 'kubectl proxy');
-  return { name: 'kubectl proxy', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
+  return { name: options.name ?? 'kubectl proxy', base: `http://127.0.0.1:${port}`, headers: [], pid: service.pid };
 }
 
-/** The apiserver itself, called as the gateway calls it (its token and alice's impersonation headers). */
 /** The e2e kube-apiserver's pid (its CPU per request is then reported like every target's), or -1. */
-function apiserverPid(world: World): number {
+export function apiserverPid(world: World): number {
+  return pidOf(world, 'apiserver');
+}
+
+/** etcd's pid (a GET without a resourceVersion is a quorum read from etcd), or -1. */
+export function etcdPid(world: World): number {
+  return pidOf(world, 'etcd');
+}
+
+function pidOf(world: World, name: string): number {
   try {
-    return Number(readFileSync(path.join(world.env.dir, 'run', 'apiserver.pid'), 'utf8').trim());
+    return Number(readFileSync(path.join(world.env.dir, 'run', `${name}.pid`), 'utf8').trim());
   } catch {
     return -1;
   }
 }
 
-export function directApiserver(world: World): Endpoint {
-  return {
-    name: 'direct',
-    base: world.env.kubeServer,
-    headers: [['Authorization', `Bearer ${world.gatewaySaToken}`], ...world.impersonation],
-    pid: apiserverPid(world),
-  };
+/**
+ * The apiserver itself: as the gateway calls it (its token and alice's impersonation headers, extras included unless
+ * `as` says otherwise), or as the cluster admin with no impersonation (the independent measurement's direct target).
+ */
+export function directApiserver(world: World, as: 'tenant' | 'tenant without extras' | 'admin' = 'tenant'): Endpoint {
+  const headers: ReadonlyArray<readonly [string, string]> =
+    as === 'admin'
+      ? [['Authorization', `Bearer ${world.adminToken}`]]
+      : [['Authorization', `Bearer ${world.gatewaySaToken}`], ...(as === 'tenant' ? world.impersonation : world.impersonationNoExtras)];
+  return { name: 'direct', base: world.env.kubeServer, headers, pid: apiserverPid(world) };
 }

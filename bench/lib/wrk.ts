@@ -41,13 +41,13 @@ export function parseWrk(out: string): LoadResult {
  * from a Lua script, because wrk's -H keeps one value per header name and impersonation needs several
  * Impersonate-Group lines; every target gets its request the same way.
  */
-export async function wrk(url: string, headers: ReadonlyArray<readonly [string, string]>, options: { connections: number; seconds: number }): Promise<LoadResult> {
+export async function wrk(url: string, headers: ReadonlyArray<readonly [string, string]>, options: { connections: number; seconds: number; threads?: number }): Promise<LoadResult> {
   const u = new URL(url);
   const raw = `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-wrk-'));
   const script = path.join(dir, 'request.lua');
   writeFileSync(script, `local req = ${JSON.stringify(raw)}\nrequest = function() return req end\n`);
-  const threads = Math.min(options.connections, 2);
+  const threads = Math.min(options.connections, options.threads ?? 2);
   const res = await run('wrk', ['-t', String(threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--latency', '-s', script, url], {
     timeoutMs: (options.seconds + 30) * 1000,
   });

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { apply } from '../lib/cluster.js';
+import { timedGet } from '../lib/http-client.js';
 import { treeCpuSeconds } from '../lib/processes.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
 import { wrk } from '../lib/wrk.js';
 import {
+  apiserverPid,
+  BEFORE_ENTRY,
   directApiserver,
+  etcdPid,
   startFastUpstream,
   startGateway,
   startKubectlProxy,
@@ -17,38 +22,100 @@ import type { BenchOptions } from './options.js';
 
 const PATH = '/api/v1/namespaces/os-alpha/configmaps/bench-small';
 
-async function loadEach(scenario: string, targets: readonly Endpoint[], options: BenchOptions): Promise<CaseResult[]> {
+/** One load case: its name in the table, wrk's connections and threads, the targets it alternates. */
+interface LoadCase {
+  readonly name: string;
+  readonly connections: number;
+  readonly threads?: number;
+  readonly targets: readonly Endpoint[];
+}
+
+/** Processes whose CPU per request is reported beside each target's own (the apiserver's and etcd's share of the work). */
+interface Upstreams {
+  readonly apiserver?: number;
+  readonly etcd?: number;
+}
+
+async function load(scenario: string, cases: readonly LoadCase[], options: BenchOptions, upstreams: Upstreams = {}): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
-  for (const connections of options.concurrency) {
-    const runs = await alternate(targets, options.runs, async (t) => {
-      const cpuBefore = t.pid > 0 ? treeCpuSeconds(t.pid) : 0;
-      const r = await wrk(`${t.base}${PATH}`, t.headers, { connections, seconds: options.seconds });
-      if (r.errors > 0) throw new Error(`${scenario}: ${t.name} at c${connections}: ${r.errors} errors of ${r.requests} requests\n${r.report}`);
+  for (const c of cases) {
+    const runs = await alternate(c.targets, options.runs, async (t) => {
+      const cpu = (pid: number | undefined): number => (pid !== undefined && pid > 0 ? treeCpuSeconds(pid) : Number.NaN);
+      const before = { own: cpu(t.pid), apiserver: cpu(upstreams.apiserver), etcd: cpu(upstreams.etcd) };
+      const r = await wrk(`${t.base}${PATH}`, t.headers, { connections: c.connections, seconds: options.seconds, ...(c.threads !== undefined ? { threads: c.threads } : {}) });
+      if (r.errors > 0) throw new Error(`${scenario}: ${t.name} at ${c.name}: ${r.errors} errors of ${r.requests} requests\n${r.report}`);
+      const perRequest = (seconds: number): number => (seconds * 1e6) / r.requests;
       // The target's own CPU per request (user + system, its worker processes included): steadier than req/s on a
-      // shared machine, and what the target takes from the upstream on the same cores.
+      // shared machine, and what the target takes from the upstream on the same cores. The apiserver's and etcd's
+      // beside it: how much work the way a target asks (its protocol, its identity) makes upstream.
       const metrics: Record<string, number> = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
-      if (t.pid > 0) metrics.cpuUsPerReq = ((treeCpuSeconds(t.pid) - cpuBefore) * 1e6) / r.requests;
+      if (t.pid > 0) metrics.cpuUsPerReq = perRequest(cpu(t.pid) - before.own);
+      if (upstreams.apiserver !== undefined && upstreams.apiserver > 0) metrics.apiserverUsPerReq = perRequest(cpu(upstreams.apiserver) - before.apiserver);
+      if (upstreams.etcd !== undefined && upstreams.etcd > 0) metrics.etcdUsPerReq = perRequest(cpu(upstreams.etcd) - before.etcd);
       return metrics;
     });
-    for (const t of targets) results.push(summarize(scenario, `c${connections}`, t.name, runs.get(t.name) ?? []));
+    for (const t of c.targets) results.push(summarize(scenario, c.name, t.name, runs.get(t.name) ?? []));
   }
   return results;
 }
 
-/** Scenario 1: one ConfigMap from the real apiserver, TLS on every hop a user has. */
+/**
+ * Warm every target before its first measured round (the token cache, the tenancy check, the pools, the JIT), once
+ * it answers 200: on a busy machine a gateway's first Keystone validation can time out, and its 503 is not a result.
+ */
+async function warm(world: World, targets: readonly Endpoint[], options: BenchOptions): Promise<void> {
+  const ca = [readFileSync(world.env.kubeCa), readFileSync(world.env.tlsCa)];
+  for (const t of targets) {
+    for (let attempt = 1; ; attempt += 1) {
+      const { status } = await timedGet(`${t.base}${PATH}`, t.headers, ca);
+      if (status === 200) break;
+      if (attempt === 10) throw new Error(`${t.name} answered ${status} ten times in a row`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    await wrk(`${t.base}${PATH}`, t.headers, { connections: 16, seconds: options.smoke ? 1 : 3 });
+  }
+}
+
+/**
+ * Scenario 1: one ConfigMap from the real apiserver, TLS on every hop a user has. Two comparisons:
+ *  - every target acts as the same tenant (c1, c16, c64): the gateway as users run it (extras on, the default),
+ *    kubectl proxy with the same user, groups and extras, nginx and the minimal relay with the same headers from the
+ *    client; at c16 also the gateway with `impersonation.extras: false` against kubectl proxy with `--as`/`--as-group`
+ *    and direct without extras (what the extras cost the apiserver);
+ *  - the independent measurement of issue 30 (wrk -t1 -c16, 3 s warm-up, direct as the cluster admin without
+ *    impersonation): the gateway with extras on and off, kubectl proxy with the gateway's kubeconfig and `--as`/`--as-group`.
+ * Both at c16 also with the gateway on a plain-HTTP listener (kubectl proxy has no other: the like-for-like pair), and
+ * as the tenant the gateway with `k8s.http2Requests: true` (its ordinary requests on shared HTTP/2 connections).
+ * Beside each target's own CPU per request, the apiserver's and etcd's during its rounds.
+ */
 export async function smallGetApiserver(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-small', namespace: 'os-alpha' }, data: { key: 'value' } });
   const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
-  const targets = [
-    directApiserver(world),
-    gateway,
-    await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true),
-    await startKubectlProxy(world),
-    await startMinimalTlsRelay(world),
-  ];
-  // Warm: the token cache, the tenancy check, every keep-alive pool.
-  for (const t of targets) await wrk(`${t.base}${PATH}`, t.headers, { connections: 4, seconds: 1 });
-  return loadEach('1 small GET, real apiserver', targets, options);
+  const gatewayNoExtras = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, extras: false, name: 'gateway, no extras' });
+  // Ordinary requests on the shared HTTP/2 connections (k8s.http2Requests, off by default): what the protocol changes.
+  const gatewayH2 = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, k8s: ['http2Requests: true'], name: 'gateway, HTTP/2 requests' });
+  // kubectl proxy speaks plain HTTP to its clients: the gateway with a plain listener is the like-for-like pair.
+  const gatewayPlain = await startGateway(world, { upstream: 'apiserver', tls: false, tenancy: true, name: 'gateway, plain HTTP' });
+  const gatewayPlainNoExtras = await startGateway(world, { upstream: 'apiserver', tls: false, tenancy: true, extras: false, name: 'gateway, plain HTTP, no extras' });
+  const kubectlProxy = await startKubectlProxy(world);
+  const kubectlProxyAs = await startKubectlProxy(world, { extras: false, name: 'kubectl proxy, --as' });
+  const direct = directApiserver(world);
+  const tenantTargets = [direct, gateway, await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), kubectlProxy, await startMinimalTlsRelay(world)];
+  const directNoExtras = { ...directApiserver(world, 'tenant without extras'), name: 'direct, no extras' };
+  const before = BEFORE_ENTRY === undefined ? [] : [await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, entry: BEFORE_ENTRY, name: 'gateway, before' })];
+  const pairs = [gatewayPlain, gatewayNoExtras, gatewayPlainNoExtras, kubectlProxyAs, directNoExtras, gatewayH2, ...before];
+  const asAdmin = [directApiserver(world, 'admin'), gateway, gatewayPlain, gatewayNoExtras, gatewayPlainNoExtras, kubectlProxyAs, ...before];
+  await warm(world, [...tenantTargets, ...pairs, asAdmin[0] as Endpoint], options);
+  const upstreams = { apiserver: apiserverPid(world), etcd: etcdPid(world) };
+  return load(
+    '1 small GET, real apiserver',
+    [
+      ...options.concurrency.map((n) => ({ name: `c${n}`, connections: n, targets: n === 16 ? [...tenantTargets, ...pairs] : tenantTargets })),
+      { name: 'c16 -t1, direct as the cluster admin', connections: 16, threads: 1, targets: asAdmin },
+    ],
+    options,
+    upstreams,
+  );
 }
 
 /** Scenario 2: the same against an upstream that costs nothing, plain HTTP everywhere: the proxies' own cost. */
@@ -56,7 +123,12 @@ export async function smallGetFastUpstream(world: World, options: BenchOptions):
   const direct = await startFastUpstream(world);
   const port = Number(new URL(direct.base).port);
   const gateway = await startGateway(world, { upstream: { url: direct.base }, tls: false, tenancy: false });
-  const targets = [direct, gateway, await startNginx(world, { url: direct.base }, false), await startMinimalProxy(world, port)];
+  const before = BEFORE_ENTRY === undefined ? [] : [await startGateway(world, { upstream: { url: direct.base }, tls: false, tenancy: false, entry: BEFORE_ENTRY, name: 'gateway, before' })];
+  const targets = [direct, gateway, await startNginx(world, { url: direct.base }, false), await startMinimalProxy(world, port), ...before];
   for (const t of targets) await wrk(`${t.base}${PATH}`, t.headers, { connections: 4, seconds: 1 });
-  return loadEach('2 small GET, fast upstream', targets, options);
+  return load(
+    '2 small GET, fast upstream',
+    options.concurrency.map((n) => ({ name: `c${n}`, connections: n, targets })),
+    options,
+  );
 }

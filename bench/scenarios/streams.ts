@@ -6,7 +6,8 @@ import { adminKubectl, mustSucceed, tenantKubeconfig } from '../../test/e2e/supp
 import { run } from '../../test/e2e/support/run.js';
 import { apply, tenantNamespace } from '../lib/cluster.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
-import { impersonatingKubeconfig, startGateway, startKubectlProxy, startNginx, type World } from '../lib/world.js';
+import { treeCpuSeconds } from '../lib/processes.js';
+import { BEFORE_ENTRY, impersonatingKubeconfig, startGateway, startKubectlProxy, startNginx, type World } from '../lib/world.js';
 import type { BenchOptions } from './options.js';
 
 const NAMESPACE = 'bench-stream';
@@ -37,6 +38,18 @@ async function timed(what: string, command: () => ReturnType<typeof run>): Promi
 }
 
 /**
+ * MB/s of one transfer and, for a proxy, its own CPU per MB (steadier than MB/s on a shared machine, and what the
+ * proxy takes from the apiserver, kubelet and engine on the same cores).
+ */
+async function throughput(mb: number, pid: number | undefined, transfer: () => Promise<number>): Promise<Record<string, number>> {
+  const before = pid !== undefined && pid > 0 ? treeCpuSeconds(pid) : Number.NaN;
+  const seconds = await transfer();
+  const metrics: Record<string, number> = { mbPerS: mb / seconds };
+  if (pid !== undefined && pid > 0) metrics.cpuMsPerMb = ((treeCpuSeconds(pid) - before) * 1000) / mb;
+  return metrics;
+}
+
+/**
  * Scenario 5: bytes through upgraded connections: `kubectl exec -i ... cat >/dev/null` (SPDY or WebSocket straight
  * to the apiserver, through the gateway, nginx with TLS both ways, and kubectl proxy with plain HTTP to kubectl)
  * and `docker run -i` (the hijacked attach stream on the engine's socket, on its own TLS endpoint, through the
@@ -57,6 +70,7 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   });
   await mustSucceed(adminKubectl(['wait', '--for=condition=Ready', 'pod/bench-sink', '-n', NAMESPACE, '--timeout=120s']), 'bench-sink ready');
   const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
+  const before = BEFORE_ENTRY === undefined ? undefined : await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true, entry: BEFORE_ENTRY, name: 'gateway, before' });
   const nginx = await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true);
   const kubectlProxy = await startKubectlProxy(world, { streams: true });
   const payload = randomBytes(options.streamBytes);
@@ -64,9 +78,10 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   const gatewayUrl = gateway.base.replace(/\/k8s$/, '');
   const kubeconfigs = [
     { name: 'direct', file: impersonatingKubeconfig(world) },
-    { name: 'gateway', file: tenantKubeconfig(gatewayUrl, world.token, NAMESPACE) },
-    { name: 'nginx', file: impersonatingKubeconfig(world, { server: nginx.base, ca: world.env.tlsCa }) },
-    { name: 'kubectl proxy', file: plainKubeconfig(world, kubectlProxy.base) },
+    { name: 'gateway', file: tenantKubeconfig(gatewayUrl, world.token, NAMESPACE), pid: gateway.pid },
+    { name: 'nginx', file: impersonatingKubeconfig(world, { server: nginx.base, ca: world.env.tlsCa }), pid: nginx.pid },
+    { name: 'kubectl proxy', file: plainKubeconfig(world, kubectlProxy.base), pid: kubectlProxy.pid },
+    ...(before !== undefined ? [{ name: before.name, file: tenantKubeconfig(before.base.replace(/\/k8s$/, ''), world.token, NAMESPACE), pid: before.pid }] : []),
   ];
   const kubectlEnv = { PATH: process.env.PATH ?? '', HOME: world.dir };
   const execThrough = (k: (typeof kubeconfigs)[number], input: Buffer): Promise<number> =>
@@ -79,7 +94,7 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
     );
   // Warm: the gateway's first request of a token asks Keystone, which is not what a stream costs.
   for (const k of kubeconfigs) await execThrough(k, Buffer.alloc(0));
-  const exec = await alternate(kubeconfigs, options.runs, async (k) => ({ mbPerS: mb / (await execThrough(k, payload)) }));
+  const exec = await alternate(kubeconfigs, options.runs, (k) => throughput(mb, k.pid, () => execThrough(k, payload)));
 
   // The engine's socket (no TLS: the limit), its own TLS endpoint (what a remote user of a bare engine has), and the
   // proxies with TLS towards the CLI.
@@ -88,15 +103,16 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   const dockers = [
     { name: 'direct', env: { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: `unix://${world.env.dockerSocket}` } },
     { name: 'engine TLS', env: dockerTlsEnv(world.env.dockerTls.host, { client: { cert: world.env.dockerTls.clientCert, key: world.env.dockerTls.clientKey } }) },
-    { name: 'gateway', env: user.env },
-    { name: 'nginx', env: dockerTlsEnv(engineNginx.base.replace(/^https:/, 'tcp:')) },
+    { name: 'gateway', env: user.env, pid: gateway.pid },
+    { name: 'nginx', env: dockerTlsEnv(engineNginx.base.replace(/^https:/, 'tcp:')), pid: engineNginx.pid },
+    ...(before !== undefined ? [{ name: before.name, env: new DockerUser(Number(new URL(before.base).port), { 'X-Auth-Token': world.token }).env, pid: before.pid }] : []),
   ];
   const runThrough = (d: (typeof dockers)[number], input: Buffer): Promise<number> =>
     timed(`docker run -i through ${d.name}`, () =>
       run('docker', ['run', '-i', '--rm', world.env.busyboxImage, 'sh', '-c', 'cat > /dev/null'], { env: d.env, input, timeoutMs: 600_000 }),
     );
   for (const d of dockers) await runThrough(d, Buffer.alloc(0));
-  const attach = await alternate(dockers, options.runs, async (d) => ({ mbPerS: mb / (await runThrough(d, payload)) }));
+  const attach = await alternate(dockers, options.runs, (d) => throughput(mb, d.pid, () => runThrough(d, payload)));
   return [
     ...kubeconfigs.map((k) => summarize('5 streams', `kubectl exec -i, ${mb.toFixed(0)} MB`, k.name, exec.get(k.name) ?? [])),
     ...dockers.map((d) => summarize('5 streams', `docker run -i (attach), ${mb.toFixed(0)} MB`, d.name, attach.get(d.name) ?? [])),

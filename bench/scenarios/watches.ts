@@ -64,32 +64,41 @@ async function openWatches(target: Endpoint, n: number, resourceVersion: string,
   return watches;
 }
 
-type WatchTarget = 'direct' | 'gateway' | 'nginx' | 'kubectl proxy' | 'node:https relay';
-const TARGETS: readonly WatchTarget[] = ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'];
+type WatchTarget = 'direct' | 'gateway' | 'gateway, two processes' | 'nginx' | 'kubectl proxy' | 'node:https relay';
+const TARGETS: readonly WatchTarget[] = ['direct', 'gateway', 'gateway, two processes', 'nginx', 'kubectl proxy', 'node:https relay'];
 
-/** A target started for one round (a fresh process, so its memory growth is what the watches cost), and its CA. */
-async function startTarget(world: World, name: WatchTarget): Promise<{ target: Endpoint; ca: Buffer | undefined; metricsUrl?: string; started: boolean }> {
+/**
+ * A target started for one round (fresh processes, so their memory growth is what the watches cost), and its CA.
+ * `gateway, two processes` is the fan-out beyond one core: two gateways (replicas, as a Deployment or node:cluster
+ * would run them), each holding half the watches.
+ */
+async function startTarget(world: World, name: WatchTarget): Promise<{ targets: Endpoint[]; ca: Buffer | undefined; metricsUrl?: string; started: boolean }> {
   switch (name) {
     case 'direct':
-      return { target: directApiserver(world), ca: readFileSync(world.env.kubeCa), started: false };
+      return { targets: [directApiserver(world)], ca: readFileSync(world.env.kubeCa), started: false };
     case 'gateway': {
       const gateway = await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true });
-      return { target: gateway, ca: readFileSync(world.env.tlsCa), metricsUrl: gateway.metricsUrl, started: true };
+      return { targets: [gateway], ca: readFileSync(world.env.tlsCa), metricsUrl: gateway.metricsUrl, started: true };
+    }
+    case 'gateway, two processes': {
+      const two = [await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true }), await startGateway(world, { upstream: 'apiserver', tls: true, tenancy: true })];
+      return { targets: two, ca: readFileSync(world.env.tlsCa), started: true };
     }
     case 'nginx':
-      return { target: await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true), ca: readFileSync(world.env.tlsCa), started: true };
+      return { targets: [await startNginx(world, { url: world.env.kubeServer, bearer: world.gatewaySaToken }, true)], ca: readFileSync(world.env.tlsCa), started: true };
     case 'kubectl proxy':
-      return { target: await startKubectlProxy(world), ca: undefined, started: true };
+      return { targets: [await startKubectlProxy(world)], ca: undefined, started: true };
     case 'node:https relay':
-      return { target: await startMinimalTlsRelay(world), ca: readFileSync(world.env.tlsCa), started: true };
+      return { targets: [await startMinimalTlsRelay(world)], ca: readFileSync(world.env.tlsCa), started: true };
   }
 }
 
 /**
  * Scenario 4: many concurrent watches: how much later than direct an event reaches all of them through the gateway
  * and through the peers (nginx with TLS both ways, one upstream connection per watch; kubectl proxy, plain HTTP to
- * its clients and HTTP/2 to the apiserver; the minimal node:https relay, the floor of a Node.js proxy), and each
- * proxy's memory per watch. Targets alternate round by round.
+ * its clients and HTTP/2 to the apiserver; the minimal node:https relay, the floor of a Node.js proxy; two gateway
+ * processes sharing the watches, the fan-out beyond one core), and each proxy's memory per watch. Targets alternate
+ * round by round.
  */
 export async function watches(world: World, options: BenchOptions): Promise<CaseResult[]> {
   await tenantNamespace(NAMESPACE, world.projectId);
@@ -100,11 +109,11 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
     async ({ name }) => {
       // A fresh proxy each round: the memory a process has freed stays mapped, so a second round on the same
       // process would measure reuse, not what the watches cost.
-      const { target, ca, metricsUrl, started } = await startTarget(world, name);
+      const { targets, ca, metricsUrl, started } = await startTarget(world, name);
       try {
-        return await measureRound(target, started ? target.pid : undefined, metricsUrl, ca, options.watches);
+        return await measureRound(targets, started, metricsUrl, ca, options.watches);
       } finally {
-        if (started) await stopService(world, target.pid);
+        if (started) for (const t of targets) await stopService(world, t.pid);
         await sleep(1000);
       }
     },
@@ -113,22 +122,26 @@ export async function watches(world: World, options: BenchOptions): Promise<Case
 }
 
 /**
- * One round: open the watches, change the ConfigMap once, time its arrival at each; the proxy's memory growth
- * (`proxyPid`, its whole process tree), and for the gateway its heap and external memory from its metrics.
+ * One round: open the watches (shared out among `targets`), change the ConfigMap once, time its arrival at each; the
+ * proxies' memory growth (when `started`: their whole process trees), and for one gateway its heap and external
+ * memory from its metrics.
  */
-async function measureRound(target: Endpoint, proxyPid: number | undefined, metricsUrl: string | undefined, ca: Buffer | undefined, n: number): Promise<Record<string, number>> {
+async function measureRound(targets: readonly Endpoint[], started: boolean, metricsUrl: string | undefined, ca: Buffer | undefined, n: number): Promise<Record<string, number>> {
   let marker = `m-${randomUUID()}`;
   const rv = await currentResourceVersion();
-  if (proxyPid !== undefined) {
+  if (started) {
     // Warm: the first request loads the code paths and opens the pool, which is not what a watch costs.
-    const warm = await request({ url: `${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(target.headers), ...(ca !== undefined ? { ca } : {}) } as https.RequestOptions & { url: string }, undefined, target.base.startsWith('https:') ? https : http);
-    if (warm.status !== 200) throw new Error(`listing through ${target.name}: HTTP ${warm.status}`);
+    for (const target of targets) {
+      const warm = await request({ url: `${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(target.headers), ...(ca !== undefined ? { ca } : {}) } as https.RequestOptions & { url: string }, undefined, target.base.startsWith('https:') ? https : http);
+      if (warm.status !== 200) throw new Error(`listing through ${target.name}: HTTP ${warm.status}`);
+    }
   }
-  const rssBefore = proxyPid !== undefined ? treeRssBytes(proxyPid) : 0;
+  const rss = (): number => (started ? targets.reduce((sum, t) => sum + treeRssBytes(t.pid), 0) : 0);
+  const rssBefore = rss();
   const memoryBefore = metricsUrl !== undefined ? await processMemory(metricsUrl) : undefined;
-  const open = await openWatches(target, n, rv, ca, () => marker);
+  const open = (await Promise.all(targets.map((target, i) => openWatches(target, Math.floor(n / targets.length) + (i < n % targets.length ? 1 : 0), rv, ca, () => marker)))).flat();
   await sleep(1000);
-  const rssAfter = proxyPid !== undefined ? treeRssBytes(proxyPid) : 0;
+  const rssAfter = rss();
   const memoryAfter = metricsUrl !== undefined ? await processMemory(metricsUrl) : undefined;
   marker = `m-${randomUUID()}-event`;
   const sent = performance.now();
@@ -139,11 +152,11 @@ async function measureRound(target: Endpoint, proxyPid: number | undefined, metr
   const latencies = open.map((w) => (w.receivedAt ?? Number.NaN) - sent);
   const missed = latencies.filter((l) => Number.isNaN(l)).length;
   for (const w of open) w.req.destroy();
-  if (missed > 0) throw new Error(`${missed} of ${n} watches through ${target.name} never saw the event`);
+  if (missed > 0) throw new Error(`${missed} of ${n} watches through ${targets.map((t) => t.name).join(' and ')} never saw the event`);
   return {
     eventP50Ms: percentile(latencies, 50),
     eventP99Ms: percentile(latencies, 99),
-    ...(proxyPid !== undefined ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / n } : {}),
+    ...(started ? { rssPerWatchKb: (rssAfter - rssBefore) / 1024 / n } : {}),
     ...(memoryBefore !== undefined && memoryAfter !== undefined
       ? {
           heapPerWatchKb: (memoryAfter.heap - memoryBefore.heap) / 1024 / n,

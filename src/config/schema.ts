@@ -258,6 +258,11 @@ const clusterName = z
 const responseHeaderTimeoutSeconds = fromEnvText(z.number().nonnegative());
 /** Watches and `logs -f` as streams on shared HTTP/2 connections to the apiserver (false: a connection each). */
 const http2Watches = fromEnvText(z.boolean());
+/**
+ * Ordinary requests as streams on the same shared HTTP/2 connections (false: an HTTP/1.1 keep-alive pool). Off by
+ * default: Node's HTTP/2 client costs the gateway more CPU per request than the pool (docs/performance.md, step 13).
+ */
+const http2Requests = fromEnvText(z.boolean());
 
 /** One cluster of k8s.clusters: served at /k8s/clusters/<name>, the first also at /k8s. */
 const k8sCluster = z.strictObject({
@@ -271,6 +276,8 @@ const k8sCluster = z.strictObject({
   responseHeaderTimeoutSeconds: responseHeaderTimeoutSeconds.optional(),
   /** Omitted: k8s.http2Watches. */
   http2Watches: http2Watches.optional(),
+  /** Omitted: k8s.http2Requests. */
+  http2Requests: http2Requests.optional(),
   /** Keys that replace k8s.tenancy's on this cluster (podSecurity is shared). */
   tenancy: tenancyOverride.optional(),
 });
@@ -314,6 +321,8 @@ const k8s = z
     rateLimit: rateLimit.optional(),
     /** Every cluster's, unless the cluster sets its own. */
     http2Watches: http2Watches.default(true),
+    /** Every cluster's, unless the cluster sets its own. */
+    http2Requests: http2Requests.default(false),
     impersonation,
     /** Present: every project gets its own namespace and role bindings on each cluster, on its first request there. */
     tenancy: tenancy.optional(),
@@ -359,6 +368,7 @@ const k8s = z
           configKey: clusters === undefined ? 'k8s' : `k8s.clusters[${i}]`,
           responseHeaderTimeoutSeconds: c.responseHeaderTimeoutSeconds ?? shared.responseHeaderTimeoutSeconds,
           http2Watches: c.http2Watches ?? shared.http2Watches,
+          http2Requests: c.http2Requests ?? shared.http2Requests,
           ...(merged !== undefined ? { tenancy: merged } : {}),
         };
       }),

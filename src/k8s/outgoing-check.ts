@@ -24,25 +24,59 @@ const violation = (reason: string): GatewayError => new GatewayError('outgoing_v
  * forwarding claims. Whatever built the list, a request that breaks one of them is never sent.
  */
 export function assertApiserverRequest(headers: readonly string[], expected: ExpectedIdentity): void {
-  const identity: string[] = [];
-  const authorization: string[] = [];
+  const want = expected.asGateway === true ? EMPTY : expected.identityLines;
+  if (expected.asGateway !== true && !namesOneUser(want)) throw violation('the identity derived from the token does not name exactly one user');
+  // One pass that allocates nothing for the usual names (it runs for every request): the Impersonate-* lines must be
+  // `want`, in order, and only a name that may be a forbidden one is lower-cased.
+  let identity = 0;
+  let authorizations = 0;
+  let authorization: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
-    const lower = (headers[i] as string).toLowerCase();
-    if (lower.startsWith('impersonate-')) identity.push(lower, headers[i + 1] as string);
-    else if (lower === 'authorization') authorization.push(headers[i + 1] as string);
-    else if (NEVER.has(lower) || NEVER_PREFIXES.some((p) => lower.startsWith(p))) throw violation(`it carries ${headers[i]}`);
+    const name = headers[i] as string;
+    const first = name.charCodeAt(0) | 0x20;
+    if (first === 0x69 && name.length >= IMPERSONATE.length && sameLetters(name, IMPERSONATE, IMPERSONATE.length)) {
+      if (expected.asGateway === true) throw violation("the gateway's own read on a tenant's behalf carries Impersonate-* headers");
+      const wantName = want[identity];
+      if (wantName === undefined || name.length !== wantName.length || !sameLetters(name, wantName, name.length) || headers[i + 1] !== want[identity + 1]) {
+        throw violation('its Impersonate-* headers are not exactly those derived from the token');
+      }
+      identity += 2;
+    } else if (first === 0x61 && name.length === AUTHORIZATION.length && sameLetters(name, AUTHORIZATION, name.length)) {
+      authorizations += 1;
+      authorization = headers[i + 1];
+    } else if (NEVER_FIRST.has(first)) {
+      const lower = name.toLowerCase();
+      if (NEVER.has(lower) || NEVER_PREFIXES.some((p) => lower.startsWith(p))) throw violation(`it carries ${name}`);
+    }
   }
-  const want = expected.asGateway === true ? [] : expected.identityLines;
-  if (expected.asGateway === true) {
-    if (identity.length > 0) throw violation("the gateway's own read on a tenant's behalf carries Impersonate-* headers");
-  } else if (want[0]?.toLowerCase() !== 'impersonate-user' || want.filter((_, i) => i % 2 === 0 && want[i]?.toLowerCase() === 'impersonate-user').length !== 1) {
-    throw violation('the identity derived from the token does not name exactly one user');
-  }
-  if (identity.length !== want.length || identity.some((v, i) => (i % 2 === 0 ? v !== (want[i] as string).toLowerCase() : v !== want[i]))) {
-    throw violation('its Impersonate-* headers are not exactly those derived from the token');
-  }
+  if (identity !== want.length) throw violation('its Impersonate-* headers are not exactly those derived from the token');
   const own = expected.authorization;
-  if (own === undefined ? authorization.length !== 0 : authorization.length !== 1 || authorization[0] !== own) {
+  if (own === undefined ? authorizations !== 0 : authorizations !== 1 || authorization !== own) {
     throw violation("its Authorization is not the gateway's own");
   }
 }
+
+const EMPTY: readonly string[] = [];
+const IMPERSONATE = 'impersonate-';
+const AUTHORIZATION = 'authorization';
+/** The first letters (lower case) of every forbidden name and prefix: other names need no closer look. */
+const NEVER_FIRST = new Set([...NEVER, ...NEVER_PREFIXES].map((n) => n.charCodeAt(0)));
+
+/** Whether the first `n` characters of `a` and `b` are equal, ignoring ASCII case. */
+function sameLetters(a: string, b: string, n: number): boolean {
+  for (let i = 0; i < n; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y && ((x | 0x20) !== (y | 0x20) || (x | 0x20) < 0x61 || (x | 0x20) > 0x7a)) return false;
+  }
+  return true;
+}
+
+/** The derived lines start with Impersonate-User and name no other user. */
+function namesOneUser(lines: readonly string[]): boolean {
+  if (!isUser(lines[0])) return false;
+  for (let i = 2; i < lines.length; i += 2) if (isUser(lines[i])) return false;
+  return true;
+}
+const IMPERSONATE_USER = 'impersonate-user';
+const isUser = (name: string | undefined): boolean => name !== undefined && name.length === IMPERSONATE_USER.length && sameLetters(name, IMPERSONATE_USER, name.length);

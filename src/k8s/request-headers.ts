@@ -30,7 +30,7 @@ function isProtected(lowerName: string): boolean {
 
 
 /** Connection may name only ordinary connection options; naming an identity header is an attack (invariants.md 2). */
-function checkConnection(tokens: Set<string>): void {
+function checkConnection(tokens: ReadonlySet<string>): void {
   for (const token of tokens) {
     if (isProtected(token) && token !== 'host') {
       throw new GatewayError('header_invalid', `the Connection header may not name '${token}'`);

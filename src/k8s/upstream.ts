@@ -80,7 +80,7 @@ export async function loadK8sUpstream(config: K8sClusterConfig): Promise<K8sUpst
     key: opts.key as string | Buffer | undefined,
     rejectUnauthorized: opts.rejectUnauthorized ?? true,
     servername: opts.servername,
-  }, undefined, { http2LongLived: config.http2Watches, responseHeaderTimeoutMs: config.responseHeaderTimeoutSeconds * 1000 });
+  }, undefined, { http2LongLived: config.http2Watches, http2Requests: config.http2Requests, responseHeaderTimeoutMs: config.responseHeaderTimeoutSeconds * 1000 });
   let authorization = authorizationFrom(opts);
   const refresh = setInterval(() => {
     httpsOptions(kc)

@@ -14,6 +14,11 @@ const MEANINGS: Readonly<Record<string, string>> = {
   UND_ERR_SOCKET: 'the upstream closed the connection before answering (a TLS upstream does this to a client certificate it does not accept)',
 };
 
+/** The upstream accepted a request but did not start its answer within the limit (504). */
+export function responseHeadTimeout(headersTimeoutMs: number): GatewayError {
+  return new GatewayError('upstream_timeout', `the upstream accepted the request but did not answer within ${headersTimeoutMs / 1000} s`);
+}
+
 /**
  * The upstream could not be reached or broke before answering, as the client's 502 (or 504 on a timeout). The system
  * code (ECONNREFUSED ...) stays in `cause` for the metrics. `headersTimeoutMs`: the response-head limit the request
@@ -22,9 +27,7 @@ const MEANINGS: Readonly<Record<string, string>> = {
 export function upstreamFailure(err: unknown, headersTimeoutMs = 0): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = systemCode(err);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new GatewayError('upstream_timeout', `the upstream accepted the request but did not answer within ${headersTimeoutMs / 1000} s`, { cause: err });
-  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new GatewayError('upstream_timeout', responseHeadTimeout(headersTimeoutMs).message, { cause: err });
   if (code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new GatewayError('upstream_timeout', `the upstream did not complete a connection within ${CONNECT_TIMEOUT_MS / 1000} s (stopped or overloaded?)`, { cause: err });
   }

@@ -23,7 +23,8 @@ export interface ForwardOptions {
   readonly bytes?: ByteCount;
   /**
    * A watch, `logs -f`, `docker events` or `wait`: no response-head timeout applies, and when the upstream offers
-   * HTTP/2 (Upstream.http2) a body-less one goes as a stream on a shared connection rather than a connection of its own.
+   * HTTP/2 for them (Upstream.http2For) a body-less GET goes as a stream on a shared connection rather than a
+   * connection of its own. Ordinary requests take HTTP/2 when it is offered for them.
    */
   readonly longLived?: boolean;
   /** Replaces the upstream's response-head timeout for this request (e.g. `docker stop -t 600` waits that long). */
@@ -91,21 +92,35 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   // come that would end an upstream watch started now.
   if (clientGone(req, res)) return;
   const sessions = upstream.http2;
-  if (options.longLived === true && options.observer === undefined && sessions?.usable === true && options.body === undefined && req.method === 'GET' && !hasBody(req)) {
-    forwardOverHttp2(
-      req,
-      res,
-      sessions,
-      {
-        fullPath: upstream.basePath + options.path,
-        headers: options.headers,
-        ...(options.bytes !== undefined ? { bytes: options.bytes } : {}),
-        ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}),
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      },
-      () => forwardOverPool(req, res, options),
-    );
-    return;
+  // A response observer (docker pulls) is served by the pool's relay only.
+  if (options.observer === undefined && sessions?.usable === true) {
+    const longLived = options.longLived === true;
+    const streamBody = options.body === undefined && hasBody(req);
+    // Watches: a stream each instead of a TLS connection each (memory). Ordinary requests: the apiserver serves them
+    // with less work on one connection than on a pool of them (docs/performance.md, step 13). A long-lived request
+    // with a body (rare: none of kubectl's) keeps the HTTP/1.1 way.
+    const h2 = longLived ? upstream.http2For.longLived && !streamBody && req.method === 'GET' : upstream.http2For.ordinary;
+    if (h2) {
+      forwardOverHttp2(
+        req,
+        res,
+        sessions,
+        {
+          fullPath: upstream.basePath + options.path,
+          headers: options.headers,
+          ...(options.body !== undefined ? { body: options.body } : {}),
+          streamBody,
+          headersTimeoutMs: longLived || streamBody ? 0 : (options.responseHeaderTimeoutMs ?? upstream.responseHeaderTimeoutMs),
+          ...(longLived ? {} : { responseBufferBytes: RESPONSE_BUFFER_BYTES }),
+          ...(options.bytes !== undefined ? { bytes: options.bytes } : {}),
+          ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}),
+          onError: options.onError,
+          ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        },
+        () => forwardOverPool(req, res, options),
+      );
+      return;
+    }
   }
   forwardOverPool(req, res, options);
 }

@@ -15,18 +15,21 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
 /** Lower-cased header names listed in every Connection header of a flat rawHeaders array. */
-export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const tokens = new Set<string>();
+export function connectionTokens(rawHeaders: readonly string[]): ReadonlySet<string> {
+  let tokens: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     for (const token of (rawHeaders[i + 1] as string).split(',')) {
       const t = token.trim().toLowerCase();
-      if (t.length > 0) tokens.add(t);
+      if (t.length > 0) (tokens ??= new Set()).add(t);
     }
   }
-  return tokens;
+  // Most requests have no Connection header (HTTP/1.1 keeps alive without one): nothing to make for them.
+  return tokens ?? NO_TOKENS;
 }
 
 /**

@@ -41,15 +41,18 @@ export class Http2Sessions {
     return !this.closed && !this.refused;
   }
 
-  /** Opens a stream with `headers` (pseudo-headers included, no body) on a connection with room, or on a new one. */
-  request(headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
+  /**
+   * Opens a stream with `headers` (pseudo-headers included) on a connection with room, or on a new one; `endStream`
+   * false when a body follows (written to the stream).
+   */
+  request(headers: http2.OutgoingHttpHeaders, endStream = true): http2.ClientHttp2Stream {
     const entry = this.withRoom() ?? this.connect();
     entry.streams += 1;
     if (entry.idleTimer !== undefined) {
       clearTimeout(entry.idleTimer);
       entry.idleTimer = undefined;
     }
-    const stream = entry.session.request(headers, { endStream: true });
+    const stream = entry.session.request(headers, { endStream });
     stream.once('close', () => {
       entry.streams -= 1;
       if (entry.streams === 0 && this.entries.has(entry)) {

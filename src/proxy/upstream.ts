@@ -16,6 +16,8 @@ export interface UpstreamTls {
 export interface UpstreamOptions {
   /** Long-lived requests as streams on shared HTTP/2 connections (TLS upstreams only). */
   readonly http2LongLived?: boolean;
+  /** Ordinary requests as streams on the same connections (TLS upstreams only). */
+  readonly http2Requests?: boolean;
   /**
    * How long an ordinary request may wait for the upstream's response head once it is sent (0: forever). Never
    * applied to watches, follows and upgrades, nor to requests whose body the client is still streaming.
@@ -38,8 +40,10 @@ export class Upstream {
   readonly hostHeader: string;
   /** Ordinary proxied requests: undici's pool (cheaper per request than node:http's client; docs/performance.md). */
   readonly pool: Pool;
-  /** Shared HTTP/2 connections for long-lived requests, when asked for and the upstream is TLS (forward.ts). */
+  /** Shared HTTP/2 connections, when asked for and the upstream is TLS (forward.ts). */
   readonly http2: Http2Sessions | undefined;
+  /** Which requests take `http2`: long-lived ones (watches, follows), ordinary ones. */
+  readonly http2For: { readonly longLived: boolean; readonly ordinary: boolean };
   /** See UpstreamOptions. */
   readonly responseHeaderTimeoutMs: number;
   /** `scheme://host:port` of the pool. */
@@ -85,7 +89,9 @@ export class Upstream {
     const idle = options.idleConnectionMs !== undefined ? { keepAliveTimeout: options.idleConnectionMs, keepAliveMaxTimeout: options.idleConnectionMs } : {};
     this.calls = new Pool(this.origin, { ...where, ...idle, maxResponseSize: MAX_OWN_CALL_BYTES });
     this.responseHeaderTimeoutMs = options.responseHeaderTimeoutMs ?? 0;
-    this.http2 = options.http2LongLived === true && secure !== undefined && socketPath === undefined ? new Http2Sessions(this.origin, secure) : undefined;
+    const h2 = secure !== undefined && socketPath === undefined;
+    this.http2For = { longLived: h2 && options.http2LongLived === true, ordinary: h2 && options.http2Requests === true };
+    this.http2 = secure !== undefined && (this.http2For.longLived || this.http2For.ordinary) ? new Http2Sessions(this.origin, secure) : undefined;
   }
 
   /** node:http request options for an upgrade to a path relative to the upstream's base path. */

@@ -69,6 +69,12 @@ export interface Call<R, I> {
   readonly head?: Buffer;
 }
 
+/** What steps 1 to 5 leave for the steps after them: the call as admitted, and the credential it came with. */
+interface CallState<R, I> {
+  call?: Call<R, I> | Call<R, undefined>;
+  credential?: RequestCredential;
+}
+
 /** What the audit record says of a route, known before the caller is. */
 export interface RouteFacts {
   /** Which of the mount's upstreams (a Kubernetes cluster) it goes to: a configured name, never the client's words. */
@@ -136,14 +142,18 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
   };
 
   /** 1 to 5: the plan for this request, or the mount's own answer. */
-  const admitted = (exchange: Exchange, call: Call<R, undefined>, target: RequestTarget, upgrade: boolean, credential: { value?: RequestCredential }): P | OwnAnswer | Promise<P | OwnAnswer> => {
-    const anonymousPlan = steps.anonymous?.({ ...call, res: continued(call.res) });
-    if (anonymousPlan !== undefined) {
-      exchange.describe(steps.facts(call.route));
-      return anonymousPlan;
+  const admitted = (exchange: Exchange, call: Call<R, undefined>, target: RequestTarget, upgrade: boolean, state: CallState<R, I>): P | OwnAnswer | Promise<P | OwnAnswer> => {
+    if (steps.anonymous !== undefined) {
+      continued(call.res);
+      const anonymousPlan = steps.anonymous(call);
+      if (anonymousPlan !== undefined) {
+        exchange.describe(steps.facts(call.route));
+        state.call = call;
+        return anonymousPlan;
+      }
     }
     const found = extractCredential(call.req.rawHeaders, upgrade, steps.credentials); // 2
-    credential.value = found;
+    state.credential = found;
     const request = steps.credentials.accessRules === true ? { method: call.req.method ?? 'GET', path: `/${target.segments.join('/')}` } : undefined;
     const identity = callers.identify(found, steps.credentials.scopes, request) as I | Promise<I>; // 3
     const next = (who: I): P | OwnAnswer | Promise<P | OwnAnswer> => {
@@ -151,7 +161,10 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
       exchange.identity = who;
       exchange.describe(steps.facts(call.route));
       steps.rateLimiter?.take(who); // 4
-      return steps.admit({ ...call, res: continued(call.res), identity: who }); // 5
+      continued(call.res);
+      const admittedCall: Call<R, I> = { ...call, identity: who };
+      state.call = admittedCall;
+      return steps.admit(admittedCall); // 5
     };
     return identity instanceof Promise ? identity.then(next) : next(identity);
   };
@@ -174,23 +187,22 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     handleRequest(req, res, target) {
       const exchange = startExchange(req);
       exchange.observe(res);
-      const credential: { value?: RequestCredential } = {};
-      let call: Call<R, undefined>;
+      const state: CallState<R, I> = {};
       settle(
         () => {
           const route = steps.route(req, target, false); // 1
-          call = { req, route, identity: undefined, res };
-          return admitted(exchange, call, target, false, credential);
+          return admitted(exchange, { req, route, identity: undefined, res }, target, false, state);
         },
         (plan) => {
           if ('answer' in plan) {
             relayJson(res, plan.answer.status, plan.answer.body);
             return;
           }
-          const forwardCall = { ...call, identity: exchange.identity as I | undefined };
-          const headers = outgoing(forwardCall, plan, credential.value);
+          const forwardCall = state.call as Call<R, I | undefined>;
+          const headers = outgoing(forwardCall, plan, state.credential);
           steps.forwarded?.(forwardCall, plan);
-          // A stream the gateway may have to end when its token ends (ordinary requests need none of this).
+          // A stream the gateway may have to end when its token ends (ordinary requests need none of this: an
+          // AbortController and its listener cost each about 3 % of the gateway's CPU, docs/performance.md step 12).
           const stop = plan.longLived && forwardCall.identity !== undefined ? new AbortController() : undefined;
           let contentType = '';
           if (stop !== undefined && forwardCall.identity !== undefined) {
@@ -203,15 +215,15 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
             res.once('close', untrack);
           }
           forwardRequest(req, res, {
-            ...(stop !== undefined ? { signal: stop.signal } : {}),
+            signal: stop?.signal,
             upstream: plan.upstream,
             path: plan.path,
             headers,
-            ...(plan.body !== undefined ? { body: plan.body } : {}),
+            body: plan.body,
             bytes: exchange.bytes,
             longLived: plan.longLived,
-            ...(plan.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs } : {}),
-            ...(plan.observer !== undefined ? { observer: plan.observer } : {}),
+            responseHeaderTimeoutMs: plan.responseHeaderTimeoutMs,
+            observer: plan.observer,
             onResponse: (status, type) => {
               contentType = type ?? '';
               exchange.answered(status);
@@ -227,18 +239,16 @@ export function mountOf<R, I extends AnyIdentity, P extends Forwarding>(steps: C
     handleUpgrade(req, socket, head, target) {
       const exchange = startExchange(req);
       const hooks = exchange.observeUpgrade(socket);
-      const credential: { value?: RequestCredential } = {};
-      let call: Call<R, undefined>;
+      const state: CallState<R, I> = {};
       settle(
         () => {
           const route = steps.route(req, target, true); // 1
-          call = { req, route, identity: undefined, socket, head };
-          return admitted(exchange, call, target, true, credential);
+          return admitted(exchange, { req, route, identity: undefined, socket, head }, target, true, state);
         },
         (plan) => {
           if ('answer' in plan) throw new Error(`${steps.name}: an upgrade cannot be answered by the mount itself`);
-          const forwardCall = { ...call, identity: exchange.identity as I | undefined };
-          const headers = outgoing(forwardCall, plan, credential.value);
+          const forwardCall = state.call as Call<R, I | undefined>;
+          const headers = outgoing(forwardCall, plan, state.credential);
           steps.forwarded?.(forwardCall, plan);
           const identity = forwardCall.identity;
           forwardUpgrade(req, socket, plan.head ?? head, {

@@ -219,6 +219,7 @@ describe('Helm chart charts/zun-gateway', function () {
     assert.equal(f.k8s?.responseHeaderTimeoutSeconds, 120);
     assert.equal(f.docker?.responseHeaderTimeoutSeconds, 300);
     assert.equal(f.k8s?.http2Watches, true);
+    assert.equal(f.k8s?.http2Requests, false);
     assert.equal(f.keystone.maxConcurrentRequests, 8);
     // Issues 23, 24, 31: images pulled always but the shared ones, subPath, RoleBinding subjects.
     assert.equal(f.k8s?.tenancy?.alwaysPullImages, true);

@@ -30,7 +30,6 @@ interface SeenStream {
  */
 class Http2Upstream {
   readonly streams: SeenStream[] = [];
-  readonly http1Requests: string[] = [];
   readonly sessions = new Set<http2.ServerHttp2Session>();
   /** Tells of every stream arriving, closing, or its flood stopping or going on. */
   readonly changes = new Changes();
@@ -42,7 +41,6 @@ class Http2Upstream {
     this.server = http2.createSecureServer({ cert: readFileSync(cert), key: readFileSync(key), allowHTTP1: true }, (req, res) => {
       // Only HTTP/1.1 requests arrive here: HTTP/2 ones are handled on 'stream' below.
       if (req.httpVersion !== '1.1') return;
-      this.http1Requests.push(req.url ?? '');
       if ((req.url ?? '').startsWith('/watch')) {
         res.writeHead(200, { 'content-type': 'application/json' });
         const timer = setInterval(() => res.write('{"type":"ADDED","via":"http/1.1"}\n'), 20);
@@ -176,21 +174,6 @@ describe('watches over shared HTTP/2 connections to an https apiserver', functio
     assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="streams"\} 20$/m);
     assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="connections"\} 1$/m);
     for (const w of watches) w.req.destroy();
-  });
-
-  it('sends ordinary requests the HTTP/1.1 way', async () => {
-    const before = upstream.http1Requests.length;
-    const streamsBefore = upstream.streams.length;
-    const body = await new Promise<string>((resolve, reject) => {
-      http.get(`${gw.url}/k8s/api/v1/namespaces/x/configmaps/y`, { headers: { 'x-auth-token': 'alice-token' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
-    });
-    assert.equal(body, '{"via":"http/1.1"}');
-    assert.equal(upstream.http1Requests.length, before + 1);
-    assert.equal(upstream.streams.length, streamsBefore);
   });
 
   it('cancels the upstream stream at once when the client goes away (invariants.md 30)', async () => {

@@ -85,3 +85,58 @@ describe("the bench's verdicts against issue 7's targets (bench/lib/targets.ts)"
     assert.match(smoke, /smoke run: not judged/);
   });
 });
+
+describe("the bench's verdicts against issue 30's restated targets (ratios to the peers in the same run)", () => {
+  const admin = 'c16 -t1, direct as the cluster admin';
+  const scenario1 = (gateway: number, noExtras: number, proxy: number, proxyAs: number, plain = gateway, plainNoExtras = noExtras): Verdict[] =>
+    judgeTargets(
+      (['c16', admin] as const).flatMap((caseName) => [
+        c('1 small GET, real apiserver', caseName, 'direct', rps(1000, 1000, 1000)),
+        c('1 small GET, real apiserver', caseName, 'gateway', rps(gateway, gateway, gateway)),
+        c('1 small GET, real apiserver', caseName, 'gateway, no extras', rps(noExtras, noExtras, noExtras)),
+        c('1 small GET, real apiserver', caseName, 'gateway, plain HTTP', rps(plain, plain, plain)),
+        c('1 small GET, real apiserver', caseName, 'gateway, plain HTTP, no extras', rps(plainNoExtras, plainNoExtras, plainNoExtras)),
+        c('1 small GET, real apiserver', caseName, 'gateway, HTTP/2 requests', rps(400, 400, 400)),
+        ...(caseName === 'c16' ? [c('1 small GET, real apiserver', caseName, 'kubectl proxy', rps(proxy, proxy, proxy))] : []),
+        c('1 small GET, real apiserver', caseName, 'kubectl proxy, --as', rps(proxyAs, proxyAs, proxyAs)),
+      ]),
+    );
+
+  it('small GET: each gateway against the kubectl proxy with the same identity, as the tenant and with direct as the admin', () => {
+    const even = scenario1(500, 520, 500, 520);
+    const small = (vs: readonly Verdict[]): Verdict[] => vs.filter((x) => x.target.startsWith('30: small GET'));
+    assert.equal(small(even).length, 8);
+    // Per setup: plain HTTP into both (like for like), then TLS into the gateway, each with and without extras.
+    assert.deepEqual(small(even).map((v) => v.met), ['met', 'met', 'met', 'met', 'missed', 'met', 'missed', 'met'], 'equal is enough; the gateway with extras is behind kubectl proxy --as');
+    const behind = scenario1(499, 530, 500, 531);
+    assert.deepEqual(small(behind).map((v) => v.met), Array(8).fill('missed'));
+    const plainAhead = scenario1(499, 530, 500, 531, 501, 532);
+    assert.deepEqual(small(plainAhead).map((v) => v.met), ['met', 'met', 'missed', 'missed', 'missed', 'met', 'missed', 'missed'], 'each gateway judged by its own figure');
+    assert.match(verdict(plainAhead, '30: small GET, real apiserver, c16, as the tenant: gateway, plain HTTP /').measured, /gateway 0\.50x .*; kubectl proxy 0\.50x/);
+    assert.match(verdict(behind, '30: small GET, real apiserver, c16, as the tenant: gateway /').measured, /gateway 0\.50x \(rounds 0\.50x to 0\.50x, median 0\.50x\); kubectl proxy 0\.50x, gateway, HTTP\/2 requests 0\.40x/);
+  });
+
+  it('a run without the peer does not judge the target', () => {
+    const verdicts = judgeTargets([
+      c('1 small GET, real apiserver', 'c16', 'direct', rps(1000)),
+      c('1 small GET, real apiserver', 'c16', 'gateway', rps(900)),
+    ]);
+    assert.equal(verdict(verdicts, '30: small GET, real apiserver, c16, as the tenant: gateway /').met, undefined);
+  });
+
+  it('watch latency against the minimal relay, streams against nginx', () => {
+    const verdicts = judgeTargets([
+      c('4 watches', '2000 watches', 'direct', [{ eventP99Ms: 10 }]),
+      c('4 watches', '2000 watches', 'gateway', [{ eventP99Ms: 25 }]),
+      c('4 watches', '2000 watches', 'node:https relay', [{ eventP99Ms: 30 }]),
+      c('5 streams', 'kubectl exec -i, 256 MB', 'direct', [{ mbPerS: 100 }]),
+      c('5 streams', 'kubectl exec -i, 256 MB', 'gateway', [{ mbPerS: 60 }]),
+      c('5 streams', 'kubectl exec -i, 256 MB', 'nginx', [{ mbPerS: 61 }]),
+    ]);
+    const watch = verdict(verdicts, '30: watches');
+    assert.equal(watch.met, 'met');
+    assert.match(watch.measured, /gateway 15\.0 ms; node:https relay 20\.0 ms/);
+    assert.equal(verdict(verdicts, '30: streams, kubectl exec -i').met, 'missed');
+    assert.equal(verdict(verdicts, '30: streams, docker run -i').met, undefined);
+  });
+});

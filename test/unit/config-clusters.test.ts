@@ -30,6 +30,7 @@ describe('configuration: k8s.clusters', () => {
     assert.equal(only?.kubeconfig, '/etc/kc');
     assert.equal(only?.context, 'c1');
     assert.equal(only?.http2Watches, false);
+    assert.equal(only?.http2Requests, false);
     assert.equal(only?.responseHeaderTimeoutSeconds, 30);
     assert.equal(only?.tenancy?.namespaceTemplate, 'os-{project_name}');
     assert.equal(only?.projectTags, undefined);
@@ -45,6 +46,7 @@ describe('configuration: k8s.clusters', () => {
   it('several clusters: in order, each with the shared settings unless it sets its own, tenancy overridden key by key', () => {
     const k8s = k8sOf(`k8s:
   http2Watches: false
+  http2Requests: true
   responseHeaderTimeoutSeconds: 45
   tenancy: {namespaceTemplate: "t-{project_id}", resourceQuota: {pods: 10}, podSecurity: {level: restricted}}
   clusters:
@@ -55,6 +57,7 @@ describe('configuration: k8s.clusters', () => {
       context: w
       projectTags: [west, gpu]
       http2Watches: true
+      http2Requests: false
       responseHeaderTimeoutSeconds: 0
       tenancy: {resourceQuota: {pods: 3}, roleBindings: {member: view}}
 `);
@@ -62,6 +65,7 @@ describe('configuration: k8s.clusters', () => {
     const [east, west] = k8s.clusters;
     assert.equal(east?.configKey, 'k8s.clusters[0]');
     assert.equal(east?.http2Watches, false);
+    assert.equal(east?.http2Requests, true);
     assert.equal(east?.responseHeaderTimeoutSeconds, 45);
     assert.deepEqual(east?.tenancy?.resourceQuota, { pods: '10' });
     assert.deepEqual(east?.tenancy?.roleBindings, { admin: 'admin', member: 'edit', reader: 'view' });
@@ -69,6 +73,7 @@ describe('configuration: k8s.clusters', () => {
     assert.equal(west?.context, 'w');
     assert.deepEqual(west?.projectTags, ['west', 'gpu']);
     assert.equal(west?.http2Watches, true);
+    assert.equal(west?.http2Requests, false);
     assert.equal(west?.responseHeaderTimeoutSeconds, 0);
     assert.deepEqual(west?.tenancy?.resourceQuota, { pods: '3' });
     assert.deepEqual(west?.tenancy?.roleBindings, { member: 'view' });

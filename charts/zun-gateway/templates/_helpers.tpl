@@ -103,7 +103,7 @@ environment variables that come from keystone.credentials.existingSecret.
 {{- if $imp.domainScopeGroups }}{{ $_ := set $impersonation "domainScopeGroups" $imp.domainScopeGroups }}{{ end }}
 {{- if $imp.systemScopeGroups }}{{ $_ := set $impersonation "systemScopeGroups" $imp.systemScopeGroups }}{{ end }}
 {{- if .Values.flowControl.enabled }}{{ $_ := set $impersonation "tenantGroup" .Values.flowControl.tenantGroup }}{{ end }}
-{{- $k8s := dict "impersonation" $impersonation "http2Watches" $c.k8s.http2Watches "responseHeaderTimeoutSeconds" $c.k8s.responseHeaderTimeoutSeconds }}
+{{- $k8s := dict "impersonation" $impersonation "http2Watches" $c.k8s.http2Watches "http2Requests" (eq $c.k8s.http2Requests true) "responseHeaderTimeoutSeconds" $c.k8s.responseHeaderTimeoutSeconds }}
 {{- if $c.k8s.rateLimit }}{{ $_ := set $k8s "rateLimit" $c.k8s.rateLimit }}{{ end }}
 {{- $t := $c.k8s.tenancy }}
 {{- if $t.enabled }}

@@ -6,10 +6,24 @@ import { run } from '../support/run.js';
 
 /** What every scenario must report, per target (bench/run.ts; issue 7). */
 const EXPECTED: Record<string, string[]> = {
-  '1 small GET, real apiserver': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
+  // With issue 30's like-for-like pairs: the gateway with and without extras, on TLS and plain listeners, against
+  // kubectl proxy with the same identity; the gateway's ordinary requests on HTTP/2.
+  '1 small GET, real apiserver': [
+    'direct',
+    'direct, no extras',
+    'gateway',
+    'gateway, no extras',
+    'gateway, plain HTTP',
+    'gateway, plain HTTP, no extras',
+    'gateway, HTTP/2 requests',
+    'nginx',
+    'kubectl proxy',
+    'kubectl proxy, --as',
+    'node:https relay',
+  ],
   '2 small GET, fast upstream': ['direct', 'gateway', 'nginx', 'node:http proxy'],
   '3 large LIST': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
-  '4 watches': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'node:https relay'],
+  '4 watches': ['direct', 'gateway', 'gateway, two processes', 'nginx', 'kubectl proxy', 'node:https relay'],
   // exec: direct, gateway, nginx, kubectl proxy; attach: direct, engine TLS, gateway, nginx.
   '5 streams': ['direct', 'gateway', 'nginx', 'kubectl proxy', 'engine TLS'],
 };
@@ -52,10 +66,10 @@ describe('benchmark harness (smoke, real systems)', function () {
         for (const [k, v] of Object.entries(x.metrics)) assert.ok(Number.isFinite(v), `${x.scenario} ${x.case} ${x.target}: ${k} = ${v}`);
       }
       assert.match(r.stdout, /\| scenario \| case \| target \|/, 'the table is printed');
-      // Every target of issue 7 is judged from the run's own cases (bench/lib/targets.ts); a smoke run only shows them.
-      assert.equal(record.targets.length, 11, record.targets.map((t) => t.target).join('\n'));
+      // Every target of issues 7 and 30 is judged from the run's own cases (bench/lib/targets.ts); a smoke run only shows them.
+      assert.equal(record.targets.length, 22, record.targets.map((t) => t.target).join('\n'));
       for (const t of record.targets) assert.ok(t.met !== undefined, `the smoke run has the cases for: ${t.target}`);
-      assert.match(r.stdout, /Against issue 7's targets:[\s\S]*smoke run: not judged/);
+      assert.match(r.stdout, /Against issues 7 and 30's targets:[\s\S]*smoke run: not judged/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
