@@ -20,6 +20,9 @@ export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => vo
   }
   let closed = false;
   const closeBoth = (): void => {
+    // What the relays hold for this turn goes out first: the other side's last bytes and then its reset or error
+    // can arrive in one turn, and pipe(), which wrote each chunk at once, delivered them.
+    for (const s of [a, b]) while (!s.destroyed && s.writableCorked > 0) s.uncork();
     if (!a.destroyed) a.destroy();
     if (!b.destroyed) b.destroy();
     if (!closed) {

@@ -70,6 +70,20 @@ describe('pipeSockets (upgraded sessions: exec, attach, port-forward)', () => {
     assert.equal(written, 5 * KB16.length, 'every byte arrived, none twice');
   });
 
+  it("the other side's last bytes reach the client when its reset or error comes in the same turn", async () => {
+    const client = new End();
+    const upstream = new End();
+    let closed = 0;
+    pipeSockets(client, upstream, () => (closed += 1));
+    await turn();
+    upstream.push(Buffer.from('last words'));
+    upstream.destroy(new Error('connection reset'));
+    await turn();
+    assert.equal(Buffer.concat(client.writes.flat()).toString(), 'last words');
+    assert.equal(client.destroyed, true);
+    assert.equal(closed, 1);
+  });
+
   it('each direction ends on its own: the client ending its side ends the upstream\'s writable side only', async () => {
     const client = new End();
     const upstream = new End();
