@@ -142,36 +142,42 @@ function send(url: string, method: string, body?: Buffer, options: { chunked?: b
   });
 }
 
-describe('ordinary requests over the shared HTTP/2 connections to an https apiserver', function () {
+/**
+ * A gateway in front of an Http2Upstream for the describe block it is called in (its own before and after hooks):
+ * alice (project alpha) with `roles`, the gateway's k8s block given by `k8sYaml`. Read its fields inside tests.
+ */
+function h2World(k8sYaml: string, roles: readonly string[] = ['member']): { upstream: Http2Upstream; gw: TestGateway } {
+  const world = {} as { upstream: Http2Upstream; gw: TestGateway };
   let dir: string;
   let keystone: KeystoneDouble;
-  let upstream: Http2Upstream;
-  let gw: TestGateway;
-
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2r-'));
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2-'));
     keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member', 'reader'] });
-    upstream = await new Http2Upstream(dir).start();
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true' });
+    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: [...roles] });
+    world.upstream = await new Http2Upstream(dir).start();
+    world.gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: world.upstream.url, ...(k8sYaml !== '' ? { k8sYaml } : {}) });
   });
-
   after(async () => {
-    await gw.stop();
-    await upstream.stop();
+    await world.gw.stop();
+    await world.upstream.stop();
     await keystone.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return world;
+}
+
+describe('ordinary requests over the shared HTTP/2 connections to an https apiserver', function () {
+  const h2 = h2World('  http2Requests: true', ['member', 'reader']);
 
   it('sends them as streams of one connection with the impersonation intact, and relays status, headers and body', async () => {
-    const before = upstream.streams.length;
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => send(`${gw.url}/k8s/echo?i=${i}`, 'GET')));
+    const before = h2.upstream.streams.length;
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => send(`${h2.gw.url}/k8s/echo?i=${i}`, 'GET')));
     for (const [i, a] of answers.entries()) {
       assert.equal(a.status, 201);
       assert.equal(a.headers['x-upstream'], 'yes');
       assert.deepEqual(JSON.parse(a.body.toString('utf8')), { via: 'h2', method: 'GET', path: `/echo?i=${i}`, length: 0, sha256: createHash('sha256').digest('hex') });
     }
-    const seen = upstream.streams.slice(before);
+    const seen = h2.upstream.streams.slice(before);
     assert.equal(seen.length, 10);
     assert.equal(new Set(seen.map((s) => s.session)).size, 1, 'one connection');
     for (const s of seen) {
@@ -180,7 +186,7 @@ describe('ordinary requests over the shared HTTP/2 connections to an https apise
       assert.equal(s.rawHeaders[s.rawHeaders.indexOf('authorization') + 1], 'Bearer gateway-sa-token');
       assert.ok(!s.rawHeaders.includes('x-auth-token'));
     }
-    assert.equal(upstream.http1Requests.length, 0);
+    assert.equal(h2.upstream.http1Requests.length, 0);
   });
 
   it('streams a client body up whole, with Content-Length and chunked', async () => {
@@ -188,7 +194,7 @@ describe('ordinary requests over the shared HTTP/2 connections to an https apise
     for (let i = 0; i < body.length; i += 1) body[i] = (i * 31) % 251;
     const sha256 = createHash('sha256').update(body).digest('hex');
     for (const chunked of [false, true]) {
-      const a = await send(`${gw.url}/k8s/echo/post`, 'POST', body, { chunked });
+      const a = await send(`${h2.gw.url}/k8s/echo/post`, 'POST', body, { chunked });
       assert.equal(a.status, 201);
       assert.deepEqual(JSON.parse(a.body.toString('utf8')), { via: 'h2', method: 'POST', path: '/echo/post', length: body.length, sha256 });
     }
@@ -196,124 +202,88 @@ describe('ordinary requests over the shared HTTP/2 connections to an https apise
 
   it('relays a large answer whole to a client that reads it', async () => {
     const size = 5 * 1024 * 1024 + 3;
-    const a = await send(`${gw.url}/k8s/big?size=${size}`, 'GET');
+    const a = await send(`${h2.gw.url}/k8s/big?size=${size}`, 'GET');
     assert.equal(a.status, 200);
     assert.equal(a.body.length, size);
     assert.ok(a.body.every((b) => b === 7));
   });
 
   it('a GET whose stream breaks before any answer is asked again the HTTP/1.1 way', async () => {
-    const before = upstream.http1Requests.length;
-    const a = await send(`${gw.url}/k8s/reset/get`, 'GET');
+    const before = h2.upstream.http1Requests.length;
+    const a = await send(`${h2.gw.url}/k8s/reset/get`, 'GET');
     assert.equal(a.status, 200);
     assert.equal(a.body.toString('utf8'), '{"via":"http/1.1"}');
-    assert.deepEqual(upstream.http1Requests.slice(before), ['GET /reset/get']);
+    assert.deepEqual(h2.upstream.http1Requests.slice(before), ['GET /reset/get']);
   });
 
   it('a POST whose stream breaks before any answer is not sent twice: 502 Status', async () => {
-    const before = upstream.http1Requests.length;
-    const a = await send(`${gw.url}/k8s/reset/post`, 'POST', Buffer.from('{"kind":"ConfigMap"}'));
+    const before = h2.upstream.http1Requests.length;
+    const a = await send(`${h2.gw.url}/k8s/reset/post`, 'POST', Buffer.from('{"kind":"ConfigMap"}'));
     assert.equal(a.status, 502);
     assert.equal((JSON.parse(a.body.toString('utf8')) as { kind: string }).kind, 'Status');
-    assert.equal(upstream.http1Requests.length, before, 'the upstream may have acted on it: never resent');
+    assert.equal(h2.upstream.http1Requests.length, before, 'the upstream may have acted on it: never resent');
   });
 
   it('a DELETE the upstream refused unprocessed (REFUSED_STREAM) goes the HTTP/1.1 way; one that broke does not', async () => {
-    const before = upstream.http1Requests.length;
-    const refused = await send(`${gw.url}/k8s/refuse/delete`, 'DELETE');
+    const before = h2.upstream.http1Requests.length;
+    const refused = await send(`${h2.gw.url}/k8s/refuse/delete`, 'DELETE');
     assert.equal(refused.status, 200);
-    assert.deepEqual(upstream.http1Requests.slice(before), ['DELETE /refuse/delete']);
-    const broken = await send(`${gw.url}/k8s/reset/delete`, 'DELETE');
+    assert.deepEqual(h2.upstream.http1Requests.slice(before), ['DELETE /refuse/delete']);
+    const broken = await send(`${h2.gw.url}/k8s/reset/delete`, 'DELETE');
     assert.equal(broken.status, 502);
-    assert.equal(upstream.http1Requests.length, before + 1);
+    assert.equal(h2.upstream.http1Requests.length, before + 1);
   });
 });
 
 describe('ordinary requests over HTTP/2 whose answer does not start', function () {
-  let dir: string;
-  let keystone: KeystoneDouble;
-  let upstream: Http2Upstream;
-  let gw: TestGateway;
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2t-'));
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
-    upstream = await new Http2Upstream(dir).start();
-    // A response-head limit the test can wait out (configured in seconds; fractions are allowed). Its own gateway:
-    // on a busy machine a limit this short would also cut off the other tests' answers.
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true\n  responseHeaderTimeoutSeconds: 0.3' });
-  });
-
-  after(async () => {
-    await gw.stop();
-    await upstream.stop();
-    await keystone.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // A response-head limit the test can wait out (configured in seconds; fractions are allowed). Its own gateway:
+  // on a busy machine a limit this short would also cut off the other tests' answers.
+  const h2 = h2World('  http2Requests: true\n  responseHeaderTimeoutSeconds: 0.3');
 
   it('an answer that does not start within k8s.responseHeaderTimeoutSeconds is a 504 Status, not resent', async () => {
-    const before = upstream.http1Requests.length;
-    const a = await send(`${gw.url}/k8s/silent`, 'GET');
+    const before = h2.upstream.http1Requests.length;
+    const a = await send(`${h2.gw.url}/k8s/silent`, 'GET');
     assert.equal(a.status, 504);
     assert.match(a.body.toString('utf8'), /did not answer within 0.3 s/);
-    assert.equal(upstream.http1Requests.length, before);
+    assert.equal(h2.upstream.http1Requests.length, before);
   });
 });
 
 describe('ordinary requests over HTTP/2: what the pipeline around them must still see', function () {
-  let dir: string;
-  let keystone: KeystoneDouble;
-  let upstream: Http2Upstream;
-  let gw: TestGateway;
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2a-'));
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
-    upstream = await new Http2Upstream(dir).start();
-    // The default response-head limit (minutes): only the client's leaving can end a request here.
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url, k8sYaml: '  http2Requests: true' });
-  });
-
-  after(async () => {
-    await gw.stop();
-    await upstream.stop();
-    await keystone.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // The default response-head limit (minutes): only the client's leaving can end a request here.
+  const h2 = h2World('  http2Requests: true');
 
   it('the audit record counts the bytes both ways (Content-Length and chunked bodies)', async () => {
     const body = Buffer.alloc(200_003, 1);
     for (const chunked of [false, true]) {
       const name = `/k8s/echo/audit-${String(chunked)}`;
-      const a = await send(`${gw.url}${name}`, 'POST', body, { chunked });
+      const a = await send(`${h2.gw.url}${name}`, 'POST', body, { chunked });
       assert.equal(a.status, 201);
-      const record = await gw.audit.waitFor((r) => r.path.startsWith(name));
+      const record = await h2.gw.audit.waitFor((r) => r.path.startsWith(name));
       assert.equal(record.bytesIn, body.length);
       assert.equal(record.bytesOut, a.body.length);
     }
   });
 
   it("a client that leaves before the answer cancels the request's stream at once", async () => {
-    const req = http.request(`${gw.url}/k8s/silent/leave`, { method: 'POST', headers: { 'x-auth-token': 'alice-token' } });
+    const req = http.request(`${h2.gw.url}/k8s/silent/leave`, { method: 'POST', headers: { 'x-auth-token': 'alice-token' } });
     req.on('error', () => undefined);
     req.write('{"kind":');
-    await upstream.changes.until(() => upstream.streams.some((s) => s.path === '/silent/leave'));
+    await h2.upstream.changes.until(() => h2.upstream.streams.some((s) => s.path === '/silent/leave'));
     req.destroy();
-    await upstream.changes.until(() => upstream.closed.has('/silent/leave'));
-    assert.equal(upstream.closed.get('/silent/leave'), http2.constants.NGHTTP2_CANCEL);
+    await h2.upstream.changes.until(() => h2.upstream.closed.has('/silent/leave'));
+    assert.equal(h2.upstream.closed.get('/silent/leave'), http2.constants.NGHTTP2_CANCEL);
   });
 
   it('exec and port-forward upgrades stay HTTP/1.1 (HTTP/2 has no Upgrade)', async () => {
-    const c = await RawConnection.open(gw.port);
+    const c = await RawConnection.open(h2.gw.port);
     c.write(requestHead('POST', '/k8s/api/v1/namespaces/x/pods/p/exec?command=sh', [['X-Auth-Token', 'alice-token'], ['Connection', 'Upgrade'], ['Upgrade', 'SPDY/3.1'], ['X-Stream-Protocol-Version', 'v4.channel.k8s.io']]));
     await c.until((t) => t.includes('\r\n\r\n'));
     assert.match(c.text(), /^HTTP\/1\.1 101 /);
     c.write('ping');
     assert.ok((await c.untilEnded()).endsWith('echo:ping'));
-    assert.deepEqual(upstream.http1Requests, ['UPGRADE POST /api/v1/namespaces/x/pods/p/exec?command=sh SPDY/3.1']);
-    assert.ok(!upstream.streams.some((s) => s.path.includes('/exec')));
+    assert.deepEqual(h2.upstream.http1Requests, ['UPGRADE POST /api/v1/namespaces/x/pods/p/exec?command=sh SPDY/3.1']);
+    assert.ok(!h2.upstream.streams.some((s) => s.path.includes('/exec')));
   });
 });
 
@@ -463,30 +433,12 @@ describe('ordinary requests to an https apiserver without HTTP/2', function () {
 });
 
 describe('ordinary requests by default (k8s.http2Requests: false)', function () {
-  let dir: string;
-  let keystone: KeystoneDouble;
-  let upstream: Http2Upstream;
-  let gw: TestGateway;
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'zgw-h2off-'));
-    keystone = await new KeystoneDouble().start();
-    keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' }, roles: ['member'] });
-    upstream = await new Http2Upstream(dir).start();
-    gw = await startTestGateway({ keystoneUrl: keystone.url, upstreamUrl: upstream.url });
-  });
-
-  after(async () => {
-    await gw.stop();
-    await upstream.stop();
-    await keystone.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const h2 = h2World('');
 
   it('go the HTTP/1.1 way', async () => {
-    const a = await send(`${gw.url}/k8s/echo`, 'GET');
+    const a = await send(`${h2.gw.url}/k8s/echo`, 'GET');
     assert.equal(a.body.toString('utf8'), '{"via":"http/1.1"}');
-    assert.deepEqual(upstream.http1Requests, ['GET /echo']);
-    assert.equal(upstream.streams.length, 0);
+    assert.deepEqual(h2.upstream.http1Requests, ['GET /echo']);
+    assert.equal(h2.upstream.streams.length, 0);
   });
 });
