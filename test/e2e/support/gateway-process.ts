@@ -20,16 +20,28 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** A port free on 127.0.0.1 now (the bench uses it too). */
+/** Ports this process has handed out: the kernel may offer a just-closed port again before its taker binds it. */
+const handedOut = new Set<number>();
+
+/**
+ * A port free on 127.0.0.1 now and not handed out before by this process (the bench uses it too). A gateway given
+ * the same port for its listener and its metrics, asked for one after the other, failed to start.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const { port: p } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(p));
+      });
+      srv.on('error', reject);
     });
-    srv.on('error', reject);
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** GET over HTTPS trusting the e2e CA; resolves with the status, or undefined when nothing answers. */
