@@ -75,13 +75,13 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   const kubectlProxy = await startKubectlProxy(world, { streams: true });
   const payload = randomBytes(options.streamBytes);
   const mb = options.streamBytes / 1e6;
-  const gatewayUrl = gateway.base.replace(/\/k8s$/, '');
-  const kubeconfigs = [
+  // The gateway, and with ZGW_BENCH_BEFORE another build of it beside, each reached the way tenants reach it.
+  const gateways = [gateway, ...(before !== undefined ? [before] : [])];
+  const kubeconfigs: Array<{ name: string; file: string; pid?: number }> = [
     { name: 'direct', file: impersonatingKubeconfig(world) },
-    { name: 'gateway', file: tenantKubeconfig(gatewayUrl, world.token, NAMESPACE), pid: gateway.pid },
+    ...gateways.map((g) => ({ name: g.name, file: tenantKubeconfig(g.base.replace(/\/k8s$/, ''), world.token, NAMESPACE), pid: g.pid })),
     { name: 'nginx', file: impersonatingKubeconfig(world, { server: nginx.base, ca: world.env.tlsCa }), pid: nginx.pid },
     { name: 'kubectl proxy', file: plainKubeconfig(world, kubectlProxy.base), pid: kubectlProxy.pid },
-    ...(before !== undefined ? [{ name: before.name, file: tenantKubeconfig(before.base.replace(/\/k8s$/, ''), world.token, NAMESPACE), pid: before.pid }] : []),
   ];
   const kubectlEnv = { PATH: process.env.PATH ?? '', HOME: world.dir };
   const execThrough = (k: (typeof kubeconfigs)[number], input: Buffer): Promise<number> =>
@@ -99,13 +99,11 @@ export async function streams(world: World, options: BenchOptions): Promise<Case
   // The engine's socket (no TLS: the limit), its own TLS endpoint (what a remote user of a bare engine has), and the
   // proxies with TLS towards the CLI.
   const engineNginx = await startNginx(world, { url: `unix://${world.env.dockerSocket}` }, true);
-  const user = new DockerUser(Number(new URL(gatewayUrl).port), { 'X-Auth-Token': world.token });
-  const dockers = [
+  const dockers: Array<{ name: string; env: Record<string, string>; pid?: number }> = [
     { name: 'direct', env: { PATH: process.env.PATH ?? '', HOME: world.dir, DOCKER_HOST: `unix://${world.env.dockerSocket}` } },
     { name: 'engine TLS', env: dockerTlsEnv(world.env.dockerTls.host, { client: { cert: world.env.dockerTls.clientCert, key: world.env.dockerTls.clientKey } }) },
-    { name: 'gateway', env: user.env, pid: gateway.pid },
+    ...gateways.map((g) => ({ name: g.name, env: new DockerUser(Number(new URL(g.base).port), { 'X-Auth-Token': world.token }).env, pid: g.pid })),
     { name: 'nginx', env: dockerTlsEnv(engineNginx.base.replace(/^https:/, 'tcp:')), pid: engineNginx.pid },
-    ...(before !== undefined ? [{ name: before.name, env: new DockerUser(Number(new URL(before.base).port), { 'X-Auth-Token': world.token }).env, pid: before.pid }] : []),
   ];
   const runThrough = (d: (typeof dockers)[number], input: Buffer): Promise<number> =>
     timed(`docker run -i through ${d.name}`, () =>
