@@ -51,7 +51,6 @@ export const K8S_SIGNPOST: Signpost = {
   // path missed is not known here, and names are not told to callers not yet known: the form is.
   prefixHint:
     "Kubernetes API paths are under /k8s on this gateway: a kubeconfig's server must end in /k8s, or in /k8s/clusters/<name> for one of its clusters (server: https://<gateway>/k8s/clusters/<name>); `kubectl get --raw` does not add the server's path, so give it whole, as the server URL of your kubeconfig's context has it: kubectl get --raw /k8s/api/... or kubectl get --raw /k8s/clusters/<name>/api/...",
-
 };
 
 /** `/k8s/*`: every request forwarded verbatim to the apiserver as the caller (impersonation). */
