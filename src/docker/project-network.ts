@@ -30,8 +30,8 @@ export class ProjectNetworks {
   private async find(projectId: string): Promise<string> {
     const existing = await this.listed(projectId);
     if (existing !== undefined) return existing;
-    // CheckDuplicate: another replica making the same network at once gets 409 instead of a second network (each one
-    // holds an address pool of the engine's ~30 until removed).
+    // CheckDuplicate: a create after another replica's gets 409 instead of a second network (each one holds one of the
+    // engine's address pools until removed); creates at the same moment are settled below.
     const spec = { Name: `zun-${projectId}`, Driver: 'bridge', Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' } };
     let created = await engineJson(this.engine, 'POST', '/networks/create', { ...spec, CheckDuplicate: true });
     if (created.status === 409) {
@@ -41,7 +41,7 @@ export class ProjectNetworks {
       created = await engineJson(this.engine, 'POST', '/networks/create', spec);
     }
     const id = field(created.body as Json, 'Id');
-    if (created.status === 201 && typeof id === 'string') return id;
+    if (created.status === 201 && typeof id === 'string') return this.settle(projectId, id);
     // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix. Always
     // 503: the docker CLI reads a 404 from a create as a missing image and goes pulling it.
     const said = field(created.body as Json, 'message');
@@ -49,6 +49,18 @@ export class ProjectNetworks {
       503,
       `the Docker engine could not create the project's network (HTTP ${created.status}${typeof said === 'string' ? `: ${said}` : ''}); ask the operator, or name a network of yours with --network`,
     );
+  }
+
+  /**
+   * After this replica made `ours`: the project's network all replicas take (the oldest). CheckDuplicate is not atomic
+   * with the create (two replicas' creates at once made two `zun-<project>` on dockerd 20.10), so the maker of a younger
+   * one removes it: the project's containers stay on one network, and no address pool is held for nothing.
+   */
+  private async settle(projectId: string, ours: string): Promise<string> {
+    const chosen = (await this.listed(projectId)) ?? ours;
+    // Not given out by this replica; the engine refuses the removal if one that listed it first has a container on it.
+    if (chosen !== ours) await engineJson(this.engine, 'DELETE', `/networks/${encodeURIComponent(ours)}`);
+    return chosen;
   }
 
   /** The project's network, if there is one: the oldest, should two creates at once each have made one. */

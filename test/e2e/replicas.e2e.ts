@@ -34,15 +34,20 @@ interface Tenant {
   readonly namespace: string;
 }
 
-/** A GET through `gateway` with a bearer token: its status (0: no answer within 30 s) and response headers. */
-function gatewayGet(gateway: GatewayProcess, path: string, token: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+/** A GET (or a POST of `json`) through `gateway` with a bearer token: its status (0: no answer within 30 s), headers and body. */
+function gatewayCall(gateway: GatewayProcess, path: string, token: string, json?: unknown): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const payload = json === undefined ? undefined : JSON.stringify(json);
   return new Promise((resolve) => {
-    const req = https.get(`${gateway.url}${path}`, { ca: readFileSync(e2eEnv().tlsCa), headers: { authorization: `Bearer ${token}` }, timeout: 30_000, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    const headers = { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
+    const req = https.request(`${gateway.url}${path}`, { method: payload === undefined ? 'GET' : 'POST', ca: readFileSync(e2eEnv().tlsCa), headers, timeout: 30_000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve({ status: 0, headers: {} }));
+    req.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
+    req.end(payload);
   });
 }
 
@@ -51,7 +56,7 @@ function gatewayGet(gateway: GatewayProcess, path: string, token: string): Promi
  * its namespace, which takes a while on a loaded machine).
  */
 async function podsStatus(gateway: GatewayProcess, token: string, namespace: string): Promise<number> {
-  return (await gatewayGet(gateway, `/k8s/api/v1/namespaces/${namespace}/pods`, token)).status;
+  return (await gatewayCall(gateway, `/k8s/api/v1/namespaces/${namespace}/pods`, token)).status;
 }
 
 /**
@@ -163,6 +168,27 @@ describe('two gateway replicas on one Keystone, apiserver and dockerd (issue 25)
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(left, '', `the lease ${lease} was left on the engine`);
+  });
+
+  it("a new project's first containers, created through both replicas at the same moment, share the project's one network", async function () {
+    // Three projects at once: each one's first create makes its network, through both replicas at once. dockerd 20.10
+    // let both creates past CheckDuplicate (its check comes before a create it takes ~100 ms over): two networks.
+    const fresh = await Promise.all(['n1', 'n2', 'n3'].map((s) => tenant(s)));
+    const tokens = await Promise.all(fresh.map((t) => passwordToken(t.name, t.password, t.name)));
+    // Both replicas know each token first: what races below is only the create.
+    for (const token of tokens) for (const gw of [a, b]) assert.equal((await gatewayCall(gw, '/docker/v1.41/containers/json', token)).status, 200);
+    const answers = await Promise.all(
+      tokens.flatMap((token) => [a, b].map((gw) => gatewayCall(gw, '/docker/v1.41/containers/create', token, { Image: e2eEnv().busyboxImage, Cmd: ['true'] }))),
+    );
+    assert.deepEqual(answers.map((r) => r.status), [201, 201, 201, 201, 201, 201], answers.map((r) => r.body).join('\n'));
+    for (const [i, t] of fresh.entries()) {
+      const nets = await engineDocker(['network', 'ls', '-q', '--no-trunc', '--filter', `label=${PROJECT_LABEL}=${t.projectId}`]);
+      const net = nets.stdout.split('\n').filter((l) => l !== '');
+      assert.equal(net.length, 1, `${t.name}'s networks: ${nets.stdout}`);
+      const ids = answers.slice(2 * i, 2 * i + 2).map((r) => JSON.parse(r.body).Id as string);
+      const modes = await engineDocker(['inspect', '-f', '{{.HostConfig.NetworkMode}}', ...ids]);
+      assert.deepEqual(modes.stdout.split('\n').filter((l) => l !== ''), [net[0], net[0]]);
+    }
   });
 
   describe('a token revoked at Keystone (DELETE /v3/auth/tokens, what `openstack token revoke` does)', function () {
@@ -349,7 +375,7 @@ describe('two gateway replicas on one Keystone, apiserver and dockerd (issue 25)
       const flowSchemaOf = async (gw: GatewayProcess): Promise<string | undefined> => {
         // A loaded shared machine may make Keystone or the apiserver miss a request (503, no answer): ask again.
         for (let i = 0; ; i += 1) {
-          const res = await gatewayGet(gw, '/k8s/api/v1/namespaces/os-alpha/configmaps', alice.token);
+          const res = await gatewayCall(gw, '/k8s/api/v1/namespaces/os-alpha/configmaps', alice.token);
           if (res.status === 200) {
             const header = res.headers['x-kubernetes-pf-flowschema-uid'];
             return typeof header === 'string' ? header : undefined;

@@ -75,6 +75,8 @@ export class FakeDockerEngine {
   failVolumeCreate: string | undefined;
   /** Networks by name (ids are `net-<name>`), with their labels. */
   readonly networks = new Map<string, Record<string, string>>();
+  /** When a network was made (its `Created`), for those a test sets; others were made at the same moment. */
+  readonly networkCreated = new Map<string, string>();
   /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
   /** The image store: `busybox` (also tagged `b`) unless a test changes it. */
@@ -257,7 +259,7 @@ export class FakeDockerEngine {
         const has = (labels: Record<string, string>, kv: string): boolean =>
           kv.includes('=') ? labels[kv.slice(0, kv.indexOf('='))] === kv.slice(kv.indexOf('=') + 1) : kv in labels;
         const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => has(labels, kv)));
-        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
+        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: this.networkCreated.get(name) ?? '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
       }
       if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, this.failNetworkCreateStatus, { message: this.failNetworkCreate });
       if (p === '/networks/create') {
@@ -271,6 +273,12 @@ export class FakeDockerEngine {
         }
         this.networks.set(spec.Name, spec.Labels ?? {});
         return this.send(res, 201, { Id: `net-${spec.Name}`, Warning: '' });
+      }
+      if ((m = /^\/networks\/net-([^/]+)$/.exec(p)) && req.method === 'DELETE') {
+        if (!this.networks.delete(decodeURIComponent(m[1] as string))) return this.send(res, 404, { message: `network ${m[1]} not found` });
+        res.writeHead(204);
+        res.end();
+        return;
       }
       if ((m = /^\/networks\/([^/]+)$/.exec(p)) && req.method === 'GET') {
         const ref = decodeURIComponent(m[1] as string);

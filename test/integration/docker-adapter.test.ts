@@ -550,7 +550,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal((await call(port, 'POST', '/docker/v1.41/networks/create', alice, '{"Name":"alice-eta"}')).status, 201);
   });
 
-  it("a project's network is made once: creates at once share one, and a replica's create that lands first is taken, not doubled", async () => {
+  it("a project's network is made once: creates at once share one, and a replica's create that lands first or at the same moment is taken, not doubled", async () => {
     keystone.register('dora-token', { user: 'dora', project: { id: 'p-delta', name: 'delta' } });
     keystone.register('eve-token', { user: 'eve', project: { id: 'p-eps', name: 'eps' } });
     const made = () => engine.requests.filter((r) => r.url === '/networks/create').length;
@@ -572,6 +572,21 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
       const sent = JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
       assert.equal(sent.HostConfig.NetworkMode, 'net-zun-p-eps');
       assert.deepEqual([...engine.networks.keys()].filter((n) => n.startsWith('zun-p-eps')), ['zun-p-eps'], 'no second network');
+      // Another replica's create at the same moment: both pass CheckDuplicate (dockerd checks before it makes, not
+      // atomically), theirs is older. This replica takes theirs and removes its own, as the other replica keeps theirs.
+      keystone.register('gil-token', { user: 'gil', project: { id: 'p-theta', name: 'theta' } });
+      const labels = { [OWNER_LABEL]: 'p-theta', [DEFAULT_NETWORK_LABEL]: 'true' };
+      engine.beforeNetworkCreate = () => {
+        engine.beforeNetworkCreate = undefined;
+        engine.networks.set('zun-p-theta-replica', labels); // under its own key: the fake's name check misses it, as dockerd's did
+        engine.networkCreated.set('zun-p-theta-replica', '2025-12-31T23:59:59Z');
+      };
+      engine.listed = 0;
+      const gil = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'gil-token' }, '{"Image":"b"}');
+      assert.equal(gil.status, 201, gil.body);
+      const joined = JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+      assert.equal(joined.HostConfig.NetworkMode, 'net-zun-p-theta-replica');
+      assert.deepEqual([...engine.networks.keys()].filter((n) => n.startsWith('zun-p-theta')), ['zun-p-theta-replica'], 'its own younger one removed');
       // A network named like the project's that is not labelled as its own (anyone may take a name) is not taken.
       keystone.register('finn-token', { user: 'finn', project: { id: 'p-zeta', name: 'zeta' } });
       engine.networks.set('zun-p-zeta', { [OWNER_LABEL]: 'p-beta' });
