@@ -507,13 +507,14 @@ reap_engine_leftovers() {
 }
 
 # The engine's command line. --iptables=true: Docker keeps its bridge networks (each project's zun-<id>) apart in its
-# DOCKER-ISOLATION chains; no default bridge, no masquerading (nothing here leaves the machine).
+# DOCKER-ISOLATION chains; no default bridge, no masquerading (nothing here leaves the machine). Address pools for 256
+# networks, as docs/operations.md advises (the default ~30 ran out on an engine many runs had used).
 dockerd_args() {
   local dd="$D/docker"
   DOCKERD_ARGS=(--host "unix://$DOCKER_SOCK" --host "tcp://127.0.0.1:$DOCKER_TLS_PORT" --tlsverify
     --tlscacert "$D/tls/ca.crt" --tlscert "$D/tls/docker-server.crt" --tlskey "$D/tls/docker-server.key"
     --data-root "$(readlink -f "$dd/data")" --exec-root "$(readlink -f "$dd/exec")" --pidfile "$dd/dockerd.pid"
-    --iptables=true --ip-masq=false --bridge=none --add-runtime "clamp=$dd/runc-clamp-oom" --default-runtime=clamp)
+    --iptables=true --ip-masq=false --bridge=none --default-address-pool base=10.200.0.0/16,size=24 --add-runtime "clamp=$dd/runc-clamp-oom" --default-runtime=clamp)
 }
 
 # Whether the running dockerd was started with exactly these arguments (read from the process, so an engine that

@@ -54,3 +54,22 @@ export class DockerUser {
 export function engineDocker(args: readonly string[]): Promise<RunResult> {
   return run('docker', ['-H', `unix://${e2eEnv().dockerSocket}`, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir() } });
 }
+
+const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
+
+/**
+ * Removes the networks the gateway made for projects Keystone no longer has (the suites' throwaway projects) that
+ * nothing is on. The engine outlives runs, and each network holds one of its address pools: 31 runs' leftovers used
+ * them all up and a later run's `docker network create` failed. Returns the networks it could not remove.
+ */
+export async function removeLeftoverNetworks(projects: ReadonlySet<string>): Promise<string[]> {
+  const listed = await engineDocker(['network', 'ls', '--no-trunc', '--filter', `label=${PROJECT_LABEL}`, '--format', `{{.ID}} {{.Label "${PROJECT_LABEL}"}}`]);
+  if (listed.code !== 0) throw new Error(`docker network ls on the e2e engine failed: ${listed.stderr}`);
+  const kept: string[] = [];
+  for (const line of listed.stdout.split('\n')) {
+    const [id, project] = line.split(' ');
+    if (id === undefined || id === '' || project === undefined || projects.has(project)) continue;
+    if ((await engineDocker(['network', 'rm', id])).code !== 0) kept.push(id);
+  }
+  return kept;
+}

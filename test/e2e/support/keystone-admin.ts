@@ -52,6 +52,14 @@ export async function removeProjectRole(projectId: string, userId: string, role:
   await call('DELETE', `/projects/${projectId}/users/${userId}/roles/${roles[0]?.id}`, token);
 }
 
+/** The ids of every project Keystone has. */
+export async function projectIds(): Promise<Set<string>> {
+  const { projects, truncated } = await call<{ projects: Array<{ id: string }>; truncated?: boolean }>('GET', '/projects', await adminToken());
+  // With a list_limit, Keystone answers some: a project left out would look deleted.
+  if (truncated === true) throw new Error('Keystone listed only some projects (list_limit): cannot tell which are gone');
+  return new Set(projects.map((p) => p.id));
+}
+
 export async function deleteProject(id: string): Promise<void> {
   await call('DELETE', `/projects/${id}`, await adminToken());
 }
