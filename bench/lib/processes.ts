@@ -123,3 +123,9 @@ export function treeRssBytes(pid: number): number {
   }
   return total;
 }
+
+/** The machine's CPU time so far, all cores, in USER_HZ ticks: idle (idle and iowait) and in all (/proc/stat). */
+export function machineTicks(): { idle: number; total: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total: fields.reduce((sum, n) => sum + n, 0) };
+}

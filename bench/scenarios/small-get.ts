@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { apply } from '../lib/cluster.js';
 import { timedGet } from '../lib/http-client.js';
-import { treeCpuSeconds } from '../lib/processes.js';
+import { machineTicks, treeCpuSeconds } from '../lib/processes.js';
 import { alternate, summarize, type CaseResult } from '../lib/measure.js';
 import { wrk } from '../lib/wrk.js';
 import {
@@ -41,14 +41,18 @@ async function load(scenario: string, cases: readonly LoadCase[], options: Bench
   for (const c of cases) {
     const runs = await alternate(c.targets, options.runs, async (t) => {
       const cpu = (pid: number | undefined): number => (pid !== undefined && pid > 0 ? treeCpuSeconds(pid) : Number.NaN);
-      const before = { own: cpu(t.pid), apiserver: cpu(upstreams.apiserver), etcd: cpu(upstreams.etcd) };
+      const before = { own: cpu(t.pid), apiserver: cpu(upstreams.apiserver), etcd: cpu(upstreams.etcd), machine: machineTicks() };
       const r = await wrk(`${t.base}${PATH}`, t.headers, { connections: c.connections, seconds: options.seconds, ...(c.threads !== undefined ? { threads: c.threads } : {}) });
       if (r.errors > 0) throw new Error(`${scenario}: ${t.name} at ${c.name}: ${r.errors} errors of ${r.requests} requests\n${r.report}`);
       const perRequest = (seconds: number): number => (seconds * 1e6) / r.requests;
       // The target's own CPU per request (user + system, its worker processes included): steadier than req/s on a
       // shared machine, and what the target takes from the upstream on the same cores. The apiserver's and etcd's
       // beside it: how much work the way a target asks (its protocol, its identity) makes upstream.
-      const metrics: Record<string, number> = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+      const machine = machineTicks();
+      // How much of the machine's CPU went unused in the round: with every core busy, the rate is the cores divided by
+      // the work per request; with some idle, latency (a queue, a wait) holds the closed loop back.
+      const idlePct = (100 * (machine.idle - before.machine.idle)) / Math.max(1, machine.total - before.machine.total);
+      const metrics: Record<string, number> = { rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, idlePct };
       if (t.pid > 0) metrics.cpuUsPerReq = perRequest(cpu(t.pid) - before.own);
       if (upstreams.apiserver !== undefined && upstreams.apiserver > 0) metrics.apiserverUsPerReq = perRequest(cpu(upstreams.apiserver) - before.apiserver);
       if (upstreams.etcd !== undefined && upstreams.etcd > 0) metrics.etcdUsPerReq = perRequest(cpu(upstreams.etcd) - before.etcd);
