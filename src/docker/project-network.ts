@@ -2,6 +2,7 @@ import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
 import { field, isObject, setField, type Json, type JsonObject } from './json-body.js';
 import { LABEL_PREFIX, OWNER_LABEL, engineFailed } from './ownership.js';
+import { ProjectLease } from './project-lease.js';
 
 /** Marks the network the gateway made as a project's own default network. */
 export const DEFAULT_NETWORK_LABEL = `${LABEL_PREFIX}default-network`;
@@ -15,7 +16,10 @@ export class ProjectNetworks {
   /** One lookup (and at most one create) per project at a time in this process. */
   private readonly inflight = new Map<string, Promise<string>>();
 
-  constructor(private readonly engine: Upstream) {}
+  constructor(
+    private readonly engine: Upstream,
+    private readonly lease: ProjectLease = new ProjectLease(engine),
+  ) {}
 
   /** The id of the project's network, made when it has none. */
   idFor(projectId: string): Promise<string> {
@@ -30,8 +34,20 @@ export class ProjectNetworks {
   private async find(projectId: string): Promise<string> {
     const existing = await this.listed(projectId);
     if (existing !== undefined) return existing;
-    // CheckDuplicate: a create after another replica's gets 409 instead of a second network (each one holds one of the
-    // engine's address pools until removed); creates at the same moment are settled below.
+    // Made under the project's lease in the engine, which every replica takes: dockerd checks CheckDuplicate before a
+    // create it takes ~100 ms over and lists a network only once made, so two replicas' creates at once made two
+    // networks and split the project's containers between them (seen on 20.10 in every e2e run).
+    const release = await this.lease.acquire(projectId);
+    try {
+      return (await this.listed(projectId)) ?? (await this.create(projectId));
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  private async create(projectId: string): Promise<string> {
+    // CheckDuplicate still: a replica of a version without the lease may be making it (each one holds one of the
+    // engine's address pools until removed).
     const spec = { Name: `zun-${projectId}`, Driver: 'bridge', Labels: { [OWNER_LABEL]: projectId, [DEFAULT_NETWORK_LABEL]: 'true' } };
     let created = await engineJson(this.engine, 'POST', '/networks/create', { ...spec, CheckDuplicate: true });
     if (created.status === 409) {
@@ -41,7 +57,7 @@ export class ProjectNetworks {
       created = await engineJson(this.engine, 'POST', '/networks/create', spec);
     }
     const id = field(created.body as Json, 'Id');
-    if (created.status === 201 && typeof id === 'string') return this.settle(projectId, id);
+    if (created.status === 201 && typeof id === 'string') return id;
     // Typically the engine's address pools are used up (about 30 networks by default): the operator's to fix. Always
     // 503: the docker CLI reads a 404 from a create as a missing image and goes pulling it.
     const said = field(created.body as Json, 'message');
@@ -51,19 +67,7 @@ export class ProjectNetworks {
     );
   }
 
-  /**
-   * After this replica made `ours`: the project's network all replicas take (the oldest). CheckDuplicate is not atomic
-   * with the create (two replicas' creates at once made two `zun-<project>` on dockerd 20.10), so the maker of a younger
-   * one removes it: the project's containers stay on one network, and no address pool is held for nothing.
-   */
-  private async settle(projectId: string, ours: string): Promise<string> {
-    const chosen = (await this.listed(projectId)) ?? ours;
-    // Not given out by this replica; the engine refuses the removal if one that listed it first has a container on it.
-    if (chosen !== ours) await engineJson(this.engine, 'DELETE', `/networks/${encodeURIComponent(ours)}`);
-    return chosen;
-  }
-
-  /** The project's network, if there is one: the oldest, should two creates at once each have made one. */
+  /** The project's network, if there is one: the oldest, should there be two (made by a version without the lease). */
   private async listed(projectId: string): Promise<string | undefined> {
     const filters = encodeURIComponent(JSON.stringify({ label: [`${OWNER_LABEL}=${projectId}`, `${DEFAULT_NETWORK_LABEL}=true`] }));
     const listed = await engineJson(this.engine, 'GET', `/networks?filters=${filters}`);
@@ -71,7 +75,8 @@ export class ProjectNetworks {
     return (listed.body as Json[])
       .map((n) => ({ id: field(n, 'Id'), created: String(field(n, 'Created') ?? '') }))
       .filter((n): n is { id: string; created: string } => typeof n.id === 'string')
-      .sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id))[0]?.id;
+      // By instant (Created is RFC 3339 with a trimmed fraction: as text "….12Z" sorts after "….123Z"), then id.
+      .sort((a, b) => (Date.parse(a.created) || 0) - (Date.parse(b.created) || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0]?.id;
   }
 }
 

@@ -172,7 +172,8 @@ describe('two gateway replicas on one Keystone, apiserver and dockerd (issue 25)
 
   it("a new project's first containers, created through both replicas at the same moment, share the project's one network", async function () {
     // Three projects at once: each one's first create makes its network, through both replicas at once. dockerd 20.10
-    // let both creates past CheckDuplicate (its check comes before a create it takes ~100 ms over): two networks.
+    // let both creates past CheckDuplicate (its check comes before a create it takes ~100 ms over): two networks, the
+    // project's containers split between them. The project's lease in the engine makes it one.
     const fresh = await Promise.all(['n1', 'n2', 'n3'].map((s) => tenant(s)));
     const tokens = await Promise.all(fresh.map((t) => passwordToken(t.name, t.password, t.name)));
     // Both replicas know each token first: what races below is only the create.

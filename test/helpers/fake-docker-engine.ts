@@ -67,6 +67,11 @@ export class FakeDockerEngine {
   failNetworkCreateStatus = 500;
   /** Called as a network create arrives, before the engine looks at it (another replica's create lands first). */
   beforeNetworkCreate: (() => void) | undefined;
+  /**
+   * As dockerd: a network create checks its name (CheckDuplicate) as it arrives, and the network is listed only once
+   * made. While set, creates wait between the two, held as `/networks/create (making)` until `release()`.
+   */
+  slowNetworkCreates = false;
   /** What GET /info answers. */
   info: Record<string, unknown> = { ServerVersion: '20.10.24', BridgeNfIptables: true };
   /** Networks (by name) made with IPv6. */
@@ -75,8 +80,6 @@ export class FakeDockerEngine {
   failVolumeCreate: string | undefined;
   /** Networks by name (ids are `net-<name>`), with their labels. */
   readonly networks = new Map<string, Record<string, string>>();
-  /** When a network was made (its `Created`), for those a test sets; others were made at the same moment. */
-  readonly networkCreated = new Map<string, string>();
   /** How many containers GET /containers/json reports; each create adds one. */
   listed = 0;
   /** The image store: `busybox` (also tagged `b`) unless a test changes it. */
@@ -259,7 +262,7 @@ export class FakeDockerEngine {
         const has = (labels: Record<string, string>, kv: string): boolean =>
           kv.includes('=') ? labels[kv.slice(0, kv.indexOf('='))] === kv.slice(kv.indexOf('=') + 1) : kv in labels;
         const listed = [...this.networks].filter(([, labels]) => wanted.every((kv) => has(labels, kv)));
-        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: this.networkCreated.get(name) ?? '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
+        return this.send(res, 200, listed.map(([name, labels]) => ({ Id: `net-${name}`, Name: name, Labels: labels, Created: '2026-01-01T00:00:00Z', EnableIPv6: this.ipv6Networks.has(name) })));
       }
       if (p === '/networks/create' && this.failNetworkCreate !== undefined) return this.send(res, this.failNetworkCreateStatus, { message: this.failNetworkCreate });
       if (p === '/networks/create') {
@@ -267,17 +270,17 @@ export class FakeDockerEngine {
         const spec = JSON.parse(body || '{}') as { Name: string; Labels?: Record<string, string>; CheckDuplicate?: boolean };
         // As dockerd 20.10: names may repeat unless CheckDuplicate asks for a conflict.
         if (spec.CheckDuplicate === true && this.networks.has(spec.Name)) return this.send(res, 409, { message: `network with name ${spec.Name} already exists` });
-        if (this.networks.has(spec.Name)) {
-          this.networks.set(`${spec.Name}-dup-${this.networks.size}`, spec.Labels ?? {});
-          return this.send(res, 201, { Id: `net-${spec.Name}-dup-${this.networks.size - 1}`, Warning: '' });
-        }
-        this.networks.set(spec.Name, spec.Labels ?? {});
-        return this.send(res, 201, { Id: `net-${spec.Name}`, Warning: '' });
-      }
-      if ((m = /^\/networks\/net-([^/]+)$/.exec(p)) && req.method === 'DELETE') {
-        if (!this.networks.delete(decodeURIComponent(m[1] as string))) return this.send(res, 404, { message: `network ${m[1]} not found` });
-        res.writeHead(204);
-        res.end();
+        const make = (): void => {
+          if (this.networks.has(spec.Name)) {
+            this.networks.set(`${spec.Name}-dup-${this.networks.size}`, spec.Labels ?? {});
+            return this.send(res, 201, { Id: `net-${spec.Name}-dup-${this.networks.size - 1}`, Warning: '' });
+          }
+          this.networks.set(spec.Name, spec.Labels ?? {});
+          return this.send(res, 201, { Id: `net-${spec.Name}`, Warning: '' });
+        };
+        if (!this.slowNetworkCreates) return make();
+        this.holding.push({ path: '/networks/create (making)', answer: make });
+        this.changes.notify();
         return;
       }
       if ((m = /^\/networks\/([^/]+)$/.exec(p)) && req.method === 'GET') {

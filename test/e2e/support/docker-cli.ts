@@ -62,9 +62,11 @@ const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
  * nothing is on. The engine outlives runs, and each network holds one of its address pools: 31 runs' leftovers used
  * them all up and a later run's `docker network create` failed. Returns the networks it could not remove.
  */
-export async function removeLeftoverNetworks(projects: ReadonlySet<string>): Promise<string[]> {
+export async function removeLeftoverNetworks(projectIds: () => Promise<ReadonlySet<string>>): Promise<string[]> {
   const listed = await engineDocker(['network', 'ls', '--no-trunc', '--filter', `label=${PROJECT_LABEL}`, '--format', `{{.ID}} {{.Label "${PROJECT_LABEL}"}}`]);
   if (listed.code !== 0) throw new Error(`docker network ls on the e2e engine failed: ${listed.stderr}`);
+  // The projects after the networks: a project made in between (another run's) is then known, not taken for gone.
+  const projects = await projectIds();
   const kept: string[] = [];
   for (const line of listed.stdout.split('\n')) {
     const [id, project] = line.split(' ');

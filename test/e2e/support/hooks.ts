@@ -9,8 +9,8 @@ let gateway: GatewayProcess | undefined;
 
 /** The networks of projects the suites made and deleted, before the run (an earlier run's) and after it (its own). */
 async function sweepNetworks(): Promise<void> {
-  const kept = await removeLeftoverNetworks(await projectIds());
-  if (kept.length > 0) console.warn(`e2e: networks of deleted projects still in use on the engine: ${kept.join(', ')}`);
+  const kept = await removeLeftoverNetworks(projectIds);
+  if (kept.length > 0) console.warn(`e2e: networks of deleted projects the engine would not remove: ${kept.join(', ')}`);
 }
 
 /** Root hooks: one gateway child process for the whole e2e run. */
@@ -25,6 +25,7 @@ export const mochaHooks = {
     this.timeout(80_000);
     await gateway?.stop();
     setSharedGateway(undefined);
-    await sweepNetworks();
+    // Housekeeping for the next run (which sweeps first anyway): a Keystone or engine hiccup here fails no test.
+    await sweepNetworks().catch((err: unknown) => console.warn(`e2e: the networks of deleted projects were not swept: ${(err as Error).message}`));
   },
 };
