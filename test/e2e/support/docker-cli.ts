@@ -59,8 +59,8 @@ const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
 
 /**
  * Removes the networks the gateway made for projects Keystone no longer has (the suites' throwaway projects) that
- * nothing is on. The engine outlives runs, and each network holds one of its address pools: 31 runs' leftovers used
- * them all up and a later run's `docker network create` failed. Returns the networks it could not remove.
+ * nothing is on. The engine outlives runs, and each network holds one of its address pools: earlier runs' leftovers
+ * (31 networks) used them all up and a later run's `docker network create` failed. Returns those it could not remove.
  */
 export async function removeLeftoverNetworks(projectIds: () => Promise<ReadonlySet<string>>): Promise<string[]> {
   const listed = await engineDocker(['network', 'ls', '--no-trunc', '--filter', `label=${PROJECT_LABEL}`, '--format', `{{.ID}} {{.Label "${PROJECT_LABEL}"}}`]);
