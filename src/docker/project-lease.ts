@@ -25,7 +25,7 @@ const realPause = (ms: number): Promise<void> => new Promise((resolve) => setTim
  * holder's id in its labels. Volume names are unique and a create of an existing name answers the existing volume, so
  * exactly one replica finds its own id in the answer; the others wait and try again. A lease past its time (its holder
  * died) is removed and taken. The container quota counts and creates under it, so replicas cannot overshoot a limit
- * together (invariants.md 32).
+ * together (invariants.md 32); a project's default network is made under it, so replicas make one.
  */
 export class ProjectLease {
   private readonly holdMs: number;
@@ -61,7 +61,7 @@ export class ProjectLease {
         continue;
       }
       if (this.now() >= giveUpAt) {
-        throw new GatewayError('rate_limited', 'another container create of this project is still under way; retry shortly', { headers: { 'Retry-After': '1' } });
+        throw new GatewayError('rate_limited', 'another create of this project (a container or a network) is still under way; retry shortly', { headers: { 'Retry-After': '1' } });
       }
       await this.pause(Math.min(200, 10 * 2 ** Math.min(attempt, 4)));
     }

@@ -6,7 +6,7 @@ import https from 'node:https';
 import { render, strAt } from '../chart/render.js';
 import { sample } from '../helpers/prometheus-text.js';
 import { scrape } from './support/descriptors.js';
-import { DockerUser, engineDocker } from './support/docker-cli.js';
+import { DockerUser, engineDocker, PROJECT_LABEL } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
 import { sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { issueToken, revokeToken } from './support/keystone.js';
@@ -23,7 +23,6 @@ import type { Background } from './support/run.js';
 
 /** keystone.revocationPollSeconds of the replicas (and revalidateSeconds of the pair that validates again). */
 const POLL_SECONDS = 2;
-const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
 
 interface Tenant {
   readonly name: string;

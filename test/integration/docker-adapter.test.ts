@@ -202,18 +202,22 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     }
   });
 
-  it('two replicas cannot overshoot maxContainersPerProject together: ten creates at once, five through each, make three', async () => {
-    const second = await createGateway(parseConfig(
+  /** Another replica of the gateway on the same Keystone double and engine; `docker` goes into its docker block. */
+  const secondReplica = (docker: string): Promise<Gateway> =>
+    createGateway(parseConfig(
       [
         'listen: {host: 127.0.0.1, port: 0}',
         'keystone:',
         `  authUrl: ${keystone.url}`,
         '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", limits: {maxContainersPerProject: 3}, sharedImages: [busybox]}`,
+        `docker: {host: "unix://${engine.socketPath}", ${docker}sharedImages: [busybox]}`,
         'log: {level: silent}',
       ].join('\n'),
       {},
     ), { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+
+  it('two replicas cannot overshoot maxContainersPerProject together: ten creates at once, five through each, make three', async () => {
+    const second = await secondReplica('limits: {maxContainersPerProject: 3}, ');
     const secondPort = ((await second.listen()) as AddressInfo).port;
     engine.listed = 0;
     // The first create stays at the engine until both replicas have read all ten: every other one would count meanwhile.
@@ -239,17 +243,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
 
   it("two replicas making a project's network at once make one, under the project's lease: both containers join it", async () => {
     keystone.register('gil-token', { user: 'gil', project: { id: 'p-theta', name: 'theta' } });
-    const second = await createGateway(parseConfig(
-      [
-        'listen: {host: 127.0.0.1, port: 0}',
-        'keystone:',
-        `  authUrl: ${keystone.url}`,
-        '  serviceCredentials: {applicationCredentialId: gw, applicationCredentialSecret: s}',
-        `docker: {host: "unix://${engine.socketPath}", sharedImages: [busybox]}`,
-        'log: {level: silent}',
-      ].join('\n'),
-      {},
-    ), { version: 'test', logger: silentLogger(), audit: new MemoryAudit() });
+    const second = await secondReplica('');
     const secondPort = ((await second.listen()) as AddressInfo).port;
     const leaseTries = (): number => engine.requests.filter((r) => r.url.includes('/volumes/create') && r.body.includes('zun-gateway-lease-p-theta')).length;
     const making = (): number => engine.held('/networks/create (making)');

@@ -55,7 +55,8 @@ export function engineDocker(args: readonly string[]): Promise<RunResult> {
   return run('docker', ['-H', `unix://${e2eEnv().dockerSocket}`, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir() } });
 }
 
-const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
+/** The label the gateway puts on every object it makes for a project. */
+export const PROJECT_LABEL = 'org.openstack.zun-gateway.project-id';
 
 /**
  * Removes the networks the gateway made for projects Keystone no longer has (the suites' throwaway projects) that
