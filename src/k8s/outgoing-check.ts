@@ -25,7 +25,7 @@ const violation = (reason: string): GatewayError => new GatewayError('outgoing_v
  */
 export function assertApiserverRequest(headers: readonly string[], expected: ExpectedIdentity): void {
   const want = expected.asGateway === true ? EMPTY : expected.identityLines;
-  if (expected.asGateway !== true && !namesOneUser(want)) throw violation('the identity derived from the token does not name exactly one user');
+  if (expected.asGateway !== true && !wellFormed(want)) throw violation("the identity derived from the token is not one user's Impersonate-* lines");
   // One pass that allocates nothing for the usual names (it runs for every request): the Impersonate-* lines must be
   // `want`, in order, and only a name that may be a forbidden one is lower-cased.
   let identity = 0;
@@ -33,6 +33,13 @@ export function assertApiserverRequest(headers: readonly string[], expected: Exp
   let authorization: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
+    // The line as derived (the header list is built from the same strings): every name in `want` is an Impersonate-*
+    // one (wellFormed), so this is the branch below without comparing letter by letter.
+    if (name === want[identity]) {
+      if (headers[i + 1] !== want[identity + 1]) throw violation('its Impersonate-* headers are not exactly those derived from the token');
+      identity += 2;
+      continue;
+    }
     const first = name.charCodeAt(0) | 0x20;
     if (first === 0x69 && name.length >= IMPERSONATE.length && sameLetters(name, IMPERSONATE, IMPERSONATE.length)) {
       if (expected.asGateway === true) throw violation("the gateway's own read on a tenant's behalf carries Impersonate-* headers");
@@ -72,11 +79,20 @@ function sameLetters(a: string, b: string, n: number): boolean {
   return true;
 }
 
-/** The derived lines start with Impersonate-User and name no other user. */
-function namesOneUser(lines: readonly string[]): boolean {
+/**
+ * The derived lines start with Impersonate-User, name no other user, and are all Impersonate-* lines. A frozen list
+ * (the mounts cache one per identity) is judged once.
+ */
+function wellFormed(lines: readonly string[]): boolean {
+  if (judged.has(lines)) return true;
   if (!isUser(lines[0])) return false;
-  for (let i = 2; i < lines.length; i += 2) if (isUser(lines[i])) return false;
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lines[i] as string;
+    if ((i > 0 && isUser(name)) || name.length < IMPERSONATE.length || !sameLetters(name, IMPERSONATE, IMPERSONATE.length)) return false;
+  }
+  if (Object.isFrozen(lines)) judged.add(lines);
   return true;
 }
+const judged = new WeakSet<readonly string[]>();
 const IMPERSONATE_USER = 'impersonate-user';
 const isUser = (name: string | undefined): boolean => name !== undefined && name.length === IMPERSONATE_USER.length && sameLetters(name, IMPERSONATE_USER, name.length);

@@ -81,9 +81,10 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
   const { clusters, impersonation } = options;
   const mount = K8S_SIGNPOST.name;
   const mapsScopes = impersonation.domainScopeGroups !== undefined || impersonation.systemScopeGroups !== undefined;
-  // Identities come from the token cache as the same objects: their impersonation lines are computed once.
-  const linesOf = new WeakMap<AnyIdentity, string[]>();
-  const identityLines = (identity: AnyIdentity): string[] => {
+  // Identities come from the token cache as the same objects: their impersonation lines are computed once (frozen: the
+  // final check judges a frozen list's form once, k8s/outgoing-check.ts).
+  const linesOf = new WeakMap<AnyIdentity, readonly string[]>();
+  const identityLines = (identity: AnyIdentity): readonly string[] => {
     let lines = linesOf.get(identity);
     if (lines === undefined) {
       if (isProjectScoped(identity)) lines = impersonationHeaders(identity, impersonation);
@@ -93,6 +94,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
         if (groups.length === 0) throw forbidden(unmappedRolesRefusal(identity, impersonation));
         lines = scopeImpersonationHeaders(identity, groups, impersonation);
       }
+      lines = Object.freeze(lines);
       linesOf.set(identity, lines);
     }
     return lines;

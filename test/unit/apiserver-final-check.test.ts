@@ -32,8 +32,22 @@ describe('assertApiserverRequest (k8s/outgoing-check.ts)', () => {
 
   it('refuses Impersonate-* on a read as the gateway, and derived lines naming no user or two', () => {
     refused(base, /own read on a tenant's behalf carries Impersonate/, { identityLines: [], asGateway: true, authorization: 'Bearer gw' });
-    refused(base, /does not name exactly one user/, { identityLines: identityLines.slice(2), authorization: 'Bearer gw' });
-    refused(base, /does not name exactly one user/, { identityLines: [...identityLines, 'impersonate-user', 'keystone:bob'], authorization: 'Bearer gw' });
+    refused(base, /is not one user's Impersonate-\* lines/, { identityLines: identityLines.slice(2), authorization: 'Bearer gw' });
+    refused(base, /is not one user's Impersonate-\* lines/, { identityLines: [...identityLines, 'impersonate-user', 'keystone:bob'], authorization: 'Bearer gw' });
+    refused(base, /is not one user's Impersonate-\* lines/, { identityLines: [...identityLines, 'Authorization', 'Bearer gw'], authorization: 'Bearer gw' });
+  });
+
+  it('judges a frozen derived list once, and still holds every header list to it', () => {
+    const frozen = Object.freeze([...identityLines]);
+    const exp = { identityLines: frozen, authorization: 'Bearer gw' };
+    const sent = ['Host', 'api:6443', 'Authorization', 'Bearer gw', ...frozen];
+    assertApiserverRequest(sent, exp);
+    assertApiserverRequest(sent, exp);
+    refused([...sent.slice(0, -1), 'keystone:project:p:role:admin'], /not exactly those derived/, exp);
+    refused([...sent.slice(0, 4), ...frozen.slice(2), ...frozen.slice(0, 2)], /not exactly those derived/, exp);
+    refused([...sent, 'Impersonate-Group', 'system:masters'], /not exactly those derived/, exp);
+    const twoUsers = Object.freeze([...identityLines, 'Impersonate-User', 'keystone:bob']);
+    for (let i = 0; i < 2; i += 1) refused(sent, /is not one user's Impersonate-\* lines/, { identityLines: twoUsers, authorization: 'Bearer gw' });
   });
 
   it("refuses another Authorization, a second one, none, and the caller's or forwarding headers", () => {
