@@ -5,7 +5,7 @@ import { hasCode } from '../errors.js';
 import { hasBody } from '../proxy/forward.js';
 import { readBody } from '../proxy/read-body.js';
 import type { Upstream } from '../proxy/upstream.js';
-import { checkContainerCreate, checkContainerUpdate, checkExecCreate, checkNetworkCreate, checkVolumeCreate, type References } from './body-check.js';
+import { checkContainerCreate, checkContainerUpdate, checkEndpointSettings, checkExecCreate, checkNetworkCreate, checkVolumeCreate, type References } from './body-check.js';
 import { bodyError, field, isObject, parseBody, setField, type JsonObject } from './json-body.js';
 import { applyLimits } from './limits.js';
 import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
@@ -85,6 +85,7 @@ export class BodyAdmission {
       case 'network-connect': {
         const container = field(body, 'Container');
         if (typeof container !== 'string') throw bodyError('Container must name a container');
+        checkEndpointSettings(field(body, 'EndpointConfig'), 'EndpointConfig');
         setField(body, 'Container', await resolveOwned(this.engine, 'container', container, project));
         break;
       }

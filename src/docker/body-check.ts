@@ -293,9 +293,26 @@ export function checkContainerCreate(body: JsonObject): References {
   }
   const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
   if (isObject(endpoints ?? null)) {
-    for (const name of Object.keys(endpoints as JsonObject)) checkNetwork(name, 'NetworkingConfig.EndpointsConfig', refs);
+    for (const [name, settings] of Object.entries(endpoints as JsonObject)) {
+      checkNetwork(name, 'NetworkingConfig.EndpointsConfig', refs);
+      checkEndpointSettings(settings, `NetworkingConfig.EndpointsConfig.${name}`);
+    }
   }
   return refs;
+}
+
+/**
+ * A network's endpoint settings (a create's EndpointsConfig value, a connect's EndpointConfig). For a user-defined
+ * network the engine joins the network its `NetworkID` names, not the one the key or the path names (moby's
+ * getNetworkID; checked on dockerd 20.10): only the key is checked to be the caller's, so the id is refused. No client
+ * sets it; the engine fills it in itself.
+ */
+export function checkEndpointSettings(settings: Json | undefined, where: string): void {
+  if (settings === undefined || settings === null) return;
+  if (!isObject(settings)) throw bodyError(`${where} must be an object`);
+  if (nonEmpty(field(settings, 'NetworkID'))) {
+    throw bodyError(`${where}.NetworkID is not allowed through the gateway: the engine would join the network it names rather than the one you named; leave it out`);
+  }
 }
 
 /** POST /containers/{id}/update takes HostConfig fields at the top level: the same checks apply. */

@@ -15,5 +15,16 @@ export function engineQuery(matched: Matched, query: URLSearchParams, identity: 
     }
     checkPullSource(image, config.allowedRegistries);
   }
+  if (matched.endpoint.pattern.at(-1) === 'top') for (const args of out.getAll('ps_args')) checkPsArgs(args);
   return out;
+}
+
+/**
+ * `docker top c <ps options>`: the engine runs the host's `ps` with them and keeps the rows whose PID column is one
+ * of the container's. A column renamed PID (`-o rss=PID`) passes its check, and a `ps` that fails with its `-q`
+ * (`--forest`) is run again over every host process: other tenants' and the host's command lines and environments
+ * came back (checked on dockerd 20.10). Renames are refused; `-ef`, `aux`, `-eo pid,comm` and the like pass.
+ */
+function checkPsArgs(args: string): void {
+  if (args.includes('=')) throw refused('docker top with a renamed column (ps -o name=TITLE) is not served through the gateway: the engine would match rows by that column instead of the process id; drop the =TITLE');
 }

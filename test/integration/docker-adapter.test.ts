@@ -534,6 +534,47 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(own.status, 201);
   });
 
+  it('docker top: a column renamed PID is refused (the engine matches rows by it, over every host process); ordinary ps options pass', async () => {
+    const tops = () => engine.requests.filter((r) => r.url.includes('/top'));
+    const before = tops().length;
+    for (const args of ['-orss=PID -oargs e -e --forest', '-o etimes=PID', 'aux -O comm=X']) {
+      const res = await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=${encodeURIComponent(args)}`, alice);
+      assert.equal(res.status, 403, args);
+      assert.match(JSON.parse(res.body).message, /renamed column \(ps -o name=TITLE\) is not served/);
+    }
+    const twice = await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=-ef&ps_args=${encodeURIComponent('-o rss=PID')}`, alice);
+    assert.equal(twice.status, 403, 'every ps_args is checked');
+    assert.equal(tops().length, before, 'none reached the engine');
+    for (const args of ['-ef', 'aux', '-eo pid,comm']) {
+      assert.equal((await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=${encodeURIComponent(args)}`, alice)).status, 200, args);
+      assert.equal(new URL(tops().at(-1)?.url ?? '', 'http://e').searchParams.get('ps_args'), args);
+    }
+  });
+
+  it("an endpoint's NetworkID is refused at create and at connect: the engine would join the network it names, not the key", async () => {
+    engine.networks.set('bobnet', { [OWNER_LABEL]: 'p-beta' });
+    engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
+    const creates = () => engine.requests.filter((r) => r.url.includes('/containers/create')).length;
+    const before = creates();
+    for (const body of [
+      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"net-bobnet"}}}}',
+      '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"net-bobnet"}}}}',
+      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"alicenet":{"networkid":"ne"}}}}',
+    ]) {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
+      assert.equal(res.status, 400, body);
+      assert.match(JSON.parse(res.body).message, /EndpointsConfig\.\w+\.NetworkID is not allowed through the gateway: the engine would join the network it names/);
+    }
+    assert.equal(creates(), before, 'nothing reached the engine');
+    const connect = await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web","EndpointConfig":{"NetworkID":"net-bobnet"}}');
+    assert.equal(connect.status, 400);
+    assert.match(JSON.parse(connect.body).message, /EndpointConfig\.NetworkID is not allowed/);
+    assert.equal(engine.requests.some((r) => r.url.endsWith('/connect')), false);
+    // Zero values (the Go SDK sends every field) pass.
+    const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"","Aliases":["web"]}}}}');
+    assert.equal(own.status, 201);
+  });
+
   it("a container that names no network (or the default bridge) joins its project's own network, made once; none stays none", async () => {
     engine.listed = 0;
     const sent = () => JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
