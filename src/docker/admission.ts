@@ -10,7 +10,7 @@ import { bodyError, field, isObject, parseBody, setField, type JsonObject } from
 import { applyLimits } from './limits.js';
 import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
 import { refused, type BodyCheck, type Matched } from './policy.js';
-import { moveOffSharedBridge, ProjectNetworks } from './project-network.js';
+import { moveOffSharedBridge, pinNetworks, ProjectNetworks } from './project-network.js';
 import { checkLoginServer } from './registries.js';
 
 /**
@@ -27,11 +27,15 @@ export class BodyAdmission {
     this.networks = new ProjectNetworks(engine);
   }
 
-  /** What goes to the engine as the body: the checked one, none, or (undefined) the client's own stream (a tar). */
-  async body(req: IncomingMessage, matched: Matched, path: string, identity: Identity): Promise<Buffer | undefined> {
+  /**
+   * What goes to the engine as the body: the checked one, none, or (undefined) the client's own stream (a tar).
+   * `object`: the engine id of the path's object, checked to be the caller's.
+   */
+  async body(req: IncomingMessage, matched: Matched, path: string, identity: Identity, object?: string): Promise<Buffer | undefined> {
     const kind = matched.endpoint.body;
     if (kind === undefined) return matched.endpoint.rawBody === true ? undefined : this.none(req, path);
-    return Buffer.from(JSON.stringify(await this.checked(req, kind, identity)));
+    const joins = matched.endpoint.pattern.at(-1) === 'connect' ? object : undefined;
+    return Buffer.from(JSON.stringify(await this.checked(req, kind, identity, joins)));
   }
 
   /**
@@ -45,8 +49,8 @@ export class BodyAdmission {
     throw bodyError(`${req.method} ${path} takes no body through the gateway: container settings are given when it is created (docker create, docker run)`);
   }
 
-  /** A body the adapter reads and checks (`kind`), as it will go to the engine. */
-  async checked(req: IncomingMessage, kind: BodyCheck, identity: Identity): Promise<JsonObject> {
+  /** A body the adapter reads and checks (`kind`), as it will go to the engine; `joins`: the network a connect joins. */
+  async checked(req: IncomingMessage, kind: BodyCheck, identity: Identity, joins?: string): Promise<JsonObject> {
     const body = parseBody(await this.read(req));
     const project = identity.project.id;
     switch (kind) {
@@ -57,8 +61,13 @@ export class BodyAdmission {
       case 'container-create': {
         const refs = checkContainerCreate(body);
         stampOwner(body, project);
-        await this.verifyReferences(refs, project);
-        if (this.config.projectNetworks) await moveOffSharedBridge(body, () => this.networks.idFor(project));
+        const networks = await this.verifyReferences(refs, project);
+        let projectNetwork: string | undefined;
+        if (this.config.projectNetworks) {
+          await moveOffSharedBridge(body, async () => (projectNetwork = await this.networks.idFor(project)));
+          if (projectNetwork !== undefined) networks.set(projectNetwork, projectNetwork);
+        }
+        pinNetworks(body, networks);
         let hostConfig = field(body, 'HostConfig');
         if (!isObject(hostConfig ?? null)) {
           hostConfig = {};
@@ -85,8 +94,15 @@ export class BodyAdmission {
       case 'network-connect': {
         const container = field(body, 'Container');
         if (typeof container !== 'string') throw bodyError('Container must name a container');
-        checkEndpointSettings(field(body, 'EndpointConfig'), 'EndpointConfig');
+        const endpoint = field(body, 'EndpointConfig');
+        checkEndpointSettings(endpoint, 'EndpointConfig');
         setField(body, 'Container', await resolveOwned(this.engine, 'container', container, project));
+        // Pinned as a create's networks are (pinNetworks): a stopped container keeps the network by name until it starts.
+        if (joins !== undefined) {
+          const pinned: JsonObject = isObject(endpoint ?? null) ? { ...(endpoint as JsonObject) } : {};
+          setField(pinned, 'NetworkID', joins);
+          setField(body, 'EndpointConfig', pinned);
+        }
         break;
       }
       case 'registry-login':
@@ -96,16 +112,20 @@ export class BodyAdmission {
     return body;
   }
 
-  /** Every container and network a create names is the project's; every named volume is, or becomes, the project's. */
-  private async verifyReferences(refs: References, project: string): Promise<void> {
-    const owned = async (kind: 'container' | 'network', ref: References['containers'][number], hint: string): Promise<void> => {
-      await resolveOwned(this.engine, kind, ref.name, project).catch((err: unknown) => {
+  /**
+   * Every container and network a create names is the project's; every named volume is, or becomes, the project's.
+   * Returns the engine id of each network, by the name the create gave it.
+   */
+  private async verifyReferences(refs: References, project: string): Promise<Map<string, string>> {
+    const owned = (kind: 'container' | 'network', ref: References['containers'][number], hint: string): Promise<string> =>
+      resolveOwned(this.engine, kind, ref.name, project).catch((err: unknown) => {
         throw hasCode(err, 'not_found') ? bodyError(`${ref.field} (${ref.option}) names a ${kind} that is not yours${hint}`) : err;
       });
-    };
     for (const ref of refs.containers) await owned('container', ref, '');
-    for (const ref of refs.networks) await owned('network', ref, ': make your own with docker network create');
+    const networks = new Map<string, string>();
+    for (const ref of refs.networks) networks.set(ref.name, await owned('network', ref, ': make your own with docker network create'));
     for (const ref of refs.volumes) await claimVolume(this.engine, ref.name, project, ref.labels);
+    return networks;
   }
 
   private read(req: IncomingMessage): Promise<Buffer> {

@@ -103,3 +103,37 @@ export function moveOffSharedBridge(body: JsonObject, network: () => Promise<str
     }
   });
 }
+
+/**
+ * Pins each user-defined network of a create to the engine id checked to be the project's: NetworkMode and the
+ * EndpointsConfig keys become that id, and each endpoint carries it as its NetworkID. Otherwise the engine keeps a
+ * never-started container's networks by name and looks the name up at the first start: a network removed and made
+ * again under that name by another project was joined (checked on dockerd 20.10). Pinned, such a start fails. After
+ * a first start the engine pins the id itself.
+ */
+export function pinNetworks(body: JsonObject, checked: ReadonlyMap<string, string>): void {
+  if (checked.size === 0) return;
+  const hostConfig = field(body, 'HostConfig');
+  const mode = field(hostConfig, 'NetworkMode');
+  const modeId = typeof mode === 'string' ? checked.get(mode) : undefined;
+  if (modeId !== undefined) setField(hostConfig as JsonObject, 'NetworkMode', modeId);
+  const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
+  const pinned: JsonObject = {};
+  for (const [key, settings] of Object.entries(isObject(endpoints ?? null) ? (endpoints as JsonObject) : {})) {
+    const id = checked.get(key);
+    if (id === undefined) {
+      pinned[key] = settings;
+      continue;
+    }
+    const copy: JsonObject = isObject(settings ?? null) ? { ...(settings as JsonObject) } : {};
+    setField(copy, 'NetworkID', id);
+    pinned[id] = copy;
+  }
+  if (modeId !== undefined && pinned[modeId] === undefined) pinned[modeId] = { NetworkID: modeId };
+  let networking = field(body, 'NetworkingConfig');
+  if (!isObject(networking ?? null)) {
+    networking = {};
+    setField(body, 'NetworkingConfig', networking);
+  }
+  setField(networking as JsonObject, 'EndpointsConfig', pinned);
+}

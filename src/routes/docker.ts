@@ -80,7 +80,8 @@ export function dockerSteps(options: DockerMountOptions): CoeSteps<DockerRoute, 
     const name = query.get('name');
     if (name !== null && name !== '' && (special === 'container-create' || matched.endpoint.pattern[2] === 'rename')) await checkContainerName(engine, name, identity.project.id);
     if (special === 'volume-create') return { answer: await createOwnedVolume(engine, await bodies.checked(req, 'volume-create', identity), identity.project.id) };
-    const body = await bodies.body(req, matched, what(route), identity);
+    const object = matched.endpoint.object !== undefined ? segments[matched.endpoint.pattern.indexOf(':id')] : undefined;
+    const body = await bodies.body(req, matched, what(route), identity, object);
     if (special === 'image-pull') return { ...plan(route, matched, segments, query, body), observer: pullObserver(images, identity, query) };
     if (special === 'network-create' && res !== undefined && !(await quota.admit(identity, res, 'networks'))) return { answer: { status: 499, body: undefined } };
     if (special !== 'container-create' || body === undefined) return plan(route, matched, segments, query, body);

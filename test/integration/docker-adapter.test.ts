@@ -571,8 +571,29 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.match(JSON.parse(connect.body).message, /EndpointConfig\.NetworkID is not allowed/);
     assert.equal(engine.requests.some((r) => r.url.endsWith('/connect')), false);
     // Zero values (the Go SDK sends every field) pass.
+    engine.listed = 0;
     const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"","Aliases":["web"]}}}}');
     assert.equal(own.status, 201);
+  });
+
+  it("a create's networks and a connect's network go to the engine pinned to the checked id (a never-started container keeps them by name)", async () => {
+    engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
+    engine.listed = 0;
+    const sent = (path: string) => JSON.parse((engine.requests.filter((r) => r.url.includes(path)).at(-1) as { body: string }).body);
+    const named = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"Aliases":["web"],"networkid":""}}}}');
+    assert.equal(named.status, 201);
+    assert.equal(sent('/containers/create').HostConfig.NetworkMode, 'net-alicenet');
+    assert.deepEqual(sent('/containers/create').NetworkingConfig.EndpointsConfig, { 'net-alicenet': { Aliases: ['web'], NetworkID: 'net-alicenet' } });
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"}}')).status, 201);
+    assert.deepEqual(sent('/containers/create').NetworkingConfig, { EndpointsConfig: { 'net-alicenet': { NetworkID: 'net-alicenet' } } });
+    assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"none"}}')).status, 201);
+    assert.equal(sent('/containers/create').NetworkingConfig, undefined, 'none stays as sent');
+    assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web","EndpointConfig":{"Aliases":["db"]}}')).status, 200);
+    assert.deepEqual(sent('/connect'), { Container: 'a1b2c3d4e5f6', EndpointConfig: { Aliases: ['db'], NetworkID: 'net-alicenet' } });
+    assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web"}')).status, 200);
+    assert.deepEqual(sent('/connect').EndpointConfig, { NetworkID: 'net-alicenet' });
+    assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/disconnect', alice, '{"Container":"alice-web","Force":true}')).status, 200);
+    assert.deepEqual(sent('/disconnect'), { Container: 'a1b2c3d4e5f6', Force: true });
   });
 
   it("a container that names no network (or the default bridge) joins its project's own network, made once; none stays none", async () => {
@@ -584,7 +605,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     const body = '{"Image":"b","HostConfig":{"NetworkMode":"default"},"NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["web"]}}}}';
     assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, body)).status, 201);
     assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-alpha');
-    assert.deepEqual(sent().NetworkingConfig.EndpointsConfig, { 'net-zun-p-alpha': { Aliases: ['web'] } });
+    assert.deepEqual(sent().NetworkingConfig.EndpointsConfig, { 'net-zun-p-alpha': { Aliases: ['web'], NetworkID: 'net-zun-p-alpha' } });
     assert.equal(engine.requests.filter((r) => r.url === '/networks/create' && r.body.includes('"zun-p-alpha"')).length, 1, 'made once');
     assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', bob, '{"Image":"b","HostConfig":{"NetworkMode":"bridge"}}')).status, 201);
     assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-beta', "bob's own");
