@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { DockerUser, engineDocker } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway } from './support/gateway-process.js';
+import { gatewayCall, sharedGateway } from './support/gateway-process.js';
 import { issueToken } from './support/keystone.js';
 
 /**
@@ -159,5 +159,94 @@ describe('tenant network isolation on the real engine (project networks, iptable
     const out = await fromAlice(bobIp, 8080);
     assert.equal(out, '', `alice's container reached bob's ${bobIp}:8080: ${JSON.stringify(out)}`);
     await assertControl();
+  });
+});
+
+/**
+ * Found by an adversarial review (2026-12-07), each reproduced on dockerd 20.10 before the fix: the engine resolves a
+ * network by an endpoint's NetworkID rather than by the key the gateway checked, keeps a never-started container's
+ * networks by name and looks them up again at its first start, and `docker top` keeps the rows of a column renamed PID
+ * from a `ps` it may run over every host process.
+ */
+describe("another project's network is never joined, and the host's processes never listed, through the engine's own lookups", function () {
+  const tag = randomBytes(3).toString('hex');
+  const bobNet = `nid-bob-${tag}`;
+  const reused = `nid-reused-${tag}`;
+  const reusedByConnect = `nid-reused-c-${tag}`;
+  const created = `nid-c-${tag}`;
+  const connected = `nid-cc-${tag}`;
+  const connectedStopped = `nid-cs-${tag}`;
+  const top = `nid-top-${tag}`;
+  const raw = [`nid-raw0-${tag}`, `nid-raw1-${tag}`];
+  let alice: DockerUser;
+  let bob: DockerUser;
+  let aliceToken: string;
+
+  const containersOn = async (network: string): Promise<string> =>
+    (await ok(engineDocker(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', network]), `engine: inspect ${network}`)).trim();
+
+  before(async function () {
+    this.timeout(60_000);
+    const port = sharedGateway().port;
+    aliceToken = (await issueToken('alice', 'alpha')).token;
+    alice = new DockerUser(port, { 'X-Auth-Token': aliceToken });
+    bob = new DockerUser(port, { 'X-Auth-Token': (await issueToken('bob', 'beta')).token });
+    await ok(bob.docker(['network', 'create', bobNet]), 'bob: network create');
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await engineDocker(['rm', '-f', created, connected, connectedStopped, top, ...raw]);
+    await engineDocker(['network', 'rm', bobNet, reused, reusedByConnect]);
+  });
+
+  it("an endpoint's NetworkID naming bob's network is refused at create and at connect (the engine joined it)", async function () {
+    this.timeout(60_000);
+    const bobId = (await ok(engineDocker(['network', 'inspect', '-f', '{{.Id}}', bobNet]), 'engine: network id')).trim();
+    const gateway = sharedGateway();
+    for (const [i, networkId] of [bobId, bobId.slice(0, 6)].entries()) {
+      const create = await gatewayCall(gateway, `/docker/v1.41/containers/create?name=${raw[i]}`, aliceToken, {
+        Image: e2eEnv().busyboxImage,
+        Cmd: ['sleep', '60'],
+        NetworkingConfig: { EndpointsConfig: { bridge: { NetworkID: networkId } } },
+      });
+      assert.equal(create.status, 400, create.body);
+      assert.match(JSON.parse(create.body).message, /NetworkID is not allowed through the gateway/);
+    }
+    await ok(alice.docker(['create', '--name', connected, e2eEnv().busyboxImage, 'sleep', '600']), 'alice: create');
+    const own = (await ok(alice.docker(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}', connected]), 'alice: inspect')).trim();
+    const connect = await gatewayCall(gateway, `/docker/v1.41/networks/${own}/connect`, aliceToken, { Container: connected, EndpointConfig: { NetworkID: bobId } });
+    assert.equal(connect.status, 400, connect.body);
+    assert.equal(await containersOn(bobNet), '', "nothing of alice's is on bob's network");
+  });
+
+  it("a never-started container's network, removed and made again under its name by bob, is not joined at its first start", async function () {
+    this.timeout(120_000);
+    await ok(alice.docker(['network', 'create', reused]), 'alice: network create');
+    await ok(alice.docker(['create', '--name', created, '--network', reused, e2eEnv().busyboxImage, 'sleep', '600']), 'alice: create on her network');
+    await ok(alice.docker(['network', 'create', reusedByConnect]), 'alice: second network create');
+    await ok(alice.docker(['create', '--name', connectedStopped, e2eEnv().busyboxImage, 'sleep', '600']), 'alice: create on her project network');
+    await ok(alice.docker(['network', 'connect', reusedByConnect, connectedStopped]), 'alice: connect the stopped container');
+    // Neither container has started, so neither holds an endpoint: both networks can go.
+    await ok(alice.docker(['network', 'rm', reused, reusedByConnect]), 'alice: network rm');
+    await ok(bob.docker(['network', 'create', reused]), 'bob: network create under the same name');
+    await ok(bob.docker(['network', 'create', reusedByConnect]), 'bob: the second one too');
+    for (const name of [created, connectedStopped]) {
+      const start = await alice.docker(['start', name]);
+      assert.notEqual(start.code, 0, `alice's ${name} started: ${start.stdout}`);
+      assert.match(start.stderr, /network [0-9a-f]{64} not found/);
+    }
+    assert.equal(await containersOn(reused), '', "alice's container joined bob's network");
+    assert.equal(await containersOn(reusedByConnect), '', "alice's connected container joined bob's network");
+  });
+
+  it('docker top with a column renamed PID is refused; ordinary ps options list the container\'s own processes', async function () {
+    this.timeout(60_000);
+    await ok(alice.docker(['run', '-d', '--name', top, e2eEnv().busyboxImage, 'sleep', '600']), 'alice: run');
+    const renamed = await alice.docker(['top', top, '-orss=PID', '-oargs', 'e', '-e', '--forest']);
+    assert.notEqual(renamed.code, 0, renamed.stdout);
+    assert.match(renamed.stderr, /renamed column \(ps -o name=TITLE\) is not served through the gateway/);
+    const listed = await ok(alice.docker(['top', top, '-eo', 'pid,comm']), 'alice: docker top -eo pid,comm');
+    assert.deepEqual(listed.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]), ['sleep']);
   });
 });

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type http from 'node:http';
-import https from 'node:https';
 import { render, strAt } from '../chart/render.js';
 import { sample } from '../helpers/prometheus-text.js';
 import { scrape } from './support/descriptors.js';
 import { DockerUser, engineDocker, PROJECT_LABEL } from './support/docker-cli.js';
 import { e2eEnv } from './support/env.js';
-import { sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
+import { gatewayCall, sharedGateway, startGateway, type GatewayProcess } from './support/gateway-process.js';
 import { issueToken, revokeToken } from './support/keystone.js';
 import { createUserWithProject, deleteProject, deleteUser, passwordToken, removeProjectRole } from './support/keystone-admin.js';
 import { adminKubectl, kubectl, kubectlBackground, mustSucceed, tenantKubeconfig } from './support/kubectl.js';
@@ -31,23 +28,6 @@ interface Tenant {
   readonly projectId: string;
   /** The project's namespace (k8s.tenancy namespaceTemplate os-{project_name}). */
   readonly namespace: string;
-}
-
-/** A GET (or a POST of `json`) through `gateway` with a bearer token: its status (0: no answer within 30 s), headers and body. */
-function gatewayCall(gateway: GatewayProcess, path: string, token: string, json?: unknown): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const payload = json === undefined ? undefined : JSON.stringify(json);
-  return new Promise((resolve) => {
-    const headers = { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
-    const req = https.request(`${gateway.url}${path}`, { method: payload === undefined ? 'GET' : 'POST', ca: readFileSync(e2eEnv().tlsCa), headers, timeout: 30_000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
-    req.end(payload);
-  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { e2eEnv } from './env.js';
@@ -193,4 +194,21 @@ export function sharedGateway(): GatewayProcess {
 }
 export function setSharedGateway(g: GatewayProcess | undefined): void {
   shared = g;
+}
+
+/** A GET (or a POST of `json`) through `gateway` with a bearer token: its status (0: no answer within 30 s), headers and body. */
+export function gatewayCall(gateway: GatewayProcess, path: string, token: string, json?: unknown): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const payload = json === undefined ? undefined : JSON.stringify(json);
+  return new Promise((resolve) => {
+    const headers = { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) };
+    const req = https.request(`${gateway.url}${path}`, { method: payload === undefined ? 'GET' : 'POST', ca: readFileSync(e2eEnv().tlsCa), headers, timeout: 30_000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
+    req.end(payload);
+  });
 }
