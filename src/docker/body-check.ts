@@ -47,8 +47,12 @@ const emptyReferences = (): References => ({ containers: [], volumes: [], networ
 /** A volume name as the engine accepts it: anything else in a volume's place is a host path. */
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-/** The engine's own networks every container may use; `host` is refused, `container:` is a container reference. */
+/**
+ * The engine's own networks every container may use; `host` is refused, `container:` is a container reference. Matched
+ * exactly, as the engine does: `NONE` or `Bridge` is a network name it looks up, so it is checked like any other.
+ */
 const BUILTIN_NETWORKS = new Set(['', 'default', 'bridge', 'none']);
+const CONTAINER_PREFIX = 'container:';
 
 /** `-v` entries: `name:/path[:mode]` is a named volume, `/path` an anonymous one; a host path is refused. */
 function checkBinds(binds: Json | undefined, refs: References): void {
@@ -90,8 +94,10 @@ function checkMounts(mounts: Json | undefined, refs: References): void {
 /** A network a container joins: the engine's own ones pass, `host` is refused, others must be the caller's. */
 function checkNetwork(name: string, fieldName: string, refs: References): void {
   const lower = name.toLowerCase();
-  if (BUILTIN_NETWORKS.has(lower) || lower.startsWith('container:')) return;
   if (lower === 'host') refuse(`${fieldName}=host`, '--network host', undefined, 'network_mode: host');
+  if (BUILTIN_NETWORKS.has(name)) return;
+  // The engine reads an endpoint's `container:x` key as a network of that name.
+  if (lower.startsWith(CONTAINER_PREFIX)) throw bodyError(`${fieldName}: ${name} is not a network; a container's network namespace is shared with --network container:<name> (HostConfig.NetworkMode)`);
   refs.networks.push({ field: fieldName, option: `--network ${name}`, name });
 }
 
@@ -240,7 +246,9 @@ function checkHostConfig(hc: Json | undefined, refs: References): void {
     if (typeof mode !== 'string' || mode === '') continue;
     const lower = mode.toLowerCase();
     if (lower === 'host') refuse(`HostConfig.${name}=host`, `${option} host`, undefined, `${compose}: host`);
-    if (lower.startsWith('container:')) refs.containers.push({ field: `HostConfig.${name}`, option, name: mode.slice('container:'.length) });
+    if (mode.startsWith(CONTAINER_PREFIX)) refs.containers.push({ field: `HostConfig.${name}`, option, name: mode.slice(CONTAINER_PREFIX.length) });
+    // The engine matches `container:` exactly: `Container:x` would be looked up as a network named so.
+    else if (lower.startsWith(CONTAINER_PREFIX)) throw bodyError(`HostConfig.${name}: write ${CONTAINER_PREFIX} in lower case (${option} container:<name>)`);
     else if (name === 'NetworkMode') checkNetwork(mode, 'HostConfig.NetworkMode', refs);
   }
   if (nonEmpty(field(hc, 'PortBindings'))) refuse('HostConfig.PortBindings', '-p', "publishes ports on the engine's host, which every tenant shares; reach the container from another container on its network", 'ports');
@@ -349,6 +357,19 @@ export function checkVolumeCreate(body: JsonObject): void {
   if (nonEmpty(field(body, 'ClusterVolumeSpec'))) refuse('ClusterVolumeSpec', 'docker volume create --availability', 'is a swarm feature');
 }
 
+/**
+ * Names the engine would take for something else when another project's container names them: a letter-case variant
+ * of its own networks (matched exactly, so looked up by name), `container:…` (an endpoint key the engine looks up by
+ * name), or a 64-digit hex id (a container pinned to a removed network's id would find a network named so).
+ */
+function checkNetworkName(name: Json | undefined): void {
+  if (typeof name !== 'string') return;
+  const lower = name.toLowerCase();
+  if (BUILTIN_NETWORKS.has(lower) || lower === 'host' || lower.startsWith(CONTAINER_PREFIX) || /^[0-9a-f]{64}$/.test(lower)) {
+    throw bodyError(`the network name ${name} is not allowed through the gateway: the engine could take it for one of its own networks, a container or a network id; choose another name`);
+  }
+}
+
 const KNOWN_NETWORK_CREATE = new Set(
   ['Name', 'CheckDuplicate', 'Driver', 'Scope', 'EnableIPv4', 'EnableIPv6', 'IPAM', 'Internal', 'Attachable', 'Ingress', 'ConfigOnly', 'ConfigFrom', 'Options', 'Labels'].map(foldKey),
 );
@@ -360,6 +381,7 @@ const KNOWN_NETWORK_CREATE = new Set(
  */
 export function checkNetworkCreate(body: JsonObject): void {
   refuseUnknownFields(body, KNOWN_NETWORK_CREATE, 'a network create');
+  checkNetworkName(field(body, 'Name'));
   const driver = field(body, 'Driver');
   if (driver !== undefined && driver !== null && driver !== '' && driver !== 'bridge') {
     refuse('Driver', `docker network create --driver ${String(driver)}`, 'is not the bridge driver', 'networks.<name>.driver');

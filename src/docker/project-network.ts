@@ -1,6 +1,6 @@
 import type { Upstream } from '../proxy/upstream.js';
 import { engineJson } from './engine.js';
-import { field, isObject, setField, type Json, type JsonObject } from './json-body.js';
+import { bodyError, field, isObject, setField, type Json, type JsonObject } from './json-body.js';
 import { LABEL_PREFIX, OWNER_LABEL, engineFailed } from './ownership.js';
 import { ProjectLease } from './project-lease.js';
 
@@ -80,24 +80,32 @@ export class ProjectNetworks {
   }
 }
 
+/** How a create names the engine's shared bridge (matched exactly, as the engine does). */
+const SHARED_BRIDGE = ['', 'default', 'bridge'];
+
 /**
  * Whether the create puts the container on the engine's default bridge (no network named, `default` or `bridge`),
  * and if so, moves it to `network` (the project's own): NetworkMode and an endpoint configured for the default
- * bridge (aliases, addresses) are re-pointed at it.
+ * bridge (aliases, addresses) are re-pointed at it. An endpoint for the bridge beside another NetworkMode (`none`, or
+ * a network of the project's) is refused: the engine would join the shared bridge as well (review 2026-12-07).
  */
 export function moveOffSharedBridge(body: JsonObject, network: () => Promise<string>): Promise<void> | undefined {
   const hostConfig = field(body, 'HostConfig');
   const mode = field(hostConfig, 'NetworkMode');
-  const lower = typeof mode === 'string' ? mode.toLowerCase() : '';
-  if (mode !== undefined && mode !== null && !['', 'default', 'bridge'].includes(lower)) return undefined;
+  const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
+  const config = isObject(endpoints ?? null) ? (endpoints as JsonObject) : {};
+  if (mode !== undefined && mode !== null && !(typeof mode === 'string' && SHARED_BRIDGE.includes(mode))) {
+    const bridge = Object.keys(config).find((key) => SHARED_BRIDGE.includes(key));
+    if (bridge !== undefined) {
+      throw bodyError(`NetworkingConfig.EndpointsConfig.${bridge} beside NetworkMode ${String(mode)}: the engine's shared bridge is not served (docker.projectNetworks); your containers join your project's network, or one of your own`);
+    }
+    return undefined;
+  }
   return network().then((id) => {
     if (isObject(hostConfig ?? null)) setField(hostConfig as JsonObject, 'NetworkMode', id);
     else setField(body, 'HostConfig', { NetworkMode: id });
-    const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
-    if (!isObject(endpoints ?? null)) return;
-    const config = endpoints as JsonObject;
     for (const key of Object.keys(config)) {
-      if (!['default', 'bridge'].includes(key.toLowerCase())) continue;
+      if (!SHARED_BRIDGE.includes(key)) continue;
       config[id] = config[key] as Json;
       delete config[key];
     }

@@ -240,12 +240,29 @@ describe("another project's network is never joined, and the host's processes ne
     assert.equal(await containersOn(reusedByConnect), '', "alice's connected container joined bob's network");
   });
 
-  it('docker top with a column renamed PID is refused; ordinary ps options list the container\'s own processes', async function () {
+  it("names the engine reads another way are refused: networks called NONE, Bridge or container:<x>, and Container:<x> or NONE as a container's network", async function () {
+    this.timeout(60_000);
+    for (const name of ['NONE', 'Bridge', `container:${bobNet}`]) {
+      const made = await bob.docker(['network', 'create', name]);
+      assert.notEqual(made.code, 0, `bob made a network named ${name}`);
+      assert.match(made.stderr, /is not allowed through the gateway: the engine could take it for one of its own networks, a container or a network id/);
+    }
+    const mode = await alice.docker(['create', '--network', `Container:${top}`, e2eEnv().busyboxImage, 'true']);
+    assert.notEqual(mode.code, 0, mode.stdout);
+    assert.match(mode.stderr, /write container: in lower case/);
+    const upper = await alice.docker(['create', '--network', 'NONE', e2eEnv().busyboxImage, 'true']);
+    assert.notEqual(upper.code, 0, upper.stdout);
+    assert.match(upper.stderr, /names a network that is not yours/);
+  });
+
+  it('docker top with ps options that misplace the PID column is refused; the usual ones list the container\'s own processes', async function () {
     this.timeout(60_000);
     await ok(alice.docker(['run', '-d', '--name', top, e2eEnv().busyboxImage, 'sleep', '600']), 'alice: run');
-    const renamed = await alice.docker(['top', top, '-orss=PID', '-oargs', 'e', '-e', '--forest']);
-    assert.notEqual(renamed.code, 0, renamed.stdout);
-    assert.match(renamed.stderr, /renamed column \(ps -o name=TITLE\) is not served through the gateway/);
+    for (const args of [['-orss=PID', '-oargs', 'e', '-e', '--forest'], ['--no-headers', '--sort', 'ucmd', '-o', 'ucmd,status,pid,args', 'e']]) {
+      const refusedTop = await alice.docker(['top', top, ...args]);
+      assert.notEqual(refusedTop.code, 0, refusedTop.stdout);
+      assert.match(refusedTop.stderr, /is not served through the gateway: the engine would match ps's rows by a column it cannot trust/);
+    }
     const listed = await ok(alice.docker(['top', top, '-eo', 'pid,comm']), 'alice: docker top -eo pid,comm');
     assert.deepEqual(listed.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]), ['sleep']);
   });

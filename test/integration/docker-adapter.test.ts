@@ -534,18 +534,29 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     assert.equal(own.status, 201);
   });
 
-  it('docker top: a column renamed PID is refused (the engine matches rows by it, over every host process); ordinary ps options pass', async () => {
+  it('docker top: only ps forms whose PID column can be trusted are served (a renamed column, no header line, sorting, selections are refused)', async () => {
     const tops = () => engine.requests.filter((r) => r.url.includes('/top'));
     const before = tops().length;
-    for (const args of ['-orss=PID -oargs e -e --forest', '-o etimes=PID', 'aux -O comm=X']) {
+    for (const args of [
+      '-orss=PID -oargs e -e --forest',
+      '-o etimes=PID',
+      '--no-headers --sort ucmd -o ucmd,status,pid,args e',
+      '-eo lstart,pid,args',
+      '-eo args,pid',
+      '-eo comm,rss',
+      '-ef --sort pid',
+      '-p 1',
+      'aux -N',
+      'h aux',
+    ]) {
       const res = await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=${encodeURIComponent(args)}`, alice);
       assert.equal(res.status, 403, args);
-      assert.match(JSON.parse(res.body).message, /renamed column \(ps -o name=TITLE\) is not served/);
+      assert.match(JSON.parse(res.body).message, /is not served through the gateway: the engine would match ps's rows by a column it cannot trust; use no options, one of -ef/);
     }
     const twice = await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=-ef&ps_args=${encodeURIComponent('-o rss=PID')}`, alice);
     assert.equal(twice.status, 403, 'every ps_args is checked');
     assert.equal(tops().length, before, 'none reached the engine');
-    for (const args of ['-ef', 'aux', '-eo pid,comm']) {
+    for (const args of ['-ef', 'aux', '-eo pid,comm', '-o user,pid,ppid,%cpu,args', '']) {
       assert.equal((await call(port, 'GET', `/docker/v1.41/containers/alice-web/top?ps_args=${encodeURIComponent(args)}`, alice)).status, 200, args);
       assert.equal(new URL(tops().at(-1)?.url ?? '', 'http://e').searchParams.get('ps_args'), args);
     }
@@ -574,6 +585,25 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
     engine.listed = 0;
     const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"","Aliases":["web"]}}}}');
     assert.equal(own.status, 201);
+  });
+
+  it("an endpoint for the shared bridge beside NetworkMode none or the project's own network is refused (the engine joined the bridge too)", async () => {
+    engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
+    engine.listed = 0;
+    const creates = () => engine.requests.filter((r) => r.url.includes('/containers/create')).length;
+    const before = creates();
+    for (const body of [
+      '{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}',
+      '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"default":{}}}}',
+    ]) {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
+      assert.equal(res.status, 400, body);
+      assert.match(JSON.parse(res.body).message, /EndpointsConfig\.(bridge|default) beside NetworkMode (none|alicenet): the engine's shared bridge is not served/);
+    }
+    const cased = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}');
+    assert.equal(cased.status, 400);
+    assert.match(JSON.parse(cased.body).message, /names a network that is not yours/, 'a name the engine looks up, checked like any other');
+    assert.equal(creates(), before, 'nothing reached the engine');
   });
 
   it("a create's networks and a connect's network go to the engine pinned to the checked id (a never-started container keeps them by name)", async () => {

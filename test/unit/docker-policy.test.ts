@@ -110,10 +110,27 @@ describe('Docker adapter: the body checker sees what the daemon sees', () => {
   });
 
   it("returns every namespace's container: reference, not only the network's (ownership is checked on each)", () => {
-    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"container:a","IpcMode":"Container:b"}}')).containers, [
+    assert.deepEqual(checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"container:a","IpcMode":"container:b"}}')).containers, [
       { field: 'HostConfig.PidMode', option: '--pid', name: 'a' },
       { field: 'HostConfig.IpcMode', option: '--ipc', name: 'b' },
     ]);
+  });
+
+  it('reads network and container names with the letter case the engine does (review 2026-12-07)', () => {
+    // The engine matches its own networks exactly: NONE and Bridge are names it looks up, so they are checked as the caller's.
+    const refs = checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"NONE"},"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}'));
+    assert.deepEqual(refs.networks.map((r) => r.name), ['NONE', 'Bridge']);
+    // `Container:x` is a network name to the engine, not a container reference; an endpoint key `container:x` too.
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"Container:a"}}')), /HostConfig.NetworkMode: write container: in lower case/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"PidMode":"CONTAINER:a"}}')), /HostConfig.PidMode: write container: in lower case/);
+    refused(() => checkContainerCreate(body('{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"container:a":{}}}}')), /container:a is not a network/);
+    refused(() => checkContainerCreate(body('{"Image":"x","HostConfig":{"NetworkMode":"Host"}}')), /--network host/);
+    // Names another project's container would have the engine take for something else are not made.
+    for (const name of ['NONE', 'Bridge', 'default', 'HOST', 'container:x', 'Container:x', 'a'.repeat(64), 'ABCDEF0123456789'.repeat(4)]) {
+      refused(() => checkNetworkCreate(body(JSON.stringify({ Name: name }))), /is not allowed through the gateway: the engine could take it for one of its own networks, a container or a network id/);
+    }
+    checkNetworkCreate(body('{"Name":"nonet"}'));
+    checkNetworkCreate(body(JSON.stringify({ Name: 'a'.repeat(63) })));
   });
 
   it('returns every named volume (-v name:/path, --mount source=name) for the caller to claim; a lone path is an anonymous volume', () => {
