@@ -177,9 +177,9 @@ describe('response-head timeout for ordinary requests (an upstream that accepts 
 
     it('never cuts `docker wait` short (long-lived)', async () => {
       const wait = send(`${gateway.base}/containers/alice-web/wait?condition=next-exit`, { method: 'POST', headers: alice });
-      const top = send(`${gateway.base}/containers/alice-web/top?ps_args=x`, { headers: alice });
+      const top = send(`${gateway.base}/containers/alice-web/top?ps_args=aux`, { headers: alice });
       await arrived('/containers/a1b2c3d4e5f6/wait?condition=next-exit');
-      await arrived('/containers/a1b2c3d4e5f6/top?ps_args=x');
+      await arrived('/containers/a1b2c3d4e5f6/top?ps_args=aux');
       undiciTime(120_000);
       assert.equal((await unansweredAfter(top, wait, 'wait was answered')).status, 504);
       wait.req.destroy();
