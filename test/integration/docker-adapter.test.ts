@@ -34,6 +34,17 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   const alice = { 'x-auth-token': 'alice-token' };
   const bob = { 'x-auth-token': 'bob-token' };
 
+  /** Each create body, sent as alice, is refused with 400 and a message matching `reason`, and none reaches the engine. */
+  const refusedCreates = async (bodies: readonly string[], reason: RegExp): Promise<void> => {
+    const before = creates();
+    for (const body of bodies) {
+      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
+      assert.equal(res.status, 400, body);
+      assert.match(JSON.parse(res.body).message, reason);
+    }
+    assert.equal(creates(), before, 'nothing reached the engine');
+  };
+
   before(async () => {
     keystone = await new KeystoneDouble().start();
     keystone.register('alice-token', { user: 'alice', project: { id: 'p-alpha', name: 'alpha' } });
@@ -521,15 +532,14 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it("joining another project's network is refused, by NetworkMode and by EndpointsConfig, name or id", async () => {
     engine.networks.set('bobnet', { [OWNER_LABEL]: 'p-beta' });
     engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
-    for (const body of [
-      '{"Image":"b","HostConfig":{"NetworkMode":"bobnet"}}',
-      '{"Image":"b","HostConfig":{"NetworkMode":"net-bobnet"}}',
-      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bobnet":{}}}}',
-    ]) {
-      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
-      assert.equal(res.status, 400, body);
-      assert.match(JSON.parse(res.body).message, /names a network that is not yours/);
-    }
+    await refusedCreates(
+      [
+        '{"Image":"b","HostConfig":{"NetworkMode":"bobnet"}}',
+        '{"Image":"b","HostConfig":{"NetworkMode":"net-bobnet"}}',
+        '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bobnet":{}}}}',
+      ],
+      /names a network that is not yours/,
+    );
     const own = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{}}}}');
     assert.equal(own.status, 201);
   });
@@ -565,18 +575,14 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it("an endpoint's NetworkID is refused at create and at connect: the engine would join the network it names, not the key", async () => {
     engine.networks.set('bobnet', { [OWNER_LABEL]: 'p-beta' });
     engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
-    const creates = () => engine.requests.filter((r) => r.url.includes('/containers/create')).length;
-    const before = creates();
-    for (const body of [
-      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"net-bobnet"}}}}',
-      '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"net-bobnet"}}}}',
-      '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"alicenet":{"networkid":"ne"}}}}',
-    ]) {
-      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
-      assert.equal(res.status, 400, body);
-      assert.match(JSON.parse(res.body).message, /EndpointsConfig\.\w+\.NetworkID is not allowed through the gateway: the engine would join the network it names/);
-    }
-    assert.equal(creates(), before, 'nothing reached the engine');
+    await refusedCreates(
+      [
+        '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"net-bobnet"}}}}',
+        '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"NetworkID":"net-bobnet"}}}}',
+        '{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"alicenet":{"networkid":"ne"}}}}',
+      ],
+      /EndpointsConfig\.\w+\.NetworkID is not allowed through the gateway: the engine would join the network it names/,
+    );
     const connect = await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web","EndpointConfig":{"NetworkID":"net-bobnet"}}');
     assert.equal(connect.status, 400);
     assert.match(JSON.parse(connect.body).message, /EndpointConfig\.NetworkID is not allowed/);
@@ -590,20 +596,15 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it("an endpoint for the shared bridge beside NetworkMode none or the project's own network is refused (the engine joined the bridge too)", async () => {
     engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
     engine.listed = 0;
-    const creates = () => engine.requests.filter((r) => r.url.includes('/containers/create')).length;
-    const before = creates();
-    for (const body of [
-      '{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}',
-      '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"default":{}}}}',
-    ]) {
-      const res = await call(port, 'POST', '/docker/v1.41/containers/create', alice, body);
-      assert.equal(res.status, 400, body);
-      assert.match(JSON.parse(res.body).message, /EndpointsConfig\.(bridge|default) beside NetworkMode (none|alicenet): the engine's shared bridge is not served/);
-    }
-    const cased = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}');
-    assert.equal(cased.status, 400);
-    assert.match(JSON.parse(cased.body).message, /names a network that is not yours/, 'a name the engine looks up, checked like any other');
-    assert.equal(creates(), before, 'nothing reached the engine');
+    await refusedCreates(
+      [
+        '{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}',
+        '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"default":{}}}}',
+      ],
+      /EndpointsConfig\.(bridge|default) beside NetworkMode (none|alicenet): the engine's shared bridge is not served/,
+    );
+    // A name the engine looks up (it matches `bridge` exactly), checked like any other.
+    await refusedCreates(['{"Image":"b","HostConfig":{"NetworkMode":"none"},"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}'], /names a network that is not yours/);
   });
 
   it("a create's networks and a connect's network go to the engine pinned to the checked id (a never-started container keeps them by name)", async () => {
