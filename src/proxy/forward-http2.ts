@@ -72,7 +72,15 @@ export function forwardOverHttp2(req: IncomingMessage, res: ServerResponse, sess
   const method = req.method ?? 'GET';
   const streamBody = options.streamBody === true;
   const endStream = options.body === undefined && !streamBody;
-  const stream = sessions.request(http2RequestHeaders(method, options.fullPath, options.headers), endStream);
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = sessions.request(http2RequestHeaders(method, options.fullPath, options.headers), endStream);
+  } catch {
+    // Node's client refused the header list before sending anything (a header it sends only once, such as
+    // User-Agent, given twice): the HTTP/1.1 way relays it as the client sent it.
+    fallback();
+    return;
+  }
   let answered = false;
   let ended = false;
   let stopped = false;

@@ -47,20 +47,31 @@ export class Http2Sessions {
    */
   request(headers: http2.OutgoingHttpHeaders, endStream = true): http2.ClientHttp2Stream {
     const entry = this.withRoom() ?? this.connect();
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = entry.session.request(headers, { endStream });
+    } catch (err) {
+      // Refused before any stream existed (Node takes some headers only once): nothing is counted, and a connection
+      // opened for it, or left without streams, still closes when idle (review 2026-12-07: each refusal kept a count).
+      if (entry.streams === 0) this.idleSoon(entry);
+      throw err;
+    }
     entry.streams += 1;
     if (entry.idleTimer !== undefined) {
       clearTimeout(entry.idleTimer);
       entry.idleTimer = undefined;
     }
-    const stream = entry.session.request(headers, { endStream });
     stream.once('close', () => {
       entry.streams -= 1;
-      if (entry.streams === 0 && this.entries.has(entry)) {
-        entry.idleTimer = setTimeout(() => this.drop(entry, true), IDLE_CLOSE_MS);
-        entry.idleTimer.unref();
-      }
+      if (entry.streams === 0) this.idleSoon(entry);
     });
     return stream;
+  }
+
+  private idleSoon(entry: Entry): void {
+    if (entry.idleTimer !== undefined || !this.entries.has(entry)) return;
+    entry.idleTimer = setTimeout(() => this.drop(entry, true), IDLE_CLOSE_MS);
+    entry.idleTimer.unref();
   }
 
   /** Open connections and the streams on them (for tests and metrics). */

@@ -258,6 +258,36 @@ describe('watches over shared HTTP/2 connections to an https apiserver', functio
     assert.ok(upstream.streams.some((s) => s.path.startsWith('/short')), 'it went as an HTTP/2 stream');
   });
 
+  it('a header list Node\'s HTTP/2 client refuses (User-Agent twice) goes the HTTP/1.1 way, and leaves no stream counted', async () => {
+    const streamsCounted = async (): Promise<number> =>
+      Number(/^zun_gateway_upstream_http2\{coe="k8s",kind="streams"\} (\d+)$/m.exec(await gw.gateway.metrics.registry.metrics())?.[1] ?? NaN);
+    const before = upstream.streams.length;
+    const counted = await streamsCounted();
+    for (let i = 0; i < 3; i += 1) {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        // Flat, as rawHeaders (Node then adds no Host): two User-Agent lines.
+        const headers = ['Host', new URL(gw.url).host, 'x-auth-token', 'alice-token', 'User-Agent', 'a', 'User-Agent', 'b'] as unknown as http.OutgoingHttpHeaders;
+        const req = http.get(`${gw.url}/k8s/watch?watch=1&twice=${i}`, { headers }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString('utf8');
+            if (text.includes('\n')) {
+              req.destroy();
+              resolve({ status: res.statusCode ?? 0, body: text });
+            }
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          res.on('error', () => undefined);
+        });
+        req.on('error', reject);
+      });
+      assert.equal(answer.status, 200, answer.body);
+      assert.match(answer.body, /"via":"http\/1\.1"/);
+    }
+    assert.equal(upstream.streams.length, before, 'no HTTP/2 stream was opened for them');
+    assert.ok((await streamsCounted()) <= counted, 'no stream left counted on the shared connections');
+  });
+
   it('translates the header list for HTTP/2: Host as :authority, no connection headers, repeated fields kept apart', async () => {
     const headers = http2RequestHeaders('GET', '/api/v1/pods?watch=1', [
       'Host', 'apiserver:6443', 'Connection', 'keep-alive', 'Impersonate-Group', 'a', 'impersonate-group', 'b', 'Transfer-Encoding', 'chunked', 'Accept', 'application/json',
