@@ -71,7 +71,8 @@ export function startAdmissionWebhooks(k8s: K8sConfig, logger: Logger): ClusterA
     const kc = loadKubeConfig(cluster);
     const version = new ApiserverVersionWatch(apiserverVersionReader(kc), logger.child({ cluster: cluster.name }));
     if (cluster.tenancy.subPath === 'auto') version.start();
-    const projects = new NamespaceProjects(tenancyApis(kc));
+    const log = logger.child({ cluster: cluster.name });
+    const projects = new NamespaceProjects(tenancyApis(kc), undefined, undefined, (err) => log.warn({ err }, 'the RoleBinding review could not read a namespace'));
     const facts = { version: () => version.current(), projectOf: (ns: string) => projects.projectOf(ns) };
     return [{ cluster: cluster.name, webhook: admissionWebhook(cluster.tenancy, impersonation, facts, () => version.stop()) }];
   });

@@ -3,6 +3,12 @@ import { LRUCache } from 'lru-cache';
 import type { NamespaceProject } from './rolebinding-review.js';
 import { PROJECT_LABEL } from './tenancy.js';
 
+/**
+ * Said of a namespace that is missing, unlabelled or unreadable alike: the webhook answers whoever reaches the port,
+ * which must not learn which namespaces exist (review 2026-12-07: three answers told missing, unlabelled and owned apart).
+ */
+const UNKNOWN = 'the gateway could not read which project the namespace belongs to';
+
 /** A namespace's owner is its ownership label, set at creation and never moved to another project: remembered this long. */
 const REMEMBER_MS = 5 * 60_000;
 /**
@@ -26,6 +32,7 @@ export class NamespaceProjects {
     private readonly apis: { readonly core: CoreV1Api },
     rememberMs = REMEMBER_MS,
     private readonly maxInFlight = MAX_IN_FLIGHT,
+    private readonly onReadFailure?: (err: unknown) => void,
   ) {
     this.known = new LRUCache({ max: 10_000, ttl: rememberMs });
   }
@@ -47,13 +54,14 @@ export class NamespaceProjects {
     try {
       const ns = await this.apis.core.readNamespace({ name: namespace });
       const projectId = ns.metadata?.labels?.[PROJECT_LABEL];
-      if (projectId === undefined || projectId === '') return { unknown: `namespace ${namespace} has no ${PROJECT_LABEL} label` };
+      if (projectId === undefined || projectId === '') return { unknown: UNKNOWN };
       const found = { projectId };
       this.known.set(namespace, found);
       return found;
     } catch (err) {
-      const code = err instanceof ApiException ? ` (HTTP ${err.code})` : '';
-      return { unknown: `the gateway could not read namespace ${namespace}${code}` };
+      // A read the apiserver refused is worth the operator's eye; the caller learns no more than for an unlabelled one.
+      if (!(err instanceof ApiException) || err.code !== 404) this.onReadFailure?.(err);
+      return { unknown: UNKNOWN };
     }
   }
 }

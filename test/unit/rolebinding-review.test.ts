@@ -203,15 +203,21 @@ describe("a namespace's project, read from its ownership label", () => {
     assert.deepEqual(await c, { projectId: 'id-c' }, 'room again once the reads are done');
   });
 
-  it('a namespace without the label, or a failed read, is unknown (and a failure is not remembered)', async () => {
-    assert.deepEqual(await new NamespaceProjects({ core: core(() => ({ metadata: { name: NS } })).api }).projectOf(NS), {
-      unknown: `namespace ${NS} has no ${PROJECT_LABEL} label`,
+  it('a namespace without the label, missing, or a failed read, is unknown in the same words (the caller learns nothing of which), and a failure is not remembered', async () => {
+    const unknown = { unknown: 'the gateway could not read which project the namespace belongs to' };
+    assert.deepEqual(await new NamespaceProjects({ core: core(() => ({ metadata: { name: NS } })).api }).projectOf(NS), unknown);
+    const missing = core(() => {
+      throw new ApiException(404, 'Not Found', {}, {});
     });
+    const failures: unknown[] = [];
+    assert.deepEqual(await new NamespaceProjects({ core: missing.api }, undefined, undefined, (err) => failures.push(err)).projectOf(NS), unknown);
+    assert.equal(failures.length, 0, 'a missing namespace is not a failure to log');
     const c = core(() => {
       throw new ApiException(403, 'Forbidden', {}, {});
     });
-    const projects = new NamespaceProjects({ core: c.api });
-    assert.deepEqual(await projects.projectOf(NS), { unknown: `the gateway could not read namespace ${NS} (HTTP 403)` });
+    const projects = new NamespaceProjects({ core: c.api }, undefined, undefined, (err) => failures.push(err));
+    assert.deepEqual(await projects.projectOf(NS), unknown);
+    assert.equal(failures.length, 1, 'a refused read is logged for the operator');
     await projects.projectOf(NS);
     assert.equal(c.reads(), 2);
   });
