@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -91,12 +91,21 @@ function writePrivate(file: string, text: string): void {
   }
 }
 
+/**
+ * The output directory, made 0700 when new; one that exists is left as it is (the files are written 0600; review
+ * 2026-12-07: `--output .` turned the working directory 0700 without a word), unless others may write in it: they
+ * could swap ca.pem and read the credential off the wire, so that is refused.
+ */
 function privateDir(dir: string): void {
+  let mode: number;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    mode = statSync(dir).mode;
   } catch (err) {
     throw inputError(`cannot make ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if ((mode & 0o022) !== 0) {
+    throw inputError(`other users may write in ${dir} (mode ${(mode & 0o777).toString(8)}), which would hold a credential: choose another directory, or run chmod go-w ${sh(dir)}`);
   }
 }
 
@@ -210,6 +219,8 @@ export async function runDockerConfig(
     // A certificate a public CA signed: the same roots Node trusts, so that docker-py (which insists on ca.pem) does too.
     ca ??= Buffer.from(tls.rootCertificates.join('\n'));
 
+    // Before any credential is made: a directory that cannot hold it must not leave one behind in Keystone.
+    privateDir(dir);
     const existing = readConfigJson(configFile);
     const headers = headersOf(existing);
     const inFile = basicOf(headers.Authorization);
@@ -235,7 +246,6 @@ export async function runDockerConfig(
       return { id: made.id, secret: made.secret };
     });
 
-    privateDir(dir);
     // A token beside the credential would be refused (the gateway takes one credential per request).
     delete headers['X-Auth-Token'];
     headers.Authorization = `Basic ${Buffer.from(`${credential.id}:${credential.secret}`).toString('base64')}`;

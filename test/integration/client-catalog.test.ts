@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -202,6 +202,24 @@ describe('the Keystone catalog and the tenant commands: register, kubeconfig and
       assert.equal(statSync(out).mode & 0o777, 0o700);
       for (const file of ['config.json', 'ca.pem', 'cert.pem', 'key.pem']) assert.equal(statSync(path.join(out, file)).mode & 0o777, 0o600, file);
       for (const file of filesUnder(env.HOME as string)) assert.doesNotMatch(readFileSync(file, 'utf8'), /alice-pw-Zq9/, file);
+    });
+
+    it('an output directory others may write in is refused and left as it was, before any credential is made; one they may only read is used as it is', async () => {
+      await register({ url: gatewayUrl });
+      const env = envOf('alice');
+      const out = path.join(env.HOME as string, 'shared-dir');
+      mkdirSync(out);
+      chmodSync(out, 0o777);
+      const made = keystone.applicationCredentials.size;
+      const r = await dockerConfig({ output: out, certificateAuthority: ca }, env);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /other users may write in \S*shared-dir \(mode 777\), which would hold a credential: choose another directory, or run chmod go-w /);
+      assert.equal(statSync(out).mode & 0o777, 0o777, 'not changed');
+      assert.equal(keystone.applicationCredentials.size, made, 'no credential left behind');
+      chmodSync(out, 0o755);
+      assert.equal((await dockerConfig({ output: out, certificateAuthority: ca }, env)).code, 0);
+      assert.equal(statSync(out).mode & 0o777, 0o755, 'an existing directory keeps its mode (the files are 0600)');
+      assert.equal(statSync(path.join(out, 'config.json')).mode & 0o777, 0o600);
     });
 
     it('run again, reuses the credential its config.json holds; without that secret, replaces it (one credential of that name)', async () => {
