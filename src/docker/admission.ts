@@ -10,7 +10,7 @@ import { bodyError, field, isObject, parseBody, setField, type JsonObject } from
 import { applyLimits } from './limits.js';
 import { claimVolume, resolveOwned, stampOwner } from './ownership.js';
 import { refused, type BodyCheck, type Matched } from './policy.js';
-import { moveOffSharedBridge, pinNetworks, ProjectNetworks } from './project-network.js';
+import { moveOffSharedBridge, pinNetworks, pinnedEndpoint, ProjectNetworks } from './project-network.js';
 import { checkLoginServer } from './registries.js';
 
 /**
@@ -62,11 +62,8 @@ export class BodyAdmission {
         const refs = checkContainerCreate(body);
         stampOwner(body, project);
         const networks = await this.verifyReferences(refs, project);
-        let projectNetwork: string | undefined;
-        if (this.config.projectNetworks) {
-          await moveOffSharedBridge(body, async () => (projectNetwork = await this.networks.idFor(project)));
-          if (projectNetwork !== undefined) networks.set(projectNetwork, projectNetwork);
-        }
+        const projectNetwork = this.config.projectNetworks ? await moveOffSharedBridge(body, () => this.networks.idFor(project)) : undefined;
+        if (projectNetwork !== undefined) networks.set(projectNetwork, projectNetwork);
         pinNetworks(body, networks);
         let hostConfig = field(body, 'HostConfig');
         if (!isObject(hostConfig ?? null)) {
@@ -98,11 +95,7 @@ export class BodyAdmission {
         checkEndpointSettings(endpoint, 'EndpointConfig');
         setField(body, 'Container', await resolveOwned(this.engine, 'container', container, project));
         // Pinned as a create's networks are (pinNetworks): a stopped container keeps the network by name until it starts.
-        if (joins !== undefined) {
-          const pinned: JsonObject = isObject(endpoint ?? null) ? { ...(endpoint as JsonObject) } : {};
-          setField(pinned, 'NetworkID', joins);
-          setField(body, 'EndpointConfig', pinned);
-        }
+        if (joins !== undefined) setField(body, 'EndpointConfig', pinnedEndpoint(endpoint, joins));
         break;
       }
       case 'registry-login':

@@ -86,10 +86,11 @@ const SHARED_BRIDGE = ['', 'default', 'bridge'];
 /**
  * Whether the create puts the container on the engine's default bridge (no network named, `default` or `bridge`),
  * and if so, moves it to `network` (the project's own): NetworkMode and an endpoint configured for the default
- * bridge (aliases, addresses) are re-pointed at it. An endpoint for the bridge beside another NetworkMode (`none`, or
- * a network of the project's) is refused: the engine would join the shared bridge as well (review 2026-12-07).
+ * bridge (aliases, addresses) are re-pointed at it; resolves with its id. An endpoint for the bridge beside another
+ * NetworkMode (`none`, or a network of the project's) is refused: the engine would join the shared bridge as well
+ * (review 2026-12-07).
  */
-export function moveOffSharedBridge(body: JsonObject, network: () => Promise<string>): Promise<void> | undefined {
+export function moveOffSharedBridge(body: JsonObject, network: () => Promise<string>): Promise<string> | undefined {
   const hostConfig = field(body, 'HostConfig');
   const mode = field(hostConfig, 'NetworkMode');
   const endpoints = field(field(body, 'NetworkingConfig'), 'EndpointsConfig');
@@ -109,6 +110,7 @@ export function moveOffSharedBridge(body: JsonObject, network: () => Promise<str
       config[id] = config[key] as Json;
       delete config[key];
     }
+    return id;
   });
 }
 
@@ -133,9 +135,7 @@ export function pinNetworks(body: JsonObject, checked: ReadonlyMap<string, strin
       pinned[key] = settings;
       continue;
     }
-    const copy: JsonObject = isObject(settings ?? null) ? { ...(settings as JsonObject) } : {};
-    setField(copy, 'NetworkID', id);
-    pinned[id] = copy;
+    pinned[id] = pinnedEndpoint(settings, id);
   }
   if (modeId !== undefined && pinned[modeId] === undefined) pinned[modeId] = { NetworkID: modeId };
   let networking = field(body, 'NetworkingConfig');
@@ -144,4 +144,11 @@ export function pinNetworks(body: JsonObject, checked: ReadonlyMap<string, strin
     setField(body, 'NetworkingConfig', networking);
   }
   setField(networking as JsonObject, 'EndpointsConfig', pinned);
+}
+
+/** Endpoint settings (a create's or a connect's) as sent, with NetworkID set to the network's checked id. */
+export function pinnedEndpoint(settings: Json | undefined, id: string): JsonObject {
+  const copy: JsonObject = isObject(settings ?? null) ? { ...(settings as JsonObject) } : {};
+  setField(copy, 'NetworkID', id);
+  return copy;
 }

@@ -15,6 +15,7 @@ export interface ExpectedIdentity {
   readonly authorization: string | undefined;
 }
 
+const NOT_AS_DERIVED = 'its Impersonate-* headers are not exactly those derived from the token';
 const violation = (reason: string): GatewayError => new GatewayError('outgoing_violation', `request to the apiserver not sent: ${reason}`);
 
 /**
@@ -36,7 +37,7 @@ export function assertApiserverRequest(headers: readonly string[], expected: Exp
     // The line as derived (the header list is built from the same strings): every name in `want` is an Impersonate-*
     // one (wellFormed), so this is the branch below without comparing letter by letter.
     if (name === want[identity]) {
-      if (headers[i + 1] !== want[identity + 1]) throw violation('its Impersonate-* headers are not exactly those derived from the token');
+      if (headers[i + 1] !== want[identity + 1]) throw violation(NOT_AS_DERIVED);
       identity += 2;
       continue;
     }
@@ -45,7 +46,7 @@ export function assertApiserverRequest(headers: readonly string[], expected: Exp
       if (expected.asGateway === true) throw violation("the gateway's own read on a tenant's behalf carries Impersonate-* headers");
       const wantName = want[identity];
       if (wantName === undefined || name.length !== wantName.length || !sameLetters(name, wantName, name.length) || headers[i + 1] !== want[identity + 1]) {
-        throw violation('its Impersonate-* headers are not exactly those derived from the token');
+        throw violation(NOT_AS_DERIVED);
       }
       identity += 2;
     } else if (first === 0x61 && name.length === AUTHORIZATION.length && sameLetters(name, AUTHORIZATION, name.length)) {
@@ -56,7 +57,7 @@ export function assertApiserverRequest(headers: readonly string[], expected: Exp
       if (NEVER.has(lower) || NEVER_PREFIXES.some((p) => lower.startsWith(p))) throw violation(`it carries ${name}`);
     }
   }
-  if (identity !== want.length) throw violation('its Impersonate-* headers are not exactly those derived from the token');
+  if (identity !== want.length) throw violation(NOT_AS_DERIVED);
   const own = expected.authorization;
   if (own === undefined ? authorizations !== 0 : authorizations !== 1 || authorization !== own) {
     throw violation("its Authorization is not the gateway's own");

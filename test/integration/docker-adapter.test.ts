@@ -454,6 +454,8 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
 
 
   const engineSaw = (fragment: string) => engine.requests.filter((r) => r.url.includes(fragment));
+  /** The body of the last request the engine saw whose URL has `fragment`, parsed. */
+  const lastSent = (fragment: string) => JSON.parse(engineSaw(fragment).at(-1)?.body ?? 'null');
 
   it('refuses API versions below 1.40: below 1.24 start applied a HostConfig from its body', async () => {
     const before = engine.requests.length;
@@ -545,7 +547,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   });
 
   it('docker top: only ps forms whose PID column can be trusted are served (a renamed column, no header line, sorting, selections are refused)', async () => {
-    const tops = () => engine.requests.filter((r) => r.url.includes('/top'));
+    const tops = () => engineSaw('/top');
     const before = tops().length;
     for (const args of [
       '-orss=PID -oargs e -e --forest',
@@ -610,26 +612,25 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
   it("a create's networks and a connect's network go to the engine pinned to the checked id (a never-started container keeps them by name)", async () => {
     engine.networks.set('alicenet', { [OWNER_LABEL]: 'p-alpha' });
     engine.listed = 0;
-    const sent = (path: string) => JSON.parse((engine.requests.filter((r) => r.url.includes(path)).at(-1) as { body: string }).body);
     const named = await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"},"NetworkingConfig":{"EndpointsConfig":{"alicenet":{"Aliases":["web"],"networkid":""}}}}');
     assert.equal(named.status, 201);
-    assert.equal(sent('/containers/create').HostConfig.NetworkMode, 'net-alicenet');
-    assert.deepEqual(sent('/containers/create').NetworkingConfig.EndpointsConfig, { 'net-alicenet': { Aliases: ['web'], NetworkID: 'net-alicenet' } });
+    assert.equal(lastSent('/containers/create').HostConfig.NetworkMode, 'net-alicenet');
+    assert.deepEqual(lastSent('/containers/create').NetworkingConfig.EndpointsConfig, { 'net-alicenet': { Aliases: ['web'], NetworkID: 'net-alicenet' } });
     assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"alicenet"}}')).status, 201);
-    assert.deepEqual(sent('/containers/create').NetworkingConfig, { EndpointsConfig: { 'net-alicenet': { NetworkID: 'net-alicenet' } } });
+    assert.deepEqual(lastSent('/containers/create').NetworkingConfig, { EndpointsConfig: { 'net-alicenet': { NetworkID: 'net-alicenet' } } });
     assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b","HostConfig":{"NetworkMode":"none"}}')).status, 201);
-    assert.equal(sent('/containers/create').NetworkingConfig, undefined, 'none stays as sent');
+    assert.equal(lastSent('/containers/create').NetworkingConfig, undefined, 'none stays as sent');
     assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web","EndpointConfig":{"Aliases":["db"]}}')).status, 200);
-    assert.deepEqual(sent('/connect'), { Container: 'a1b2c3d4e5f6', EndpointConfig: { Aliases: ['db'], NetworkID: 'net-alicenet' } });
+    assert.deepEqual(lastSent('/connect'), { Container: 'a1b2c3d4e5f6', EndpointConfig: { Aliases: ['db'], NetworkID: 'net-alicenet' } });
     assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/connect', alice, '{"Container":"alice-web"}')).status, 200);
-    assert.deepEqual(sent('/connect').EndpointConfig, { NetworkID: 'net-alicenet' });
+    assert.deepEqual(lastSent('/connect').EndpointConfig, { NetworkID: 'net-alicenet' });
     assert.equal((await call(port, 'POST', '/docker/v1.41/networks/alicenet/disconnect', alice, '{"Container":"alice-web","Force":true}')).status, 200);
-    assert.deepEqual(sent('/disconnect'), { Container: 'a1b2c3d4e5f6', Force: true });
+    assert.deepEqual(lastSent('/disconnect'), { Container: 'a1b2c3d4e5f6', Force: true });
   });
 
   it("a container that names no network (or the default bridge) joins its project's own network, made once; none stays none", async () => {
     engine.listed = 0;
-    const sent = () => JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+    const sent = () => lastSent('/containers/create');
     assert.equal((await call(port, 'POST', '/docker/v1.41/containers/create', alice, '{"Image":"b"}')).status, 201);
     assert.equal(sent().HostConfig.NetworkMode, 'net-zun-p-alpha');
     assert.deepEqual(engine.networks.get('zun-p-alpha'), { [OWNER_LABEL]: 'p-alpha', [DEFAULT_NETWORK_LABEL]: 'true' });
@@ -696,7 +697,7 @@ describe('/docker adapter (in-process gateway, fake engine on a unix socket, Key
       };
       const eve = await call(port, 'POST', '/docker/v1.41/containers/create', { 'x-auth-token': 'eve-token' }, '{"Image":"b"}');
       assert.equal(eve.status, 201, eve.body);
-      const sent = JSON.parse((engine.requests.filter((r) => r.url.includes('/containers/create')).at(-1) as { body: string }).body);
+      const sent = lastSent('/containers/create');
       assert.equal(sent.HostConfig.NetworkMode, 'net-zun-p-eps');
       assert.deepEqual([...engine.networks.keys()].filter((n) => n.startsWith('zun-p-eps')), ['zun-p-eps'], 'no second network');
       // A network named like the project's that is not labelled as its own (anyone may take a name) is not taken.
