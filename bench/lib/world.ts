@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { Identity } from '../../src/auth/identity.js';
@@ -32,7 +34,9 @@ export async function makeWorld(): Promise<World> {
   const identity: Identity = {
     user: { id: issued.userId, name: 'alice', domainId: 'default', domainName: 'Default' },
     project: { id: issued.projectId, name: 'alpha', domainId: 'default', domainName: 'Default' },
-    roles: ['member'],
+    // As the gateway reads the token: every role Keystone put in it, implied ones included (the peers must impersonate
+    // exactly the groups the gateway does: each group is one more authorization check in the apiserver).
+    roles: [...new Set(issued.roles)].sort(),
     expiresAt: new Date(issued.expiresAt),
   };
   const lines = impersonationHeaders(identity, { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true });
@@ -326,4 +330,44 @@ export function directApiserver(world: World, as: 'tenant' | 'tenant without ext
       ? [['Authorization', `Bearer ${world.adminToken}`]]
       : [['Authorization', `Bearer ${world.gatewaySaToken}`], ...(as === 'tenant' ? world.impersonation : world.impersonationNoExtras)];
   return { name: 'direct', base: world.env.kubeServer, headers, pid: apiserverPid(world) };
+}
+
+/**
+ * Throws unless `gateway` impersonates exactly the user, groups and extras the peers are given (world.impersonation):
+ * asked through `kubectl auth whoami`'s request, which the gateway answers from the lines it sends. A peer with one
+ * group fewer costs the apiserver one authorization check less per request, and the comparison is not like for like.
+ */
+export async function assertSameTenant(world: World, gateway: Endpoint): Promise<void> {
+  const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1beta1', kind: 'SelfSubjectReview' });
+  const url = new URL(`${gateway.base}/apis/authentication.k8s.io/v1beta1/selfsubjectreviews`);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      {
+        method: 'POST',
+        ca: [readFileSync(world.env.tlsCa)],
+        headers: { ...Object.fromEntries(gateway.headers), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let got = '';
+        res.on('data', (c: Buffer) => (got += c.toString('utf8')));
+        res.on('end', () => (res.statusCode === 201 || res.statusCode === 200 ? resolve(got) : reject(new Error(`whoami through ${gateway.name}: HTTP ${res.statusCode}: ${got}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+  const info = (JSON.parse(text) as { status: { userInfo: { username: string; groups?: string[]; extra?: Record<string, string[]> } } }).status.userInfo;
+  const given = { username: '', groups: ['system:authenticated'], extra: {} as Record<string, string[]> };
+  for (const [name, value] of world.impersonation) {
+    const lower = name.toLowerCase();
+    if (lower === 'impersonate-user') given.username = value;
+    else if (lower === 'impersonate-group') given.groups.push(value);
+    else if (lower.startsWith('impersonate-extra-')) (given.extra[lower.slice('impersonate-extra-'.length)] ??= []).push(value);
+  }
+  const asText = (u: { username: string; groups?: string[]; extra?: Record<string, string[]> }): string =>
+    JSON.stringify([u.username, [...new Set(u.groups ?? [])].sort(), Object.entries(u.extra ?? {}).sort(([a], [b]) => a.localeCompare(b))]);
+  if (asText(info) !== asText(given)) {
+    throw new Error(`${gateway.name} acts as ${asText(info)} but the peers are given ${asText(given)}: not the same tenant`);
+  }
 }

@@ -8,10 +8,12 @@ export interface IssuedToken {
   readonly expiresAt: string;
   readonly projectId: string;
   readonly userId: string;
+  /** The role names Keystone put in the token, implied roles included (member implies reader). */
+  readonly roles: readonly string[];
 }
 
 interface TokenAnswer {
-  token: { expires_at: string; project?: { id: string }; user: { id: string } };
+  token: { expires_at: string; project?: { id: string }; user: { id: string }; roles?: { name: string }[] };
 }
 
 /** A project-scoped token from the real Keystone, as `openstack token issue` would get it. */
@@ -30,7 +32,7 @@ export async function issueToken(user: E2eUser, project: string | null): Promise
   const token = rememberSecret(res.headers.get('x-subject-token'));
   const body = (await res.json()) as TokenAnswer;
   if (token === null) throw new Error('Keystone sent no X-Subject-Token');
-  return { token, expiresAt: body.token.expires_at, projectId: body.token.project?.id ?? '', userId: body.token.user.id };
+  return { token, expiresAt: body.token.expires_at, projectId: body.token.project?.id ?? '', userId: body.token.user.id, roles: (body.token.roles ?? []).map((r) => r.name) };
 }
 
 /** DELETE /v3/auth/tokens: what `openstack token revoke` does. A user may revoke their own token. */
