@@ -141,6 +141,7 @@ export class TenantProvisioner {
   private readonly failed: LRUCache<string, { error: GatewayError; at: number }>;
   private readonly pending = new Map<string, Promise<string>>();
   private readonly labels: Record<string, string>;
+  private readonly names = new WeakMap<Identity, string>();
 
   constructor(
     private readonly apis: TenancyApis,
@@ -155,8 +156,14 @@ export class TenantProvisioner {
     this.labels = podSecurityLabels(config.podSecurity.level);
   }
 
+  /** Every request of a project-scoped caller asks; identities come from the token cache as the same objects. */
   namespaceFor(identity: Identity): string {
-    return namespaceName(this.config.namespaceTemplate, identity);
+    let name = this.names.get(identity);
+    if (name === undefined) {
+      name = namespaceName(this.config.namespaceTemplate, identity);
+      this.names.set(identity, name);
+    }
+    return name;
   }
 
   /** The namespace, at once when this project was provisioned recently; otherwise a promise of it. */

@@ -12,9 +12,10 @@ const NAMESPACES = /^\/api\/v1\/namespaces\/?$/;
 const WATCH_NAMESPACES = /^\/api\/v1\/watch\/namespaces\/?$/;
 const ONE_NAMESPACE = /^\/api\/v1\/namespaces\/([^/]+)\/?$/;
 
-function split(path: string): { route: string; query: URLSearchParams } {
+/** The path without its query (every request is asked whether it is one of these views: the query is read only for one). */
+function routeOf(path: string): string {
   const q = path.indexOf('?');
-  return { route: q === -1 ? path : path.slice(0, q), query: new URLSearchParams(q === -1 ? '' : path.slice(q + 1)) };
+  return q === -1 ? path : path.slice(0, q);
 }
 
 /** Every labelSelector the client sent, ANDed, and the project's own requirement after them: nothing can widen it. */
@@ -33,15 +34,16 @@ export function composeSelector(query: URLSearchParams, projectId: string): URLS
 /** `GET /api/v1/namespaces` (a list or `?watch`), or the legacy `/api/v1/watch/namespaces`: the project's view of it. */
 export function projectNamespacesPath(method: string, path: string, projectId: string): string | undefined {
   if (method !== 'GET') return undefined;
-  const { route, query } = split(path);
+  const route = routeOf(path);
   if (!NAMESPACES.test(route) && !WATCH_NAMESPACES.test(route)) return undefined;
+  const query = new URLSearchParams(path.slice(route.length + 1));
   return `${route}?${composeSelector(query, projectId).toString()}`;
 }
 
 /** `GET /api/v1/namespaces/<name>`: the namespace it names (decoded), or undefined for any other request. */
 export function namespaceRead(method: string, path: string): string | undefined {
   if (method !== 'GET') return undefined;
-  const m = ONE_NAMESPACE.exec(split(path).route);
+  const m = ONE_NAMESPACE.exec(routeOf(path));
   if (m === null) return undefined;
   try {
     return decodeURIComponent(m[1] as string);
@@ -63,7 +65,7 @@ const SELF_SUBJECT_REVIEW = /^\/apis\/authentication\.k8s\.io\/(v1|v1beta1|v1alp
 /** The version of a `kubectl auth whoami` request (`POST .../selfsubjectreviews`), or undefined. */
 export function selfSubjectReviewVersion(method: string, path: string): string | undefined {
   if (method !== 'POST') return undefined;
-  return SELF_SUBJECT_REVIEW.exec(split(path).route)?.[1];
+  return SELF_SUBJECT_REVIEW.exec(routeOf(path))?.[1];
 }
 
 /**

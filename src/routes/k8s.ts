@@ -77,7 +77,13 @@ async function canI(req: IncomingMessage, plan: K8sPlan, own: string): Promise<K
   return { answer: { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed, reason } } } };
 }
 
-export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdentity, K8sPlan> {
+/** A route with what its path says, read once: the audit's facts and the admission both need them. */
+interface K8sRequest extends K8sRoute {
+  readonly longLived: boolean;
+  readonly namespace: string | undefined;
+}
+
+export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRequest, AnyIdentity, K8sPlan> {
   const { clusters, impersonation } = options;
   const mount = K8S_SIGNPOST.name;
   const mapsScopes = impersonation.domainScopeGroups !== undefined || impersonation.systemScopeGroups !== undefined;
@@ -107,8 +113,11 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
     authUrl: options.authUrl,
     ...(options.rateLimiter !== undefined ? { rateLimiter: options.rateLimiter } : {}),
 
-    route: (_req, target) => clusterRoute(target, clusters),
-    facts: ({ cluster, path }) => ({ namespace: namespaceOf(path), longLived: isLongLived(path), ...(cluster !== undefined ? { cluster: cluster.name } : {}) }),
+    route: (_req, target) => {
+      const { cluster, asked, path } = clusterRoute(target, clusters);
+      return { cluster, asked, path, longLived: isLongLived(path), namespace: namespaceOf(path) };
+    },
+    facts: ({ cluster, namespace, longLived }) => ({ namespace, longLived, cluster: cluster?.name }),
 
     /**
      * The cluster (404 naming those the caller may use when there is none of that name; 403 when the project lacks the
@@ -117,11 +126,10 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRoute, AnyIdenti
      * failing), requests into it get the reason; everything else (discovery, other namespaces) goes on to RBAC. A
      * cached token of a provisioned project is admitted at once, without a promise.
      */
-    admit({ req, route: { cluster, asked, path }, identity }) {
+    admit({ req, route: { cluster, asked, path, longLived }, identity }) {
       if (cluster === undefined) throw unknownCluster(mount, asked, clusters.usableBy(identity));
       assertMayUse(cluster, identity, clusters);
       const { tenancy, discovery } = cluster;
-      const longLived = isLongLived(path);
       const method = req.method ?? 'GET';
       const lines = identityLines(identity);
       const plan: K8sPlan = { cluster, upstream: cluster.apiserver.upstream, path, longLived, watch: longLived && isWatch(path), identityLines: lines };

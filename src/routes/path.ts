@@ -17,10 +17,16 @@ export interface RequestTarget {
  */
 const FORBIDDEN_RAW = /[^A-Za-z0-9\-._~%!$&'()*+,;=:@/]/;
 
+/** A raw segment decoded; the caller has refused raw characters outside FORBIDDEN_RAW's set. */
 function decodeSegment(raw: string): string {
+  if (!raw.includes('%')) {
+    // Nothing encoded: the raw check already kept slashes, backslashes and control characters out.
+    if (raw === '.' || raw === '..') throw pathError('the path may not contain . or .. segments');
+    return raw;
+  }
   let decoded: string;
   try {
-    decoded = raw.includes('%') ? decodeURIComponent(raw) : raw;
+    decoded = decodeURIComponent(raw);
   } catch {
     throw pathError(`the path segment '${raw.slice(0, 64)}' is not valid percent-encoded UTF-8`);
   }
@@ -45,10 +51,12 @@ export function parseRequestTarget(url: string): RequestTarget {
   if (FORBIDDEN_RAW.test(rawPath)) {
     throw pathError('the path may not contain backslashes, spaces, control, non-ASCII or other characters a URL path does not allow: percent-encode them');
   }
-  const segments = rawSegments.map((s, i) => {
-    if (s === '' && i !== rawSegments.length - 1) throw pathError('the path may not contain empty segments (//)');
-    return decodeSegment(s);
-  });
+  const segments: string[] = new Array<string>(rawSegments.length);
+  for (let i = 0; i < rawSegments.length; i += 1) {
+    const raw = rawSegments[i] as string;
+    if (raw === '' && i !== rawSegments.length - 1) throw pathError('the path may not contain empty segments (//)');
+    segments[i] = decodeSegment(raw);
+  }
   return { segments, rawPath, rest: url.slice(1 + (rawSegments[0] as string).length) };
 }
 

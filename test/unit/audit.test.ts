@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { auditLine, auditPath, createAuditTrail, type AuditRecord } from '../../src/observability/audit.js';
+import { auditLine, auditPath, createAuditTrail, isoNow, type AuditRecord } from '../../src/observability/audit.js';
 import { LineCollector } from '../helpers/memory-audit.js';
 
 const record: AuditRecord = {
@@ -128,6 +128,25 @@ describe('audit trail', () => {
     it('keeps the record\'s field order', () => {
       const keys = Object.keys(JSON.parse(auditLine({ ...record, reason: 'r', object: 'o', cluster: 'west' })) as object);
       assert.deepEqual(keys, ['type', 'time', ...Object.keys({ ...record, reason: 'r', object: 'o', cluster: 'west' }).sort((a, b) => fieldOrder.indexOf(a) - fieldOrder.indexOf(b))]);
+    });
+
+    it('writes the time as toISOString would, whether the millisecond, the second or the day changed since the last line', () => {
+      const instants = fc.array(fc.integer({ min: 0, max: 4_102_444_800_000 }), { minLength: 1, maxLength: 20 });
+      fc.assert(
+        fc.property(instants, fc.array(fc.integer({ min: 0, max: 1500 }), { maxLength: 20 }), (starts, steps) => {
+          for (const start of starts) {
+            let ms = start;
+            for (const step of [0, ...steps]) {
+              ms += step;
+              assert.equal(isoNow(ms), new Date(ms).toISOString());
+            }
+          }
+        }),
+        { numRuns: 2_000 },
+      );
+      for (const ms of [Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2027, 0, 1, 0, 0, 0, 70)]) {
+        assert.equal(isoNow(ms), new Date(ms).toISOString());
+      }
     });
 
     it('caches the JSON of a who-part per object: another object with other values is written as it is', () => {
