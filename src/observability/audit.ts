@@ -101,16 +101,17 @@ function jsonOfPart(part: object): string {
  * appended (at a thousand requests a second nearly every record has a millisecond of its own, and toISOString
  * was one of the largest parts of a record).
  */
-let isoMs = -1;
+let isoMs = Number.NaN;
 let isoText = '';
-let isoSecond = -1;
+let isoSecond = Number.NaN;
 let isoSecondText = '';
 export function isoNow(ms: number = Date.now()): string {
   if (ms !== isoMs) {
     const second = Math.floor(ms / 1000);
     if (second !== isoSecond) {
       isoSecond = second;
-      isoSecondText = new Date(second * 1000).toISOString().slice(0, 20); // 2026-12-07T20:52:47.
+      // Up to the milliseconds' digits ("2026-12-07T20:52:47."; six-digit years are longer): "000Z" cut off.
+      isoSecondText = new Date(second * 1000).toISOString().slice(0, -4);
     }
     isoMs = ms;
     isoText = `${isoSecondText}${String(ms - second * 1000).padStart(3, '0')}Z`;
