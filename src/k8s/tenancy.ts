@@ -15,7 +15,6 @@ import type { Identity } from '../auth/identity.js';
 import { GatewayError, hasCode } from '../errors.js';
 import type { ImpersonationConfig, PodSecurityLevel, TenancyConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { namespaceOf } from './request-kind.js';
 import { projectGroup, roleGroup } from './impersonation.js';
 
 /** Labels and annotations that record what the gateway owns. Clients can never set them through the gateway's identity. */
@@ -35,14 +34,6 @@ const LIMITS_NAME = 'zun-gateway-limits';
 
 const DNS1123_MAX = 63;
 const FAILURE_MEMORY_MS = 15_000;
-
-/**
- * Whether a request path addresses objects inside one namespace (`/api/v1/namespaces/<ns>/...`,
- * `/apis/<group>/<version>/namespaces/<ns>/...`, or the namespace object itself).
- */
-export function targetsNamespace(path: string, namespace: string): boolean {
-  return namespaceOf(path) === namespace;
-}
 
 /** The project's namespace can not be used: it belongs to someone else, or the cluster refused to make it. */
 const tenancyError = (message: string, status: number): GatewayError => new GatewayError('namespace_unavailable', message, { status });

@@ -9,7 +9,6 @@ import { isDiscovery, isLongLived, isWatch, namespaceOf } from '../k8s/request-k
 import { k8sRequestHeaders } from '../k8s/request-headers.js';
 import { statusBody } from '../k8s/status.js';
 import { hasCode } from '../errors.js';
-import { targetsNamespace } from '../k8s/tenancy.js';
 import type { K8sCluster, K8sClusters } from '../k8s/clusters.js';
 import type { Signpost } from './mount.js';
 import type { CoeSteps, Forwarding, OwnAnswer } from './pipeline.js';
@@ -126,7 +125,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRequest, AnyIden
      * failing), requests into it get the reason; everything else (discovery, other namespaces) goes on to RBAC. A
      * cached token of a provisioned project is admitted at once, without a promise.
      */
-    admit({ req, route: { cluster, asked, path, longLived }, identity }) {
+    admit({ req, route: { cluster, asked, path, longLived, namespace }, identity }) {
       if (cluster === undefined) throw unknownCluster(mount, asked, clusters.usableBy(identity));
       assertMayUse(cluster, identity, clusters);
       const { tenancy, discovery } = cluster;
@@ -152,7 +151,7 @@ export function k8sSteps(options: K8sMountOptions): CoeSteps<K8sRequest, AnyIden
       };
       if (typeof ready === 'string') return admitted();
       return ready.then(admitted, (err: unknown) => {
-        if (!hasCode(err, 'namespace_unavailable') || targetsNamespace(path, own)) throw err;
+        if (!hasCode(err, 'namespace_unavailable') || namespace === own) throw err;
         return admitted();
       });
     },

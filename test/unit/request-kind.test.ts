@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { isLongLived as dockerLongLived, matchEndpoint, namedObject } from '../../src/docker/policy.js';
 import { isDiscovery, isLongLived, isWatch, namespaceOf } from '../../src/k8s/request-kind.js';
-import { targetsNamespace } from '../../src/k8s/tenancy.js';
 
 describe('what a request addresses (audit trail and metrics)', () => {
   describe('Kubernetes namespace', () => {
@@ -20,9 +19,18 @@ describe('what a request addresses (audit trail and metrics)', () => {
     ];
     for (const [p, ns] of cases) it(`${p} -> ${String(ns)}`, () => assert.equal(namespaceOf(p), ns));
 
-    it('targetsNamespace uses the same reading, including the watch form', () => {
-      assert.equal(targetsNamespace('/api/v1/watch/namespaces/os-alpha/pods', 'os-alpha'), true);
-      assert.equal(targetsNamespace('/api/v1/namespaces/os-beta/pods', 'os-alpha'), false);
+    it('a request into a namespace is told apart from one into another, including the watch form', () => {
+      assert.equal(namespaceOf('/api/v1/watch/namespaces/os-alpha/pods') === 'os-alpha', true);
+      assert.equal(namespaceOf('/api/v1/namespaces/os-beta/pods') === 'os-alpha', false);
+    });
+
+    it('knows which request paths address a namespace (a prefix of another name does not)', () => {
+      assert.ok(namespaceOf('/api/v1/namespaces/os-a/pods?watch=1') === 'os-a');
+      assert.ok(namespaceOf('/apis/apps/v1/namespaces/os-a/deployments/x') === 'os-a');
+      assert.ok(namespaceOf('/api/v1/namespaces/os-a') === 'os-a');
+      assert.ok(namespaceOf('/api/v1/namespaces/os-ab/pods') !== 'os-a');
+      assert.ok(namespaceOf('/api/v1/pods') !== 'os-a');
+      assert.ok(namespaceOf('/apis') !== 'os-a');
     });
   });
 

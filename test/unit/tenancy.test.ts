@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ApiException, type V1Namespace, type V1RoleBinding, type V1ResourceQuota, type V1LimitRange } from '@kubernetes/client-node';
 import type { Identity } from '../../src/auth/identity.js';
 import type { ImpersonationConfig, TenancyConfig } from '../../src/config/schema.js';
-import { MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, POD_SECURITY_LABEL, TenantProvisioner, podSecurityLabels, namespaceName, targetsNamespace, type TenancyApis } from '../../src/k8s/tenancy.js';
+import { MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, POD_SECURITY_LABEL, TenantProvisioner, podSecurityLabels, namespaceName, type TenancyApis } from '../../src/k8s/tenancy.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
 const impersonation: ImpersonationConfig = { userPrefix: 'keystone:', groupPrefix: 'keystone:', extras: true };
@@ -274,15 +274,6 @@ describe('tenancy: project namespaces and role bindings', () => {
     const calls = cluster.calls.length;
     await assert.rejects(async () => p.ensure(identity()), GatewayError);
     assert.equal(cluster.calls.length, calls);
-  });
-
-  it('knows which request paths address a namespace', () => {
-    assert.ok(targetsNamespace('/api/v1/namespaces/os-a/pods?watch=1', 'os-a'));
-    assert.ok(targetsNamespace('/apis/apps/v1/namespaces/os-a/deployments/x', 'os-a'));
-    assert.ok(targetsNamespace('/api/v1/namespaces/os-a', 'os-a'));
-    assert.ok(!targetsNamespace('/api/v1/namespaces/os-ab/pods', 'os-a'));
-    assert.ok(!targetsNamespace('/api/v1/pods', 'os-a'));
-    assert.ok(!targetsNamespace('/apis', 'os-a'));
   });
 
   it('creates the configured ResourceQuota and LimitRange', async () => {
