@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Identity } from '../../src/auth/identity.js';
 import { impersonationHeaders } from '../../src/k8s/impersonation.js';
+import { selfSubjectReview } from '../../src/k8s/tenant-views.js';
 import { e2eEnv, type E2eEnv } from '../../test/e2e/support/env.js';
 import { issueToken } from '../../test/e2e/support/keystone.js';
 import { freePort, startService, waitForPort, type Service } from './processes.js';
@@ -357,15 +358,12 @@ export async function assertSameTenant(world: World, gateway: Endpoint): Promise
     req.on('error', reject);
     req.end(body);
   });
-  const info = (JSON.parse(text) as { status: { userInfo: { username: string; groups?: string[]; extra?: Record<string, string[]> } } }).status.userInfo;
-  const given = { username: '', groups: ['system:authenticated'], extra: {} as Record<string, string[]> };
-  for (const [name, value] of world.impersonation) {
-    const lower = name.toLowerCase();
-    if (lower === 'impersonate-user') given.username = value;
-    else if (lower === 'impersonate-group') given.groups.push(value);
-    else if (lower.startsWith('impersonate-extra-')) (given.extra[lower.slice('impersonate-extra-'.length)] ??= []).push(value);
-  }
-  const asText = (u: { username: string; groups?: string[]; extra?: Record<string, string[]> }): string =>
+  type UserInfo = { username: string; groups?: string[]; extra?: Record<string, string[]> };
+  const userInfo = (review: unknown): UserInfo => (review as { status: { userInfo: UserInfo } }).status.userInfo;
+  const info = userInfo(JSON.parse(text));
+  // What the apiserver would answer for the peers' lines: the same reading the gateway gives its own.
+  const given = userInfo(selfSubjectReview('v1beta1', world.impersonation.flat()).body);
+  const asText = (u: UserInfo): string =>
     JSON.stringify([u.username, [...new Set(u.groups ?? [])].sort(), Object.entries(u.extra ?? {}).sort(([a], [b]) => a.localeCompare(b))]);
   if (asText(info) !== asText(given)) {
     throw new Error(`${gateway.name} acts as ${asText(info)} but the peers are given ${asText(given)}: not the same tenant`);
