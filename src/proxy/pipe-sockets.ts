@@ -46,8 +46,12 @@ export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => vo
   }
 }
 
-/** How much a relay lets wait for a slow side before it stops reading the other (per direction and session). */
-const RELAY_BUFFER_BYTES = 64 * 1024;
+/**
+ * How much a relay lets wait for a slow side before it stops reading the other (per direction and session). The
+ * chunks held for one turn's write count too, so a small bound stopped and restarted reading every few records
+ * (64 KB: 10 to 20 % more CPU per MB than 256 KB, docs/performance.md step 17); the same bound as a response's.
+ */
+const RELAY_BUFFER_BYTES = 256 * 1024;
 
 /**
  * Copies `from` into `to` as pipe() does (backpressure; `to` ends when `from` does), with two differences measured

@@ -49,25 +49,25 @@ describe('pipeSockets (upgraded sessions: exec, attach, port-forward)', () => {
     assert.deepEqual(upstream.writes.map((w) => Buffer.concat(w).toString()), ['abc', 'd']);
   });
 
-  it('keeps reading while less than 64 KB wait for a slow side, stops beyond, and reads again once it is drained', async () => {
+  it('keeps reading while less than 256 KB wait for a slow side, stops beyond, and reads again once it is drained', async () => {
     const client = new End();
     const upstream = new End();
     upstream.hold = true;
     pipeSockets(client, upstream);
     await turn();
-    for (let i = 0; i < 3; i += 1) client.push(KB16);
+    for (let i = 0; i < 15; i += 1) client.push(KB16);
     await turn();
-    assert.equal(client.isPaused(), false, '48 KB waiting: the client is still read');
+    assert.equal(client.isPaused(), false, '240 KB waiting: the client is still read');
     client.push(KB16);
     client.push(KB16);
     await turn();
-    assert.equal(client.isPaused(), true, '80 KB waiting: reading stops');
+    assert.equal(client.isPaused(), true, '272 KB waiting: reading stops');
     upstream.release();
     await turn();
     await turn();
     assert.equal(client.isPaused(), false, 'drained: reading goes on');
     const written = upstream.writes.reduce((n, w) => n + w.reduce((m, c) => m + c.length, 0), 0);
-    assert.equal(written, 5 * KB16.length, 'every byte arrived, none twice');
+    assert.equal(written, 17 * KB16.length, 'every byte arrived, none twice');
   });
 
   it("the other side's last bytes reach the client when its reset or error comes in the same turn", async () => {
