@@ -49,7 +49,7 @@ export function pipeSockets(client: Duplex, upstream: Duplex, onClose?: () => vo
 /**
  * How much a relay lets wait for a slow side before it stops reading the other (per direction and session). The
  * chunks held for one turn's write count too, so a small bound stopped and restarted reading every few records
- * (64 KB: 10 to 20 % more CPU per MB than 256 KB, docs/performance.md step 17); the same bound as a response's.
+ * (64 KB: about 15 % more CPU per MB, docs/performance.md step 17; what a stalled session holds: security.md).
  */
 const RELAY_BUFFER_BYTES = 256 * 1024;
 

@@ -61,7 +61,7 @@ describe('pipeSockets (upgraded sessions: exec, attach, port-forward)', () => {
     client.push(KB16);
     client.push(KB16);
     await turn();
-    assert.equal(client.isPaused(), true, '272 KB waiting: reading stops');
+    assert.equal(client.isPaused(), true, '256 KB waiting (and a record more read): reading stops');
     upstream.release();
     await turn();
     await turn();
