@@ -16,22 +16,14 @@ describe('what a request addresses (audit trail and metrics)', () => {
       ['/apis/apps/v1/deployments', undefined],
       ['/version', undefined],
       ['/api/v1/namespacesx/a/pods', undefined],
+      // A prefix of another namespace's name is that other namespace (a provisioning refusal is told apart by it).
+      ['/api/v1/namespaces/os-ab/pods', 'os-ab'],
+      ['/api/v1/namespaces/os-beta/pods', 'os-beta'],
+      ['/api/v1/namespaces/os-a/pods?watch=1', 'os-a'],
+      ['/api/v1/pods', undefined],
+      ['/apis', undefined],
     ];
     for (const [p, ns] of cases) it(`${p} -> ${String(ns)}`, () => assert.equal(namespaceOf(p), ns));
-
-    it('a request into a namespace is told apart from one into another, including the watch form', () => {
-      assert.equal(namespaceOf('/api/v1/watch/namespaces/os-alpha/pods') === 'os-alpha', true);
-      assert.equal(namespaceOf('/api/v1/namespaces/os-beta/pods') === 'os-alpha', false);
-    });
-
-    it('knows which request paths address a namespace (a prefix of another name does not)', () => {
-      assert.ok(namespaceOf('/api/v1/namespaces/os-a/pods?watch=1') === 'os-a');
-      assert.ok(namespaceOf('/apis/apps/v1/namespaces/os-a/deployments/x') === 'os-a');
-      assert.ok(namespaceOf('/api/v1/namespaces/os-a') === 'os-a');
-      assert.ok(namespaceOf('/api/v1/namespaces/os-ab/pods') !== 'os-a');
-      assert.ok(namespaceOf('/api/v1/pods') !== 'os-a');
-      assert.ok(namespaceOf('/apis') !== 'os-a');
-    });
   });
 
   describe('Kubernetes long-lived requests', () => {
