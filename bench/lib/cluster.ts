@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { e2eEnv } from '../../test/e2e/support/env.js';
 import { adminKubectl, mustSucceed } from '../../test/e2e/support/kubectl.js';
+import { request } from './http-client.js';
 
 /** kubectl apply as the cluster admin, for the benchmarks' fixtures. */
 export async function apply(manifest: unknown): Promise<void> {
@@ -25,24 +26,10 @@ export async function adminRequest(method: string, path: string, body?: unknown)
   const env = e2eEnv();
   const token = /token:\s*(\S+)/.exec(readFileSync(env.adminKubeconfig, 'utf8'))?.[1] ?? '';
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${env.kubeServer}${path}`,
-      {
-        method,
-        ca: readFileSync(env.kubeCa),
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload !== undefined ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text.length > 0 ? (JSON.parse(text) as unknown) : undefined }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const headers = {
+    authorization: `Bearer ${token}`,
+    ...(payload !== undefined ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+  };
+  const { status, text } = await request({ url: `${env.kubeServer}${path}`, method, ca: readFileSync(env.kubeCa), headers }, payload, https);
+  return { status, json: text.length > 0 ? (JSON.parse(text) as unknown) : undefined };
 }

@@ -63,7 +63,8 @@ export async function closedLoop(request: () => Promise<number>, concurrency: nu
 
 /** A request whose body is read to the end; resolves with the status. */
 export function request(
-  options: http.RequestOptions & { url?: string },
+  /** https' options include http's, and the TLS ones (`ca`) a request to an https URL may need. */
+  options: https.RequestOptions & { url?: string },
   body?: string,
   transport: typeof http | typeof https = http,
 ): Promise<{ status: number; text: string }> {

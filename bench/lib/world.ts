@@ -8,6 +8,7 @@ import { impersonationHeaders } from '../../src/k8s/impersonation.js';
 import { selfSubjectReview } from '../../src/k8s/tenant-views.js';
 import { e2eEnv, type E2eEnv } from '../../test/e2e/support/env.js';
 import { issueToken } from '../../test/e2e/support/keystone.js';
+import { headerObject, request } from './http-client.js';
 import { freePort, startService, waitForPort, type Service } from './processes.js';
 
 /** Everything the scenarios share: the e2e systems, a tenant and the processes started for the run. */
@@ -340,24 +341,10 @@ export function directApiserver(world: World, as: 'tenant' | 'tenant without ext
  */
 export async function assertSameTenant(world: World, gateway: Endpoint): Promise<void> {
   const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1beta1', kind: 'SelfSubjectReview' });
-  const url = new URL(`${gateway.base}/apis/authentication.k8s.io/v1beta1/selfsubjectreviews`);
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(
-      url,
-      {
-        method: 'POST',
-        ca: [readFileSync(world.env.tlsCa)],
-        headers: { ...Object.fromEntries(gateway.headers), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let got = '';
-        res.on('data', (c: Buffer) => (got += c.toString('utf8')));
-        res.on('end', () => (res.statusCode === 201 || res.statusCode === 200 ? resolve(got) : reject(new Error(`whoami through ${gateway.name}: HTTP ${res.statusCode}: ${got}`))));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const url = `${gateway.base}/apis/authentication.k8s.io/v1beta1/selfsubjectreviews`;
+  const headers = { ...headerObject(gateway.headers), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  const { status, text } = await request({ url, method: 'POST', ca: [readFileSync(world.env.tlsCa)], headers }, body, url.startsWith('https:') ? https : http);
+  if (status !== 201 && status !== 200) throw new Error(`whoami through ${gateway.name}: HTTP ${status}: ${text}`);
   type UserInfo = { username: string; groups?: string[]; extra?: Record<string, string[]> };
   const userInfo = (review: unknown): UserInfo => (review as { status: { userInfo: UserInfo } }).status.userInfo;
   const info = userInfo(JSON.parse(text));

@@ -132,7 +132,7 @@ async function measureRound(targets: readonly Endpoint[], started: boolean, metr
   if (started) {
     // Warm: the first request loads the code paths and opens the pool, which is not what a watch costs.
     for (const target of targets) {
-      const warm = await request({ url: `${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(target.headers), ...(ca !== undefined ? { ca } : {}) } as https.RequestOptions & { url: string }, undefined, target.base.startsWith('https:') ? https : http);
+      const warm = await request({ url: `${target.base}/api/v1/namespaces/${NAMESPACE}/configmaps`, headers: headerObject(target.headers), ...(ca !== undefined ? { ca } : {}) }, undefined, target.base.startsWith('https:') ? https : http);
       if (warm.status !== 200) throw new Error(`listing through ${target.name}: HTTP ${warm.status}`);
     }
   }
