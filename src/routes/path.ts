@@ -19,19 +19,18 @@ const FORBIDDEN_RAW = /[^A-Za-z0-9\-._~%!$&'()*+,;=:@/]/;
 
 /** A raw segment decoded; the caller has refused raw characters outside FORBIDDEN_RAW's set. */
 function decodeSegment(raw: string): string {
-  if (!raw.includes('%')) {
-    // Nothing encoded: the raw check already kept slashes, backslashes and control characters out.
-    if (raw === '.' || raw === '..') throw pathError('the path may not contain . or .. segments');
-    return raw;
-  }
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    throw pathError(`the path segment '${raw.slice(0, 64)}' is not valid percent-encoded UTF-8`);
+  const encoded = raw.includes('%');
+  let decoded = raw;
+  if (encoded) {
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      throw pathError(`the path segment '${raw.slice(0, 64)}' is not valid percent-encoded UTF-8`);
+    }
   }
   if (decoded === '.' || decoded === '..') throw pathError('the path may not contain . or .. segments');
-  if (/[/\\\x00-\x1f\x7f]/.test(decoded)) {
+  // Only decoding can bring these in: the raw check already kept slashes, backslashes and control characters out.
+  if (encoded && /[/\\\x00-\x1f\x7f]/.test(decoded)) {
     throw pathError('the path may not contain encoded slashes, backslashes or control characters');
   }
   return decoded;
