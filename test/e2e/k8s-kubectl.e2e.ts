@@ -146,14 +146,15 @@ spec:
     const watch = kubectlBackground(aliceConfig, ['get', 'pods', '-w', '-n', ns]);
     try {
       await watch.waitFor((out) => out.includes(podName), 20_000, 'the initial list in the watch');
-      // The watch is a stream on a shared HTTP/2 connection to the real apiserver (not a connection of its own).
-      const metrics = await (await fetch(sharedGateway().metricsUrl)).text();
-      assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="streams"\} [1-9]/m, 'the watch rides on HTTP/2');
       await mustSucceed(
         adminKubectl(['run', 'watched', '-n', ns, `--image=${e2eEnv().busyboxImage}`, '--image-pull-policy=Never', '--restart=Never', '--', 'true']),
         'create a pod while watching',
       );
       await watch.waitFor((out) => out.includes('watched'), 30_000, 'the new pod in the watch');
+      // The watch is a stream on a shared HTTP/2 connection to the real apiserver (not a connection of its own). Asked
+      // once an event has come through it: kubectl prints the initial list before it sends the watch request.
+      const metrics = await (await fetch(sharedGateway().metricsUrl)).text();
+      assert.match(metrics, /^zun_gateway_upstream_http2\{coe="k8s",kind="streams"\} [1-9]/m, 'the watch rides on HTTP/2');
     } finally {
       await watch.stop();
       await adminKubectl(['delete', 'pod', 'watched', '-n', ns, '--wait=false']);
