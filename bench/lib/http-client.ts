@@ -61,7 +61,7 @@ export async function closedLoop(request: () => Promise<number>, concurrency: nu
   return { rps: latencies.length / ((performance.now() - started) / 1000), latencies, errors };
 }
 
-/** A request whose body is read to the end; resolves with the status. */
+/** A request whose answer is read to the end; resolves with its status and its body as text. */
 export function request(
   /** https' options include http's, and the TLS ones (`ca`) a request to an https URL may need. */
   options: https.RequestOptions & { url?: string },
